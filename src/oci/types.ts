@@ -97,3 +97,19 @@ export interface BlobSource {
   open(digest: Digest, size?: number): Promise<Readable>;
   has(digest: Digest): Promise<boolean>;
 }
+
+/** What a written blob turned out to be. */
+export interface BlobInfo {
+  digest: Digest;
+  size: number;
+}
+
+/**
+ * Anything blobs can be written to (the local store). `ingest` streams into a
+ * temp file, verifies `expected` when given, then publishes atomically.
+ */
+export interface BlobSink {
+  has(digest: Digest): Promise<boolean>;
+  ingest(source: Readable, expected?: BlobInfo): Promise<BlobInfo>;
+  writeBlob(data: string | Uint8Array): Promise<BlobInfo>;
+}

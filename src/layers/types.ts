@@ -1,0 +1,69 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
+
+export type LayerEntryType =
+  | 'file'
+  | 'directory'
+  | 'symlink'
+  | 'hardlink'
+  | 'whiteout'
+  | 'opaque'
+  | 'fifo'
+  | 'char'
+  | 'block';
+
+/** Where a file entry's bytes come from. */
+export type LayerEntrySource =
+  | { kind: 'path'; path: string }
+  | { kind: 'buffer'; data: Uint8Array }
+  | { kind: 'stream'; open: () => Promise<Readable> };
+
+/**
+ * One entry of a layer, as the writer takes it. Owner, group and mode are
+ * plain header fields: nothing is ever chowned on disk.
+ */
+export interface LayerEntry {
+  /** Path inside the image: relative, '/'-separated, no leading './' or '/', no trailing '/'. */
+  path: string;
+  type: LayerEntryType;
+  /** Permission bits including setuid/setgid/sticky (0o7777 mask). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds since the epoch; clamped to sourceDateEpoch when that is set. */
+  mtime?: number;
+  /** Byte length of a file entry (required for 'file'). */
+  size?: number;
+  /** Symlink target, or for 'hardlink' the layer path of the entry it links to. */
+  linkname?: string;
+  /** Extended attributes (written as PAX `SCHILY.xattr.<name>`). */
+  xattrs?: Record<string, Uint8Array>;
+  devmajor?: number;
+  devminor?: number;
+  source?: LayerEntrySource;
+}
+
+export type LayerCompression = 'gzip' | 'none';
+
+export interface WriteLayerOptions {
+  compression?: LayerCompression;
+  /** gzip level, default 6. */
+  level?: number;
+  /** SOURCE_DATE_EPOCH in seconds: every mtime is clamped to it. */
+  sourceDateEpoch?: number;
+  /** Abort the write. */
+  signal?: AbortSignal;
+}
+
+/** What writing a layer yields, computed in the same pass. */
+export interface LayerResult {
+  /** SHA-256 of the uncompressed tar. */
+  diffId: Digest;
+  /** SHA-256 of the bytes written to `out` (compressed). */
+  digest: Digest;
+  /** Byte length of what was written to `out`. */
+  size: number;
+  /** Byte length of the uncompressed tar. */
+  uncompressedSize: number;
+  mediaType: string;
+}
