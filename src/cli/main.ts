@@ -1,0 +1,73 @@
+import yargs, { type Argv } from 'yargs';
+import { formatError } from './errors.js';
+import { processIo, type CliIo } from './io.js';
+
+/** State shared by the commands of one CLI invocation. */
+export interface CommandContext {
+  io: CliIo;
+  /** Sources read so far (Dockerfiles), for code frames in error output. */
+  sources: Map<string, string>;
+  /** Exit code the command wants (0 unless set). */
+  exitCode: number;
+}
+
+type Register = (y: Argv, ctx: CommandContext) => Argv;
+
+async function loadCommands(): Promise<Register[]> {
+  const mods = await Promise.all([
+    import('./commands/parse.js'),
+    import('./commands/check.js'),
+    import('./commands/build.js'),
+    import('./commands/images.js'),
+    import('./commands/registry.js'),
+  ]);
+  return mods.map((m) => m.register);
+}
+
+/**
+ * Runs the CLI with `argv` (without node and script) and returns the exit code.
+ * All output goes through `io`, so tests run commands in-process.
+ */
+export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  const ctx: CommandContext = { io, sources: new Map(), exitCode: 0 };
+  const debug = Boolean(io.env.OCIBUILD_DEBUG);
+  let failure: unknown;
+  let usageError: string | undefined;
+  let y = yargs(argv)
+    .scriptName('ocibuild')
+    .usage('$0 [PATH] [options]\n\nDaemonless, rootless OCI image builder.')
+    .strict()
+    .exitProcess(false)
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .help()
+    .alias('h', 'help')
+    .version()
+    .fail((msg, err) => {
+      if (err) failure = err;
+      else usageError = msg;
+    });
+  for (const register of await loadCommands()) y = register(y, ctx);
+  let helpShown = false;
+  y = y.showHelpOnFail(false);
+  try {
+    await y.parseAsync(argv, {}, (err, _argv, output) => {
+      if (output) {
+        helpShown = true;
+        io.stdout.write(output.endsWith('\n') ? output : output + '\n');
+      }
+      if (err && !failure && !usageError) failure = err;
+    });
+  } catch (err) {
+    if (!failure && !usageError) failure = err;
+  }
+  if (usageError !== undefined) {
+    io.stderr.write(`error: ${usageError}\nRun 'ocibuild --help' for usage.\n`);
+    return 2;
+  }
+  if (failure !== undefined) {
+    io.stderr.write(formatError(failure, ctx.sources, { color: Boolean(io.stderr.isTTY), debug }));
+    return 1;
+  }
+  void helpShown;
+  return ctx.exitCode;
+}
