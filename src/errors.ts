@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'BLOB_NOT_FOUND'
   | 'IMAGE_NOT_FOUND'
   | 'STORE_CORRUPT'
+  | 'STORE_LOCKED'
   | 'LAYER_INVALID'
   | 'LAYER_ESCAPE'
   | 'REFERENCE_INVALID'

@@ -1,0 +1,150 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { OcibuildError } from '../errors.js';
+
+/** Options of acquireLock. */
+export interface LockOptions {
+  /** Give up after this many milliseconds (default 60 s) with STORE_LOCKED. */
+  timeoutMs?: number;
+  /**
+   * A lock whose file has not been refreshed for this long is stale and may be
+   * broken (default 30 s). The holder refreshes it every `staleMs / 3`.
+   */
+  staleMs?: number;
+  /** Abort waiting. */
+  signal?: AbortSignal;
+}
+
+/** A held lock; `release` is idempotent. */
+export interface Lock {
+  release(): Promise<void>;
+}
+
+interface LockContent {
+  pid: number;
+  host: string;
+  nonce: string;
+  time: number;
+}
+
+async function readLock(path: string): Promise<{ content?: LockContent; mtimeMs: number } | undefined> {
+  try {
+    const [text, st] = await Promise.all([fs.readFile(path, 'utf8'), fs.stat(path)]);
+    try {
+      return { content: JSON.parse(text) as LockContent, mtimeMs: st.mtimeMs };
+    } catch {
+      // Half-written by a holder that died between open and write: judge by age alone.
+      return { mtimeMs: st.mtimeMs };
+    }
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Take an exclusive inter-process lock: a file created with O_EXCL holding the
+ * owner's pid, host and a nonce. A lock is stale when its owner (on this host)
+ * no longer runs, or when its file has not been refreshed for `staleMs`; a
+ * stale lock is moved aside atomically (rename) and checked to be the one
+ * judged stale before it is removed, so two waiters cannot both break it.
+ */
+export async function acquireLock(path: string, options: LockOptions = {}): Promise<Lock> {
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  const staleMs = options.staleMs ?? 30_000;
+  const host = hostname();
+  const nonce = randomBytes(12).toString('hex');
+  const content: LockContent = { pid: process.pid, host, nonce, time: Date.now() };
+  const deadline = Date.now() + timeoutMs;
+  let delay = 2;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    try {
+      const fh = await fs.open(path, 'wx', 0o644);
+      try {
+        await fh.writeFile(JSON.stringify(content));
+      } finally {
+        await fh.close();
+      }
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const held = await readLock(path);
+    if (held) {
+      const deadOwner = held.content !== undefined && held.content.host === host && !processAlive(held.content.pid);
+      const expired = Date.now() - held.mtimeMs > staleMs;
+      if (deadOwner || expired) {
+        await breakLock(path, held.content?.nonce);
+        continue;
+      }
+    }
+    if (Date.now() >= deadline) {
+      throw new OcibuildError('STORE_LOCKED', `timed out after ${timeoutMs} ms waiting for the lock ${path}`, {
+        details: { owner: held?.content },
+        hint: 'another ocibuild process is using the store; if none is, remove the lock file',
+      });
+    }
+    await sleep(delay + Math.floor(Math.random() * delay));
+    delay = Math.min(delay * 2, 100);
+  }
+
+  let released = false;
+  const refresh = setInterval(() => {
+    const now = new Date();
+    fs.utimes(path, now, now).catch(() => undefined);
+  }, Math.max(50, Math.floor(staleMs / 3)));
+  refresh.unref();
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      clearInterval(refresh);
+      const cur = await readLock(path);
+      // Only remove our own lock (it may have been broken as stale and re-taken).
+      if (cur?.content?.nonce === nonce) await fs.rm(path, { force: true });
+    },
+  };
+}
+
+async function breakLock(path: string, staleNonce: string | undefined): Promise<void> {
+  const aside = `${path}.stale-${randomBytes(6).toString('hex')}`;
+  try {
+    await fs.rename(path, aside);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return; // someone else broke or released it
+    throw e;
+  }
+  const moved = await readLock(aside);
+  if (moved?.content?.nonce !== staleNonce) {
+    // We moved a lock taken after our check: put it back unless a newer one exists.
+    try {
+      await fs.link(aside, path);
+    } catch {
+      // A third process holds the path now; the lock we moved lost its file (its
+      // holder will notice on release), the newer lock stands.
+    }
+  }
+  await fs.rm(aside, { force: true });
+}
+
+/** Run `fn` while holding the lock at `path`. */
+export async function withLock<T>(path: string, fn: () => Promise<T>, options: LockOptions = {}): Promise<T> {
+  const lock = await acquireLock(path, options);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
