@@ -1,0 +1,5 @@
+export * from './store.js';
+export * from './lock.js';
+export * from './paths.js';
+export * from './units.js';
+export * from './commands.js';
