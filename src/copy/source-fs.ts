@@ -1,0 +1,147 @@
+/**
+ * Source trees on disk: the build context (with .dockerignore) and plain
+ * directories (another stage's root, a git checkout, an extracted archive).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { OcibuildError } from '../errors.js';
+import type { LayerEntrySource } from '../layers/types.js';
+import type { IgnoreHit, SourceFs, SourceStat, SourceType } from './types.js';
+
+/** The part of a .dockerignore matcher the copy planner needs. */
+export interface IgnoreView {
+  /** The line excluding `rel` (context-relative, parents considered), undefined when it is included. */
+  excludedBy(rel: string): IgnoreHit | undefined;
+  /**
+   * True when `dirRel` is excluded but an exception pattern (`!x`) may
+   * re-include something below it, so the walk must still look inside.
+   */
+  mayReinclude(dirRel: string): boolean;
+}
+
+/** Options of {@link directorySourceFs}. */
+export interface DirectorySourceOptions {
+  /** Shown in messages (default `directory <root>`). */
+  description?: string;
+  /** `root`: every entry is owned by 0:0 (build context, git); `preserve`: owners as on disk. Default `preserve`. */
+  ownership?: 'root' | 'preserve';
+  /** `git`: files 0644 or 0755 (any x bit), directories 0755, as a git checkout is copied. Default as on disk. */
+  modes?: 'disk' | 'git';
+  /** A fixed mtime (seconds) for every entry instead of the one on disk. */
+  mtime?: number;
+  /** .dockerignore view (build context only). */
+  ignore?: IgnoreView;
+  /** Leave these relative paths (and what is below them) out, e.g. `.git`. */
+  skip?: (rel: string) => boolean;
+}
+
+function typeOf(st: fs.Stats): SourceType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  return 'socket';
+}
+
+function readError(description: string, rel: string, e: unknown): OcibuildError {
+  const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+  return new OcibuildError('CONTEXT_NOT_FOUND', `cannot read ${JSON.stringify(rel || '.')} in ${description}: ${code}`, { cause: e, details: { path: rel } });
+}
+
+/**
+ * A directory on disk as a copy source. With `ignore`, excluded paths are not
+ * part of the source (as BuildKit never transfers them) and `excludedBy`
+ * reports the line responsible.
+ */
+export function directorySourceFs(root: string, options: DirectorySourceOptions = {}): SourceFs {
+  const absRoot = path.resolve(root);
+  const description = options.description ?? `directory ${absRoot}`;
+  const ignore = options.ignore;
+  const skip = options.skip;
+  const onDisk = (rel: string) => (rel === '' ? absRoot : path.join(absRoot, ...rel.split('/')));
+
+  const hidden = (rel: string, isDir: boolean): boolean => {
+    if (rel === '') return false;
+    if (skip?.(rel)) return true;
+    if (ignore?.excludedBy(rel)) return !(isDir && ignore.mayReinclude(rel));
+    return false;
+  };
+
+  return {
+    description,
+    async lstat(rel: string): Promise<SourceStat | undefined> {
+      let st: fs.Stats;
+      try {
+        st = await fs.promises.lstat(onDisk(rel));
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+        throw readError(description, rel, e);
+      }
+      const type = typeOf(st);
+      if (hidden(rel, type === 'directory')) return undefined;
+      let mode = st.mode & 0o7777;
+      if (options.modes === 'git') {
+        if (type === 'directory') mode = 0o755;
+        else if (type === 'file') mode = (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
+      }
+      const own = options.ownership === 'root';
+      const out: SourceStat = {
+        type,
+        mode,
+        uid: own ? 0 : st.uid,
+        gid: own ? 0 : st.gid,
+        mtime: options.mtime ?? Math.floor(st.mtimeMs / 1000),
+        size: type === 'file' ? st.size : 0,
+      };
+      if (type === 'directory' && rel !== '' && ignore?.excludedBy(rel)) out.pending = true;
+      if (type === 'file' && st.nlink > 1) out.linkKey = `${st.dev}:${st.ino}`;
+      if (type === 'char' || type === 'block') {
+        const rdev = st.rdev;
+        out.devmajor = Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
+        out.devminor = Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);
+      }
+      return out;
+    },
+    async readlink(rel: string): Promise<string> {
+      try {
+        return await fs.promises.readlink(onDisk(rel));
+      } catch (e) {
+        throw readError(description, rel, e);
+      }
+    },
+    async readdir(rel: string): Promise<string[]> {
+      let names: fs.Dirent[];
+      try {
+        names = await fs.promises.readdir(onDisk(rel), { withFileTypes: true });
+      } catch (e) {
+        throw readError(description, rel, e);
+      }
+      const out: string[] = [];
+      for (const d of names) {
+        const childRel = rel === '' ? d.name : `${rel}/${d.name}`;
+        if (!hidden(childRel, d.isDirectory())) out.push(d.name);
+      }
+      return out;
+    },
+    contentSource(rel: string): LayerEntrySource {
+      return { kind: 'path', path: onDisk(rel) };
+    },
+    excludedBy: ignore
+      ? (rel: string) => {
+          if (rel === '') return undefined;
+          return ignore.excludedBy(rel);
+        }
+      : undefined,
+  };
+}
+
+/**
+ * The build context as a copy source: entries owned by 0:0 (BuildKit resets
+ * owners when the context is transferred), `.dockerignore` applied.
+ */
+export function contextSourceFs(root: string, ignore?: IgnoreView): SourceFs {
+  return directorySourceFs(root, { description: 'build context', ownership: 'root', ignore });
+}
