@@ -995,6 +995,7 @@ export class Store implements BlobSource, BlobSink {
       const sweepTree = async (key: string) => {
         const it = trees.get(key);
         if (!it || tagged.diffIds.has(key) || (stepDiffRefs.get(key) ?? 0) > 0 || !oldEnough(it.mtimeMs)) return;
+        if (options.keepBytes === undefined) it.size = await this.treeSize(it.file);
         await this.removeTree(it.file);
         trees.delete(key);
         result.removedUnpacked++;
@@ -1030,8 +1031,13 @@ export class Store implements BlobSource, BlobSink {
         const file = path.join(tmpDir, name);
         const st = await fs.lstat(file).catch(() => undefined);
         if (!st || !oldEnough(st.mtimeMs)) continue;
-        if (st.isDirectory()) await this.removeTree(file);
-        else await fs.rm(file, { force: true });
+        if (st.isDirectory()) {
+          result.freedBytes += await this.treeSize(file);
+          await this.removeTree(file);
+        } else {
+          result.freedBytes += st.size;
+          await fs.rm(file, { force: true });
+        }
         result.removedTemp++;
       }
       result.remainingBytes = total();

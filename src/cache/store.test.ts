@@ -1,0 +1,470 @@
+import { execFile as execFileCb, spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { OcibuildError } from '../errors.js';
+import { sha256, type Digest } from '../oci/digest.js';
+import { MediaType } from '../oci/media-types.js';
+import type { Descriptor, ImageConfig } from '../oci/types.js';
+import { createConfigBlob, createIndex, createManifest } from '../image/manifest.js';
+import { acquireLock } from './lock.js';
+import { defaultStoreRoot } from './paths.js';
+import { Store, type StepRecord } from './store.js';
+import { listImages, pruneStore, removeImages } from './commands.js';
+
+const execFile = promisify(execFileCb);
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+let tmp: string;
+beforeEach(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'ocibuild-store-'));
+});
+afterEach(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+async function readAll(r: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of r) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function expectCode(p: Promise<unknown>, code: string): Promise<OcibuildError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(OcibuildError);
+    expect((e as OcibuildError).code).toBe(code);
+    return e as OcibuildError;
+  }
+  throw new Error(`expected ${code}, it succeeded`);
+}
+
+/** A small image: one layer blob (any bytes: the store does not read layers), its config and manifest. */
+async function putImage(store: Store, seed: string, created = '2024-01-01T00:00:00Z', arch = 'amd64') {
+  const layerBytes = Buffer.from(`layer ${seed}`);
+  const layer = await store.writeBlob(layerBytes);
+  const config: ImageConfig = { created, architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(`diff ${seed}`)] } };
+  const cfg = createConfigBlob(config);
+  await store.writeBlob(cfg.bytes);
+  const m = createManifest(cfg.descriptor, [{ mediaType: MediaType.ociLayerGzip, ...layer }], undefined, { platform: { os: 'linux', architecture: arch } });
+  await store.writeBlob(m.bytes);
+  return { manifest: m.descriptor, layer, config: cfg.descriptor, diffId: config.rootfs.diff_ids[0]! };
+}
+
+async function tmpFiles(store: Store): Promise<string[]> {
+  return fs.readdir(path.join(store.root, 'tmp'));
+}
+
+describe('defaultStoreRoot', () => {
+  it('prefers OCIBUILD_HOME, then XDG_CACHE_HOME, then HOME', () => {
+    expect(defaultStoreRoot({ OCIBUILD_HOME: '/x/y', XDG_CACHE_HOME: '/c', HOME: '/h' })).toBe('/x/y');
+    expect(defaultStoreRoot({ XDG_CACHE_HOME: '/c', HOME: '/h' })).toBe('/c/ocibuild');
+    expect(defaultStoreRoot({ XDG_CACHE_HOME: 'relative', HOME: '/h' })).toBe('/h/.cache/ocibuild');
+    expect(defaultStoreRoot({}, '/home/u')).toBe('/home/u/.cache/ocibuild');
+    expect(() => defaultStoreRoot({})).toThrow(expect.objectContaining({ code: 'USAGE' }));
+  });
+});
+
+describe('Store blobs', () => {
+  it('creates an OCI layout', async () => {
+    const store = await Store.open(path.join(tmp, 's'));
+    expect(JSON.parse(await fs.readFile(path.join(store.root, 'oci-layout'), 'utf8'))).toEqual({ imageLayoutVersion: '1.0.0' });
+    expect(JSON.parse(await fs.readFile(path.join(store.root, 'index.json'), 'utf8'))).toEqual({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] });
+    await Store.open(store.root); // reopening is fine
+    await fs.writeFile(path.join(store.root, 'oci-layout'), '{"imageLayoutVersion":"2.0.0"}');
+    await expectCode(Store.open(store.root), 'STORE_CORRUPT');
+  });
+
+  it('writeBlob / readBlob / open / stat round trip', async () => {
+    const store = await Store.open(tmp);
+    const info = await store.writeBlob('hello world');
+    expect(info).toEqual({ digest: sha256('hello world'), size: 11 });
+    expect(await store.has(info.digest)).toBe(true);
+    expect(await store.stat(info.digest)).toEqual(info);
+    expect((await store.readBlob(info.digest)).toString()).toBe('hello world');
+    expect((await readAll(await store.open(info.digest, 11))).toString()).toBe('hello world');
+    expect(await store.writeBlob('hello world')).toEqual(info);
+    expect(await store.has(sha256('other'))).toBe(false);
+    await expectCode(store.open(sha256('other')), 'BLOB_NOT_FOUND');
+    await expectCode(store.readBlob(sha256('other')), 'BLOB_NOT_FOUND');
+    await expectCode(store.has('sha256:nope' as Digest), 'DIGEST_INVALID');
+    expect(await tmpFiles(store)).toEqual([]);
+  });
+
+  it('open with a size that disagrees with an intact blob is SIZE_MISMATCH (blob kept)', async () => {
+    const store = await Store.open(tmp);
+    const info = await store.writeBlob('abc');
+    await expectCode(store.open(info.digest, 4), 'SIZE_MISMATCH');
+    expect(await store.has(info.digest)).toBe(true);
+  });
+
+  it('detects a corrupt blob on streaming read, reports STORE_CORRUPT and removes it', async () => {
+    const store = await Store.open(tmp);
+    const info = await store.writeBlob('the real content');
+    await fs.writeFile(store.blobPath(info.digest), 'the fake content');
+    const err = await expectCode(readAll(await store.open(info.digest)), 'STORE_CORRUPT');
+    expect(err.message).toContain(info.digest);
+    expect(await store.has(info.digest)).toBe(false);
+    // It can be written again.
+    expect(await store.writeBlob('the real content')).toEqual(info);
+  });
+
+  it('detects truncation (size given), and corruption in readBlob', async () => {
+    const store = await Store.open(tmp);
+    const a = await store.writeBlob('0123456789');
+    await fs.writeFile(store.blobPath(a.digest), '01234');
+    await expectCode(store.open(a.digest, 10), 'STORE_CORRUPT');
+    expect(await store.has(a.digest)).toBe(false);
+    const b = await store.writeBlob('{"a":1}');
+    await fs.writeFile(store.blobPath(b.digest), '{"a":2}');
+    await expectCode(store.readBlob(b.digest), 'STORE_CORRUPT');
+    expect(await store.has(b.digest)).toBe(false);
+  });
+
+  it('ingest streams, verifies, and never publishes a mismatching or failed write', async () => {
+    const store = await Store.open(tmp);
+    const data = Buffer.alloc(3 * 1024 * 1024 + 7, 7);
+    const chunks = () => Readable.from((function* () {
+      for (let i = 0; i < data.length; i += 65536) yield data.subarray(i, i + 65536);
+    })());
+    const good = await store.ingest(chunks(), { digest: sha256(data), size: data.length });
+    expect(good).toEqual({ digest: sha256(data), size: data.length });
+    expect((await store.readBlob(good.digest)).equals(data)).toBe(true);
+
+    const other = Buffer.from('other bytes');
+    await expectCode(store.ingest(Readable.from([other]), { digest: sha256('not these'), size: other.length }), 'DIGEST_MISMATCH');
+    await expectCode(store.ingest(Readable.from([other]), { digest: sha256(other), size: 3 }), 'SIZE_MISMATCH');
+    expect(await store.has(sha256(other))).toBe(false);
+
+    const failing = new Readable({
+      read() {
+        this.push(Buffer.from('partial'));
+        this.destroy(new Error('connection reset'));
+      },
+    });
+    await expect(store.ingest(failing)).rejects.toThrow(/connection reset/);
+    expect(await store.has(sha256('partial'))).toBe(false);
+    expect(await tmpFiles(store)).toEqual([]);
+
+    // Already present: the source is not read.
+    const unread = new Readable({ read() { throw new Error('must not be read'); } });
+    expect(await store.ingest(unread, good)).toEqual(good);
+    expect(unread.destroyed).toBe(true);
+  });
+
+  it('createWriter: commit with and without expectation, abort leaves nothing', async () => {
+    const store = await Store.open(tmp);
+    const w = await store.createWriter();
+    await pipeline(Readable.from([Buffer.from('a'), Buffer.from('bc')]), w.stream);
+    expect(await w.commit(sha256('abc'))).toEqual({ digest: sha256('abc'), size: 3 });
+    await expectCode(w.commit(), 'STORE_CORRUPT');
+
+    const w2 = await store.createWriter();
+    w2.stream.write('xyz');
+    expect(await w2.commit()).toEqual({ digest: sha256('xyz'), size: 3 });
+
+    const w3 = await store.createWriter();
+    w3.stream.write('half');
+    await w3.abort();
+    await w3.abort();
+    expect(await store.has(sha256('half'))).toBe(false);
+
+    const w4 = await store.createWriter();
+    w4.stream.end('wrong');
+    await expectCode(w4.commit({ digest: sha256('right'), size: 5 }), 'DIGEST_MISMATCH');
+    expect(await tmpFiles(store)).toEqual([]);
+  });
+});
+
+describe('Store tags', () => {
+  it('tag, resolve under any spelling, re-tag replaces, untag', async () => {
+    const store = await Store.open(tmp);
+    const a = await putImage(store, 'a');
+    const b = await putImage(store, 'b');
+    const t = await store.tag('app', a.manifest);
+    expect(t.fullName).toBe('docker.io/library/app:latest');
+    for (const n of ['app', 'app:latest', 'docker.io/library/app:latest', 'index.docker.io/library/app']) {
+      expect((await store.resolve(n))?.digest).toBe(a.manifest.digest);
+    }
+    expect((await store.resolve(a.manifest.digest))?.digest).toBe(a.manifest.digest);
+    expect(await store.resolve('other')).toBeUndefined();
+
+    await store.tag('app:latest', b.manifest);
+    const idx = JSON.parse(await fs.readFile(path.join(store.root, 'index.json'), 'utf8'));
+    expect(idx.manifests).toHaveLength(1);
+    expect(idx.manifests[0].digest).toBe(b.manifest.digest);
+    expect(idx.manifests[0].annotations).toEqual({
+      'io.containerd.image.name': 'docker.io/library/app:latest',
+      'org.opencontainers.image.ref.name': 'app:latest',
+    });
+    expect(idx.manifests[0].platform).toEqual({ architecture: 'amd64', os: 'linux' });
+
+    await store.tag('localhost:5000/team/app:v1', a.manifest);
+    expect((await store.listTags()).map((x) => x.name).sort()).toEqual(['app:latest', 'localhost:5000/team/app:v1']);
+    expect((await store.untag('app'))?.digest).toBe(b.manifest.digest);
+    expect(await store.untag('app')).toBeUndefined();
+    expect((await store.listTags()).map((x) => x.name)).toEqual(['localhost:5000/team/app:v1']);
+  });
+
+  it('refuses tags pointing at missing content, bad names and non-manifests', async () => {
+    const store = await Store.open(tmp);
+    const a = await putImage(store, 'a');
+    await fs.rm(store.blobPath(a.layer.digest));
+    const e = await expectCode(store.tag('app', a.manifest), 'BLOB_NOT_FOUND');
+    expect(e.message).toContain(a.layer.digest);
+    await expectCode(store.tag('app', { ...a.config }), 'MANIFEST_INVALID');
+    await expectCode(store.tag('Bad:Name!', a.manifest), 'REFERENCE_INVALID');
+    await expectCode(store.tag(`app@${a.manifest.digest}`, a.manifest), 'REFERENCE_INVALID');
+    await expectCode(store.tag('app', { ...a.manifest, digest: sha256('absent') }), 'BLOB_NOT_FOUND');
+    expect(await store.listTags()).toEqual([]);
+  });
+
+  it('lists images with size, created and platforms; indexes count each blob once', async () => {
+    const store = await Store.open(tmp);
+    const a = await putImage(store, 'a', '2024-01-01T00:00:00Z', 'amd64');
+    const b = await putImage(store, 'b', '2024-02-01T00:00:00Z', 'arm64');
+    const index = createIndex([a.manifest, b.manifest]);
+    await store.writeBlob(index.bytes);
+    await store.tag('single', a.manifest);
+    await store.tag('multi:1', index.descriptor);
+    const rows = await listImages(store);
+    expect(rows.map((r) => r.name)).toEqual(['multi:1', 'single']);
+    const sizeA = a.manifest.size + a.config.size + a.layer.size;
+    const sizeB = b.manifest.size + b.config.size + b.layer.size;
+    expect(rows[0]).toMatchObject({ digest: index.descriptor.digest, size: index.descriptor.size + sizeA + sizeB, created: '2024-02-01T00:00:00Z', platforms: ['linux/amd64', 'linux/arm64'] });
+    expect(rows[1]).toMatchObject({ digest: a.manifest.digest, size: sizeA, created: '2024-01-01T00:00:00Z', platforms: ['linux/amd64'], fullName: 'docker.io/library/single:latest' });
+  });
+
+  it('is readable by skopeo and umoci', async () => {
+    const store = await Store.open(tmp);
+    const a = await putImage(store, 'a');
+    await store.tag('app:1.0', a.manifest);
+    await store.tag('localhost:5000/x/y:z', a.manifest);
+    const { stdout } = await execFile('skopeo', ['inspect', '--raw', `oci:${store.root}:app:1.0`]);
+    expect(sha256(stdout)).toBe(a.manifest.digest);
+    const cfg = JSON.parse((await execFile('skopeo', ['inspect', '--config', `oci:${store.root}:localhost:5000/x/y:z`])).stdout);
+    expect(cfg.rootfs.diff_ids).toEqual([a.diffId]);
+    const ls = (await execFile('umoci', ['ls', '--layout', store.root])).stdout.trim().split('\n').sort();
+    expect(ls).toEqual(['app:1.0', 'localhost:5000/x/y:z']);
+  });
+});
+
+describe('step cache', () => {
+  it('put/get round trip; a partial or dangling entry is a miss', async () => {
+    const store = await Store.open(tmp);
+    const key = sha256('step 1');
+    expect(await store.getStep(key)).toBeUndefined();
+    const layer = await store.writeBlob('layer bytes');
+    const record: StepRecord<{ env: string[] }> = {
+      layer: { mediaType: MediaType.ociLayerGzip, ...layer, diffId: sha256('diff') },
+      configChange: { env: ['A=1'] },
+      created: '2024-01-01T00:00:00Z',
+    };
+    await store.putStep(key, record);
+    expect(await store.getStep(key)).toEqual(record);
+    expect(await store.getStep(key.slice(7))).toEqual(record);
+    await store.putStep(sha256('meta'), { configChange: { cmd: ['x'] }, created: '2024-01-01T00:00:00Z' });
+    expect(await store.getStep(sha256('meta'))).toEqual({ configChange: { cmd: ['x'] }, created: '2024-01-01T00:00:00Z' });
+
+    await expectCode(store.putStep(sha256('s2'), { ...record, layer: { ...record.layer!, digest: sha256('missing') } }), 'BLOB_NOT_FOUND');
+    await expectCode(store.getStep('not-a-key'), 'DIGEST_INVALID');
+
+    // Truncated entry: a miss, and removed.
+    const file = path.join(store.root, 'steps', `${key.slice(7)}.json`);
+    const text = await fs.readFile(file, 'utf8');
+    await fs.writeFile(file, text.slice(0, 20));
+    expect(await store.getStep(key)).toBeUndefined();
+    await expect(fs.access(file)).rejects.toThrow();
+
+    // Layer gone: a miss.
+    await store.putStep(key, record);
+    await fs.rm(store.blobPath(layer.digest));
+    expect(await store.getStep(key)).toBeUndefined();
+  });
+
+  it('unpackedDir is keyed by diffId inside the store', async () => {
+    const store = await Store.open(tmp);
+    expect(store.unpackedDir(sha256('x'))).toBe(path.join(store.root, 'unpacked', 'sha256', sha256('x').slice(7)));
+    const t = await store.tempDir('unpack');
+    expect(path.dirname(t)).toBe(path.join(store.root, 'tmp'));
+  });
+});
+
+describe('prune', () => {
+  /** A store whose clock we control; files get mtimes relative to it. */
+  async function clockStore() {
+    let now = Date.now();
+    const store = await Store.open(tmp, { now: () => now });
+    return { store, advance: (ms: number) => (now += ms), at: () => now };
+  }
+  async function age(file: string, ms: number, now: number) {
+    const t = new Date(now - ms);
+    await fs.utimes(file, t, t);
+  }
+
+  it('keeps tagged content and referenced steps, removes the rest after the grace period', async () => {
+    const { store, at } = await clockStore();
+    const tagged = await putImage(store, 'tagged');
+    await store.tag('keep', tagged.manifest);
+    const orphan = await putImage(store, 'orphan');
+    const stepLayer = await store.writeBlob('step layer');
+    const diffId = sha256('step diff');
+    await store.putStep(sha256('k1'), { layer: { mediaType: MediaType.ociLayerGzip, ...stepLayer, diffId }, configChange: null, created: 'x' });
+    await fs.mkdir(store.unpackedDir(diffId), { recursive: true });
+    await fs.mkdir(store.unpackedDir(sha256('orphan tree')), { recursive: true });
+    await fs.writeFile(path.join(store.unpackedDir(sha256('orphan tree')), 'f'), 'data');
+    await fs.writeFile(path.join(store.root, 'tmp', 'blob-dead'), 'partial');
+
+    // Everything is fresh: nothing goes.
+    let r = await store.prune();
+    expect(r).toMatchObject({ removedBlobs: 0, removedSteps: 0, removedUnpacked: 0, removedTemp: 0 });
+
+    // Age everything beyond the grace period.
+    for (const d of [tagged, orphan]) for (const b of [d.manifest, d.config, d.layer]) await age(store.blobPath(b.digest), 3_600_000, at());
+    await age(store.blobPath(stepLayer.digest), 3_600_000, at());
+    await age(store.unpackedDir(sha256('orphan tree')), 3_600_000, at());
+    await age(path.join(store.root, 'tmp', 'blob-dead'), 3_600_000, at());
+    r = await store.prune();
+    expect(r).toMatchObject({ removedBlobs: 3, removedSteps: 0, removedUnpacked: 1, removedTemp: 1 });
+    expect(r.freedBytes).toBe(orphan.manifest.size + orphan.config.size + orphan.layer.size + 4 + 'partial'.length);
+    for (const b of [tagged.manifest, tagged.config, tagged.layer, stepLayer]) expect(await store.has(b.digest)).toBe(true);
+    expect(await store.getStep(sha256('k1'))).toBeDefined();
+    await expect(fs.access(store.unpackedDir(diffId))).resolves.toBeUndefined();
+
+    // --all drops the step cache, and with it the step layer (once old enough).
+    await age(store.blobPath(stepLayer.digest), 3_600_000, at());
+    await age(store.unpackedDir(diffId), 3_600_000, at());
+    r = await pruneStore(store, { all: true });
+    expect(r).toMatchObject({ removedBlobs: 1, removedSteps: 1, removedUnpacked: 1 });
+    expect(await store.has(tagged.layer.digest)).toBe(true);
+    expect((await store.resolve('keep'))?.digest).toBe(tagged.manifest.digest);
+  });
+
+  it('--older-than drops steps unused for that long; --keep-storage drops least recently used first', async () => {
+    const { store, at } = await clockStore();
+    const layers: Descriptor[] = [];
+    for (let i = 0; i < 4; i++) {
+      const l = await store.writeBlob(Buffer.alloc(1000, i));
+      layers.push({ mediaType: MediaType.ociLayerGzip, ...l });
+      await store.putStep(sha256(`k${i}`), { layer: { ...layers[i]!, diffId: sha256(`d${i}`) }, configChange: i, created: 'x' });
+      await age(store.blobPath(l.digest), 3_600_000, at());
+      // k0 used 4 days ago ... k3 used 1 day ago
+      await age(path.join(store.root, 'steps', `${sha256(`k${i}`).slice(7)}.json`), (4 - i) * 86_400_000, at());
+    }
+    let r = await pruneStore(store, { olderThan: '60h' });
+    expect(r).toMatchObject({ removedSteps: 2, removedBlobs: 2, freedBytes: 2000, remainingBytes: 2000 });
+    expect(await store.getStep(sha256('k1'))).toBeUndefined();
+    // k2 is now the least recently used (getStep on k3 refreshes it).
+    expect(await store.getStep(sha256('k3'))).toBeDefined();
+    await age(store.blobPath(layers[3]!.digest), 3_600_000, at());
+    r = await pruneStore(store, { keepStorage: '1500' });
+    expect(r).toMatchObject({ removedSteps: 1, removedBlobs: 1, remainingBytes: 1000 });
+    expect(await store.getStep(sha256('k3'))).toBeDefined();
+    expect(await store.has(layers[2]!.digest)).toBe(false);
+    await expectCode(pruneStore(store, { olderThan: '3 days' }), 'USAGE');
+  });
+
+  it('rmi untags (all names of a digest) and collects what became unreferenced', async () => {
+    const store = await Store.open(tmp);
+    const a = await putImage(store, 'a');
+    await store.tag('one', a.manifest);
+    await store.tag('two', a.manifest);
+    await expectCode(removeImages(store, ['one', 'nope']), 'IMAGE_NOT_FOUND');
+    expect(await store.listTags()).toHaveLength(2);
+    const r = await removeImages(store, [a.manifest.digest], { gracePeriodMs: 0 });
+    expect(r.untagged.map((u) => u.name).sort()).toEqual(['one', 'two']);
+    expect(r.pruned).toMatchObject({ removedBlobs: 3 });
+    expect(await store.has(a.manifest.digest)).toBe(false);
+  });
+});
+
+describe('locking', () => {
+  it('breaks a lock left by a dead process, times out on a live one', async () => {
+    const lockFile = path.join(tmp, 'l.lock');
+    // A pid that cannot be running: spawn and wait for a process to exit.
+    const child = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => child.on('exit', r));
+    await fs.writeFile(lockFile, JSON.stringify({ pid: child.pid, host: os.hostname(), nonce: 'dead', time: 0 }));
+    const lock = await acquireLock(lockFile, { timeoutMs: 2000 });
+    const err = await expectCode(acquireLock(lockFile, { timeoutMs: 200 }), 'STORE_LOCKED');
+    expect(err.message).toContain(lockFile);
+    await lock.release();
+    const again = await acquireLock(lockFile, { timeoutMs: 200 });
+    await again.release();
+    await expect(fs.access(lockFile)).rejects.toThrow();
+  });
+
+  it('breaks a lock whose file was not refreshed within staleMs', async () => {
+    const lockFile = path.join(tmp, 'l.lock');
+    await fs.writeFile(lockFile, JSON.stringify({ pid: process.pid, host: 'another-host', nonce: 'old', time: 0 }));
+    const past = new Date(Date.now() - 60_000);
+    await fs.utimes(lockFile, past, past);
+    const lock = await acquireLock(lockFile, { timeoutMs: 1000, staleMs: 5000 });
+    await lock.release();
+  });
+});
+
+/** Transpile the modules the child process needs into plain ESM (no loader needed in the child). */
+async function transpileForChild(dir: string): Promise<string> {
+  const files = ['src/errors.ts', 'src/oci/digest.ts', 'src/oci/media-types.ts', 'src/oci/types.ts', 'src/oci/index.ts',
+    'src/image/json.ts', 'src/image/names.ts', 'src/image/manifest.ts', 'src/image/platform.ts',
+    'src/cache/lock.ts', 'src/cache/store.ts'];
+  for (const f of files) {
+    const src = await fs.readFile(path.join(repoRoot, f), 'utf8');
+    const out = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } }).outputText;
+    const dest = path.join(dir, f.replace(/\.ts$/, '.js'));
+    await fs.mkdir(path.dirname(dest), { recursive: true });
+    await fs.writeFile(dest, out);
+  }
+  await fs.writeFile(path.join(dir, 'package.json'), '{"type":"module"}');
+  await fs.writeFile(path.join(dir, 'child.js'), `
+import { Store } from './src/cache/store.js';
+import { createConfigBlob, createManifest } from './src/image/manifest.js';
+const [root, who, count] = process.argv.slice(2);
+const store = await Store.open(root, { lock: { timeoutMs: 60000 } });
+for (let i = 0; i < Number(count); i++) {
+  const layer = await store.writeBlob('layer ' + who + ' ' + i + ' ' + 'x'.repeat(i * 100));
+  const cfg = createConfigBlob({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } });
+  await store.writeBlob(cfg.bytes);
+  const m = createManifest(cfg.descriptor, [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }]);
+  await store.writeBlob(m.bytes);
+  await store.tag('img-' + who + ':' + i, m.descriptor);
+  await store.tag('shared:' + (i % 5), m.descriptor);
+}
+`);
+  return path.join(dir, 'child.js');
+}
+
+describe('two processes sharing a store', () => {
+  it('keep index.json valid and complete', async () => {
+    const child = await transpileForChild(path.join(tmp, 'child'));
+    const root = path.join(tmp, 'store');
+    await Store.open(root);
+    const N = 40;
+    const run = (who: string) =>
+      new Promise<void>((resolve, reject) => {
+        const p = spawn(process.execPath, [child, root, who, String(N)], { stdio: ['ignore', 'inherit', 'pipe'] });
+        let err = '';
+        p.stderr.on('data', (d) => (err += d));
+        p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`child ${who} exited ${code}: ${err}`))));
+      });
+    await Promise.all([run('a'), run('b')]);
+    const store = await Store.open(root);
+    const tags = await store.listTags();
+    const names = tags.map((t) => t.name).sort();
+    const expected = [...['a', 'b'].flatMap((w) => Array.from({ length: N }, (_, i) => `img-${w}:${i}`)), ...Array.from({ length: 5 }, (_, i) => `shared:${i}`)].sort();
+    expect(names).toEqual(expected);
+    // Every tag points at complete content.
+    for (const t of tags) expect(await store.has(t.descriptor.digest)).toBe(true);
+    expect(await fs.readdir(path.join(root, 'tmp'))).toEqual([]);
+    expect(await fs.readdir(path.join(root, 'locks'))).toEqual([]);
+    const { stdout } = await execFile('umoci', ['ls', '--layout', root]);
+    expect(stdout.trim().split('\n')).toHaveLength(expected.length);
+  });
+});
