@@ -1,0 +1,320 @@
+/**
+ * Walking a build context the way BuildKit's context transfer does
+ * (tonistiigi/fsutil `FilterFS.Walk` over moby/patternmatcher): depth-first,
+ * entries of a directory in byte order of their names, a directory before its
+ * contents, symlinks never followed, include and exclude patterns applied
+ * incrementally, excluded directories listed only when something below them is
+ * kept, and excluded subtrees skipped without reading them when no exception
+ * pattern could re-include anything below.
+ *
+ * This is the hot path of COPY: one `readdir` (with file types) per directory,
+ * pattern decisions from the parent's cached per-pattern results (no per-file
+ * regexp work beyond one test per pattern), and `lstat` calls issued ahead with
+ * bounded concurrency while entries are yielded in order.
+ */
+import type { Dirent, Stats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { OcibuildError } from '../errors.js';
+import { compareUtf8, goClean } from './go-path.js';
+import { PatternMatcher, type IgnorePattern, type MatchInfo, type MatcherPattern, type MatchResult } from './pattern-matcher.js';
+
+/** The kind of a context entry, from `lstat`. */
+export type ContextEntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
+
+/** One entry of the build context. */
+export interface ContextEntry {
+  /** Slash-separated path relative to the context root (no leading `./` or `/`). */
+  path: string;
+  /** Absolute path on disk. */
+  absolutePath: string;
+  type: ContextEntryType;
+  /** `lstat` of the entry (a symlink's own stat; it is never followed). */
+  stat: Stats;
+}
+
+/** Patterns accepted by the walker and the filter: strings, ignore-file patterns, or a built matcher. */
+export type PatternInput = readonly (string | IgnorePattern)[] | PatternMatcher;
+
+/** Options of {@link walkContext}. */
+export interface WalkContextOptions {
+  /** `.dockerignore` patterns: matching paths are left out. */
+  excludes?: PatternInput;
+  /** When given, only paths matching one of these (or below a match) are kept. */
+  includes?: PatternInput;
+  /** Symlinks are always yielded as links, never followed (the only mode BuildKit's transfer has). */
+  followSymlinks?: false;
+  /** Maximum `lstat` calls in flight (default 32). */
+  statConcurrency?: number;
+  /** Abort the walk. */
+  signal?: AbortSignal;
+}
+
+function toMatcher(input: PatternInput | undefined): PatternMatcher | undefined {
+  if (input === undefined) return undefined;
+  if (input instanceof PatternMatcher) return input.patterns.length > 0 ? input : undefined;
+  if (input.length === 0) return undefined;
+  const m = new PatternMatcher(input);
+  return m.patterns.length > 0 ? m : undefined;
+}
+
+const PATTERN_CHARS = /[*[\]?^\\]/;
+
+/** fsutil `patternWithoutTrailingGlob`. */
+function withoutTrailingGlob(p: MatcherPattern): string {
+  let s = p.cleaned;
+  if (s.endsWith('/**')) s = s.slice(0, -3);
+  if (s.endsWith('/*')) s = s.slice(0, -2);
+  return s;
+}
+
+/**
+ * Include and exclude patterns of a build context, with BuildKit's rules. Use it to
+ * ask about single paths (COPY sources) and to learn which ignore line excluded one.
+ */
+export class ContextFilter {
+  readonly includes?: PatternMatcher;
+  readonly excludes?: PatternMatcher;
+  /** True when every include pattern is a plain path prefix (lets the walker skip whole directories). */
+  readonly onlyPrefixIncludes: boolean;
+  /** True when every exception (`!`) pattern is a plain path prefix (lets the walker skip excluded directories). */
+  readonly onlyPrefixExcludeExceptions: boolean;
+
+  /** @throws OcibuildError `DOCKERIGNORE_PATTERN` for invalid patterns. */
+  constructor(options: { excludes?: PatternInput; includes?: PatternInput } = {}) {
+    this.includes = toMatcher(options.includes);
+    this.excludes = toMatcher(options.excludes);
+    this.onlyPrefixIncludes = !(this.includes?.patterns.some((p) => !p.exclusion && PATTERN_CHARS.test(withoutTrailingGlob(p))) ?? false);
+    this.onlyPrefixExcludeExceptions = !(this.excludes?.patterns.some((p) => p.exclusion && PATTERN_CHARS.test(withoutTrailingGlob(p))) ?? false);
+  }
+
+  /**
+   * Whether a single path is in the filtered context (fsutil `Open`): it matches the
+   * includes (or a parent does) and neither it nor a parent is excluded.
+   */
+  allows(relPath: string): boolean {
+    return this.check(relPath).allowed;
+  }
+
+  /**
+   * Like {@link allows}, and says why a path is not in the context: `excludedBy` is
+   * the ignore pattern (text, line) that excluded it.
+   */
+  check(relPath: string): { allowed: boolean; excludedBy?: MatcherPattern; notIncluded?: boolean } {
+    const p = normalizeRel(relPath);
+    if (p === '') return { allowed: true };
+    if (this.includes && !this.includes.matchesOrParentMatches(p)) return { allowed: false, notIncluded: true };
+    if (this.excludes) {
+      const r = this.excludes.explain(p);
+      if (r.matched) return { allowed: false, excludedBy: r.by };
+    }
+    return { allowed: true };
+  }
+
+  /** Whether the walker may skip all of an excluded directory (no exception could re-include below it). */
+  canSkipExcludedDir(relDir: string): boolean {
+    if (!this.onlyPrefixExcludeExceptions || !this.excludes) return false;
+    if (!this.excludes.hasExclusions) return true;
+    const dirSlash = relDir + '/';
+    for (const p of this.excludes.patterns) {
+      if (!p.exclusion) continue;
+      if ((withoutTrailingGlob(p) + '/').startsWith(dirSlash)) return false;
+    }
+    return true;
+  }
+
+  /** Whether the walker may skip all of a directory that is not included. */
+  canSkipNotIncludedDir(relDir: string): boolean {
+    if (!this.onlyPrefixIncludes || !this.includes) return false;
+    const dirSlash = relDir + '/';
+    for (const p of this.includes.patterns) {
+      if (p.exclusion) continue;
+      if ((withoutTrailingGlob(p) + '/').startsWith(dirSlash)) return false;
+    }
+    return true;
+  }
+}
+
+function normalizeRel(p: string): string {
+  const c = goClean('/' + p);
+  return c === '/' ? '' : c.slice(1);
+}
+
+function entryType(st: Stats): ContextEntryType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isSocket()) return 'socket';
+  if (st.isCharacterDevice()) return 'char';
+  return 'block';
+}
+
+/** A counting semaphore local to one walk. */
+class Limiter {
+  private active = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly max: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.max) await new Promise<void>((r) => this.queue.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}
+
+interface PendingDir {
+  rel: string;
+  abs: string;
+  emitted: boolean;
+}
+
+interface Planned {
+  name: string;
+  rel: string;
+  abs: string;
+  isDir: boolean;
+  skip: boolean;
+  inclInfo?: MatchInfo;
+  exclInfo?: MatchInfo;
+  stat?: Promise<Stats | undefined>;
+}
+
+function fsError(e: unknown, what: string): OcibuildError {
+  const err = e as NodeJS.ErrnoException;
+  return new OcibuildError('CONTEXT_NOT_FOUND', `${what}: ${err.code ?? ''} ${err.message}`.replace(/ {2,}/g, ' '), {
+    cause: e,
+    details: { errno: err.code },
+  });
+}
+
+async function lstatOrUndefined(abs: string): Promise<Stats | undefined> {
+  try {
+    return await lstat(abs);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // Removed since readdir: gone from the context, as fsutil treats it.
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw fsError(e, `lstat ${abs}`);
+  }
+}
+
+/**
+ * Walk the build context rooted at `root` and yield the entries that belong to it,
+ * in BuildKit's order (byte order of names, a directory before its contents). The
+ * root itself is not yielded. Excluded directories are yielded (before their
+ * contents) only when some entry below them is kept.
+ * @throws OcibuildError `CONTEXT_NOT_FOUND` when `root` is not a readable directory
+ *   or a kept directory cannot be read; `DOCKERIGNORE_PATTERN` for a bad pattern.
+ */
+export async function* walkContext(root: string, options: WalkContextOptions = {}): AsyncGenerator<ContextEntry> {
+  const filter = new ContextFilter({ excludes: options.excludes, includes: options.includes });
+  const absRoot = path.resolve(root);
+  let rootStat: Stats;
+  try {
+    rootStat = await lstat(absRoot);
+  } catch (e) {
+    throw fsError(e, `build context ${absRoot} not found`);
+  }
+  if (!rootStat.isDirectory()) {
+    throw new OcibuildError('CONTEXT_NOT_FOUND', `build context ${absRoot} is not a directory`);
+  }
+  const limiter = new Limiter(Math.max(1, options.statConcurrency ?? 32));
+  yield* walkDir(filter, limiter, absRoot, '', undefined, undefined, [], options.signal);
+}
+
+async function* walkDir(
+  filter: ContextFilter,
+  limiter: Limiter,
+  absDir: string,
+  relDir: string,
+  parentIncl: MatchInfo | undefined,
+  parentExcl: MatchInfo | undefined,
+  pending: PendingDir[],
+  signal: AbortSignal | undefined,
+): AsyncGenerator<ContextEntry> {
+  signal?.throwIfAborted();
+  let dirents: Dirent[];
+  try {
+    dirents = await readdir(absDir, { withFileTypes: true });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return;
+    // fsutil ignores permission errors only for directories that are filtered out.
+    if ((code === 'EACCES' || code === 'EPERM') && pending.length > 0 && !pending[pending.length - 1]!.emitted) return;
+    throw fsError(e, `cannot read directory ${absDir}`);
+  }
+  const names = dirents.map((d) => d.name).sort(compareUtf8);
+  const byName = new Map(dirents.map((d) => [d.name, d] as const));
+
+  // Decide every entry first (pure CPU), then issue the lstat calls for kept ones.
+  const plan: Planned[] = [];
+  for (const name of names) {
+    const d = byName.get(name)!;
+    const rel = relDir === '' ? name : relDir + '/' + name;
+    const isDir = d.isDirectory();
+    let skip = false;
+    let inclInfo: MatchInfo | undefined;
+    let exclInfo: MatchInfo | undefined;
+    if (filter.includes) {
+      const r = filter.includes.matchesUsingParentResults(rel, parentIncl);
+      inclInfo = r.info;
+      if (!r.matched) {
+        if (isDir && filter.canSkipNotIncludedDir(rel)) continue;
+        skip = true;
+      }
+    }
+    if (filter.excludes) {
+      const r: MatchResult & { info: MatchInfo } = filter.excludes.matchesUsingParentResults(rel, parentExcl);
+      exclInfo = r.info;
+      if (r.matched) {
+        if (isDir && filter.canSkipExcludedDir(rel)) continue;
+        skip = true;
+      }
+    }
+    if (skip && !isDir) continue;
+    plan.push({ name, rel, abs: absDir + path.sep + name, isDir, skip, inclInfo, exclInfo });
+  }
+  for (const p of plan) {
+    if (!p.skip) p.stat = limiter.run(() => lstatOrUndefined(p.abs));
+  }
+
+  for (const p of plan) {
+    signal?.throwIfAborted();
+    if (p.skip) {
+      // Filtered-out directory: walk it; it is listed only if something below is kept.
+      const pd: PendingDir = { rel: p.rel, abs: p.abs, emitted: false };
+      pending.push(pd);
+      try {
+        yield* walkDir(filter, limiter, p.abs, p.rel, p.inclInfo, p.exclInfo, pending, signal);
+      } finally {
+        pending.pop();
+      }
+      continue;
+    }
+    const st = await p.stat!;
+    if (!st) continue;
+    // Emit filtered-out parents that now have a kept descendant.
+    for (const pd of pending) {
+      if (pd.emitted) continue;
+      const pst = await lstatOrUndefined(pd.abs);
+      pd.emitted = true;
+      if (pst) yield { path: pd.rel, absolutePath: pd.abs, type: entryType(pst), stat: pst };
+    }
+    const type = entryType(st);
+    yield { path: p.rel, absolutePath: p.abs, type, stat: st };
+    if (type === 'dir') {
+      const pd: PendingDir = { rel: p.rel, abs: p.abs, emitted: true };
+      pending.push(pd);
+      try {
+        yield* walkDir(filter, limiter, p.abs, p.rel, p.inclInfo, p.exclInfo, pending, signal);
+      } finally {
+        pending.pop();
+      }
+    }
+  }
+}
