@@ -135,6 +135,8 @@ export interface StepCommon {
   env: string[];
   /** ARGs declared in this stage chain before this step, with their resolved values. */
   args: ArgValue[];
+  /** True for a step that is a parent stage's ONBUILD trigger, run at the start of this stage. */
+  fromOnbuild?: boolean;
 }
 
 /** RUN. */
