@@ -5,7 +5,7 @@ import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { digestAlgorithm, digestHex, type Digest } from '../oci/digest.js';
-import { MediaType } from '../oci/media-types.js';
+import { MediaType, isIndexMediaType } from '../oci/media-types.js';
 import type { BlobSource, Descriptor, Platform } from '../oci/types.js';
 import { canonicalDescriptor } from './json.js';
 import { familiarImageName, familiarRepository, formatImageName, parseImageName } from './names.js';
@@ -218,7 +218,8 @@ export async function writeDockerArchive(
   const indexManifests: Descriptor[] = [];
   const blobs = new Map<string, Descriptor>();
   for (const image of images) {
-    const resolved = await readImage(source, image.descriptor, options.platform);
+    // The platform choice applies to indexes; a single manifest is taken as it is.
+    const resolved = await readImage(source, image.descriptor, isIndexMediaType(image.descriptor.mediaType) ? options.platform : undefined);
     const { manifest, config } = resolved;
     const manifestDesc = canonicalDescriptor({ ...resolved.descriptor, annotations: undefined });
     manifestDesc.platform = { architecture: config.architecture, os: config.os, ...(config.variant ? { variant: config.variant } : {}) };
