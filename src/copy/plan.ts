@@ -270,9 +270,13 @@ export class LayerPlan {
           if (m === 'full') inc = true;
           else partial = true;
         }
-        if (opts.excludes?.matches(rel) && !(isDir && opts.excludes.mayReinclude(rel))) continue;
+        let excludedDir = false;
+        if (opts.excludes?.matches(rel)) {
+          if (!(isDir && opts.excludes.mayReinclude(rel))) continue;
+          excludedDir = true;
+        }
         if (isDir) {
-          if (partial || st.pending) {
+          if (partial || st.pending || excludedDir) {
             // delay creating it until something below is included
             await walk(srcRel, rel, dst, inc && !partial, [...pendingParents, { dst, st }]);
             continue;

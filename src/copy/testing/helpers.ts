@@ -1,0 +1,133 @@
+/** Test support for src/copy: temp trees and exact layer listings. Not part of the build. */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Parser, type ReadEntry } from 'tar';
+import type { LayerEntry } from '../../layers/types.js';
+
+/** A file (string or bytes, optional mode/mtime), a directory (`dir`), a symlink or a hardlink. */
+export type TreeNode =
+  | string
+  | { data: string | Buffer; mode?: number; mtime?: number; uid?: number; gid?: number }
+  | { dir: true; mode?: number; mtime?: number }
+  | { symlink: string }
+  | { hardlink: string };
+
+/** Create `spec` under `root` (parents made 0755); paths are relative, '/'-separated. */
+export function makeTree(root: string, spec: Record<string, TreeNode>): void {
+  fs.mkdirSync(root, { recursive: true });
+  for (const [rel, node] of Object.entries(spec)) {
+    const p = path.join(root, rel);
+    fs.mkdirSync(path.dirname(p), { recursive: true });
+    if (typeof node === 'string') {
+      fs.writeFileSync(p, node);
+      fs.chmodSync(p, 0o644);
+      fs.utimesSync(p, 1_600_000_000, 1_600_000_000);
+    } else if ('dir' in node) {
+      fs.mkdirSync(p, { recursive: true });
+      fs.chmodSync(p, node.mode ?? 0o755);
+    } else if ('symlink' in node) {
+      fs.symlinkSync(node.symlink, p);
+    } else if ('hardlink' in node) {
+      fs.linkSync(path.join(root, node.hardlink), p);
+    } else {
+      fs.writeFileSync(p, node.data);
+      fs.chmodSync(p, node.mode ?? 0o644);
+      const t = node.mtime ?? 1_600_000_000;
+      fs.utimesSync(p, t, t);
+      if (node.uid !== undefined) fs.chownSync(p, node.uid, node.gid ?? node.uid);
+    }
+  }
+  // directory mtimes last, after their contents were written
+  for (const [rel, node] of Object.entries(spec)) {
+    if (typeof node === 'object' && 'dir' in node) {
+      const t = node.mtime ?? 1_600_000_000;
+      fs.utimesSync(path.join(root, rel), t, t);
+    }
+  }
+}
+
+/** A fresh temp directory (removed by {@link removeTemp}). */
+export function tempDir(prefix = 'ocibuild-copy-test-'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export function removeTemp(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** First 12 hex digits of the SHA-256 of some content, as listings show it. */
+export function h(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex').slice(0, 12);
+}
+
+function octal(mode: number): string {
+  return mode.toString(8).padStart(4, '0');
+}
+
+/**
+ * One line per entry, sorted by path: `<type> <path> <mode> <uid>:<gid>`, then
+ * ` -> <linkname>` for links and ` <sha12>` for file contents.
+ */
+export function listEntries(entries: LayerEntry[]): string[] {
+  return [...entries]
+    .sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)))
+    .map((e) => {
+      let line = `${e.type} ${e.path} ${octal(e.mode)} ${e.uid}:${e.gid}`;
+      if (e.linkname !== undefined) line += ` -> ${e.linkname}`;
+      if (e.type === 'file') {
+        const s = e.source;
+        let data: Buffer;
+        if (!s) data = Buffer.alloc(0);
+        else if (s.kind === 'path') data = fs.readFileSync(s.path);
+        else if (s.kind === 'buffer') data = Buffer.from(s.data);
+        else throw new Error('stream sources are not listed');
+        if (e.size !== data.length) throw new Error(`${e.path}: size ${e.size} but ${data.length} bytes`);
+        line += ` ${h(data)}`;
+      }
+      return line;
+    });
+}
+
+/** mtimes of entries by path (undefined = left to the writer). */
+export function mtimes(entries: LayerEntry[]): Record<string, number | undefined> {
+  return Object.fromEntries(entries.map((e) => [e.path, e.mtime]));
+}
+
+/** List an uncompressed tar (as written by writeLayer) in the same format as {@link listEntries}, with mtimes. */
+export async function listTar(tar: Buffer): Promise<string[]> {
+  const out: string[] = [];
+  const pending: Promise<void>[] = [];
+  const types: Record<string, string> = { File: 'file', OldFile: 'file', Directory: 'directory', SymbolicLink: 'symlink', Link: 'hardlink' };
+  const parser = new Parser({
+    onReadEntry: (entry: ReadEntry) => {
+      const type = types[entry.type] ?? entry.type;
+      let line = `${type} ${entry.path.replace(/\/$/, '')} ${octal((entry.mode ?? 0) & 0o7777)} ${entry.uid}:${entry.gid}`;
+      if (entry.linkpath) line += ` -> ${entry.linkpath}`;
+      line += ` @${entry.mtime ? Math.floor(entry.mtime.getTime() / 1000) : 0}`;
+      if (type === 'file') {
+        const chunks: Buffer[] = [];
+        entry.on('data', (c: Buffer) => chunks.push(c));
+        pending.push(
+          new Promise((resolve) =>
+            entry.on('end', () => {
+              out.push(`${line} ${h(Buffer.concat(chunks))}`);
+              resolve();
+            }),
+          ),
+        );
+      } else {
+        out.push(line);
+        entry.resume();
+      }
+    },
+  });
+  await new Promise<void>((resolve, reject) => {
+    parser.on('end', () => resolve());
+    parser.on('error', reject);
+    parser.end(tar);
+  });
+  await Promise.all(pending);
+  return out;
+}
