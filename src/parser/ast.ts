@@ -27,7 +27,10 @@ export interface Heredoc {
   chomp: boolean;
   /** The body, every line with its `\n`, terminator line excluded. */
   content: string;
+  /** From the marker word (`<<EOF`) to the end of the terminator line. */
   range: SourceRange;
+  /** The marker word only (`<<EOF`, `3<<-'EOF'`). */
+  markerRange?: SourceRange;
 }
 
 /** A flag word (`--from=builder`), after quote/escape removal as BuildKit does it. */
@@ -81,6 +84,10 @@ export interface ParseWarning {
   /** BuildKit rule name when there is one (e.g. `NoEmptyContinuation`). */
   rule: string;
   message: string;
+  /** BuildKit's longer explanation, when it has one. */
+  detail?: string;
+  /** Documentation URL of the rule. */
+  url?: string;
   range: SourceRange;
 }
 

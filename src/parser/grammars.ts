@@ -1,0 +1,83 @@
+/**
+ * Runs the nearley grammar (grammar.ne) on one piece of text. Each
+ * `LineGrammars` owns fresh clones of the moo lexers, so parses never share
+ * mutable state; create one per `parseDockerfile` call.
+ */
+import assert from 'node:assert/strict';
+import nearley from 'nearley';
+import compiled, {
+  createLexers,
+  type FlagWordCst,
+  type HeredocMarkerCst,
+  type InstructionCst,
+  type JsonCst,
+  type Tok,
+} from './grammar.generated.js';
+
+export type { FlagWordCst, HeredocMarkerCst, InstructionCst, JsonCst, Tok };
+
+/** Where and why nearley (or moo) stopped. */
+export interface GrammarFailure {
+  /** Offset of the offending token in the input, or the input length at end of input. */
+  offset: number;
+  /** The offending token text ('' at end of input). */
+  text: string;
+}
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; failure: GrammarFailure };
+
+function grammarFor(start: string, lexer: unknown): nearley.Grammar {
+  return nearley.Grammar.fromCompiled({
+    Lexer: lexer as nearley.Lexer,
+    ParserRules: compiled.ParserRules as unknown as nearley.CompiledRules['ParserRules'],
+    ParserStart: start,
+  });
+}
+
+/** The three start symbols of grammar.ne, ready to run. */
+export class LineGrammars {
+  private readonly instruction: nearley.Grammar;
+  private readonly json: nearley.Grammar;
+  private readonly heredoc: nearley.Grammar;
+
+  constructor() {
+    const lexers = createLexers();
+    this.instruction = grammarFor('instruction', lexers.instruction);
+    this.json = grammarFor('jsonArray', lexers.json);
+    this.heredoc = grammarFor('heredocMarker', lexers.heredocMarker);
+  }
+
+  private run<T>(grammar: nearley.Grammar, input: string): Outcome<T> {
+    const parser = new nearley.Parser(grammar);
+    try {
+      parser.feed(input);
+    } catch (e) {
+      const token = (e as { token?: Tok }).token;
+      if (token && typeof token.offset === 'number') {
+        return { ok: false, failure: { offset: token.offset, text: token.text ?? '' } };
+      }
+      // moo raises a plain error for characters no rule matches; every lexer
+      // state in grammar.ne has a catch-all rule, so this is our bug.
+      throw e;
+    }
+    const { results } = parser;
+    if (results.length === 0) return { ok: false, failure: { offset: input.length, text: '' } };
+    assert.equal(results.length, 1, `ambiguous grammar: ${results.length} parses`);
+    return { ok: true, value: results[0] as T };
+  }
+
+  /** Keyword, flag words and argument start of a trimmed logical line. */
+  parseInstruction(line: string): Outcome<InstructionCst> {
+    return this.run<InstructionCst>(this.instruction, line);
+  }
+
+  /** A JSON array per Go's encoding/json syntax; failure means "not JSON". */
+  parseJsonArray(text: string): Outcome<JsonCst> {
+    return this.run<JsonCst>(this.json, text);
+  }
+
+  /** One heredoc marker word; failure means "not a heredoc". */
+  parseHeredocMarker(word: string): Outcome<HeredocMarkerCst> {
+    return this.run<HeredocMarkerCst>(this.heredoc, word);
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * The Dockerfile parser: text → syntax tree. No IO, no variable expansion.
+ */
+export type {
+  Directive,
+  DockerfileAst,
+  EscapeToken,
+  FlagNode,
+  Heredoc,
+  InstructionNode,
+  ParseWarning,
+} from './ast.js';
+export { parseDockerfile, type ParseOptions, EMPTY_CONTINUATION } from './parse.js';
+export { dumpBuildkit } from './dump.js';
+export {
+  detectSyntax,
+  parseDirectiveCheck,
+  parseDirectives,
+  type DirectiveLookup,
+  type FoundDirective,
+} from './directives.js';
+export { encodeSourceText, goQuote } from './bytes.js';
+export { chompHeredocContent } from './heredoc.js';
+export { parseWords, parseNameValue, parseJsonArgs, parseHeredocWord, heredocNamesFromLine } from './helpers.js';
