@@ -1,0 +1,123 @@
+/**
+ * Deterministic parallel gzip (pigz-style) on node:zlib's threadpool.
+ *
+ * The uncompressed stream is cut into fixed-size blocks at fixed offsets.
+ * Each block is raw-deflated on its own (zlib's async API runs on the libuv
+ * threadpool, off the main thread) with the last 32 KiB of the previous block
+ * as preset dictionary and ends with a sync flush, so it stops on a byte
+ * boundary; the compressed blocks are concatenated in order, followed by an
+ * empty final block, and framed as one gzip member. The output depends only
+ * on the bytes, the level and the block size, never on timing or on how many
+ * blocks ran at once: the same input gives the same bytes on every run and on
+ * every machine with the same zlib.
+ */
+import zlib from 'node:zlib';
+import { promisify } from 'node:util';
+import { OcibuildError } from '../errors.js';
+
+const deflateRaw = promisify(zlib.deflateRaw) as (buf: Buffer, opts: zlib.ZlibOptions) => Promise<Buffer>;
+
+/** Uncompressed bytes per independently compressed block (as pigz). Part of the output format: changing it changes digests. */
+export const GZIP_BLOCK_SIZE = 128 * 1024;
+const DICT_SIZE = 32 * 1024;
+
+/**
+ * The fixed 10-byte gzip header: no name, no mtime, no extra flags, OS byte
+ * 255 ("unknown"), the same header Go's compress/gzip writes.
+ */
+export const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
+/** A final, empty fixed-Huffman deflate block. */
+const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
+
+/** Options of {@link ParallelGzip}. */
+export interface ParallelGzipOptions {
+  /** zlib level 0-9. */
+  level: number;
+  /** Called with compressed bytes, in order. May return a promise to apply backpressure. */
+  emit: (chunk: Buffer) => void | Promise<void>;
+  /** Blocks compressed at once (default 4). */
+  maxInFlight?: number;
+}
+
+/**
+ * A block-parallel gzip encoder. Feed it exactly {@link GZIP_BLOCK_SIZE}-byte
+ * blocks (the last one may be shorter) with `push`, then call `end`.
+ * `push` resolves when the block was accepted, which may wait for earlier
+ * blocks to finish: that is the backpressure.
+ */
+export class ParallelGzip {
+  private readonly level: number;
+  private readonly emit: ParallelGzipOptions['emit'];
+  private readonly maxInFlight: number;
+  private readonly pending: Promise<Buffer>[] = [];
+  private crc = 0;
+  private isize = 0;
+  private prevTail: Buffer | undefined;
+  private started = false;
+  private ended = false;
+
+  constructor(options: ParallelGzipOptions) {
+    if (!Number.isInteger(options.level) || options.level < 0 || options.level > 9) {
+      throw new OcibuildError('USAGE', `gzip level must be an integer from 0 to 9, got ${options.level}`);
+    }
+    this.level = options.level;
+    this.emit = options.emit;
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 4);
+  }
+
+  /** Queue one block; the caller must not reuse `block` afterwards. */
+  async push(block: Buffer): Promise<void> {
+    if (this.ended) throw new Error('ParallelGzip: push after end');
+    if (!this.started) {
+      this.started = true;
+      await this.emit(GZIP_HEADER);
+    }
+    if (block.length === 0) return;
+    this.crc = zlib.crc32(block, this.crc);
+    this.isize = (this.isize + block.length) % 0x100000000;
+    const opts: zlib.ZlibOptions = {
+      level: this.level,
+      finishFlush: zlib.constants.Z_SYNC_FLUSH,
+      chunkSize: block.length + (block.length >> 6) + 1024,
+    };
+    if (this.prevTail) opts.dictionary = this.prevTail;
+    this.prevTail = block.length >= DICT_SIZE ? block.subarray(block.length - DICT_SIZE) : Buffer.concat([this.prevTail ?? Buffer.alloc(0), block]).subarray(-DICT_SIZE);
+    const job = deflateRaw(block, opts);
+    job.catch(() => undefined); // surfaced when drained, in order
+    this.pending.push(job);
+    while (this.pending.length >= this.maxInFlight) await this.drainOne();
+  }
+
+  private async drainOne(): Promise<void> {
+    const head = this.pending.shift()!;
+    let out: Buffer;
+    try {
+      out = await head;
+    } catch (e) {
+      throw new OcibuildError('LAYER_INVALID', `gzip compression failed: ${(e as Error).message}`, { cause: e });
+    }
+    await this.emit(out);
+  }
+
+  /** Flush every queued block and write the gzip trailer. */
+  async end(): Promise<void> {
+    if (this.ended) return;
+    if (!this.started) {
+      this.started = true;
+      await this.emit(GZIP_HEADER);
+    }
+    while (this.pending.length > 0) await this.drainOne();
+    this.ended = true;
+    const trailer = Buffer.allocUnsafe(8);
+    trailer.writeUInt32LE(this.crc >>> 0, 0);
+    trailer.writeUInt32LE(this.isize >>> 0, 4);
+    await this.emit(Buffer.concat([FINAL_BLOCK, trailer]));
+  }
+
+  /** Drop queued work after a failure (results are awaited and discarded). */
+  async abort(): Promise<void> {
+    this.ended = true;
+    const jobs = this.pending.splice(0);
+    await Promise.allSettled(jobs);
+  }
+}

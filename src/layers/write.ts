@@ -1,0 +1,537 @@
+import fs from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import type { Writable } from 'node:stream';
+import { OcibuildError } from '../errors.js';
+import type { Digest } from '../oci/digest.js';
+import { MediaType } from '../oci/media-types.js';
+import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
+import { GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
+import { ReadAhead, readFileSyncChecked, type ReadRequest, type ReadResult } from './read-ahead.js';
+import type { LayerEntry, LayerEntrySource, LayerResult, WriteLayerOptions } from './types.js';
+
+/** Files up to this size are read whole, by the read-ahead worker. */
+const SMALL_FILE_MAX = 256 * 1024;
+/** Chunk size for big files and the plain-tar output. */
+const CHUNK = 1024 * 1024;
+const ZEROS = Buffer.alloc(2 * BLOCK);
+
+/** An entry after validation, whiteout naming, mtime clamping and hardlink election. */
+interface Prepared {
+  /** Path as given (the sort key is its UTF-8 bytes). */
+  path: string;
+  key: Buffer;
+  /** Name written to the tar. */
+  name: string;
+  typeflag: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  size: number;
+  linkname: string;
+  devmajor: number;
+  devminor: number;
+  xattrs?: Record<string, Uint8Array>;
+  source?: LayerEntrySource;
+  /** Original entry type (for messages and hardlink election). */
+  type: LayerEntry['type'];
+}
+
+function invalid(path: string, why: string): OcibuildError {
+  return new OcibuildError('LAYER_INVALID', `layer entry ${JSON.stringify(path)}: ${why}`, { details: { path } });
+}
+
+/** Checks a layer path: relative, '/'-separated, no empty, '.' or '..' components, no NUL. */
+function checkPath(path: unknown, what: string, owner: string): string {
+  if (typeof path !== 'string' || path.length === 0) throw invalid(String(owner), `${what} must be a non-empty string`);
+  if (path.startsWith('/')) throw invalid(owner, `${what} must be relative (no leading '/')`);
+  if (path.includes('\0')) throw invalid(owner, `${what} contains a NUL byte`);
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.' || part === '..') {
+      throw invalid(owner, `${what} must not contain empty, '.' or '..' components (and no trailing '/')`);
+    }
+  }
+  return path;
+}
+
+function checkUint(value: unknown, what: string, owner: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
+    throw invalid(owner, `${what} must be an integer from 0 to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function prepare(e: LayerEntry, sourceDateEpoch: number | undefined): Prepared {
+  const path = checkPath(e.path, 'path', String(e.path));
+  const mode = checkUint(e.mode, 'mode', path, 0o7777);
+  const uid = checkUint(e.uid, 'uid', path);
+  const gid = checkUint(e.gid, 'gid', path);
+  let mtime = 0;
+  if (e.mtime !== undefined) {
+    if (typeof e.mtime !== 'number' || !Number.isFinite(e.mtime)) throw invalid(path, `mtime must be a finite number, got ${String(e.mtime)}`);
+    mtime = Math.floor(e.mtime);
+  } else if (sourceDateEpoch !== undefined) {
+    mtime = sourceDateEpoch;
+  }
+  if (sourceDateEpoch !== undefined && mtime > sourceDateEpoch) mtime = sourceDateEpoch;
+  const p: Prepared = {
+    path,
+    key: Buffer.from(path, 'utf8'),
+    name: path,
+    typeflag: TypeFlag.file,
+    mode,
+    uid,
+    gid,
+    mtime,
+    size: 0,
+    linkname: '',
+    devmajor: 0,
+    devminor: 0,
+    type: e.type,
+  };
+  if (e.xattrs !== undefined) {
+    for (const [k, v] of Object.entries(e.xattrs)) {
+      if (k === '' || k.includes('\0') || k.includes('=')) throw invalid(path, `invalid xattr name ${JSON.stringify(k)}`);
+      if (!(v instanceof Uint8Array)) throw invalid(path, `xattr ${k} must be a Uint8Array`);
+    }
+    if (Object.keys(e.xattrs).length > 0) p.xattrs = e.xattrs;
+  }
+  const slash = path.lastIndexOf('/');
+  const dir = slash >= 0 ? path.slice(0, slash + 1) : '';
+  const base = path.slice(slash + 1);
+  switch (e.type) {
+    case 'file': {
+      if (base.startsWith('.wh.')) throw invalid(path, "names starting with '.wh.' are reserved for whiteouts");
+      const src = e.source;
+      if (src?.kind === 'buffer') {
+        if (!(src.data instanceof Uint8Array)) throw invalid(path, 'buffer source must hold a Uint8Array');
+        p.size = e.size === undefined ? src.data.length : checkUint(e.size, 'size', path);
+        if (p.size !== src.data.length) throw invalid(path, `size ${p.size} does not match the buffer's ${src.data.length} bytes`);
+      } else {
+        p.size = checkUint(e.size, 'size', path);
+        if (src === undefined && p.size !== 0) throw invalid(path, 'a non-empty file needs a source');
+        if (src !== undefined && src.kind !== 'path' && src.kind !== 'stream') throw invalid(path, 'unknown source kind');
+      }
+      p.source = src;
+      break;
+    }
+    case 'directory':
+      p.typeflag = TypeFlag.directory;
+      p.name = `${path}/`;
+      break;
+    case 'symlink':
+      if (typeof e.linkname !== 'string' || e.linkname === '' || e.linkname.includes('\0')) throw invalid(path, 'a symlink needs a non-empty linkname');
+      p.typeflag = TypeFlag.symlink;
+      p.linkname = e.linkname;
+      break;
+    case 'hardlink':
+      p.typeflag = TypeFlag.hardlink;
+      p.linkname = checkPath(e.linkname, 'hardlink target', path);
+      break;
+    case 'fifo':
+      p.typeflag = TypeFlag.fifo;
+      break;
+    case 'char':
+    case 'block':
+      p.typeflag = e.type === 'char' ? TypeFlag.char : TypeFlag.block;
+      p.devmajor = checkUint(e.devmajor ?? 0, 'devmajor', path);
+      p.devminor = checkUint(e.devminor ?? 0, 'devminor', path);
+      break;
+    case 'whiteout':
+      if (base.startsWith('.wh.')) throw invalid(path, "cannot white out a name starting with '.wh.'");
+      p.name = `${dir}.wh.${base}`;
+      p.xattrs = undefined;
+      break;
+    case 'opaque':
+      p.name = `${path}/.wh..wh..opq`;
+      p.xattrs = undefined;
+      break;
+    default:
+      throw invalid(path, `unknown entry type ${JSON.stringify((e as { type: unknown }).type)}`);
+  }
+  if (p.name !== path) p.key = Buffer.from(p.name, 'utf8');
+  return p;
+}
+
+/**
+ * Hardlinks must follow their target in a tar stream. After sorting, the
+ * first path of each link group carries the data and the others link to it.
+ */
+function electHardlinks(sorted: Prepared[]): void {
+  const byPath = new Map<string, Prepared>();
+  for (const p of sorted) byPath.set(p.path, p);
+  const groups = new Map<Prepared, Prepared[]>();
+  for (const p of sorted) {
+    if (p.type !== 'hardlink') continue;
+    let target = byPath.get(p.linkname);
+    const seen = new Set<Prepared>([p]);
+    while (target && target.type === 'hardlink' && !seen.has(target)) {
+      seen.add(target);
+      target = byPath.get(target.linkname);
+    }
+    if (!target || target.type !== 'file') {
+      throw invalid(p.path, `hardlink target ${JSON.stringify(p.linkname)} is not a regular file in this layer`);
+    }
+    let g = groups.get(target);
+    if (!g) groups.set(target, (g = [target]));
+    g.push(p);
+  }
+  for (const [file, members] of groups) {
+    // `sorted` order is byte order; members were pushed in that order except the file itself.
+    members.sort((a, b) => Buffer.compare(a.key, b.key));
+    const primary = members[0]!;
+    const data = { size: file.size, source: file.source, mode: file.mode, uid: file.uid, gid: file.gid, mtime: file.mtime, xattrs: file.xattrs };
+    for (const m of members) {
+      if (m === primary) {
+        Object.assign(m, data, { typeflag: TypeFlag.file, linkname: '', type: 'file' });
+      } else {
+        Object.assign(m, { typeflag: TypeFlag.hardlink, linkname: primary.path, size: 0, source: undefined, type: 'hardlink', mode: file.mode, uid: file.uid, gid: file.gid, mtime: file.mtime, xattrs: file.xattrs });
+      }
+    }
+  }
+}
+
+async function collect(entries: Iterable<LayerEntry> | AsyncIterable<LayerEntry>, sde: number | undefined, signal?: AbortSignal): Promise<Prepared[]> {
+  const out: Prepared[] = [];
+  for await (const e of entries as AsyncIterable<LayerEntry>) {
+    signal?.throwIfAborted();
+    if (e === null || typeof e !== 'object') throw new OcibuildError('LAYER_INVALID', 'layer entry must be an object');
+    out.push(prepare(e, sde));
+  }
+  out.sort((a, b) => Buffer.compare(a.key, b.key));
+  for (let i = 1; i < out.length; i++) {
+    if (out[i]!.key.equals(out[i - 1]!.key)) throw invalid(out[i]!.name, 'appears twice in the layer');
+  }
+  // A whiteout excludes any other entry at its path; an opaque marker goes with a directory only.
+  const byPath = new Map<string, Prepared>();
+  for (const p of out) {
+    const prev = byPath.get(p.path);
+    if (prev) {
+      const ok = (prev.type === 'directory' && p.type === 'opaque') || (prev.type === 'opaque' && p.type === 'directory');
+      if (!ok) throw invalid(p.path, `is both a ${prev.type} and a ${p.type} entry`);
+    }
+    byPath.set(p.path, p);
+  }
+  electHardlinks(out);
+  return out;
+}
+
+// ------------------------------------------------------------------ reading
+
+function openFile(path: string): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(path, fs.constants.O_RDONLY, (err, fd) => (err ? reject(err) : resolve(fd))));
+}
+function readInto(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+}
+function closeFile(fd: number): Promise<void> {
+  return new Promise((resolve) => fs.close(fd, () => resolve()));
+}
+
+function readError(p: Prepared, src: string, e: unknown): OcibuildError {
+  if (e instanceof OcibuildError) return e;
+  const code = (e as NodeJS.ErrnoException).code;
+  return new OcibuildError('LAYER_INVALID', `layer entry ${JSON.stringify(p.path)}: cannot read ${src}: ${code ?? (e as Error).message}`, { cause: e, details: { path: p.path, source: src } });
+}
+
+function changed(p: Prepared, src: string, got: string): OcibuildError {
+  return new OcibuildError('LAYER_INVALID', `layer entry ${JSON.stringify(p.path)}: ${src} changed while the layer was written (expected ${p.size} bytes, ${got})`, {
+    details: { path: p.path, source: src },
+  });
+}
+
+function readFailure(p: Prepared, path: string, r: Exclude<ReadResult, { ok: true }>): OcibuildError {
+  if (r.kind === 'size') return changed(p, path, r.got);
+  return new OcibuildError('LAYER_INVALID', `layer entry ${JSON.stringify(p.path)}: cannot read ${path}: ${r.code ?? r.message}`, { details: { path: p.path, source: path } });
+}
+
+/** Below this many small files, they are read inline rather than on a read-ahead worker. */
+const READ_AHEAD_MIN_FILES = 64;
+
+// ------------------------------------------------------------------ output
+
+/** Collects tar bytes into fixed blocks, hashes them (diffId) and hands them on. */
+class TarSink {
+  private block: Buffer;
+  private used = 0;
+  readonly tarHash: Hash = createHash('sha256');
+  tarSize = 0;
+
+  constructor(
+    private readonly blockSize: number,
+    private readonly flush: (block: Buffer) => Promise<void>,
+  ) {
+    this.block = Buffer.allocUnsafe(blockSize);
+  }
+
+  /** Copies `data` in; returns a promise only when a full block had to be flushed. */
+  write(data: Uint8Array): Promise<void> | undefined {
+    const room = this.blockSize - this.used;
+    if (data.length < room) {
+      this.block.set(data, this.used);
+      this.used += data.length;
+      return undefined;
+    }
+    return this.writeSlow(data);
+  }
+
+  private async writeSlow(data: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < data.length) {
+      const n = Math.min(this.blockSize - this.used, data.length - off);
+      this.block.set(data.subarray(off, off + n), this.used);
+      this.used += n;
+      off += n;
+      if (this.used === this.blockSize) await this.emitBlock();
+    }
+  }
+
+  private async emitBlock(): Promise<void> {
+    const full = this.used === this.blockSize ? this.block : this.block.subarray(0, this.used);
+    this.tarHash.update(full);
+    this.tarSize += full.length;
+    this.block = Buffer.allocUnsafe(this.blockSize);
+    this.used = 0;
+    await this.flush(full);
+  }
+
+  async end(): Promise<void> {
+    if (this.used > 0) await this.emitBlock();
+  }
+}
+
+/** Writes to `out` respecting backpressure; fails fast when `out` errors. */
+class OutWriter {
+  readonly hash: Hash = createHash('sha256');
+  size = 0;
+  private error: Error | undefined;
+  private readonly onError = (e: Error) => {
+    this.error ??= e;
+  };
+
+  constructor(private readonly out: Writable) {
+    out.on('error', this.onError);
+  }
+
+  async write(chunk: Buffer): Promise<void> {
+    if (this.error) throw this.error;
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    if (!this.out.write(chunk)) await this.waitFor('drain');
+  }
+
+  async end(): Promise<void> {
+    if (this.error) throw this.error;
+    this.out.end();
+    await this.waitFor('finish');
+  }
+
+  private waitFor(event: 'drain' | 'finish'): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const cleanup = () => {
+        this.out.off(event, ok);
+        this.out.off('error', bad);
+        this.out.off('close', closed);
+      };
+      const ok = () => {
+        cleanup();
+        resolve();
+      };
+      const bad = (e: Error) => {
+        cleanup();
+        reject(e);
+      };
+      const closed = () => {
+        cleanup();
+        if (event === 'finish' && this.out.writableFinished) resolve();
+        else reject(this.error ?? new OcibuildError('LAYER_INVALID', 'layer output closed before the layer was written'));
+      };
+      if (this.error) return reject(this.error);
+      if (event === 'finish' && this.out.writableFinished) return resolve();
+      this.out.once(event, ok);
+      this.out.once('error', bad);
+      this.out.once('close', closed);
+    });
+  }
+
+  detach(): void {
+    this.out.off('error', this.onError);
+  }
+}
+
+// ------------------------------------------------------------------ writing
+
+async function writeBigFile(p: Prepared, path: string, sink: TarSink): Promise<void> {
+  let fd: number;
+  try {
+    fd = await openFile(path);
+  } catch (e) {
+    throw readError(p, path, e);
+  }
+  try {
+    const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+    let pos = 0;
+    let which = 0;
+    let pending: Promise<number> = readInto(fd, bufs[0]!, 0, Math.min(CHUNK, p.size + 1), 0);
+    for (;;) {
+      const n = await pending;
+      const cur = bufs[which]!;
+      if (n === 0) break;
+      pos += n;
+      if (pos > p.size) throw changed(p, path, 'it grew');
+      which ^= 1;
+      // Read the next chunk while this one is copied into the tar (size+1 to notice growth).
+      pending = readInto(fd, bufs[which]!, 0, Math.min(CHUNK, p.size + 1 - pos), pos);
+      const w = sink.write(cur.subarray(0, n));
+      if (w) await w.catch(async (e) => {
+        await pending.catch(() => 0);
+        throw e;
+      });
+    }
+    if (pos !== p.size) throw changed(p, path, `got ${pos}`);
+  } catch (e) {
+    throw readError(p, path, e);
+  } finally {
+    await closeFile(fd);
+  }
+}
+
+async function writeStream(p: Prepared, src: Extract<LayerEntrySource, { kind: 'stream' }>, sink: TarSink): Promise<void> {
+  let got = 0;
+  let stream;
+  try {
+    stream = await src.open();
+  } catch (e) {
+    throw readError(p, 'its stream source', e);
+  }
+  try {
+    for await (const chunk of stream as AsyncIterable<Uint8Array | string>) {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      got += b.length;
+      if (got > p.size) throw changed(p, 'its stream source', 'it gave more');
+      const w = sink.write(b);
+      if (w) await w;
+    }
+  } catch (e) {
+    stream.destroy();
+    throw readError(p, 'its stream source', e);
+  }
+  if (got !== p.size) throw changed(p, 'its stream source', `got ${got}`);
+}
+
+/**
+ * Write a reproducible layer tar to `out`, gzip-compressed by default.
+ *
+ * Entries are collected (metadata only), validated and sorted by path in
+ * byte order; names are relative, uname/gname empty, modes and ids as given,
+ * mtimes clamped to `sourceDateEpoch`; whiteout and opaque entries become
+ * `.wh.<name>` and `<dir>/.wh..wh..opq`; hardlinks are emitted as tar links,
+ * the first path of each group in sort order carrying the data. File bodies
+ * are read with bounded read-ahead and streamed; the diffId, the digest and
+ * the size of what was written are computed in the same pass. gzip runs
+ * block-parallel on the libuv threadpool ({@link ParallelGzip}).
+ *
+ * `out` is ended and awaited ('finish'); on failure it is destroyed, so a
+ * caller writing to a temp file only has to remove it.
+ *
+ * @throws OcibuildError LAYER_INVALID for bad entries and unreadable or changing files.
+ */
+export async function writeLayer(
+  entries: Iterable<LayerEntry> | AsyncIterable<LayerEntry>,
+  out: Writable,
+  options: WriteLayerOptions = {},
+): Promise<LayerResult> {
+  const compression = options.compression ?? 'gzip';
+  if (compression !== 'gzip' && compression !== 'none') throw new OcibuildError('USAGE', `unknown layer compression ${JSON.stringify(compression)}`);
+  const sde = options.sourceDateEpoch;
+  if (sde !== undefined && (!Number.isSafeInteger(sde) || sde < 0)) throw new OcibuildError('USAGE', `sourceDateEpoch must be a non-negative integer, got ${sde}`);
+  const level = options.level ?? 6;
+  const signal = options.signal;
+  const writer = new OutWriter(out);
+  let gzip: ParallelGzip | undefined;
+  let readAhead: ReadAhead | undefined;
+  try {
+    const list = await collect(entries, sde, signal);
+    let sink: TarSink;
+    if (compression === 'gzip') {
+      const gz = (gzip = new ParallelGzip({ level, emit: (c) => writer.write(c), maxInFlight: options.concurrency ?? availableParallelism() + 2 }));
+      sink = new TarSink(GZIP_BLOCK_SIZE, (b) => gz.push(b));
+    } else {
+      sink = new TarSink(CHUNK, (b) => writer.write(b));
+    }
+    // Small files, in write order, go to the read-ahead worker.
+    const small: ReadRequest[] = [];
+    const smallIndex = new Int32Array(list.length).fill(-1);
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i]!;
+      if (p.size > 0 && p.size <= SMALL_FILE_MAX && p.source?.kind === 'path') {
+        smallIndex[i] = small.length;
+        small.push({ path: p.source.path, size: p.size });
+      }
+    }
+    if (small.length >= READ_AHEAD_MIN_FILES) readAhead = new ReadAhead(small);
+    for (let i = 0; i < list.length; i++) {
+      if (signal?.aborted) signal.throwIfAborted();
+      const p = list[i]!;
+      const header = encodeHeader({
+        path: p.name,
+        typeflag: p.typeflag,
+        mode: p.mode,
+        uid: p.uid,
+        gid: p.gid,
+        size: p.size,
+        mtime: p.mtime,
+        linkname: p.linkname,
+        devmajor: p.devmajor,
+        devminor: p.devminor,
+        xattrs: p.xattrs,
+      });
+      let w = sink.write(header);
+      if (w) await w;
+      if (p.size === 0) continue;
+      const src = p.source!;
+      const si = smallIndex[i]!;
+      if (si >= 0) {
+        const req = small[si]!;
+        const r = readAhead ? await readAhead.take(si) : readFileSyncChecked(req);
+        if (!r.ok) throw readFailure(p, req.path, r);
+        w = sink.write(r.data);
+        if (w) await w;
+      } else if (src.kind === 'buffer') {
+        w = sink.write(src.data);
+        if (w) await w;
+      } else if (src.kind === 'path') {
+        await writeBigFile(p, src.path, sink);
+      } else {
+        await writeStream(p, src, sink);
+      }
+      const pad = (BLOCK - (p.size % BLOCK)) % BLOCK;
+      if (pad) {
+        w = sink.write(ZEROS.subarray(0, pad));
+        if (w) await w;
+      }
+    }
+    const w = sink.write(ZEROS);
+    if (w) await w;
+    await sink.end();
+    if (gzip) await gzip.end();
+    await writer.end();
+    const diffId = `sha256:${sink.tarHash.digest('hex')}` as Digest;
+    const digest = `sha256:${writer.hash.digest('hex')}` as Digest;
+    return {
+      diffId,
+      digest,
+      size: writer.size,
+      uncompressedSize: sink.tarSize,
+      mediaType: compression === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer,
+    };
+  } catch (e) {
+    await gzip?.abort();
+    out.destroy(e as Error);
+    throw e;
+  } finally {
+    await readAhead?.close();
+    writer.detach();
+  }
+}
