@@ -680,13 +680,14 @@ function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchContext): v
   for (const { ins, fromOnbuild } of commands) {
     const node: InstructionNode = ins.node;
     const range = node.range;
-    const common = () => ({
+    const snapshot: StepCommon = {
       range,
       original: node.original,
       env: [...st.imageEnv],
       args: st.args.map((a) => ({ ...a })),
       ...(fromOnbuild ? { fromOnbuild: true } : {}),
-    });
+    };
+    const common = (): StepCommon => snapshot;
     // expansion with UndefinedVar reporting, against the env before this instruction
     const envBefore = st.env.clone();
     const reportUnmatched = (unmatched: Set<string>) => {
