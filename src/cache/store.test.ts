@@ -152,6 +152,13 @@ describe('Store blobs', () => {
     expect(await store.has(sha256('partial'))).toBe(false);
     expect(await tmpFiles(store)).toEqual([]);
 
+    // sha512 digests are verified with sha512.
+    const { createHash } = await import('node:crypto');
+    const d512 = `sha512:${createHash('sha512').update(other).digest('hex')}` as Digest;
+    expect(await store.ingest(Readable.from([other]), { digest: d512, size: other.length })).toEqual({ digest: d512, size: other.length });
+    expect((await store.readBlob(d512)).equals(other)).toBe(true);
+    expect(store.blobPath(d512)).toBe(path.join(store.root, 'blobs', 'sha512', d512.slice(7)));
+
     // Already present: the source is not read.
     const unread = new Readable({ read() { throw new Error('must not be read'); } });
     expect(await store.ingest(unread, good)).toEqual(good);
@@ -204,6 +211,10 @@ describe('Store tags', () => {
       'org.opencontainers.image.ref.name': 'app:latest',
     });
     expect(idx.manifests[0].platform).toEqual({ architecture: 'amd64', os: 'linux' });
+    // Without a platform on the descriptor, the entry gets the config's.
+    await store.tag('noplat', { mediaType: b.manifest.mediaType, digest: b.manifest.digest, size: b.manifest.size });
+    expect((await store.resolve('noplat'))?.platform).toEqual({ architecture: 'amd64', os: 'linux' });
+    await store.untag('noplat');
 
     await store.tag('localhost:5000/team/app:v1', a.manifest);
     expect((await store.listTags()).map((x) => x.name).sort()).toEqual(['app:latest', 'localhost:5000/team/app:v1']);

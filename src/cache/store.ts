@@ -436,7 +436,7 @@ export class Store implements BlobSource, BlobSink {
         return existing;
       }
     }
-    const w = await this.createWriter();
+    const w = await this.createWriter({ algorithm: expected ? digestAlgorithm(expected.digest) : 'sha256' });
     try {
       await pipeline(source, w.stream);
     } catch (e) {
@@ -447,8 +447,9 @@ export class Store implements BlobSource, BlobSink {
     return w.commit(expected);
   }
 
-  /** Start writing a blob of unknown digest (a layer being produced). */
-  async createWriter(): Promise<BlobWriter> {
+  /** Start writing a blob of unknown digest (a layer being produced); `algorithm` defaults to sha256. */
+  async createWriter(options: { algorithm?: 'sha256' | 'sha512' } = {}): Promise<BlobWriter> {
+    const algorithm = options.algorithm ?? 'sha256';
     const tmp = await this.tempPath('blob');
     let fh: fs.FileHandle;
     try {
@@ -456,7 +457,7 @@ export class Store implements BlobSource, BlobSink {
     } catch (e) {
       throw ioError('cannot create a temp file in the store', e);
     }
-    const hash = createHash('sha256');
+    const hash = createHash(algorithm);
     let size = 0;
     let state: 'open' | 'committed' | 'aborted' = 'open';
     let closed = false;
@@ -497,7 +498,7 @@ export class Store implements BlobSource, BlobSink {
         await abort();
         throw ioError('writing a blob into the store failed', e);
       }
-      const digest = `sha256:${hash.digest('hex')}` as Digest;
+      const digest = `${algorithm}:${hash.digest('hex')}` as Digest;
       const want = typeof expected === 'string' ? { digest: expected, size: undefined } : expected;
       if (want?.size !== undefined && want.size !== size) {
         await abort();
@@ -511,6 +512,7 @@ export class Store implements BlobSource, BlobSink {
         await fh.sync();
         await close();
         const dest = this.blobPath(digest);
+        if (algorithm !== 'sha256') await fs.mkdir(path.dirname(dest), { recursive: true });
         await fs.rename(tmp, dest);
       } catch (e) {
         await abort();
@@ -586,8 +588,11 @@ export class Store implements BlobSource, BlobSink {
     return { name, fullName, descriptor: d };
   }
 
-  /** Check that every blob a manifest or index names is present (children of an index may be absent: partial pulls). */
-  private async checkComplete(descriptor: Descriptor, depth = 0): Promise<void> {
+  /**
+   * Check that every blob a manifest or index names is present (children of an
+   * index may be absent: partial pulls). Returns the platform of a manifest's config.
+   */
+  private async checkComplete(descriptor: Descriptor, depth = 0): Promise<Platform | undefined> {
     const bytes = await this.readBlob(descriptor.digest);
     if (bytes.length !== descriptor.size) {
       throw new OcibuildError('SIZE_MISMATCH', `${descriptor.digest}: descriptor says ${descriptor.size} bytes, the blob has ${bytes.length}`);
@@ -612,6 +617,13 @@ export class Store implements BlobSource, BlobSink {
       if (st.size !== d.size) throw new OcibuildError('SIZE_MISMATCH', `blob ${d.digest}: manifest says ${d.size} bytes, the store has ${st.size}`);
       await this.touch(d.digest);
     }
+    try {
+      const c = parseConfig(await this.readBlob(m.config.digest));
+      return { architecture: c.architecture, os: c.os, ...(c.variant ? { variant: c.variant } : {}) };
+    } catch (e) {
+      if (isOcibuildError(e) && e.code === 'STORE_CORRUPT') throw e;
+      return undefined; // an artifact, not an image config
+    }
   }
 
   /**
@@ -629,10 +641,11 @@ export class Store implements BlobSource, BlobSink {
     }
     parseDigest(descriptor.digest);
     const fullName = meta.fullName ?? formatImageName(parsed);
-    await this.checkComplete(descriptor);
+    const configPlatform = await this.checkComplete(descriptor);
     const entry: Descriptor = { mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size };
     entry.annotations = { ...(meta.annotations ?? {}), [ANNOTATION_IMAGE_NAME]: fullName, [ANNOTATION_REF_NAME]: name };
-    if (descriptor.platform) entry.platform = descriptor.platform;
+    const platform = descriptor.platform ?? configPlatform;
+    if (platform) entry.platform = platform;
     await this.updateIndex((idx) => {
       idx.manifests = idx.manifests.filter((d) => Store.tagOf(d)?.fullName !== fullName);
       idx.manifests.push(entry);
