@@ -16,6 +16,7 @@ import { acquireLock } from './lock.js';
 import { defaultStoreRoot } from './paths.js';
 import { Store, type StepRecord } from './store.js';
 import { listImages, pruneStore, removeImages } from './commands.js';
+import { writeLayer } from '../layers/write.js';
 
 const execFile = promisify(execFileCb);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -185,6 +186,25 @@ describe('Store blobs', () => {
     const w4 = await store.createWriter();
     w4.stream.end('wrong');
     await expectCode(w4.commit({ digest: sha256('right'), size: 5 }), 'DIGEST_MISMATCH');
+    expect(await tmpFiles(store)).toEqual([]);
+  });
+});
+
+describe('Store and the layer writer', () => {
+  it('a layer from writeLayer streams into createWriter with the same digest and size', async () => {
+    const store = await Store.open(tmp);
+    const entries = [
+      { path: 'etc', type: 'directory' as const, mode: 0o755, uid: 0, gid: 0 },
+      { path: 'etc/big', type: 'file' as const, mode: 0o644, uid: 0, gid: 0, size: 5_000_000, source: { kind: 'buffer' as const, data: Buffer.alloc(5_000_000, 1) } },
+    ];
+    const w = await store.createWriter();
+    const result = await writeLayer(entries, w.stream, { compression: 'gzip', sourceDateEpoch: 0 });
+    const info = await w.commit({ digest: result.digest, size: result.size });
+    expect(info).toEqual({ digest: result.digest, size: result.size });
+    const again = await store.createWriter();
+    const r2 = await writeLayer(entries, again.stream, { compression: 'gzip', sourceDateEpoch: 0 });
+    expect(await again.commit()).toEqual(info);
+    expect(r2.digest).toBe(result.digest);
     expect(await tmpFiles(store)).toEqual([]);
   });
 });
