@@ -20,5 +20,6 @@ export {
   type FoundDirective,
 } from './directives.js';
 export { encodeSourceText, goQuote } from './bytes.js';
+export { decodeDockerfileSource } from './source.js';
 export { chompHeredocContent } from './heredoc.js';
 export { parseWords, parseNameValue, parseJsonArgs, parseHeredocWord, heredocNamesFromLine } from './helpers.js';

@@ -62,7 +62,7 @@ export function parseDockerfile(source: string | Uint8Array, options: ParseOptio
   // (its errors win), then the scanner error is reported.
   const lines = tooLong < 0 ? src.lines : src.lines.slice(0, tooLong);
   const tooLongError = (): OcibuildError =>
-    new OcibuildError('DOCKERFILE_SYNTAX', LINE_TOO_LONG, { file, range: src.lineRange(tooLong) });
+    new OcibuildError('DOCKERFILE_SYNTAX', LINE_TOO_LONG, { file, range: src.tooLongRange(tooLong) });
   const error = (message: string, range: SourceRange, hint?: string): OcibuildError =>
     new OcibuildError('DOCKERFILE_SYNTAX', message, { file, range, ...(hint ? { hint } : {}) });
 

@@ -144,6 +144,13 @@ export class SourceText {
     return { start: this.position(start), end: this.endPosition(end, start) };
   }
 
+  /** Range from where line `i` goes over BuildKit's limit to its end. */
+  tooLongRange(i: number): SourceRange {
+    const line = this.lines[i]!;
+    const at = Math.min(line.contentEnd, line.start + MAX_LINE_BYTES - 1 - (i === 0 ? this.bomLength : 0));
+    return this.range(at, line.contentEnd);
+  }
+
   /** Range of a physical line's content (0-based index); a missing line gives the end of the source. */
   lineRange(i: number): SourceRange {
     const line = this.lines[i];
@@ -181,4 +188,13 @@ export function logicalRange(src: SourceText, line: LogicalLine, start: number, 
   if (end <= start) return src.range(a, a);
   const b = logicalToSource(line, end - 1) + 1;
   return src.range(a, b);
+}
+
+/**
+ * The text that ranges in the tree and in parser errors index into: the input
+ * decoded from UTF-8 (invalid bytes kept as escapes, see bytes.ts), BOM removed.
+ * The CLI uses it to print code frames.
+ */
+export function decodeDockerfileSource(source: string | Uint8Array): string {
+  return new SourceText(inputToByteString(source)).text;
 }
