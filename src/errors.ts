@@ -30,6 +30,7 @@ export type ErrorCode =
   | 'IMAGE_NOT_FOUND'
   | 'STORE_CORRUPT'
   | 'STORE_LOCKED'
+  | 'STORE_IO'
   | 'LAYER_INVALID'
   | 'LAYER_ESCAPE'
   | 'REFERENCE_INVALID'

@@ -79,9 +79,13 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
       }
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new OcibuildError('STORE_IO', `cannot create the lock file ${path}: ${(e as Error).message}`, { cause: e });
+      }
     }
-    const held = await readLock(path);
+    const held = await readLock(path).catch((e: unknown) => {
+      throw new OcibuildError('STORE_IO', `cannot read the lock file ${path}: ${(e as Error).message}`, { cause: e });
+    });
     if (held) {
       const deadOwner = held.content !== undefined && held.content.host === host && !processAlive(held.content.pid);
       const expired = Date.now() - held.mtimeMs > staleMs;

@@ -80,6 +80,9 @@ describe('Store blobs', () => {
     await Store.open(store.root); // reopening is fine
     await fs.writeFile(path.join(store.root, 'oci-layout'), '{"imageLayoutVersion":"2.0.0"}');
     await expectCode(Store.open(store.root), 'STORE_CORRUPT');
+    await fs.writeFile(path.join(tmp, 'file'), 'x');
+    const e = await expectCode(Store.open(path.join(tmp, 'file')), 'STORE_IO');
+    expect(e.message).toContain(path.join(tmp, 'file'));
   });
 
   it('writeBlob / readBlob / open / stat round trip', async () => {
@@ -222,6 +225,10 @@ describe('Store tags', () => {
     expect((await store.resolve(a.manifest.digest))?.digest).toBe(a.manifest.digest);
     expect(await store.resolve('other')).toBeUndefined();
 
+    await store.tag('app:latest', b.manifest);
+    await fs.writeFile(path.join(store.root, 'index.json'), '{"schemaVersion":2,"manifests":{}}');
+    await expectCode(store.listTags(), 'STORE_CORRUPT');
+    await fs.writeFile(path.join(store.root, 'index.json'), `{"schemaVersion":2,"mediaType":"${MediaType.ociIndex}","manifests":[]}`);
     await store.tag('app:latest', b.manifest);
     const idx = JSON.parse(await fs.readFile(path.join(store.root, 'index.json'), 'utf8'));
     expect(idx.manifests).toHaveLength(1);

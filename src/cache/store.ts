@@ -125,9 +125,23 @@ function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException)?.code;
 }
 
+/** Wrap a filesystem error (permissions, disk full, ...) as STORE_IO; OcibuildErrors pass through. */
 function ioError(what: string, e: unknown): OcibuildError {
   if (isOcibuildError(e)) return e;
-  return new OcibuildError('STORE_CORRUPT', `${what}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  const code = errno(e);
+  return new OcibuildError('STORE_IO', `${what}: ${(e as Error)?.message ?? String(e)}`, {
+    cause: e,
+    hint: code === 'ENOSPC' ? 'the disk is full: `ocibuild prune` frees space' : code === 'EACCES' || code === 'EPERM' ? 'check the permissions of the store directory (OCIBUILD_HOME)' : undefined,
+  });
+}
+
+/** Run `fn`, turning raw filesystem errors into STORE_IO. */
+async function io<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw ioError(what, e);
+  }
 }
 
 async function writeAll(fh: fs.FileHandle, bufs: Buffer[]): Promise<void> {
@@ -231,11 +245,11 @@ export class Store implements BlobSource, BlobSink {
       await fs.mkdir(path.join(r, 'blobs', 'sha256'), { recursive: true });
       await Promise.all(['steps', 'unpacked', 'tmp', 'locks'].map((d) => fs.mkdir(path.join(r, d), { recursive: true })));
     } catch (e) {
-      throw new OcibuildError('STORE_CORRUPT', `cannot create the store at ${r}: ${(e as Error).message}`, { cause: e });
+      throw ioError(`cannot create the store at ${r}`, e);
     }
     await this.createIfMissing('oci-layout', OCI_LAYOUT);
     await this.createIfMissing('index.json', JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] }));
-    const layout = await fs.readFile(path.join(r, 'oci-layout'), 'utf8');
+    const layout = await io('cannot read oci-layout', () => fs.readFile(path.join(r, 'oci-layout'), 'utf8'));
     let version: unknown;
     try {
       version = (JSON.parse(layout) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
@@ -257,7 +271,7 @@ export class Store implements BlobSource, BlobSink {
       // create below
     }
     const tmp = await this.tempPath();
-    await fs.writeFile(tmp, content, { mode: 0o644 });
+    await io(`cannot write ${tmp}`, () => fs.writeFile(tmp, content, { mode: 0o644 }));
     try {
       await fs.link(tmp, target);
     } catch (e) {
@@ -286,7 +300,7 @@ export class Store implements BlobSource, BlobSink {
   /** A fresh, empty directory inside the store (same filesystem, so it can be renamed into place). */
   async tempDir(prefix = 'dir'): Promise<string> {
     const dir = await this.tempPath(prefix);
-    await fs.mkdir(dir, { recursive: false });
+    await io('cannot create a temp directory in the store', () => fs.mkdir(dir, { recursive: false }));
     return dir;
   }
 
@@ -551,16 +565,26 @@ export class Store implements BlobSource, BlobSink {
 
   private async writeIndex(idx: StoreIndex): Promise<void> {
     const p = path.join(this.root, 'index.json');
-    const tmp = await this.tempPath('index');
-    const fh = await fs.open(tmp, 'wx', 0o644);
-    try {
-      await writeAll(fh, [Buffer.from(JSON.stringify(idx))]);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.rename(tmp, p);
+    await this.writeFileAtomic(p, Buffer.from(JSON.stringify(idx)), 'index');
     await fsyncDir(this.root);
+  }
+
+  /** temp file in the store, fsync, rename over `dest`; the temp file is removed on failure. */
+  private async writeFileAtomic(dest: string, data: Buffer, prefix: string): Promise<void> {
+    const tmp = await this.tempPath(prefix);
+    try {
+      const fh = await fs.open(tmp, 'wx', 0o644);
+      try {
+        await writeAll(fh, [data]);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fs.rename(tmp, dest);
+    } catch (e) {
+      await fs.rm(tmp, { force: true });
+      throw ioError(`cannot write ${dest}`, e);
+    }
   }
 
   /** Run a read-modify-write of index.json under the store lock. */
@@ -824,15 +848,7 @@ export class Store implements BlobSource, BlobSink {
       if (!st) throw new OcibuildError('BLOB_NOT_FOUND', `step ${key}: layer ${record.layer.digest} is not in the store`);
       if (st.size !== record.layer.size) throw new OcibuildError('SIZE_MISMATCH', `step ${key}: layer ${record.layer.digest} has ${st.size} bytes, the record says ${record.layer.size}`);
     }
-    const tmp = await this.tempPath('step');
-    const fh = await fs.open(tmp, 'wx', 0o644);
-    try {
-      await writeAll(fh, [Buffer.from(JSON.stringify(record))]);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.rename(tmp, p);
+    await this.writeFileAtomic(p, Buffer.from(JSON.stringify(record)), 'step');
   }
 
   // -------------------------------------------------------------------------
@@ -926,6 +942,11 @@ export class Store implements BlobSource, BlobSink {
    */
   async prune(options: PruneOptions = {}): Promise<PruneResult> {
     const grace = options.gracePeriodMs ?? DEFAULT_GRACE_PERIOD_MS;
+    if (!Number.isFinite(grace) || grace < 0) throw new OcibuildError('USAGE', `invalid grace period ${grace}`);
+    return io('prune failed', () => this.pruneLocked(options, grace));
+  }
+
+  private async pruneLocked(options: PruneOptions, grace: number): Promise<PruneResult> {
     return withLock(this.lockPath(), async () => {
       const now = this.now();
       const oldEnough = (mtimeMs: number) => mtimeMs <= now - grace;
