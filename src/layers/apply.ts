@@ -1,0 +1,279 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { OcibuildError } from '../errors.js';
+import type { Digest } from '../oci/digest.js';
+import { readLayer } from './read.js';
+import type { TarHeader } from './tar-format.js';
+
+/** Options of {@link applyLayer}. */
+export interface ApplyLayerOptions {
+  /** Apply uid/gid from the layer (lchown). Default: only when running as root. */
+  owners?: boolean;
+  /** Fail with DIGEST_MISMATCH at the end when the uncompressed tar's SHA-256 differs. */
+  expectedDiffId?: Digest;
+  signal?: AbortSignal;
+}
+
+/** Something the applier could not reproduce on this host, and why. */
+export interface SkippedEntry {
+  path: string;
+  reason: string;
+}
+
+/** What applying a layer did. */
+export interface ApplyLayerResult {
+  /** SHA-256 of the uncompressed tar. */
+  diffId: Digest;
+  /** Byte length of the uncompressed tar. */
+  size: number;
+  /** Tar entries processed (whiteouts included). */
+  entries: number;
+  /** Device nodes when not root; xattrs (node has no xattr API). */
+  skipped: SkippedEntry[];
+}
+
+const MAX_SYMLINK_HOPS = 40;
+
+function escape(name: string, why: string): OcibuildError {
+  return new OcibuildError('LAYER_ESCAPE', `layer entry ${JSON.stringify(name)} ${why}`, { details: { path: name } });
+}
+function invalid(name: string, why: string, cause?: unknown): OcibuildError {
+  return new OcibuildError('LAYER_INVALID', `layer entry ${JSON.stringify(name)}: ${why}`, { details: { path: name }, cause });
+}
+
+/** Split an entry name into components; refuses absolute names and '..'. Empty result = the root. */
+function components(name: string, entry: string, what = 'name'): string[] {
+  if (name.startsWith('/')) throw escape(entry, `has an absolute ${what} (${JSON.stringify(name)})`);
+  if (name.includes('\0')) throw invalid(entry, `${what} contains a NUL byte`);
+  const out: string[] = [];
+  for (const c of name.split('/')) {
+    if (c === '' || c === '.') continue;
+    if (c === '..') throw escape(entry, `has a '..' component in its ${what} (${JSON.stringify(name)})`);
+    out.push(c);
+  }
+  return out;
+}
+
+function lstatOrNull(p: string): fs.Stats | null {
+  try {
+    return fs.lstatSync(p);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+}
+
+/**
+ * Resolve the directory `parts` inside `root`, following symlinks that stay
+ * inside the tree and refusing any that lead out of it (absolute targets, or
+ * '..' climbing above the root). Missing directories are created (0755) when
+ * `create`; otherwise null is returned for a missing one.
+ */
+function resolveDir(root: string, parts: string[], entry: string, create: boolean): string | null {
+  const stack: string[] = [];
+  const queue = [...parts];
+  let hops = 0;
+  while (queue.length > 0) {
+    const c = queue.shift()!;
+    if (c === '' || c === '.') continue;
+    if (c === '..') {
+      if (stack.length === 0) throw escape(entry, 'resolves through a symlink that leads out of the root');
+      stack.pop();
+      continue;
+    }
+    const p = path.join(root, ...stack, c);
+    const st = lstatOrNull(p);
+    if (st === null) {
+      if (!create) return null;
+      fs.mkdirSync(p, { mode: 0o755 });
+      stack.push(c);
+      continue;
+    }
+    if (st.isSymbolicLink()) {
+      if (++hops > MAX_SYMLINK_HOPS) throw escape(entry, 'resolves through too many symlinks');
+      const target = fs.readlinkSync(p);
+      if (target.startsWith('/')) throw escape(entry, `would be written through the absolute symlink ${JSON.stringify(path.posix.join(...stack, c))} -> ${JSON.stringify(target)}`);
+      queue.unshift(...target.split('/'));
+      continue;
+    }
+    if (!st.isDirectory()) throw invalid(entry, `parent ${JSON.stringify(path.posix.join(...stack, c))} is not a directory`);
+    stack.push(c);
+  }
+  return path.join(root, ...stack);
+}
+
+/** Remove whatever is at `p` (file, link, or directory tree). */
+function removeAny(p: string, st: fs.Stats): void {
+  if (st.isDirectory()) fs.rmSync(p, { recursive: true, force: true });
+  else fs.unlinkSync(p);
+}
+
+function run(cmd: string, args: string[], entry: string): void {
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.error || r.status !== 0) {
+    throw invalid(entry, `${cmd} failed: ${r.error ? r.error.message : String(r.stderr).trim()}`, r.error);
+  }
+}
+
+/**
+ * Apply a layer (gzip or plain tar, detected) onto `rootDir` following the
+ * OCI image layer spec: entries replace what is there (a directory entry
+ * over an existing directory keeps its contents), `.wh.<name>` deletes
+ * `<name>` and `.wh..wh..opq` clears its directory of everything from lower
+ * layers (never what this layer adds), hardlinks link to paths in the tree,
+ * modes and mtimes are applied (directories' at the end), owners only as
+ * root or when `owners` says so.
+ *
+ * Nothing is written outside `rootDir`: names with '..' or a leading '/' are
+ * refused, a parent path that goes through a symlink leading out of the root
+ * (absolute target or '..' above the root) is refused, and files are created
+ * with O_EXCL|O_NOFOLLOW after removing what was there, so an existing
+ * symlink is replaced, never written through.
+ *
+ * @throws OcibuildError LAYER_ESCAPE (with the entry name) or LAYER_INVALID.
+ */
+export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, rootDir: string, options: ApplyLayerOptions = {}): Promise<ApplyLayerResult> {
+  const root = path.resolve(rootDir);
+  const rootStat = lstatOrNull(root);
+  if (!rootStat?.isDirectory()) throw new OcibuildError('LAYER_INVALID', `apply target ${JSON.stringify(rootDir)} is not a directory`);
+  const owners = options.owners ?? process.getuid?.() === 0;
+  const isRoot = process.getuid?.() === 0;
+  const created = new Set<string>();
+  const createdAncestors = new Set<string>();
+  const dirMeta = new Map<string, [mode: number, mtime: number]>();
+  const skipped: SkippedEntry[] = [];
+  let entries = 0;
+  let end: { diffId: Digest; size: number } | undefined;
+
+  const markCreated = (p: string) => {
+    created.add(p);
+    for (let d = path.dirname(p); d.length > root.length; d = path.dirname(d)) {
+      if (createdAncestors.has(d)) break;
+      createdAncestors.add(d);
+    }
+  };
+
+  const finishXattrs = (h: TarHeader) => {
+    skipped.push({ path: h.path, reason: `xattrs not applied (${Object.keys(h.xattrs).join(', ')}): node has no xattr API` });
+  };
+  const finish = (target: string, h: TarHeader, isLink: boolean) => {
+    if (owners) fs.lchownSync(target, h.uid, h.gid);
+    if (!isLink) fs.chmodSync(target, h.mode);
+    if (Object.keys(h.xattrs).length > 0) finishXattrs(h);
+  };
+
+  for await (const { header: h, body } of readLayer(stream, { signal: options.signal, onEnd: (i) => (end = i) })) {
+    entries++;
+    const parts = components(h.path, h.path);
+    if (parts.length === 0) continue; // the root itself: its metadata belongs to the target directory
+    const base = parts[parts.length - 1]!;
+    try {
+      if (h.type === 'file' && base.startsWith('.wh.')) {
+        const dir = resolveDir(root, parts.slice(0, -1), h.path, false);
+        if (dir === null) continue;
+        if (base === '.wh..wh..opq') {
+          for (const name of fs.readdirSync(dir)) {
+            const child = path.join(dir, name);
+            if (created.has(child) || createdAncestors.has(child)) continue;
+            fs.rmSync(child, { recursive: true, force: true });
+          }
+        } else if (!base.startsWith('.wh..wh.')) {
+          const victim = path.join(dir, base.slice(4));
+          const st = lstatOrNull(victim);
+          if (st && !created.has(victim)) removeAny(victim, st);
+        }
+        continue;
+      }
+      const dir = resolveDir(root, parts.slice(0, -1), h.path, true)!;
+      const target = path.join(dir, base);
+      const existing = lstatOrNull(target);
+      switch (h.type) {
+        case 'directory': {
+          if (existing && !existing.isDirectory()) removeAny(target, existing);
+          if (!existing || !existing.isDirectory()) fs.mkdirSync(target, { mode: 0o700 });
+          if (owners) fs.lchownSync(target, h.uid, h.gid);
+          if (Object.keys(h.xattrs).length > 0) finishXattrs(h);
+          // Mode and mtime at the end (a read-only directory must still take its children).
+          dirMeta.set(target, [h.mode, h.mtime]);
+          break;
+        }
+        case 'file': {
+          if (existing) removeAny(target, existing);
+          const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+          try {
+            let got = 0;
+            for await (const chunk of body) {
+              let off = 0;
+              while (off < chunk.length) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+              got += chunk.length;
+            }
+            if (got !== h.size) throw invalid(h.path, `body has ${got} bytes, header says ${h.size}`);
+          } finally {
+            fs.closeSync(fd);
+          }
+          finish(target, h, false);
+          fs.utimesSync(target, h.mtime, h.mtime);
+          break;
+        }
+        case 'symlink': {
+          if (existing) removeAny(target, existing);
+          fs.symlinkSync(h.linkname, target);
+          if (owners) fs.lchownSync(target, h.uid, h.gid);
+          fs.lutimesSync(target, h.mtime, h.mtime);
+          break;
+        }
+        case 'hardlink': {
+          const lparts = components(h.linkname, h.path, 'link target');
+          if (lparts.length === 0) throw invalid(h.path, 'hardlink to the root');
+          const ldir = resolveDir(root, lparts.slice(0, -1), h.path, false);
+          const source = ldir === null ? null : path.join(ldir, lparts[lparts.length - 1]!);
+          const sst = source === null ? null : lstatOrNull(source);
+          if (!sst) throw invalid(h.path, `hardlink target ${JSON.stringify(h.linkname)} does not exist`);
+          if (sst.isDirectory()) throw invalid(h.path, `hardlink target ${JSON.stringify(h.linkname)} is a directory`);
+          if (source === target) break;
+          if (existing) removeAny(target, existing);
+          fs.linkSync(source!, target);
+          break;
+        }
+        case 'fifo': {
+          if (existing) removeAny(target, existing);
+          run('mkfifo', ['-m', (h.mode & 0o777).toString(8), '--', target], h.path);
+          finish(target, h, false);
+          fs.utimesSync(target, h.mtime, h.mtime);
+          break;
+        }
+        case 'char':
+        case 'block': {
+          if (!isRoot) {
+            skipped.push({ path: h.path, reason: `${h.type} device ${h.devmajor}:${h.devminor} needs root` });
+            break;
+          }
+          if (existing) removeAny(target, existing);
+          run('mknod', ['-m', (h.mode & 0o777).toString(8), '--', target, h.type === 'char' ? 'c' : 'b', String(h.devmajor), String(h.devminor)], h.path);
+          finish(target, h, false);
+          fs.utimesSync(target, h.mtime, h.mtime);
+          break;
+        }
+      }
+      markCreated(target);
+    } catch (e) {
+      if (e instanceof OcibuildError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      throw invalid(h.path, `cannot apply: ${code ?? (e as Error).message}`, e);
+    }
+  }
+  // Directory modes and mtimes last, deepest first, once nothing more is written into them.
+  const dirs = [...dirMeta].filter(([d]) => lstatOrNull(d)?.isDirectory()).sort((a, b) => b[0].length - a[0].length);
+  for (const [d, [mode, mtime]] of dirs) {
+    fs.chmodSync(d, mode);
+    fs.utimesSync(d, mtime, mtime);
+  }
+  if (!end) throw new OcibuildError('LAYER_INVALID', 'layer stream ended early');
+  const result: { diffId: Digest; size: number } = end;
+  if (options.expectedDiffId && result.diffId !== options.expectedDiffId) {
+    throw new OcibuildError('DIGEST_MISMATCH', `layer diffId: expected ${options.expectedDiffId}, got ${result.diffId}`);
+  }
+  return { diffId: result.diffId, size: result.size, entries, skipped };
+}
