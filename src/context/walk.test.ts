@@ -220,6 +220,53 @@ describe('walkContext', () => {
     expect(new ContextFilter({ includes: ['a'] }).check('b')).toEqual({ allowed: false, notIncluded: true });
   });
 
+  it('decides single paths exactly like the walk (BuildKit incremental semantics), even where matchesOrParentMatches differs', async () => {
+    await writeFiles(tmp, { 'a/b/x': '', 'a/c': '' });
+    const excludes = ['a/b', '!a'];
+    expect(matchesOrParentMatches('a/b/x', excludes)).toBe(false);
+    expect(listing(await collect(tmp, { excludes }))).toEqual(['dir a', 'file a/c']);
+    const f = new ContextFilter({ excludes });
+    expect(f.check('a/b/x')).toMatchObject({ allowed: false });
+    expect(f.check('a/b/x').excludedBy?.toString()).toBe('a/b');
+  });
+
+  it('agrees with itself: check() allows exactly the files the walk lists (seeded random trees and patterns)', async () => {
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const dirNames = ['a', 'b', 'd1', 'kd'];
+    const fileNames = ['f', 'ab', 'x.log', 'keep', '.hidden'];
+    const atoms = ['a', 'b', '*', '**', 'keep', '*.log', 'd1', 'a*', '?b', '.*', 'kd', 'f'];
+    let checked = 0;
+    let kept = 0;
+    for (let round = 0; round < 40; round++) {
+      const root = path.join(tmp, `r${round}`);
+      const files: string[] = [];
+      for (let k = 0; k < 12; k++) {
+        const dirs = Array.from({ length: rand(3) }, () => dirNames[rand(dirNames.length)]!);
+        files.push([...dirs, fileNames[rand(fileNames.length)]!].join('/'));
+      }
+      await writeFiles(root, Object.fromEntries(files.map((f) => [f, ''])));
+      const patterns = Array.from({ length: 1 + rand(4) }, () => {
+        const pat = Array.from({ length: 1 + rand(3) }, () => atoms[rand(atoms.length)]!).join('/');
+        return rand(3) === 0 ? '!' + pat : pat;
+      });
+      const listed = new Set((await collect(root, { excludes: patterns })).filter((e) => e.type === 'file').map((e) => e.path));
+      const filter = new ContextFilter({ excludes: patterns });
+      for (const f of new Set(files)) {
+        expect({ patterns, f, allowed: filter.allows(f) }).toEqual({ patterns, f, allowed: listed.has(f) });
+        checked++;
+        if (listed.has(f)) kept++;
+      }
+    }
+    expect(checked).toBeGreaterThan(100);
+    // Both outcomes are well represented.
+    expect(kept).toBeGreaterThan(checked / 5);
+    expect(checked - kept).toBeGreaterThan(checked / 5);
+  });
+
   it('fails clearly for a missing or non-directory root, and honours an abort signal', async () => {
     await expect(collect(path.join(tmp, 'nope'))).rejects.toMatchObject({ code: 'CONTEXT_NOT_FOUND' });
     await writeFile(path.join(tmp, 'file'), '');

@@ -89,8 +89,9 @@ export class ContextFilter {
   }
 
   /**
-   * Whether a single path is in the filtered context (fsutil `Open`): it matches the
-   * includes (or a parent does) and neither it nor a parent is excluded.
+   * Whether a single path is in the filtered context, decided exactly as
+   * {@link walkContext} decides it (incremental parent results and the same
+   * subtree pruning), so it agrees with the walk.
    */
   allows(relPath: string): boolean {
     return this.check(relPath).allowed;
@@ -98,15 +99,42 @@ export class ContextFilter {
 
   /**
    * Like {@link allows}, and says why a path is not in the context: `excludedBy` is
-   * the ignore pattern (text, line) that excluded it.
+   * the ignore pattern (text, line) that excluded it or the directory above it,
+   * `notIncluded` when include patterns leave it out. An excluded directory that
+   * has kept descendants is "not allowed" here but still listed by the walk.
    */
   check(relPath: string): { allowed: boolean; excludedBy?: MatcherPattern; notIncluded?: boolean } {
     const p = normalizeRel(relPath);
     if (p === '') return { allowed: true };
-    if (this.includes && !this.includes.matchesOrParentMatches(p)) return { allowed: false, notIncluded: true };
-    if (this.excludes) {
-      const r = this.excludes.explain(p);
-      if (r.matched) return { allowed: false, excludedBy: r.by };
+    const parts = p.split('/');
+    let inclInfo: MatchInfo | undefined;
+    let exclInfo: MatchInfo | undefined;
+    let rel = '';
+    for (let i = 0; i < parts.length; i++) {
+      rel = i === 0 ? parts[0]! : rel + '/' + parts[i]!;
+      const last = i === parts.length - 1;
+      let notIncluded = false;
+      let excludedBy: MatcherPattern | undefined;
+      if (this.includes) {
+        const r = this.includes.matchesUsingParentResults(rel, inclInfo);
+        inclInfo = r.info;
+        if (!r.matched) {
+          if (!last && this.canSkipNotIncludedDir(rel)) return { allowed: false, notIncluded: true };
+          notIncluded = true;
+        }
+      }
+      if (this.excludes) {
+        const r = this.excludes.matchesUsingParentResults(rel, exclInfo);
+        exclInfo = r.info;
+        if (r.matched) {
+          if (!last && this.canSkipExcludedDir(rel)) return { allowed: false, excludedBy: r.by };
+          excludedBy = r.by;
+        }
+      }
+      if (last) {
+        if (notIncluded) return { allowed: false, notIncluded: true };
+        if (excludedBy) return { allowed: false, excludedBy };
+      }
     }
     return { allowed: true };
   }
