@@ -326,6 +326,30 @@ describe('step cache', () => {
     expect(await store.getStep(key)).toBeUndefined();
   });
 
+  it('ensureUnpacked fills a tree once, atomically', async () => {
+    const store = await Store.open(tmp);
+    const id = sha256('tree');
+    let calls = 0;
+    const fill = async (dir: string) => {
+      calls++;
+      await fs.writeFile(path.join(dir, 'f'), 'content');
+    };
+    const [a, b] = await Promise.all([store.ensureUnpacked(id, fill), store.ensureUnpacked(id, fill)]);
+    expect(a).toBe(store.unpackedDir(id));
+    expect(b).toBe(a);
+    expect(await fs.readdir(a)).toEqual(['f']);
+    await store.ensureUnpacked(id, fill);
+    expect(calls).toBeLessThanOrEqual(2);
+    // A failing fill leaves neither a tree nor a temp directory.
+    const other = sha256('other tree');
+    await expect(store.ensureUnpacked(other, async (dir) => {
+      await fs.writeFile(path.join(dir, 'half'), 'x');
+      throw new Error('extraction failed');
+    })).rejects.toThrow('extraction failed');
+    await expect(fs.access(store.unpackedDir(other))).rejects.toThrow();
+    expect(await tmpFiles(store)).toEqual([]);
+  });
+
   it('unpackedDir is keyed by diffId inside the store', async () => {
     const store = await Store.open(tmp);
     expect(store.unpackedDir(sha256('x'))).toBe(path.join(store.root, 'unpacked', 'sha256', sha256('x').slice(7)));

@@ -297,6 +297,40 @@ export class Store implements BlobSource, BlobSink {
     return path.join(this.root, 'unpacked', digestAlgorithm(diffId), digestHex(diffId));
   }
 
+  /**
+   * The unpacked tree of a layer, created once: when absent, `fill(dir)`
+   * populates a fresh temp directory which is then renamed into place, so a
+   * tree is either complete or absent. When two processes race, the first
+   * rename wins and the other copy is removed. Returns the tree's path (its
+   * mtime refreshed, so prune's grace period protects a tree in use).
+   */
+  async ensureUnpacked(diffId: Digest, fill: (dir: string) => Promise<void>): Promise<string> {
+    parseDigest(diffId);
+    const dest = this.unpackedDir(diffId);
+    const now = new Date(this.now());
+    try {
+      await fs.utimes(dest, now, now);
+      return dest;
+    } catch (e) {
+      if (errno(e) !== 'ENOENT') throw ioError(`cannot use ${dest}`, e);
+    }
+    const tmp = await this.tempDir('unpack');
+    try {
+      await fill(tmp);
+      await io(`cannot create ${path.dirname(dest)}`, () => fs.mkdir(path.dirname(dest), { recursive: true }));
+      try {
+        await fs.rename(tmp, dest);
+      } catch (e) {
+        if (errno(e) !== 'ENOTEMPTY' && errno(e) !== 'EEXIST') throw ioError(`cannot move the unpacked layer into ${dest}`, e);
+        await this.removeTree(tmp); // another process finished first
+      }
+    } catch (e) {
+      await this.removeTree(tmp).catch(() => undefined);
+      throw e;
+    }
+    return dest;
+  }
+
   /** A fresh, empty directory inside the store (same filesystem, so it can be renamed into place). */
   async tempDir(prefix = 'dir'): Promise<string> {
     const dir = await this.tempPath(prefix);
