@@ -5,6 +5,7 @@
  */
 import { OcibuildError, isOcibuildError, type SourceRange } from '../errors.js';
 import type { DockerfileAst, InstructionNode } from '../parser/ast.js';
+import { parseDockerfile } from '../parser/index.js';
 import type { ContainerConfig, Platform } from '../oci/types.js';
 import type {
   ArgValue,
@@ -209,7 +210,10 @@ function typeInstructions(ast: DockerfileAst, linter: Linter): { metaArgs: ArgIn
   const metaArgs: ArgInstruction[] = [];
   const stages: StageInfo[] = [];
   const lint = (f: InstructionLint) => linter.run(f.rule, f.range, f.message);
-  for (const node of ast.instructions) {
+  const lines = ast.source.split('\n');
+  for (const parsed of ast.instructions) {
+    // doc comments are the comment lines directly above (a blank line separates)
+    const node: InstructionNode = { ...parsed, comments: commentsAbove(lines, parsed.range.start.line) };
     const ins = parseInstruction(node, { file: ast.file, lint });
     if (ins.kind === 'from') {
       const index = stages.length;
@@ -232,6 +236,51 @@ function typeInstructions(ast: DockerfileAst, linter: Linter): { metaArgs: ArgIn
     }
   }
   return { metaArgs, stages };
+}
+
+/** Type an ONBUILD trigger stored in a base image's config; errors point at the FROM. */
+function imageTrigger(trigger: string, s: StageInfo, file: string): Instruction {
+  const range = s.from.node.range;
+  const where = `ONBUILD trigger ${JSON.stringify(trigger)} of base image ${s.baseName}`;
+  let nodes: InstructionNode[];
+  try {
+    nodes = parseDockerfile(trigger, { file }).instructions;
+  } catch (e) {
+    throw instructionError(`failed to parse ${where}: ${(e as Error).message}`, file, range);
+  }
+  if (nodes.length !== 1) throw instructionError(`onbuild trigger should be a single expression: ${where}`, file, range);
+  // the trigger's text is not in this Dockerfile: locate it at the FROM that pulls it in
+  const relocate = (n: InstructionNode): InstructionNode => ({
+    ...n,
+    range,
+    keywordRange: range,
+    argRange: range,
+    flags: n.flags.map((f) => ({ ...f, range })),
+    heredocs: n.heredocs.map((h) => ({ ...h, range })),
+    ...(n.trigger ? { trigger: relocate(n.trigger) } : {}),
+  });
+  const node = relocate(nodes[0]);
+  const kw = node.keyword.toLowerCase();
+  if (kw === 'from' || kw === 'maintainer' || kw === 'onbuild') {
+    throw instructionError(`${kw.toUpperCase()} isn't allowed as an ONBUILD trigger (${where})`, file, range);
+  }
+  try {
+    return parseInstruction(node, { file });
+  } catch (e) {
+    if (isOcibuildError(e)) throw instructionError(`${e.message} (${where})`, file, range);
+    throw e;
+  }
+}
+
+/** The comment lines directly above 1-based `line` (without `#`, trimmed), top to bottom. */
+function commentsAbove(lines: readonly string[], line: number): string[] {
+  const out: string[] = [];
+  for (let i = line - 2; i >= 0; i--) {
+    const t = lines[i].replace(/\r$/, '').trim();
+    if (!t.startsWith('#')) break;
+    out.unshift(t.slice(1).trim());
+  }
+  return out;
 }
 
 function findStageByName(stages: readonly StageInfo[], name: string, before?: number): StageInfo | undefined {
@@ -281,7 +330,8 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
   };
 
   for (const w of ast.warnings) {
-    if (w.rule === 'NoEmptyContinuation') linter.run('NoEmptyContinuation', w.range, w.message);
+    // BuildKit reports the rule's own text; the parser's longer message goes to `detail`
+    if (w.rule === 'NoEmptyContinuation') linter.run('NoEmptyContinuation', w.range, 'Empty continuation line', w.message);
   }
 
   const { metaArgs: metaArgCmds, stages } = typeInstructions(ast, linter);
@@ -444,11 +494,15 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
     else s.base = { kind: 'image', ref: name.result };
   }
 
-  // --- ONBUILD triggers of parent stages run first in their children ---
+  // --- ONBUILD triggers of the base (parent stage, or a known image config) run first ---
   for (const s of stages) {
-    if (s.base.kind !== 'stage') continue;
-    const parent = stages[s.base.index];
-    s.inherited = parent.commands.filter((c) => c.kind === 'onbuild').map((c) => (c.kind === 'onbuild' ? c.trigger : c));
+    if (s.base.kind === 'stage') {
+      const parent = stages[s.base.index];
+      s.inherited = parent.commands.filter((c) => c.kind === 'onbuild').map((c) => (c.kind === 'onbuild' ? c.trigger : c));
+    } else if (s.base.kind === 'image' && options.baseImageConfig) {
+      const config = options.baseImageConfig(s.base.ref, s.platform ?? formatPlatform(normalizePlatform(platform.targetPlatform)));
+      for (const trigger of config?.OnBuild ?? []) s.inherited.push(imageTrigger(trigger, s, file));
+    }
   }
 
   // --- dependencies from COPY --from and RUN --mount from= ---
@@ -713,11 +767,17 @@ function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchContext): v
       }
       trackers.set(kind, range);
     };
+    const legacy = (pairs: readonly { noDelim: boolean }[], name: string) => {
+      for (const p of pairs) {
+        if (p.noDelim) linter.run('LegacyKeyValueFormat', range, `"${name} key=value" should be used instead of legacy "${name} key value" format`);
+      }
+    };
     let step: Step;
     switch (ins.kind) {
       case 'from':
         throw new Error('internal: FROM inside a stage');
       case 'env': {
+        legacy(ins.pairs, 'ENV');
         const pairs = ins.pairs.map((p) => ({ key: expand(p.key), value: expand(p.value) }));
         for (const p of pairs) {
           if (SECRET_DENY.test(p.key) && !SECRET_ALLOW.test(p.key)) {
@@ -730,6 +790,7 @@ function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchContext): v
         break;
       }
       case 'label':
+        legacy(ins.pairs, 'LABEL');
         step = { kind: 'label', ...common(), pairs: ins.pairs.map((p) => ({ key: expand(p.key), value: expand(p.value) })) };
         break;
       case 'maintainer':

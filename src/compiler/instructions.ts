@@ -21,7 +21,7 @@ export const INSTRUCTION_NAMES = [
 
 /** A lint finding made while typing instructions (reported by the compiler's linter). */
 export interface InstructionLint {
-  rule: 'StageNameCasing' | 'FromAsCasing' | 'MaintainerDeprecated' | 'LegacyKeyValueFormat' | 'InvalidDefinitionDescription';
+  rule: 'StageNameCasing' | 'FromAsCasing' | 'MaintainerDeprecated' | 'InvalidDefinitionDescription';
   message: string;
   range: SourceRange;
 }
@@ -235,7 +235,7 @@ function definitionDescriptionLint(
   });
 }
 
-function parseKeyValues(node: InstructionNode, name: 'ENV' | 'LABEL', file: string | undefined, lint: ParseInstructionOptions['lint']): KeyValuePair[] {
+function parseKeyValues(node: InstructionNode, name: 'ENV' | 'LABEL', file: string | undefined): KeyValuePair[] {
   const args = node.args;
   if (args.length === 0) fail(node, `${name} requires at least one argument`, file);
   if (args.length % 3 !== 0) fail(node, `Bad input to ${name}, too many arguments`, file);
@@ -243,13 +243,6 @@ function parseKeyValues(node: InstructionNode, name: 'ENV' | 'LABEL', file: stri
   for (let i = 0; i < args.length; i += 3) {
     if (args[i].length === 0) fail(node, `${name} names can not be blank`, file);
     pairs.push({ key: args[i], value: args[i + 1], noDelim: args[i + 2] === '' });
-  }
-  if (lint && pairs.some((p) => p.noDelim)) {
-    lint({
-      rule: 'LegacyKeyValueFormat',
-      message: `"${name} key=value" should be used instead of legacy "${name} key value" format`,
-      range: node.range,
-    });
   }
   return pairs;
 }
@@ -447,7 +440,7 @@ export function parseInstruction(node: InstructionNode, options: ParseInstructio
     case 'env':
     case 'label': {
       flagsOf(node, NO_FLAGS, file);
-      return { kind: keyword, node, pairs: parseKeyValues(node, keyword === 'env' ? 'ENV' : 'LABEL', file, lint) };
+      return { kind: keyword, node, pairs: parseKeyValues(node, keyword === 'env' ? 'ENV' : 'LABEL', file) };
     }
     case 'arg': {
       if (args.length < 1) fail(node, 'ARG requires at least one argument', file);

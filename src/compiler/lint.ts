@@ -194,9 +194,9 @@ export class Linter {
   enabled(rule: string): boolean {
     const r = LINT_RULES[rule];
     if (!r) throw new Error(`internal: unknown lint rule ${rule}`);
-    if (this.config.skipAll || this.config.skip.includes(rule)) return false;
-    if (r.experimental && !this.config.experimentalAll && !this.config.experimental.includes(rule)) return false;
-    return true;
+    // experimental rules answer only to `experimental=`; `skip=` governs the others
+    if (r.experimental) return this.config.experimentalAll || this.config.experimental.includes(rule);
+    return !(this.config.skipAll || this.config.skip.includes(rule));
   }
 
   /** Report a finding. */

@@ -298,7 +298,12 @@ export type StageBase =
   /** An earlier stage. */
   | { kind: 'stage'; index: number };
 
-/** One build stage. */
+/**
+ * One build stage. The stage starts from its base's config with `OnBuild`
+ * cleared: the base's ONBUILD triggers (a parent stage's, or an image's when
+ * its config was given to the compiler) are this stage's leading steps,
+ * marked `fromOnbuild`.
+ */
 export interface Stage {
   /** Index among all stages of the Dockerfile (stable, also for dropped stages). */
   index: number;
