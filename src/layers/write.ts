@@ -528,7 +528,7 @@ export async function writeLayer(
     };
   } catch (e) {
     await gzip?.abort();
-    out.destroy(e as Error);
+    out.destroy();
     throw e;
   } finally {
     await readAhead?.close();
