@@ -7,6 +7,7 @@ import { OcibuildError, isOcibuildError } from '../errors.js';
 import { DigestStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { BlobSource, Descriptor, Platform } from '../oci/types.js';
+import { applyLayer } from '../layers/apply.js';
 import { readImage } from './read.js';
 
 /**
@@ -18,8 +19,8 @@ export type ApplyLayerFn = (stream: Readable, rootDir: string, options?: { signa
 
 /** Options of writeLocal. */
 export interface WriteLocalOptions {
-  /** The layer applier (`applyLayer` from src/layers). */
-  applyLayer: ApplyLayerFn;
+  /** The layer applier; default `applyLayer` from src/layers (whiteouts, escape checks, owners when root). */
+  applyLayer?: ApplyLayerFn;
   /** Platform to pick when the descriptor is an index (default: the host's). */
   platform?: Platform;
   signal?: AbortSignal;
@@ -56,7 +57,8 @@ function decompressorFor(mediaType: string): Decompress | undefined | 'none' {
 
 /**
  * Write an image's final filesystem into `destDir` (created if missing):
- * apply its layers in order, whiteouts included, with `options.applyLayer`.
+ * apply its layers in order, whiteouts included (src/layers' `applyLayer`
+ * unless `options.applyLayer` is given).
  * Each layer is streamed from `source` (digest verified), decompressed, and
  * its diffId checked against the config's `rootfs.diff_ids`.
  */
@@ -64,8 +66,9 @@ export async function writeLocal(
   source: BlobSource,
   descriptor: Descriptor,
   destDir: string,
-  options: WriteLocalOptions,
+  options: WriteLocalOptions = {},
 ): Promise<WriteLocalResult> {
+  const apply = options.applyLayer ?? applyLayer;
   const image = await readImage(source, descriptor, options.platform);
   // Refuse unsupported layers before touching the destination.
   const decompressors = image.manifest.layers.map((l) => {
@@ -91,7 +94,7 @@ export async function writeLocal(
     if (decompress === 'none') pipelineCb(blob, digest, () => undefined);
     else pipelineCb(blob, decompress(), digest, () => undefined);
     try {
-      await options.applyLayer(digest, destDir, { signal: options.signal });
+      await apply(digest, destDir, { signal: options.signal });
       // The applier may stop at the end-of-archive marker: hash the rest too.
       if (!digest.readableEnded) {
         digest.resume();

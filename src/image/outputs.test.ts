@@ -317,12 +317,28 @@ const tarApplier: ApplyLayerFn = async (stream: Readable, rootDir: string) => {
 };
 
 describe('writeLocal', () => {
-  it('applies the layers in order and verifies each diffId', async () => {
+  it('applies the layers in order (src/layers applyLayer: whiteouts, links) and verifies each diffId', async () => {
     const store = await Store.open(path.join(tmp, 'store'));
     const img = await buildImage(store);
     const dest = path.join(tmp, 'rootfs');
-    const res = await writeLocal(store, img.manifest, dest, { applyLayer: tarApplier });
+    const res = await writeLocal(store, img.manifest, dest);
     expect(res.diffIds).toEqual(img.layers.map((l) => l.diffId));
+    expect(await listTree(dest)).toEqual(await expectedTree());
+    // A multi-platform image: the requested platform's tree.
+    const arm = await buildImage(store, 'arm64');
+    const index = createIndex([img.manifest, arm.manifest]);
+    await store.writeBlob(index.bytes);
+    const armDest = path.join(tmp, 'rootfs-arm');
+    const r2 = await writeLocal(store, index.descriptor, armDest, { platform: { os: 'linux', architecture: 'arm64' } });
+    expect(r2.descriptor.digest).toBe(arm.manifest.digest);
+    expect(await listTree(armDest)).toEqual(await expectedTree('arm64'));
+  });
+
+  it('takes another applier when given one', async () => {
+    const store = await Store.open(path.join(tmp, 'store'));
+    const img = await buildImage(store);
+    const dest = path.join(tmp, 'rootfs');
+    await writeLocal(store, img.manifest, dest, { applyLayer: tarApplier });
     expect(await listTree(dest)).toEqual(await expectedTree());
   });
 
@@ -333,7 +349,7 @@ describe('writeLocal', () => {
     await store.writeBlob(cfg.bytes);
     const m = createManifest(cfg.descriptor, img.layers.map((l) => l.desc));
     await store.writeBlob(m.bytes);
-    await expect(writeLocal(store, m.descriptor, path.join(tmp, 'rootfs'), { applyLayer: tarApplier })).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    await expect(writeLocal(store, m.descriptor, path.join(tmp, 'rootfs'))).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
   });
 
   it('refuses layer media types it cannot decompress before writing anything', async () => {
@@ -342,7 +358,7 @@ describe('writeLocal', () => {
     const m = createManifest(img.config, [{ ...img.layers[0]!.desc, mediaType: 'application/x-unknown' }, img.layers[1]!.desc]);
     await store.writeBlob(m.bytes);
     const dest = path.join(tmp, 'never');
-    await expect(writeLocal(store, m.descriptor, dest, { applyLayer: tarApplier })).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    await expect(writeLocal(store, m.descriptor, dest)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
     await expect(fs.access(dest)).rejects.toThrow();
   });
 });
