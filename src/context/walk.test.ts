@@ -234,11 +234,11 @@ describe('walkContext', () => {
     let seed = 12345;
     const rand = (n: number) => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      return seed % n;
+      return (seed >>> 16) % n; // the low bits of this LCG are not random
     };
     const dirNames = ['a', 'b', 'd1', 'kd'];
     const fileNames = ['f', 'ab', 'x.log', 'keep', '.hidden'];
-    const atoms = ['a', 'b', '*', '**', 'keep', '*.log', 'd1', 'a*', '?b', '.*', 'kd', 'f'];
+    const atoms = ['a', 'b', 'a', 'b', '*', '**', 'keep', '*.log', 'd1', 'a*', '?b', '.*', 'kd', 'f'];
     let checked = 0;
     let kept = 0;
     for (let round = 0; round < 40; round++) {
@@ -251,7 +251,7 @@ describe('walkContext', () => {
       await writeFiles(root, Object.fromEntries(files.map((f) => [f, ''])));
       const patterns = Array.from({ length: 1 + rand(4) }, () => {
         const pat = Array.from({ length: 1 + rand(3) }, () => atoms[rand(atoms.length)]!).join('/');
-        return rand(3) === 0 ? '!' + pat : pat;
+        return rand(2) === 0 ? '!' + pat : pat;
       });
       const listed = new Set((await collect(root, { excludes: patterns })).filter((e) => e.type === 'file').map((e) => e.path));
       const filter = new ContextFilter({ excludes: patterns });
@@ -263,8 +263,9 @@ describe('walkContext', () => {
     }
     expect(checked).toBeGreaterThan(100);
     // Both outcomes are well represented.
-    expect(kept).toBeGreaterThan(checked / 5);
-    expect(checked - kept).toBeGreaterThan(checked / 5);
+    expect(kept).toBeGreaterThan(checked / 10);
+    expect(checked - kept).toBeGreaterThan(checked / 10);
+    console.log(`walk/check agreement: ${checked} paths, ${kept} kept`);
   });
 
   it('fails clearly for a missing or non-directory root, and honours an abort signal', async () => {
