@@ -68,9 +68,9 @@ export interface PruneCommandOptions {
 
 /** `ocibuild prune [--all] [--older-than 24h] [--keep-storage 10GB]`. */
 export async function pruneStore(store: Store, options: PruneCommandOptions = {}): Promise<PruneResult> {
-  const olderThanMs = options.olderThan === undefined ? undefined : typeof options.olderThan === 'number' ? options.olderThan : parseDuration(options.olderThan);
+  const olderThan = options.olderThan === undefined ? undefined : typeof options.olderThan === 'number' ? options.olderThan : parseDuration(options.olderThan);
   const keepBytes = options.keepStorage === undefined ? undefined : typeof options.keepStorage === 'number' ? options.keepStorage : parseSize(options.keepStorage);
-  if (olderThanMs !== undefined && (!Number.isFinite(olderThanMs) || olderThanMs < 0)) throw new OcibuildError('USAGE', `invalid --older-than ${String(options.olderThan)}`);
+  if (olderThan !== undefined && (!Number.isFinite(olderThan) || olderThan < 0)) throw new OcibuildError('USAGE', `invalid --older-than ${String(options.olderThan)}`);
   if (keepBytes !== undefined && (!Number.isFinite(keepBytes) || keepBytes < 0)) throw new OcibuildError('USAGE', `invalid --keep-storage ${String(options.keepStorage)}`);
-  return store.prune({ all: options.all, olderThanMs, keepBytes, gracePeriodMs: options.gracePeriodMs });
+  return store.prune({ all: options.all, olderThan, keepBytes, gracePeriodMs: options.gracePeriodMs });
 }

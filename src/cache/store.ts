@@ -93,8 +93,8 @@ export interface StepRecord<C = unknown> {
 export interface PruneOptions {
   /** Drop the whole step cache (tagged images stay). */
   all?: boolean;
-  /** Drop step-cache entries not used for this many milliseconds. */
-  olderThanMs?: number;
+  /** Drop step-cache entries not used for this many milliseconds (`pruneStore` parses `24h`). */
+  olderThan?: number;
   /** Then drop least-recently-used step entries until the store holds at most this many bytes. */
   keepBytes?: number;
   /** Unreferenced blobs, temp files and trees younger than this stay (default 15 min): a concurrent build may be about to use them. */
@@ -967,7 +967,7 @@ export class Store implements BlobSource, BlobSink {
   }
 
   /**
-   * Free space: drop step-cache entries (all, those unused for `olderThanMs`,
+   * Free space: drop step-cache entries (all, those unused for `olderThan`,
    * then least recently used ones while the store is larger than
    * `keepBytes`), then remove blobs and unpacked trees no tag and no remaining
    * step references, and stale temp files. Anything younger than the grace
@@ -1014,7 +1014,7 @@ export class Store implements BlobSource, BlobSink {
       };
       const kept: Step[] = [];
       for (const s of steps) {
-        const expired = options.all || !s.record || (options.olderThanMs !== undefined && s.mtimeMs < now - options.olderThanMs);
+        const expired = options.all || !s.record || (options.olderThan !== undefined && s.mtimeMs < now - options.olderThan);
         if (expired) await removeStep(s);
         else kept.push(s);
       }
