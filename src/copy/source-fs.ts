@@ -72,16 +72,22 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
   return {
     description,
     async lstat(rel: string): Promise<SourceStat | undefined> {
-      let st: fs.Stats;
+      // A synchronous lstat: on a warm cache it costs about a tenth of a
+      // promise round trip through the thread pool, and planning a context
+      // of 20,000 files is dominated by these calls.
+      let st: fs.Stats | undefined;
       try {
-        st = await fs.promises.lstat(onDisk(rel));
+        st = fs.lstatSync(onDisk(rel), { throwIfNoEntry: false });
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+        if (code === 'ENOTDIR') return undefined;
         throw readError(description, rel, e);
       }
+      if (!st) return undefined;
       const type = typeOf(st);
-      if (hidden(rel, type === 'directory')) return undefined;
+      if (rel !== '' && skip?.(rel)) return undefined;
+      const hit = rel !== '' ? ignore?.excludedBy(rel) : undefined;
+      if (hit && !(type === 'directory' && ignore!.mayReinclude(rel))) return undefined;
       let mode = st.mode & 0o7777;
       if (options.modes === 'git') {
         if (type === 'directory') mode = 0o755;
@@ -96,7 +102,7 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
         mtime: options.mtime ?? Math.floor(st.mtimeMs / 1000),
         size: type === 'file' ? st.size : 0,
       };
-      if (type === 'directory' && rel !== '' && ignore?.excludedBy(rel)) out.pending = true;
+      if (hit) out.pending = true;
       if (type === 'file' && st.nlink > 1) out.linkKey = `${st.dev}:${st.ino}`;
       if (type === 'char' || type === 'block') {
         const rdev = st.rdev;
