@@ -1,0 +1,184 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { applyLayer } from './apply.js';
+import { entriesFromDirectory } from './walk.js';
+import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
+import type { LayerEntry } from './types.js';
+import { byteByByte, dir, file, snapshot, tempDir, writeToBuffer } from './testing/helpers.js';
+
+/** A hand-made tar (no validation at all): how a malicious layer looks. */
+function rawTar(items: { name: string; type?: number; linkname?: string; body?: string; mode?: number }[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const it of items) {
+    const body = Buffer.from(it.body ?? '');
+    parts.push(encodeHeader({ path: it.name, typeflag: it.type ?? TypeFlag.file, mode: it.mode ?? 0o644, uid: 0, gid: 0, size: body.length, mtime: 0, linkname: it.linkname ?? '', devmajor: 0, devminor: 0 }));
+    parts.push(body, Buffer.alloc((BLOCK - (body.length % BLOCK)) % BLOCK));
+  }
+  parts.push(Buffer.alloc(2 * BLOCK));
+  return Buffer.concat(parts);
+}
+
+async function apply(layer: LayerEntry[] | Buffer, root: string, gzip = true) {
+  const data = Buffer.isBuffer(layer) ? layer : (await writeToBuffer(layer, { compression: gzip ? 'gzip' : 'none' })).data;
+  return applyLayer(Readable.from([data]), root);
+}
+
+let work: string;
+beforeEach(() => {
+  work = tempDir();
+});
+afterEach(() => {
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+describe('applyLayer', () => {
+  it('round-trips a directory: walk → write → apply gives the same tree (modes, owners, links, mtimes)', async () => {
+    const src = path.join(work, 'src');
+    fs.mkdirSync(path.join(src, 'bin'), { recursive: true });
+    fs.mkdirSync(path.join(src, 'ro'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'bin/tool'), 'tool');
+    fs.chmodSync(path.join(src, 'bin/tool'), 0o4755);
+    fs.linkSync(path.join(src, 'bin/tool'), path.join(src, 'bin/tool2'));
+    fs.symlinkSync('bin/tool', path.join(src, 'link'));
+    fs.writeFileSync(path.join(src, 'ro/file'), 'r');
+    fs.chownSync(path.join(src, 'ro/file'), 1234, 5678);
+    fs.chmodSync(path.join(src, 'ro'), 0o555);
+    const entries = await entriesFromDirectory(src);
+    const { result, data } = await writeToBuffer(entries, { sourceDateEpoch: 1_600_000_000 });
+    const dst = path.join(work, 'dst');
+    fs.mkdirSync(dst);
+    const res = await applyLayer(byteByByte(data), dst, { expectedDiffId: result.diffId });
+    expect(res).toEqual({ diffId: result.diffId, size: result.uncompressedSize, entries: entries.length, skipped: [] });
+    expect(snapshot(dst)).toEqual(snapshot(src));
+    expect(fs.statSync(path.join(dst, 'ro')).mtimeMs).toBe(1_600_000_000_000);
+    expect(fs.lstatSync(path.join(dst, 'link')).mtimeMs).toBe(1_600_000_000_000);
+    expect(fs.statSync(path.join(dst, 'bin/tool2')).ino).toBe(fs.statSync(path.join(dst, 'bin/tool')).ino);
+  });
+
+  it('whiteouts delete lower entries; opaque dirs clear lower contents but keep what the layer adds', async () => {
+    const root = path.join(work, 'root');
+    fs.mkdirSync(root);
+    await apply([dir('a'), file('a/keep', '1'), file('a/gone', '2'), dir('a/sub'), file('a/sub/x', '3'), dir('o'), file('o/old1', 'x'), dir('o/olddir'), file('o/olddir/f', 'y'), file('top', 't')], root);
+    await apply(
+      [
+        { path: 'a/gone', type: 'whiteout', mode: 0, uid: 0, gid: 0 },
+        { path: 'a/sub', type: 'whiteout', mode: 0, uid: 0, gid: 0 },
+        { path: 'top', type: 'whiteout', mode: 0, uid: 0, gid: 0 },
+        { path: 'never-existed', type: 'whiteout', mode: 0, uid: 0, gid: 0 },
+        dir('o'),
+        { path: 'o', type: 'opaque', mode: 0, uid: 0, gid: 0 },
+        file('o/-sorts-before-the-marker', 'new'), // '-' < '.': written before .wh..wh..opq
+        file('o/new', 'new'),
+      ],
+      root,
+    );
+    expect(Object.keys(snapshot(root)).sort()).toEqual(['a', 'a/keep', 'o', 'o/-sorts-before-the-marker', 'o/new']);
+  });
+
+  it('a whiteout does not remove what the same layer adds', async () => {
+    const root = path.join(work, 'root');
+    fs.mkdirSync(root);
+    const tar = rawTar([{ name: 'x', body: 'mine' }, { name: '.wh.x' }]);
+    await applyLayer(Readable.from([tar]), root);
+    expect(fs.readFileSync(path.join(root, 'x'), 'utf8')).toBe('mine');
+  });
+
+  it('replaces files, symlinks and directories by type, never writing through an existing symlink', async () => {
+    const outside = path.join(work, 'outside');
+    fs.mkdirSync(outside);
+    fs.writeFileSync(path.join(outside, 'secret'), 'keep me');
+    const root = path.join(work, 'root');
+    fs.mkdirSync(root);
+    fs.symlinkSync(path.join(outside, 'secret'), path.join(root, 'evil'));
+    fs.mkdirSync(path.join(root, 'was-dir/inner'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'was-file'), 'f');
+    await apply([file('evil', 'overwritten?'), file('was-dir', 'now a file'), dir('was-file'), { path: 'was-file/l', type: 'symlink', linkname: '/etc/passwd', mode: 0o777, uid: 0, gid: 0 }], root);
+    expect(fs.readFileSync(path.join(outside, 'secret'), 'utf8')).toBe('keep me');
+    expect(fs.lstatSync(path.join(root, 'evil')).isFile()).toBe(true);
+    expect(fs.readFileSync(path.join(root, 'was-dir'), 'utf8')).toBe('now a file');
+    expect(fs.lstatSync(path.join(root, 'was-file')).isDirectory()).toBe(true);
+    expect(fs.readlinkSync(path.join(root, 'was-file/l'))).toBe('/etc/passwd');
+  });
+
+  it('follows symlinks that stay inside the root (lib -> usr/lib)', async () => {
+    const root = path.join(work, 'root');
+    fs.mkdirSync(path.join(root, 'usr/lib'), { recursive: true });
+    fs.symlinkSync('usr/lib', path.join(root, 'lib'));
+    fs.mkdirSync(path.join(root, 'x/y'), { recursive: true });
+    fs.symlinkSync('../../usr', path.join(root, 'x/y/up'));
+    await applyLayer(Readable.from([rawTar([{ name: 'lib/libc.so', body: 'c' }, { name: 'x/y/up/share', type: TypeFlag.directory }])]), root);
+    expect(fs.readFileSync(path.join(root, 'usr/lib/libc.so'), 'utf8')).toBe('c');
+    expect(fs.lstatSync(path.join(root, 'usr/share')).isDirectory()).toBe(true);
+  });
+
+  describe('refuses entries that escape the root', () => {
+    const cases: [string, (root: string, outside: string) => Buffer][] = [
+      ['a .. component', () => rawTar([{ name: '../escaped', body: 'x' }])],
+      ['a .. inside the name', () => rawTar([{ name: 'a/../../escaped', body: 'x' }])],
+      ['an absolute name', (_r, outside) => rawTar([{ name: `${outside}/escaped`, body: 'x' }])],
+      ['a symlink to an absolute dir, then a file through it', (_r, outside) => rawTar([{ name: 'link', type: TypeFlag.symlink, linkname: outside }, { name: 'link/escaped', body: 'x' }])],
+      ['a symlink climbing out, then a file through it', () => rawTar([{ name: 'up', type: TypeFlag.symlink, linkname: '../../../../../../../../..' }, { name: 'up/escaped', body: 'x' }])],
+      ['a chain of symlinks leading out', (_r, outside) => rawTar([{ name: 'a', type: TypeFlag.symlink, linkname: 'b' }, { name: 'b', type: TypeFlag.symlink, linkname: outside }, { name: 'a/escaped', body: 'x' }])],
+      ['a whiteout through a symlink', (_r, outside) => rawTar([{ name: 'link', type: TypeFlag.symlink, linkname: outside }, { name: 'link/.wh.secret' }])],
+      ['an opaque marker through a symlink', () => rawTar([{ name: 'up', type: TypeFlag.symlink, linkname: '../..' }, { name: 'up/.wh..wh..opq' }])],
+      ['a hardlink to a path outside', () => rawTar([{ name: 'hl', type: TypeFlag.hardlink, linkname: '../outside/secret' }])],
+      ['a hardlink to an absolute path', (_r, outside) => rawTar([{ name: 'hl', type: TypeFlag.hardlink, linkname: `${outside}/secret` }])],
+      ['a hardlink through a symlink', (_r, outside) => rawTar([{ name: 'link', type: TypeFlag.symlink, linkname: outside }, { name: 'hl', type: TypeFlag.hardlink, linkname: 'link/secret' }])],
+      ['a symlink loop', () => rawTar([{ name: 'a', type: TypeFlag.symlink, linkname: 'b' }, { name: 'b', type: TypeFlag.symlink, linkname: 'a' }, { name: 'a/x', body: 'x' }])],
+    ];
+    it.each(cases)('%s', async (_name, make) => {
+      const outside = path.join(work, 'outside');
+      fs.mkdirSync(outside);
+      fs.writeFileSync(path.join(outside, 'secret'), 'keep me');
+      const root = path.join(work, 'root');
+      fs.mkdirSync(root);
+      const tar = make(root, outside);
+      await expect(applyLayer(byteByByte(tar), root)).rejects.toMatchObject({ code: 'LAYER_ESCAPE', details: { path: expect.any(String) } });
+      expect(fs.readdirSync(outside)).toEqual(['secret']);
+      expect(fs.readFileSync(path.join(outside, 'secret'), 'utf8')).toBe('keep me');
+      expect(fs.existsSync(path.join(work, 'escaped'))).toBe(false);
+    });
+  });
+
+  it('applies owners when asked (tests run as root) and not when told not to', async () => {
+    const layer = [file('owned', 'x', { uid: 4321, gid: 8765 }), dir('d', { uid: 11, gid: 12, mode: 0o700 })];
+    const a = path.join(work, 'a');
+    fs.mkdirSync(a);
+    const { data } = await writeToBuffer(layer);
+    await applyLayer(Readable.from([data]), a, { owners: true });
+    expect(fs.statSync(path.join(a, 'owned'))).toMatchObject({ uid: 4321, gid: 8765 });
+    expect(fs.statSync(path.join(a, 'd'))).toMatchObject({ uid: 11, gid: 12 });
+    expect(fs.statSync(path.join(a, 'd')).mode & 0o7777).toBe(0o700);
+    const b = path.join(work, 'b');
+    fs.mkdirSync(b);
+    await applyLayer(Readable.from([data]), b, { owners: false });
+    expect(fs.statSync(path.join(b, 'owned')).uid).toBe(process.getuid!());
+  });
+
+  it('fails on a diffId mismatch and on a missing hardlink target', async () => {
+    const root = path.join(work, 'root');
+    fs.mkdirSync(root);
+    const { data } = await writeToBuffer([file('a', 'x')]);
+    await expect(applyLayer(Readable.from([data]), root, { expectedDiffId: `sha256:${'0'.repeat(64)}` as never })).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    await expect(applyLayer(Readable.from([rawTar([{ name: 'hl', type: TypeFlag.hardlink, linkname: 'nothing' }])]), root)).rejects.toMatchObject({
+      code: 'LAYER_INVALID',
+      message: expect.stringMatching(/"hl".*does not exist/),
+    });
+  });
+
+  it('creates fifos and (as root) device nodes', async () => {
+    const root = path.join(work, 'root');
+    fs.mkdirSync(root);
+    const res = await apply([{ path: 'p', type: 'fifo', mode: 0o640, uid: 0, gid: 0 }, { path: 'null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666, uid: 0, gid: 0 }], root);
+    expect(fs.lstatSync(path.join(root, 'p')).isFIFO()).toBe(true);
+    expect(fs.lstatSync(path.join(root, 'p')).mode & 0o777).toBe(0o640);
+    if (process.getuid!() === 0) {
+      const st = fs.lstatSync(path.join(root, 'null'));
+      expect(st.isCharacterDevice()).toBe(true);
+      expect(st.rdev).toBe(fs.statSync('/dev/null').rdev);
+    } else {
+      expect(res.skipped).toEqual([{ path: 'null', reason: 'char device 1:3 needs root' }]);
+    }
+  });
+});
