@@ -1,6 +1,10 @@
 import yargs, { type Argv } from 'yargs';
 import { formatError } from './errors.js';
 import { processIo, type CliIo } from './io.js';
+import { register as registerBuild } from './commands/build.js';
+import { register as registerCheck } from './commands/check.js';
+import { register as registerImages } from './commands/images.js';
+import { register as registerParse } from './commands/parse.js';
 
 /** State shared by the commands of one CLI invocation. */
 export interface CommandContext {
@@ -13,16 +17,7 @@ export interface CommandContext {
 
 type Register = (y: Argv, ctx: CommandContext) => Argv;
 
-async function loadCommands(): Promise<Register[]> {
-  const mods = await Promise.all([
-    import('./commands/parse.js'),
-    import('./commands/check.js'),
-    import('./commands/build.js'),
-    import('./commands/images.js'),
-    import('./commands/registry.js'),
-  ]);
-  return mods.map((m) => m.register);
-}
+const COMMANDS: Register[] = [registerParse, registerCheck, registerBuild, registerImages];
 
 /**
  * Runs the CLI with `argv` (without node and script) and returns the exit code.
@@ -46,7 +41,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       if (err) failure = err;
       else usageError = msg;
     });
-  for (const register of await loadCommands()) y = register(y, ctx);
+  for (const register of COMMANDS) y = register(y, ctx);
   let helpShown = false;
   y = y.showHelpOnFail(false);
   try {

@@ -1,0 +1,305 @@
+/**
+ * The build: Dockerfile text → graph → layers in the store → image(s) →
+ * outputs. This is the only module that knows every other one.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Store } from './cache/store.js';
+import { defaultStoreRoot } from './cache/paths.js';
+import { compileDockerfile, type CompileOptions } from './compiler/index.js';
+import type { Warning } from './compiler/lint.js';
+import { loadIgnoreFile, PatternMatcher, type LoadedIgnoreFile } from './context/index.js';
+import { ignoreViewFromPatterns } from './copy/ignore.js';
+import type { HttpOptions } from './copy/types.js';
+import { OcibuildError } from './errors.js';
+import type { BuildGraph } from './graph/types.js';
+import { createIndex } from './image/manifest.js';
+import { defaultPlatform, formatPlatform, normalizePlatform, parsePlatform } from './image/platform.js';
+import { readImage } from './image/read.js';
+import { parseImageName, normalizeImageName } from './image/names.js';
+import type { Digest } from './oci/digest.js';
+import type { Descriptor, ImageConfig, Platform } from './oci/types.js';
+import { parseDockerfile } from './parser/index.js';
+import type { DockerfileAst } from './parser/ast.js';
+import { PlatformBuild, baseKey, type LayerRecord, type PlatformImage, type ProgressEvent, type ResolvedBase } from './builder/engine.js';
+import { writeOutputs, type OutputRecord } from './builder/outputs.js';
+import { parseOutputSpec, type OutputSpec } from './builder/output-spec.js';
+
+export type { ProgressEvent, PlatformImage, OutputSpec, OutputRecord };
+
+/**
+ * Pulls an image into the store and returns the descriptor of what was
+ * pulled (a manifest or an index). Supplied by the registry client.
+ */
+export type PullFn = (ref: string, platform: Platform, options: { store: Store; signal?: AbortSignal }) => Promise<{ descriptor: Descriptor; name: string }>;
+
+/** Options of {@link build}. */
+export interface BuildOptions {
+  /** The build context directory. */
+  context: string;
+  /** Path of the Dockerfile (default `<context>/Dockerfile`). */
+  file?: string;
+  /** The Dockerfile's contents, instead of reading `file` (then `file` only names it in errors). */
+  dockerfile?: string | Uint8Array;
+  /** Target stage (default: the last one). */
+  target?: string;
+  /** `--build-arg` values. */
+  buildArgs?: Record<string, string>;
+  /** Target platforms (`linux/arm64`); several build an OCI index. Default: the host's. */
+  platforms?: (string | Platform)[];
+  /** Names to give the image (store tags, registry references). */
+  tags?: string[];
+  /** Labels added to the final image's config. */
+  labels?: Record<string, string>;
+  /** Annotations added to the manifest (and the index, for several platforms). */
+  annotations?: Record<string, string>;
+  /** Where the result goes besides the store (`--output` values or specs). `tags` always tag the store. */
+  outputs?: (string | OutputSpec)[];
+  /** Also push the tags to their registries (`--push`). */
+  push?: boolean;
+  /** Always pull `FROM` images from their registry, even when the store has the tag. */
+  pull?: boolean;
+  /** SOURCE_DATE_EPOCH (seconds): clamps layer mtimes and sets `created`. Default: `env.SOURCE_DATE_EPOCH`. */
+  sourceDateEpoch?: number;
+  /** The local store (default: opened at `storeRoot`). */
+  store?: Store;
+  /** Where the store lives (default `$OCIBUILD_HOME`, else `$XDG_CACHE_HOME/ocibuild`). */
+  storeRoot?: string;
+  /** Pulls base images missing from the store (the registry client provides it). */
+  pullImage?: PullFn;
+  /** Pushes a built image to a registry reference (the registry client provides it). */
+  pushImage?: (store: Store, descriptor: Descriptor, ref: string, options: { signal?: AbortSignal }) => Promise<{ digest: Digest }>;
+  /** HTTP options for ADD URLs. */
+  http?: HttpOptions;
+  /** Environment (SOURCE_DATE_EPOCH, OCIBUILD_HOME, ...): default `process.env`. */
+  env?: Record<string, string | undefined>;
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+/** What a build produced. */
+export interface BuildResult {
+  /** The image: a manifest (one platform) or an index (several). */
+  descriptor: Descriptor;
+  /** Config digest (the Docker image ID) for a single platform. */
+  configDigest?: Digest;
+  images: PlatformImage[];
+  tags: string[];
+  warnings: Warning[];
+  outputs: OutputRecord[];
+  /** Base images, pinned by digest. */
+  bases: string[];
+}
+
+/** A compiled plan (for `--dry-run`). */
+export interface PlanResult {
+  ast: DockerfileAst;
+  graph: BuildGraph;
+  warnings: Warning[];
+}
+
+interface Prepared {
+  ast: DockerfileAst;
+  file: string;
+  contextDir: string;
+  dockerfilePath?: string;
+  ignore: LoadedIgnoreFile;
+  platforms: Platform[];
+  env: Record<string, string | undefined>;
+}
+
+async function prepare(options: BuildOptions): Promise<Prepared> {
+  const env = options.env ?? process.env;
+  const contextDir = path.resolve(options.context);
+  let bytes: Uint8Array;
+  let file: string;
+  let dockerfilePath: string | undefined;
+  if (options.dockerfile !== undefined) {
+    bytes = typeof options.dockerfile === 'string' ? Buffer.from(options.dockerfile, 'utf8') : options.dockerfile;
+    file = options.file ?? 'Dockerfile';
+    dockerfilePath = options.file ? path.resolve(options.file) : undefined;
+  } else {
+    dockerfilePath = path.resolve(options.file ?? path.join(contextDir, 'Dockerfile'));
+    file = options.file ?? path.join(options.context, 'Dockerfile');
+    try {
+      bytes = await readFile(dockerfilePath);
+    } catch (e) {
+      throw new OcibuildError('CONTEXT_NOT_FOUND', `cannot read Dockerfile ${dockerfilePath}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
+    }
+  }
+  const ast = parseDockerfile(bytes, { file });
+  const ignore = await loadIgnoreFile(contextDir, dockerfilePath);
+  const platforms = (options.platforms && options.platforms.length > 0 ? options.platforms : [defaultPlatform()]).map((p) =>
+    normalizePlatform(typeof p === 'string' ? parsePlatform(p) : p),
+  );
+  const seen = new Set<string>();
+  for (const p of platforms) {
+    const key = formatPlatform(p);
+    if (seen.has(key)) throw new OcibuildError('USAGE', `platform ${key} given twice`);
+    seen.add(key);
+  }
+  return { ast, file, contextDir, dockerfilePath, ignore, platforms, env };
+}
+
+function compileOptions(options: BuildOptions, prepared: Prepared, platform: Platform): CompileOptions {
+  const matcher = new PatternMatcher(prepared.ignore.patterns);
+  return {
+    target: options.target,
+    buildArgs: options.buildArgs,
+    platform: { buildPlatform: defaultPlatform(), targetPlatform: platform },
+    ignore: { patterns: prepared.ignore.patterns.map((p) => (typeof p === 'string' ? p : p.pattern)), matches: (p) => matcher.matchesOrParentMatches(p) },
+  };
+}
+
+/**
+ * Parses and compiles a Dockerfile without building it: the plan `--dry-run`
+ * prints (stages, steps, dependencies), for the first target platform.
+ */
+export async function plan(options: BuildOptions): Promise<PlanResult> {
+  const prepared = await prepare(options);
+  const { value, warnings } = compileDockerfile(prepared.ast, compileOptions(options, prepared, prepared.platforms[0]!));
+  return { ast: prepared.ast, graph: value, warnings };
+}
+
+function sourceDateEpoch(options: BuildOptions, env: Record<string, string | undefined>): number | undefined {
+  if (options.sourceDateEpoch !== undefined) return options.sourceDateEpoch;
+  const v = env.SOURCE_DATE_EPOCH;
+  if (v === undefined || v === '') return undefined;
+  if (!/^[0-9]+$/.test(v)) throw new OcibuildError('USAGE', `SOURCE_DATE_EPOCH must be a number of seconds, got ${JSON.stringify(v)}`);
+  return Number(v);
+}
+
+/**
+ * Builds an image from a Dockerfile and a context, without a daemon and
+ * without root. Layers go to the local store; the result is tagged there and
+ * written to every requested output.
+ */
+export async function build(options: BuildOptions): Promise<BuildResult> {
+  const prepared = await prepare(options);
+  const env = prepared.env;
+  const store = options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir())));
+  const epoch = sourceDateEpoch(options, env);
+  // Reproducible by default: without SOURCE_DATE_EPOCH, `created` is the epoch (as ko and kaniko --reproducible do).
+  const created = new Date((epoch ?? 0) * 1000).toISOString().replace('.000Z', 'Z');
+  const outputs = (options.outputs ?? []).map((o) => (typeof o === 'string' ? parseOutputSpec(o) : o));
+  const tags = [...(options.tags ?? [])];
+  for (const t of tags) parseImageName(t);
+  // The layers are in the store anyway: -t names always tag it there (other outputs come in addition).
+  if (tags.length > 0 && !outputs.some((o) => o.type === 'image')) outputs.unshift({ type: 'image', names: [], push: false });
+  if (options.push) outputs.push({ type: 'registry', names: [] });
+  if (outputs.some((o) => o.type === 'registry' || (o.type === 'image' && o.push)) && !options.pushImage) {
+    throw new OcibuildError('USAGE', 'pushing needs a registry client (pushImage)');
+  }
+  const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-'));
+  const resolved = new Map<string, Promise<ResolvedBase>>();
+  const resolveImage = (ref: string, platform: Platform): Promise<ResolvedBase> => {
+    const key = baseKey(ref, platform);
+    let r = resolved.get(key);
+    if (!r) {
+      r = resolveBase(store, ref, platform, options);
+      resolved.set(key, r);
+    }
+    return r;
+  };
+  try {
+    const images: PlatformImage[] = [];
+    const warnings: Warning[] = [];
+    const ignoreView = ignoreViewFromPatterns(prepared.ignore.patterns, prepared.ignore.name);
+    for (const platform of prepared.platforms) {
+      const copts = compileOptions(options, prepared, platform);
+      const first = compileDockerfile(prepared.ast, copts);
+      // Resolve image bases first: their Env and Shell take part in expansion (a second, exact compile).
+      const bases = new Map<string, ResolvedBase>();
+      for (const stage of first.value.stages) {
+        if (stage.base.kind !== 'image') continue;
+        const p = stage.platform ? normalizePlatform(parsePlatform(stage.platform)) : platform;
+        bases.set(baseKey(stage.base.ref, p), await resolveImage(stage.base.ref, p));
+      }
+      const { value: graph, warnings: w } = compileDockerfile(prepared.ast, {
+        ...copts,
+        baseImageConfig: (ref, plat) => {
+          const p = normalizePlatform(parsePlatform(plat));
+          return bases.get(baseKey(ref, p))?.config.config;
+        },
+      });
+      if (images.length === 0) warnings.push(...w);
+      const run = new PlatformBuild(
+        {
+          store,
+          contextDir: prepared.contextDir,
+          ignore: ignoreView,
+          file: prepared.file,
+          sourceDateEpoch: epoch,
+          created,
+          resolveImage,
+          tmpDir,
+          ...(options.http ? { http: options.http } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        },
+        graph,
+        platform,
+        bases,
+      );
+      images.push(await run.run({ labels: options.labels, annotations: options.annotations }));
+    }
+    let descriptor: Descriptor;
+    if (images.length === 1) {
+      descriptor = images[0]!.manifest;
+    } else {
+      const index = createIndex(images.map((i) => i.manifest), options.annotations);
+      await store.writeBlob(index.bytes);
+      descriptor = index.descriptor;
+    }
+    const records = await writeOutputs(store, descriptor, images, outputs, {
+      tags,
+      ...(options.pushImage ? { pushImage: options.pushImage } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      created,
+      mtime: epoch ?? 0,
+    });
+    return {
+      descriptor,
+      ...(images.length === 1 ? { configDigest: images[0]!.config.digest } : {}),
+      images,
+      tags,
+      warnings,
+      outputs: records,
+      bases: [...new Set(images.flatMap((i) => i.bases))],
+    };
+  } finally {
+    await rm(tmpDir, { recursive: true, force: true });
+  }
+}
+
+/** A base image from the store (a local tag), else pulled from its registry. */
+async function resolveBase(store: Store, ref: string, platform: Platform, options: BuildOptions): Promise<ResolvedBase> {
+  let descriptor: Descriptor | undefined;
+  let name = ref;
+  if (!options.pull) {
+    descriptor = await store.resolve(ref);
+    if (!descriptor) {
+      try {
+        descriptor = await store.resolve(normalizeImageName(ref));
+      } catch {
+        descriptor = undefined;
+      }
+    }
+  }
+  if (!descriptor) {
+    if (!options.pullImage) {
+      throw new OcibuildError('IMAGE_NOT_FOUND', `base image ${JSON.stringify(ref)} is not in the local store, and no registry client was given to pull it`);
+    }
+    const pulled = await options.pullImage(ref, platform, { store, ...(options.signal ? { signal: options.signal } : {}) });
+    descriptor = pulled.descriptor;
+    name = pulled.name;
+    options.onProgress?.({ type: 'pull', ref, digest: descriptor.digest });
+  }
+  const image = await readImage(store, descriptor, platform);
+  const config: ImageConfig = image.config;
+  const layers: LayerRecord[] = image.manifest.layers.map((l, i) => ({ ...l, diffId: config.rootfs.diff_ids[i]! }));
+  const repo = name.includes('@') ? name.slice(0, name.indexOf('@')) : name;
+  return { ref, pinned: `${repo}@${image.descriptor.digest}`, manifest: image.descriptor, config, layers };
+}

@@ -1,0 +1,108 @@
+/**
+ * Sends a finished image where the build's outputs say: store tags, an OCI
+ * layout, a docker-archive, a directory, a registry.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Store } from '../cache/store.js';
+import { OcibuildError } from '../errors.js';
+import { writeDockerArchive, writeOciLayout } from '../image/outputs.js';
+import { writeLocal } from '../image/local.js';
+import { applyLayer } from '../layers/index.js';
+import type { Digest } from '../oci/digest.js';
+import type { Descriptor } from '../oci/types.js';
+import type { PlatformImage, ProgressEvent } from './engine.js';
+import type { OutputSpec } from './output-spec.js';
+
+/** What one output did. */
+export interface OutputRecord {
+  type: OutputSpec['type'];
+  /** Destination path or registry reference. */
+  dest: string;
+  /** Names the image got there. */
+  names: string[];
+  /** Digest the destination holds (pushed manifest/index digest for registries). */
+  digest: Digest;
+}
+
+/** Options of {@link writeOutputs}. */
+export interface WriteOutputsOptions {
+  /** The build's `-t` names. */
+  tags: string[];
+  pushImage?: (store: Store, descriptor: Descriptor, ref: string, options: { signal?: AbortSignal }) => Promise<{ digest: Digest }>;
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+  /** Image creation time (RFC 3339), recorded with store tags. */
+  created: string;
+  /** mtime of tar entries of archive outputs (seconds). */
+  mtime: number;
+}
+
+/** Writes `descriptor` (a manifest or an index) to every output, in order. */
+export async function writeOutputs(
+  store: Store,
+  descriptor: Descriptor,
+  images: readonly PlatformImage[],
+  outputs: readonly OutputSpec[],
+  options: WriteOutputsOptions,
+): Promise<OutputRecord[]> {
+  const records: OutputRecord[] = [];
+  for (const out of outputs) {
+    options.signal?.throwIfAborted();
+    const names = 'names' in out && out.names.length > 0 ? out.names : options.tags;
+    switch (out.type) {
+      case 'image': {
+        for (const name of names) await store.tag(name, descriptor);
+        if (out.push) records.push(...(await push(store, descriptor, names, options)));
+        records.push({ type: 'image', dest: store.root, names, digest: descriptor.digest });
+        break;
+      }
+      case 'registry':
+        records.push(...(await push(store, descriptor, names, options)));
+        break;
+      case 'oci': {
+        const dest = path.resolve(out.dest);
+        if (!out.tar) await mkdir(dest, { recursive: true });
+        await writeOciLayout(store, { descriptor, tags: names }, dest, { tar: out.tar, mtime: options.mtime });
+        records.push({ type: 'oci', dest, names, digest: descriptor.digest });
+        break;
+      }
+      case 'docker': {
+        if (images.length !== 1) {
+          throw new OcibuildError('OUTPUT_INVALID', `type=docker holds one platform, but this build made ${images.length}; use type=oci for a multi-platform image`);
+        }
+        const dest = path.resolve(out.dest);
+        await writeDockerArchive(store, [{ descriptor: images[0]!.manifest, tags: names }], dest, { mtime: options.mtime });
+        records.push({ type: 'docker', dest, names, digest: images[0]!.manifest.digest });
+        break;
+      }
+      case 'local': {
+        const dest = path.resolve(out.dest);
+        if (images.length === 1) {
+          await writeLocal(store, images[0]!.manifest, dest, { applyLayer, ...(options.signal ? { signal: options.signal } : {}) });
+        } else {
+          // As buildx: one directory per platform.
+          for (const img of images) {
+            const sub = path.join(dest, `${img.platform.os}_${img.platform.architecture}${img.platform.variant ? `_${img.platform.variant}` : ''}`);
+            await writeLocal(store, img.manifest, sub, { applyLayer, ...(options.signal ? { signal: options.signal } : {}) });
+          }
+        }
+        records.push({ type: 'local', dest, names: [], digest: descriptor.digest });
+        break;
+      }
+    }
+    options.onProgress?.({ type: 'output', kind: out.type, dest: records[records.length - 1]?.dest ?? '' });
+  }
+  return records;
+}
+
+async function push(store: Store, descriptor: Descriptor, names: string[], options: WriteOutputsOptions): Promise<OutputRecord[]> {
+  if (!options.pushImage) throw new OcibuildError('USAGE', 'pushing needs a registry client');
+  if (names.length === 0) throw new OcibuildError('USAGE', 'nothing to push to: give the image a name with -t (or name= in --output)');
+  const records: OutputRecord[] = [];
+  for (const name of names) {
+    const r = await options.pushImage(store, descriptor, name, { ...(options.signal ? { signal: options.signal } : {}) });
+    records.push({ type: 'registry', dest: name, names: [name], digest: r.digest });
+  }
+  return records;
+}

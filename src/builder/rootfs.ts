@@ -1,0 +1,200 @@
+/**
+ * A read-only view of an image's root filesystem built from its layer tars,
+ * without unpacking them: the metadata of every path (the union of the layers
+ * with whiteouts applied) and, on demand, the bytes of single files. COPY uses
+ * it as the destination filesystem (symlinks in the destination path, existing
+ * parent directories, /etc/passwd for --chown), rootless and without a
+ * privileged unpack.
+ */
+import path from 'node:path/posix';
+import type { Readable } from 'node:stream';
+import { OcibuildError } from '../errors.js';
+import type { DestFs, DestStat } from '../copy/types.js';
+import { readLayer } from '../layers/index.js';
+
+/** Metadata of one path of the union filesystem. */
+export interface RootfsEntry extends DestStat {
+  /** Index of the layer the entry comes from. */
+  layer: number;
+  size: number;
+}
+
+/** Opens the uncompressed tar stream of layer `i` (verified). */
+export type OpenLayer = (i: number) => Promise<Readable>;
+
+const MAX_READ = 64 * 1024 * 1024;
+
+function clean(p: string): string {
+  const c = path.normalize('/' + p);
+  return c.length > 1 && c.endsWith('/') ? c.slice(0, -1) : c;
+}
+
+/** The union view of a list of layers. */
+export class RootfsView implements DestFs {
+  private readonly entries = new Map<string, RootfsEntry>();
+  private readonly children = new Map<string, Set<string>>();
+
+  private constructor(private readonly openLayer: OpenLayer) {
+    this.entries.set('/', { type: 'directory', mode: 0o755, uid: 0, gid: 0, layer: -1, size: 0 });
+  }
+
+  /** Reads the headers of `count` layers, in order, into a view. */
+  static async load(count: number, openLayer: OpenLayer, signal?: AbortSignal): Promise<RootfsView> {
+    const view = new RootfsView(openLayer);
+    for (let i = 0; i < count; i++) {
+      signal?.throwIfAborted();
+      await view.addLayer(i);
+    }
+    return view;
+  }
+
+  /** A view that has the layers of `base` plus one more (`index` = base's count). */
+  static async extend(base: RootfsView | undefined, index: number, openLayer: OpenLayer): Promise<RootfsView> {
+    const view = new RootfsView(openLayer);
+    if (base) {
+      for (const [k, v] of base.entries) view.entries.set(k, v);
+      for (const [k, v] of base.children) view.children.set(k, new Set(v));
+    }
+    await view.addLayer(index);
+    return view;
+  }
+
+  private removeTree(p: string): void {
+    const kids = this.children.get(p);
+    if (kids) {
+      for (const k of kids) this.removeTree(p === '/' ? `/${k}` : `${p}/${k}`);
+      this.children.delete(p);
+    }
+    if (p !== '/') {
+      this.entries.delete(p);
+      this.children.get(path.dirname(p))?.delete(path.basename(p));
+    }
+  }
+
+  private set(p: string, e: RootfsEntry): void {
+    const old = this.entries.get(p);
+    if (old && old.type === 'directory' && e.type !== 'directory') this.removeTree(p);
+    this.entries.set(p, e);
+    // implied parents (tars may omit them)
+    let child = p;
+    while (child !== '/') {
+      const parent = path.dirname(child);
+      let set = this.children.get(parent);
+      if (!set) this.children.set(parent, (set = new Set()));
+      set.add(path.basename(child));
+      if (!this.entries.has(parent)) {
+        this.entries.set(parent, { type: 'directory', mode: 0o755, uid: 0, gid: 0, layer: e.layer, size: 0 });
+      } else break;
+      child = parent;
+    }
+  }
+
+  private async addLayer(i: number): Promise<void> {
+    const stream = await this.openLayer(i);
+    for await (const { header, body } of readLayer(stream)) {
+      body?.resume();
+      const p = clean(header.path);
+      const dir = path.dirname(p);
+      const base = path.basename(p);
+      if (base === '.wh..wh..opq') {
+        for (const k of [...(this.children.get(dir) ?? [])]) this.removeTree(dir === '/' ? `/${k}` : `${dir}/${k}`);
+        continue;
+      }
+      if (base.startsWith('.wh.')) {
+        this.removeTree(dir === '/' ? `/${base.slice(4)}` : `${dir}/${base.slice(4)}`);
+        continue;
+      }
+      if (p === '/') {
+        this.entries.set('/', { type: 'directory', mode: header.mode & 0o7777, uid: header.uid, gid: header.gid, mtime: header.mtime, layer: i, size: 0 });
+        continue;
+      }
+      this.set(p, {
+        type: header.type === 'hardlink' ? 'hardlink' : header.type,
+        mode: header.mode & 0o7777,
+        uid: header.uid,
+        gid: header.gid,
+        mtime: header.mtime,
+        linkname: header.type === 'symlink' ? header.linkname : header.type === 'hardlink' ? clean(header.linkname) : undefined,
+        layer: i,
+        size: header.size,
+      });
+    }
+  }
+
+  /** Number of paths in the view. */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async lstat(p: string): Promise<DestStat | undefined> {
+    const e = this.entries.get(clean(p));
+    if (!e) return undefined;
+    const { layer: _layer, size: _size, ...stat } = e;
+    return stat;
+  }
+
+  async readlink(p: string): Promise<string> {
+    const e = this.entries.get(clean(p));
+    if (!e || e.type !== 'symlink' || e.linkname === undefined) {
+      throw new OcibuildError('LAYER_INVALID', `${p} is not a symbolic link in the image`);
+    }
+    return e.linkname;
+  }
+
+  /** Byte size of a regular file entry (undefined for anything else). */
+  sizeOf(p: string): number | undefined {
+    const e = this.entries.get(clean(p));
+    return e && e.type === 'file' ? e.size : undefined;
+  }
+
+  /** Names below a directory (sorted). */
+  readdir(p: string): string[] {
+    return [...(this.children.get(clean(p)) ?? [])].sort();
+  }
+
+  /** Resolves symlinks in `p` inside the image (never above its root). */
+  resolve(p: string, maxLinks = 255): string | undefined {
+    const parts = clean(p).split('/').filter(Boolean);
+    let cur = '/';
+    let links = 0;
+    while (parts.length > 0) {
+      const name = parts.shift()!;
+      const next = cur === '/' ? `/${name}` : `${cur}/${name}`;
+      const e = this.entries.get(next);
+      if (!e) return undefined;
+      if (e.type === 'symlink' && e.linkname !== undefined) {
+        if (++links > maxLinks) throw new OcibuildError('LAYER_INVALID', `too many levels of symbolic links resolving ${p}`);
+        const target = e.linkname.startsWith('/') ? e.linkname : `${cur}/${e.linkname}`;
+        parts.unshift(...clean(target).split('/').filter(Boolean));
+        cur = '/';
+        continue;
+      }
+      cur = next;
+    }
+    return cur;
+  }
+
+  async readFile(p: string): Promise<Uint8Array | undefined> {
+    let real = this.resolve(p);
+    if (real === undefined) return undefined;
+    let e = this.entries.get(real);
+    if (e?.type === 'hardlink' && e.linkname) {
+      real = e.linkname;
+      e = this.entries.get(real);
+    }
+    if (!e || e.type !== 'file') return undefined;
+    if (e.size > MAX_READ) throw new OcibuildError('UNSUPPORTED', `${p} in the image is too large to read (${e.size} bytes)`);
+    const stream = await this.openLayer(e.layer);
+    const want = real.slice(1);
+    for await (const { header, body } of readLayer(stream)) {
+      if (clean(header.path) === real && header.type === 'file') {
+        const chunks: Buffer[] = [];
+        for await (const c of body!) chunks.push(c as Buffer);
+        stream.destroy();
+        return Buffer.concat(chunks);
+      }
+      body?.resume();
+    }
+    throw new OcibuildError('LAYER_INVALID', `${want} vanished from layer ${e.layer} while reading it`);
+  }
+}

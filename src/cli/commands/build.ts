@@ -1,0 +1,114 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Argv } from 'yargs';
+import { build, plan, type BuildOptions, type ProgressEvent } from '../../build.js';
+import { formatPlan } from '../../graph/index.js';
+import { readDockerfileInput } from '../dockerfile-input.js';
+import type { CommandContext } from '../main.js';
+import { parseKeyValues } from '../options.js';
+import { openStore } from '../store.js';
+import { formatWarning } from '../warnings.js';
+
+function list(values: unknown): string[] {
+  return ((values as string[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
+}
+
+function progressPrinter(ctx: CommandContext): (e: ProgressEvent) => void {
+  let n = 0;
+  return (e) => {
+    switch (e.type) {
+      case 'stage':
+        ctx.io.stderr.write(`#${++n} [${e.platform}] stage ${e.name ?? e.stage}: FROM ${e.base}\n`);
+        break;
+      case 'step':
+        ctx.io.stderr.write(`#${++n} [${e.platform}] ${e.text.trim()}  (line ${e.line})\n`);
+        break;
+      case 'layer':
+        ctx.io.stderr.write(`   layer ${e.digest} ${e.size} bytes\n`);
+        break;
+      case 'pull':
+        ctx.io.stderr.write(`#${++n} pulled ${e.ref} ${e.digest}\n`);
+        break;
+      case 'output':
+        ctx.io.stderr.write(`#${++n} exported ${e.kind} ${e.dest}\n`);
+        break;
+      case 'warning':
+        ctx.io.stderr.write(`warning: ${e.message}\n`);
+        break;
+    }
+  };
+}
+
+/** `ocibuild build [PATH]` (also `ocibuild [PATH]`): docker build's flags, no daemon. */
+export function register(y: Argv, ctx: CommandContext): Argv {
+  return y.command(
+    ['build [PATH]', '$0 [PATH]'],
+    'Build an image from a Dockerfile',
+    (c) =>
+      (
+        c
+          .positional('PATH', { type: 'string', describe: 'Build context directory', default: '.' })
+          .option('file', { alias: 'f', type: 'string', describe: 'Dockerfile (default PATH/Dockerfile, - for stdin)' })
+          .option('tag', { alias: 't', type: 'string', array: true, describe: 'Name and optionally a tag (name:tag)', default: [] as string[] })
+          .option('target', { type: 'string', describe: 'Build this stage' })
+          .option('build-arg', { type: 'string', array: true, describe: 'Build-time variable KEY=VALUE (KEY alone: from the environment)', default: [] as string[] })
+          .option('platform', { type: 'string', array: true, describe: 'Target platform(s), e.g. linux/amd64,linux/arm64', default: [] as string[] })
+          .option('label', { type: 'string', array: true, describe: 'Image label KEY=VALUE', default: [] as string[] })
+          .option('annotation', { type: 'string', array: true, describe: 'Manifest annotation KEY=VALUE', default: [] as string[] })
+          .option('output', { alias: 'o', type: 'string', array: true, describe: 'Output: type=oci|docker|local|image|registry,dest=...', default: [] as string[] })
+          .option('push', { type: 'boolean', default: false, describe: 'Push the tags to their registries' })
+          .option('pull', { type: 'boolean', default: false, describe: 'Always pull base images, even when the store has them' })
+          .option('iidfile', { type: 'string', describe: 'Write the image ID (config digest; index digest for several platforms) to this file' })
+          .option('metadata-file', { type: 'string', describe: 'Write build result metadata (digests, size, names) as JSON to this file' })
+          .option('dry-run', { type: 'boolean', default: false, describe: 'Print the build plan (stages, steps, dependencies) and stop' })
+          .option('store', { type: 'string', describe: 'Store directory (default $OCIBUILD_HOME or $XDG_CACHE_HOME/ocibuild)' })
+          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only the image digest' })
+      ),
+    async (argv) => {
+      const input = await readDockerfileInput(ctx, argv.file, argv.PATH);
+      const contextDir = path.resolve(ctx.io.cwd, argv.PATH);
+      const options: BuildOptions = {
+        context: contextDir,
+        file: input.file,
+        dockerfile: input.bytes,
+        ...(argv.target ? { target: argv.target } : {}),
+        buildArgs: parseKeyValues(argv['build-arg'] as string[], '--build-arg', ctx.io.env),
+        platforms: list(argv.platform),
+        tags: argv.tag as string[],
+        labels: parseKeyValues(argv.label as string[], '--label'),
+        annotations: parseKeyValues(argv.annotation as string[], '--annotation'),
+        outputs: argv.output as string[],
+        push: argv.push,
+        pull: argv.pull,
+        env: ctx.io.env,
+        ...(argv.quiet ? {} : { onProgress: progressPrinter(ctx) }),
+      };
+      const color = Boolean(ctx.io.stderr.isTTY);
+      if (argv['dry-run']) {
+        const p = await plan(options);
+        for (const w of p.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
+        ctx.io.stdout.write(formatPlan(p.graph));
+        return;
+      }
+      const store = await openStore(ctx, argv.store);
+      const result = await build({ ...options, store });
+      for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
+      const imageId = result.configDigest ?? result.descriptor.digest;
+      if (argv.iidfile) await writeFile(path.resolve(ctx.io.cwd, argv.iidfile), imageId);
+      if (argv['metadata-file']) {
+        const meta = {
+          'containerimage.digest': result.descriptor.digest,
+          ...(result.configDigest ? { 'containerimage.config.digest': result.configDigest } : {}),
+          'containerimage.descriptor': result.descriptor,
+          'image.name': result.tags.join(','),
+          size: result.descriptor.size + result.images.reduce((a, i) => a + i.config.size + i.manifest.size + i.layers.reduce((b, l) => b + l.size, 0), 0),
+          platforms: result.images.map((i) => [i.platform.os, i.platform.architecture, i.platform.variant].filter(Boolean).join('/')),
+          bases: result.bases,
+          outputs: result.outputs,
+        };
+        await writeFile(path.resolve(ctx.io.cwd, argv['metadata-file']), JSON.stringify(meta, null, 2) + '\n');
+      }
+      ctx.io.stdout.write(`${result.descriptor.digest}\n`);
+    },
+  );
+}
