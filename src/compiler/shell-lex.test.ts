@@ -278,3 +278,35 @@ describe('shell-lex messages and options', () => {
     expect(() => processWord('x', env, { escapeToken: 'x' as '\\' })).toThrow(OcibuildError);
   });
 });
+
+describe('shell-lex robustness', () => {
+  it('never throws anything but OcibuildError on random input (seeded)', () => {
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return (seed >>> 16) % n;
+    };
+    const alphabet = ['$', '{', '}', ':', '-', '+', '?', '#', '%', '/', '\\', '`', "'", '"', ' ', 'a', 'B', '_', '1', '*', '@', '!', '=', '\n', 'é', '😀', '\ufeff'];
+    const env = new Map([
+      ['a', 'x*y'],
+      ['B', ''],
+      ['a1', 'a b'],
+    ]);
+    let errors = 0;
+    for (let i = 0; i < 20000; i++) {
+      const len = rand(16);
+      let w = '';
+      for (let k = 0; k < len; k++) w += alphabet[rand(alphabet.length)];
+      const options = { escapeToken: rand(2) === 0 ? '\\' : '`', rawQuotes: rand(4) === 0, skipUnsetEnv: rand(4) === 0 } as const;
+      try {
+        const r = processWord(w, env, options);
+        expect(typeof r.result).toBe('string');
+        processWords(w, env, options);
+      } catch (e) {
+        if (!(e instanceof OcibuildError)) throw new Error(`input ${JSON.stringify(w)} threw ${String(e)}`);
+        errors++;
+      }
+    }
+    expect(errors).toBeGreaterThan(1000);
+  });
+});

@@ -4,6 +4,11 @@
  * `${name}` and the modifiers `:-` `-` `:+` `+` `:?` `?` `#` `##` `%` `%%` `/` `//`,
  * positional and special parameters (never set), and word splitting.
  *
+ * One deliberate difference: current BuildKit shares one word buffer between
+ * nested `${...}` scans, so its ProcessWords drops the text before a modified
+ * variable (`a${X:-b}c` gives `bc`); we keep it (`abc`), as older BuildKit did.
+ * No conformance row depends on this.
+ *
  * Pure: no IO, no module-level mutable state. Every failure is an
  * `OcibuildError('DOCKERFILE_EXPANSION')` whose message is BuildKit's
  * (`failed to process "<word>": <reason>`); the bare reason is in `details.reason`.

@@ -261,3 +261,37 @@ describe('Go helpers', () => {
     expect(compileRe2('^\\Q*+\\E$').test('*+')).toBe(true);
   });
 });
+
+describe('PatternMatcher robustness', () => {
+  it('never throws anything but OcibuildError on random patterns and paths (seeded)', () => {
+    let seed = 7;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return (seed >>> 16) % n;
+    };
+    const alphabet = ['*', '?', '[', ']', '^', '-', '\\', '/', '!', '.', 'a', 'b', 'z', ':', '{', '}', '(', ')', '$', '+', '|', 'd', 'p', 'Q', 'E', 'x', '1', ' '];
+    const paths = ['a', 'a/b', 'ab/c/d', '.a', 'z', 'a-b', '[a]', 'x1', 'a/b/c/d/e'];
+    let bad = 0;
+    let matched = 0;
+    for (let i = 0; i < 20000; i++) {
+      const n = 1 + rand(3);
+      const patterns: string[] = [];
+      for (let k = 0; k < n; k++) {
+        let p = '';
+        const len = 1 + rand(8);
+        for (let j = 0; j < len; j++) p += alphabet[rand(alphabet.length)];
+        patterns.push(p);
+      }
+      try {
+        const pm = new PatternMatcher(patterns);
+        for (const path of paths) if (pm.matchesOrParentMatches(path)) matched++;
+        pm.matches(paths[rand(paths.length)]!);
+      } catch (e) {
+        if (!(e instanceof OcibuildError)) throw new Error(`patterns ${JSON.stringify(patterns)} threw ${String(e)}`);
+        bad++;
+      }
+    }
+    expect(bad).toBeGreaterThan(100);
+    expect(matched).toBeGreaterThan(100);
+  });
+});
