@@ -86,6 +86,31 @@ describe('bytes as BuildKit reads them', () => {
   });
 });
 
+describe('README 1.3 examples', () => {
+  test.each([
+    ['FROM a AS b', '(from "a" "AS" "b")'],
+    ['ONBUILD RUN echo test', '(onbuild (run "echo test"))'],
+    ['ONBUILD --f RUN x', '(onbuild ["--f"] (run "x"))'],
+    ['ONBUILD ONBUILD RUN touch foobar', '(onbuild (onbuild (run "touch foobar")))'],
+    ['ONBUILD', '(onbuild)'],
+    ['WORKDIR a b', '(workdir "a b")'],
+    ['EOF', '(eof "")'],
+    ['FOO bar', '(foo "")'],
+    ['CMD []', '(cmd)'],
+    ['HEALTHCHECK', '(healthcheck)'],
+    ['HEALTHCHECK --interval=5s CMD ["true"]', '(healthcheck ["--interval=5s"] "CMD" "true")'],
+    ['ARG abc="123 456" d', '(arg "abc=\\"123 456\\"" "d")'],
+    ['ENV a=b c=d', '(env "a" "b" "=" "c" "d" "=")'],
+    ['LABEL "a b" c', '(label "\\"a" "b\\" c" "")'],
+    ['COPY ["a", "b"] ', '(copy "a" "b")'],
+    ['CMD ["a"]xyz', '(cmd "[\\"a\\"]xyz")'],
+    ['EXPOSE 80\t443', '(expose "80" "443")'],
+    ['RUN echo hello\\\n  world', '(run "echo hello  world")'],
+  ])('%j', (line, expected) => {
+    expect(dump(line)).toBe(expected);
+  });
+});
+
 describe('directives', () => {
   test('a shebang line does not end the directive block', () => {
     const ast = parseDockerfile('#!/usr/bin/env ocibuild\n# escape=`\nFROM a\nRUN x `\n  y\n');
