@@ -1,6 +1,7 @@
 /**
  * `--chown` resolution as BuildKit does it: numeric ids are used as they are
- * (a lone numeric user also sets the group to the same number); names are
+ * (a lone numeric user also sets the group to the same number; `root` is
+ * taken as 0 without a lookup, as llb does); names are
  * looked up in the destination image's /etc/passwd and /etc/group; a lone
  * user name takes that user's primary group.
  */
@@ -23,7 +24,9 @@ export type LookupFile = (path: string) => Promise<Uint8Array | undefined>;
 
 const MAX_ID = 0xffffffff;
 
+/** A numeric id; `root` counts as 0 without any lookup (llb parseUID). */
 function parseId(s: string): number | undefined {
+  if (s === 'root') return 0;
   if (!/^[0-9]+$/.test(s)) return undefined;
   const n = Number(s);
   return Number.isSafeInteger(n) && n <= MAX_ID ? n : undefined;
@@ -117,4 +120,10 @@ async function readDb(path: string, lookupFile: LookupFile | undefined, what: st
     });
   }
   return parseDb(data);
+}
+
+/** True when resolving `spec` needs the image's user database (a name other than `root`). */
+export function chownNeedsLookup(spec: ChownSpec): boolean {
+  const named = (v: string | undefined) => v !== undefined && v !== '' && parseId(v) === undefined && !/^[0-9]+$/.test(v);
+  return named(spec.user) || named(spec.group);
 }

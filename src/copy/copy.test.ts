@@ -536,3 +536,30 @@ describe('--exclude directories', () => {
     expect(await plan(copy(['app'], '/app/', { excludes: ['node_modules', '!node_modules/keep'] }))).toEqual(['directory app 0755 0:0', `file app/a.js 0644 0:0 ${h('a')}`]);
   });
 });
+
+describe('--link details', () => {
+  function image(): string {
+    const root = path.join(tmp, 'rootfs');
+    if (fs.existsSync(root)) return root;
+    makeTree(root, { 'etc/passwd': 'app:x:1000:1000::/:/bin/sh\n', 'opt/bin': { dir: true }, 'usr/local': { dir: true }, 'usr/local/bin': { symlink: '../../opt/bin' } });
+    return root;
+  }
+
+  test('--chown by name is refused with --link (the image is not read); numeric ids and root work', async () => {
+    makeTree(ctx, { x: 'X' });
+    const e = await failure(copy(['x'], '/x', { link: true, chown: { user: 'app' } }), { dest: directoryDestFs(image()) });
+    expect(e.code).toBe('DOCKERFILE_INSTRUCTION');
+    expect(e.message).toBe("--chown=app needs the image's user database, which --link does not read");
+    expect(await plan(copy(['x'], '/x', { link: true, chown: { user: 'root' } }), { dest: directoryDestFs(image()) })).toEqual([`file x 0644 0:0 ${h('X')}`]);
+    expect(await plan(copy(['x'], '/x', { link: true, chown: { user: '7', group: 'root' } }))).toEqual([`file x 0644 7:0 ${h('X')}`]);
+  });
+
+  test('with --chmod, --link has no effect (BuildKit copies onto the stage then)', async () => {
+    makeTree(ctx, { x: 'X' });
+    expect(await plan(copy(['x'], '/usr/local/bin/', { link: true, chmod: '755' }), { dest: directoryDestFs(image()) })).toEqual([
+      'directory opt 0755 0:0',
+      'directory opt/bin 0755 0:0',
+      `file opt/bin/x 0755 0:0 ${h('X')}`,
+    ]);
+  });
+});

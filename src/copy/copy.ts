@@ -9,7 +9,7 @@ import { writeLayer } from '../layers/write.js';
 import type { LayerEntry, LayerResult, WriteLayerOptions } from '../layers/types.js';
 import { addGit, addUrl, copyDirItem, copyLeafItem, unpackIfArchive, type DestTarget } from './add.js';
 import { parseChmod } from './chmod.js';
-import { resolveChown } from './chown.js';
+import { chownNeedsLookup, resolveChown } from './chown.js';
 import { parseGitRef, type GitRef } from './git.js';
 import { containsWildcards, filepathMatch, BadPatternError, splitWildcards, unescapeLiteral } from './glob.js';
 import { isHttpSource, redactUrl } from './http.js';
@@ -158,8 +158,16 @@ export async function planCopy(spec: CopySpec, options: CopyOptions): Promise<Co
   checkFlags(spec);
   const chmod = spec.chmod !== undefined ? parseChmod(spec.chmod) : undefined;
   const lookup = options.lookupFile ?? (options.dest ? (p: string) => options.dest!.readFile(p) : undefined);
+  // BuildKit links (copies onto scratch, then merges) only when --chmod is not
+  // given; with --chmod, --link changes nothing (dispatchCopy: link && chmod == "").
+  const linked = spec.link === true && spec.chmod === undefined;
+  if (linked && spec.chown && chownNeedsLookup(spec.chown)) {
+    throw new OcibuildError('DOCKERFILE_INSTRUCTION', `--chown=${spec.chown.user}${spec.chown.group !== undefined ? ':' + spec.chown.group : ''} needs the image's user database, which --link does not read`, {
+      hint: 'use numeric ids with --link (e.g. --chown=1000:1000)',
+    });
+  }
   const owner = spec.chown ? await resolveChown(spec.chown, lookup) : undefined;
-  const plan = new LayerPlan({ owner, chmod, dest: spec.link ? undefined : options.dest });
+  const plan = new LayerPlan({ owner, chmod, dest: linked ? undefined : options.dest });
   const dest = resolveDestination(spec.dest, spec.workdir ?? '/');
   let excludes: ExcludeMatcher | undefined;
   if (spec.excludes && spec.excludes.length > 0) {

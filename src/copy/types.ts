@@ -27,7 +27,11 @@ export interface CopySpec {
   chown?: ChownSpec;
   /** `--chmod`: octal (`755`) or symbolic (`u+x,g-w`). */
   chmod?: string;
-  /** `--link`: build the layer without reading the destination image (no symlink following, parents created as fresh directories). */
+  /**
+   * `--link`: build the layer without reading the destination image (no
+   * symlink following, parents created as fresh directories, --chown names
+   * refused). As in BuildKit it has no effect together with `--chmod`.
+   */
   link?: boolean;
   /** `--parents`: keep the source paths' parent directories (relative to the source root, or to a `/./` pivot). */
   parents?: boolean;
