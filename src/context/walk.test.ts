@@ -268,6 +268,17 @@ describe('walkContext', () => {
     console.log(`walk/check agreement: ${checked} paths, ${kept} kept`);
   });
 
+  it('accepts a root that is a symlink to the context directory', async () => {
+    await writeFiles(tmp, { 'ctx/a': 'a' });
+    await symlink(path.join(tmp, 'ctx'), path.join(tmp, 'ctxlink'));
+    expect(listing(await collect(path.join(tmp, 'ctxlink')))).toEqual(['file a']);
+  });
+
+  it('refuses a file name that is not valid UTF-8 instead of silently dropping it', async () => {
+    await writeFile(Buffer.concat([Buffer.from(tmp + '/bad'), Buffer.from([0xff])]), 'x');
+    await expect(collect(tmp)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+  });
+
   it('fails clearly for a missing or non-directory root, and honours an abort signal', async () => {
     await expect(collect(path.join(tmp, 'nope'))).rejects.toMatchObject({ code: 'CONTEXT_NOT_FOUND' });
     await writeFile(path.join(tmp, 'file'), '');

@@ -15,7 +15,7 @@
  */
 import type { Dirent, Stats } from 'node:fs';
 import { lstatSync } from 'node:fs';
-import { lstat, readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import { compareUtf8, goClean } from './go-path.js';
@@ -217,6 +217,10 @@ function lstatOrUndefined(abs: string): Stats | undefined {
     return lstatSync(abs);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' && abs.includes('\ufffd')) {
+      // readdir decoded a name that is not valid UTF-8; the decoded name does not exist.
+      throw new OcibuildError('UNSUPPORTED', `file name is not valid UTF-8: ${abs}`, { cause: e });
+    }
     // Removed since readdir: gone from the context, as fsutil treats it.
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw fsError(e, `lstat ${abs}`);
@@ -239,7 +243,8 @@ export async function* walkContext(root: string, options: WalkContextOptions = {
   const absRoot = path.resolve(root);
   let rootStat: Stats;
   try {
-    rootStat = await lstat(absRoot);
+    // The root itself may be a symlink to the context directory (only entries below are never followed).
+    rootStat = await stat(absRoot);
   } catch (e) {
     throw fsError(e, `build context ${absRoot} not found`);
   }
