@@ -142,8 +142,10 @@ export interface HeredocMarkerCst {
   name: Tok;
 }
 
-// The grammar's default lexer; LineGrammars passes its own fresh ones.
-const instructionLexer = createLexers().instruction;
+// nearleyc needs a lexer object to name token types (`%keyword` → {type: 'keyword'});
+// moo's `has` is always true. This stub holds no state: LineGrammars (grammars.ts)
+// runs every start symbol with fresh lexers from createLexers().
+const tokenTypes = { has: (_type: string): boolean => true } as unknown as moo.Lexer;
 const tok = (d: any[]): Tok => d[0] as Tok;
 const nil = (): null => null;
 
@@ -175,53 +177,53 @@ interface Grammar {
 };
 
 const grammar: Grammar = {
-  Lexer: instructionLexer,
+  Lexer: tokenTypes,
   ParserRules: [
     {"name": "instruction", "symbols": ["keywordOpt", "tailOpt"], "postprocess": (d): InstructionCst => ({ keyword: d[0], flags: d[1].flags, rest: d[1].rest })},
     {"name": "keywordOpt", "symbols": [], "postprocess": nil},
-    {"name": "keywordOpt", "symbols": [(instructionLexer.has("keyword") ? {type: "keyword"} : keyword)], "postprocess": tok},
+    {"name": "keywordOpt", "symbols": [(tokenTypes.has("keyword") ? {type: "keyword"} : keyword)], "postprocess": tok},
     {"name": "tailOpt", "symbols": [], "postprocess": () => ({ flags: [], rest: null })},
-    {"name": "tailOpt", "symbols": [(instructionLexer.has("sep") ? {type: "sep"} : sep), "wsOpt", "words"], "postprocess": (d) => d[2]},
+    {"name": "tailOpt", "symbols": [(tokenTypes.has("sep") ? {type: "sep"} : sep), "wsOpt", "words"], "postprocess": (d) => d[2]},
     {"name": "wsOpt", "symbols": [], "postprocess": nil},
-    {"name": "wsOpt", "symbols": [(instructionLexer.has("ws") ? {type: "ws"} : ws)], "postprocess": nil},
+    {"name": "wsOpt", "symbols": [(tokenTypes.has("ws") ? {type: "ws"} : ws)], "postprocess": nil},
     {"name": "words", "symbols": [], "postprocess": () => ({ flags: [], rest: null })},
-    {"name": "words", "symbols": [(instructionLexer.has("rest") ? {type: "rest"} : rest)], "postprocess": (d) => ({ flags: [], rest: d[0] })},
+    {"name": "words", "symbols": [(tokenTypes.has("rest") ? {type: "rest"} : rest)], "postprocess": (d) => ({ flags: [], rest: d[0] })},
     {"name": "words", "symbols": ["flagWord"], "postprocess": (d) => ({ flags: [d[0]], rest: null })},
-    {"name": "words", "symbols": ["flagWord", (instructionLexer.has("fws") ? {type: "fws"} : fws), "words"], "postprocess": (d) => ({ flags: [d[0], ...d[2].flags], rest: d[2].rest })},
-    {"name": "flagWord", "symbols": [(instructionLexer.has("dashdash") ? {type: "dashdash"} : dashdash), "flagParts"], "postprocess": (d): FlagWordCst => ({ kind: 'flag', tokens: [d[0], ...d[1]] })},
+    {"name": "words", "symbols": ["flagWord", (tokenTypes.has("fws") ? {type: "fws"} : fws), "words"], "postprocess": (d) => ({ flags: [d[0], ...d[2].flags], rest: d[2].rest })},
+    {"name": "flagWord", "symbols": [(tokenTypes.has("dashdash") ? {type: "dashdash"} : dashdash), "flagParts"], "postprocess": (d): FlagWordCst => ({ kind: 'flag', tokens: [d[0], ...d[1]] })},
     {"name": "flagParts", "symbols": [], "postprocess": () => []},
     {"name": "flagParts", "symbols": ["flagParts", "flagPart"], "postprocess": (d) => [...d[0], d[1]]},
-    {"name": "flagPart", "symbols": [(instructionLexer.has("squote") ? {type: "squote"} : squote)], "postprocess": tok},
-    {"name": "flagPart", "symbols": [(instructionLexer.has("dquote") ? {type: "dquote"} : dquote)], "postprocess": tok},
-    {"name": "flagPart", "symbols": [(instructionLexer.has("escape") ? {type: "escape"} : escape)], "postprocess": tok},
-    {"name": "flagPart", "symbols": [(instructionLexer.has("escapeEnd") ? {type: "escapeEnd"} : escapeEnd)], "postprocess": tok},
-    {"name": "flagPart", "symbols": [(instructionLexer.has("text") ? {type: "text"} : text)], "postprocess": tok},
+    {"name": "flagPart", "symbols": [(tokenTypes.has("squote") ? {type: "squote"} : squote)], "postprocess": tok},
+    {"name": "flagPart", "symbols": [(tokenTypes.has("dquote") ? {type: "dquote"} : dquote)], "postprocess": tok},
+    {"name": "flagPart", "symbols": [(tokenTypes.has("escape") ? {type: "escape"} : escape)], "postprocess": tok},
+    {"name": "flagPart", "symbols": [(tokenTypes.has("escapeEnd") ? {type: "escapeEnd"} : escapeEnd)], "postprocess": tok},
+    {"name": "flagPart", "symbols": [(tokenTypes.has("text") ? {type: "text"} : text)], "postprocess": tok},
     {"name": "jsonArray", "symbols": ["_", "array", "_"], "postprocess": (d) => d[1]},
-    {"name": "array", "symbols": [(instructionLexer.has("lbracket") ? {type: "lbracket"} : lbracket), "_", (instructionLexer.has("rbracket") ? {type: "rbracket"} : rbracket)], "postprocess": (d): JsonCst => ({ kind: 'array', start: d[0], end: d[2], items: [] })},
-    {"name": "array", "symbols": [(instructionLexer.has("lbracket") ? {type: "lbracket"} : lbracket), "_", "elements", "_", (instructionLexer.has("rbracket") ? {type: "rbracket"} : rbracket)], "postprocess": (d): JsonCst => ({ kind: 'array', start: d[0], end: d[4], items: d[2] })},
+    {"name": "array", "symbols": [(tokenTypes.has("lbracket") ? {type: "lbracket"} : lbracket), "_", (tokenTypes.has("rbracket") ? {type: "rbracket"} : rbracket)], "postprocess": (d): JsonCst => ({ kind: 'array', start: d[0], end: d[2], items: [] })},
+    {"name": "array", "symbols": [(tokenTypes.has("lbracket") ? {type: "lbracket"} : lbracket), "_", "elements", "_", (tokenTypes.has("rbracket") ? {type: "rbracket"} : rbracket)], "postprocess": (d): JsonCst => ({ kind: 'array', start: d[0], end: d[4], items: d[2] })},
     {"name": "elements", "symbols": ["value"], "postprocess": (d) => [d[0]]},
-    {"name": "elements", "symbols": ["elements", "_", (instructionLexer.has("comma") ? {type: "comma"} : comma), "_", "value"], "postprocess": (d) => [...d[0], d[4]]},
-    {"name": "value", "symbols": [(instructionLexer.has("string") ? {type: "string"} : string)], "postprocess": (d): JsonCst => ({ kind: 'string', tok: d[0] })},
-    {"name": "value", "symbols": [(instructionLexer.has("number") ? {type: "number"} : number)], "postprocess": (d): JsonCst => ({ kind: 'scalar', tok: d[0] })},
-    {"name": "value", "symbols": [(instructionLexer.has("jtrue") ? {type: "jtrue"} : jtrue)], "postprocess": (d): JsonCst => ({ kind: 'scalar', tok: d[0] })},
-    {"name": "value", "symbols": [(instructionLexer.has("jfalse") ? {type: "jfalse"} : jfalse)], "postprocess": (d): JsonCst => ({ kind: 'scalar', tok: d[0] })},
-    {"name": "value", "symbols": [(instructionLexer.has("jnull") ? {type: "jnull"} : jnull)], "postprocess": (d): JsonCst => ({ kind: 'scalar', tok: d[0] })},
+    {"name": "elements", "symbols": ["elements", "_", (tokenTypes.has("comma") ? {type: "comma"} : comma), "_", "value"], "postprocess": (d) => [...d[0], d[4]]},
+    {"name": "value", "symbols": [(tokenTypes.has("string") ? {type: "string"} : string)], "postprocess": (d): JsonCst => ({ kind: 'string', tok: d[0] })},
+    {"name": "value", "symbols": [(tokenTypes.has("number") ? {type: "number"} : number)], "postprocess": (d): JsonCst => ({ kind: 'scalar', tok: d[0] })},
+    {"name": "value", "symbols": [(tokenTypes.has("jtrue") ? {type: "jtrue"} : jtrue)], "postprocess": (d): JsonCst => ({ kind: 'scalar', tok: d[0] })},
+    {"name": "value", "symbols": [(tokenTypes.has("jfalse") ? {type: "jfalse"} : jfalse)], "postprocess": (d): JsonCst => ({ kind: 'scalar', tok: d[0] })},
+    {"name": "value", "symbols": [(tokenTypes.has("jnull") ? {type: "jnull"} : jnull)], "postprocess": (d): JsonCst => ({ kind: 'scalar', tok: d[0] })},
     {"name": "value", "symbols": ["array"], "postprocess": (d) => d[0]},
     {"name": "value", "symbols": ["object"], "postprocess": (d) => d[0]},
-    {"name": "object", "symbols": [(instructionLexer.has("lbrace") ? {type: "lbrace"} : lbrace), "_", (instructionLexer.has("rbrace") ? {type: "rbrace"} : rbrace)], "postprocess": (d): JsonCst => ({ kind: 'object', start: d[0], end: d[2] })},
-    {"name": "object", "symbols": [(instructionLexer.has("lbrace") ? {type: "lbrace"} : lbrace), "_", "members", "_", (instructionLexer.has("rbrace") ? {type: "rbrace"} : rbrace)], "postprocess": (d): JsonCst => ({ kind: 'object', start: d[0], end: d[4] })},
+    {"name": "object", "symbols": [(tokenTypes.has("lbrace") ? {type: "lbrace"} : lbrace), "_", (tokenTypes.has("rbrace") ? {type: "rbrace"} : rbrace)], "postprocess": (d): JsonCst => ({ kind: 'object', start: d[0], end: d[2] })},
+    {"name": "object", "symbols": [(tokenTypes.has("lbrace") ? {type: "lbrace"} : lbrace), "_", "members", "_", (tokenTypes.has("rbrace") ? {type: "rbrace"} : rbrace)], "postprocess": (d): JsonCst => ({ kind: 'object', start: d[0], end: d[4] })},
     {"name": "members", "symbols": ["pair"], "postprocess": nil},
-    {"name": "members", "symbols": ["members", "_", (instructionLexer.has("comma") ? {type: "comma"} : comma), "_", "pair"], "postprocess": nil},
-    {"name": "pair", "symbols": [(instructionLexer.has("string") ? {type: "string"} : string), "_", (instructionLexer.has("colon") ? {type: "colon"} : colon), "_", "value"], "postprocess": nil},
+    {"name": "members", "symbols": ["members", "_", (tokenTypes.has("comma") ? {type: "comma"} : comma), "_", "pair"], "postprocess": nil},
+    {"name": "pair", "symbols": [(tokenTypes.has("string") ? {type: "string"} : string), "_", (tokenTypes.has("colon") ? {type: "colon"} : colon), "_", "value"], "postprocess": nil},
     {"name": "_", "symbols": [], "postprocess": nil},
-    {"name": "_", "symbols": [(instructionLexer.has("jws") ? {type: "jws"} : jws)], "postprocess": nil},
-    {"name": "heredocMarker", "symbols": ["fdOpt", (instructionLexer.has("op") ? {type: "op"} : op), "chompOpt", "blankOpt", (instructionLexer.has("name") ? {type: "name"} : name)], "postprocess": (d): HeredocMarkerCst => ({ fd: d[0], chomp: d[2], name: d[4] })},
+    {"name": "_", "symbols": [(tokenTypes.has("jws") ? {type: "jws"} : jws)], "postprocess": nil},
+    {"name": "heredocMarker", "symbols": ["fdOpt", (tokenTypes.has("op") ? {type: "op"} : op), "chompOpt", "blankOpt", (tokenTypes.has("name") ? {type: "name"} : name)], "postprocess": (d): HeredocMarkerCst => ({ fd: d[0], chomp: d[2], name: d[4] })},
     {"name": "fdOpt", "symbols": [], "postprocess": nil},
-    {"name": "fdOpt", "symbols": [(instructionLexer.has("fd") ? {type: "fd"} : fd)], "postprocess": tok},
+    {"name": "fdOpt", "symbols": [(tokenTypes.has("fd") ? {type: "fd"} : fd)], "postprocess": tok},
     {"name": "chompOpt", "symbols": [], "postprocess": () => false},
-    {"name": "chompOpt", "symbols": [(instructionLexer.has("chomp") ? {type: "chomp"} : chomp)], "postprocess": () => true},
+    {"name": "chompOpt", "symbols": [(tokenTypes.has("chomp") ? {type: "chomp"} : chomp)], "postprocess": () => true},
     {"name": "blankOpt", "symbols": [], "postprocess": nil},
-    {"name": "blankOpt", "symbols": [(instructionLexer.has("blank") ? {type: "blank"} : blank)], "postprocess": nil}
+    {"name": "blankOpt", "symbols": [(tokenTypes.has("blank") ? {type: "blank"} : blank)], "postprocess": nil}
   ],
   ParserStart: "instruction",
 };

@@ -127,13 +127,15 @@ export interface HeredocMarkerCst {
   name: Tok;
 }
 
-// The grammar's default lexer; LineGrammars passes its own fresh ones.
-const instructionLexer = createLexers().instruction;
+// nearleyc needs a lexer object to name token types (`%keyword` → {type: 'keyword'});
+// moo's `has` is always true. This stub holds no state: LineGrammars (grammars.ts)
+// runs every start symbol with fresh lexers from createLexers().
+const tokenTypes = { has: (_type: string): boolean => true } as unknown as moo.Lexer;
 const tok = (d: any[]): Tok => d[0] as Tok;
 const nil = (): null => null;
 %}
 
-@lexer instructionLexer
+@lexer tokenTypes
 
 # ---------------------------------------------------------------- instruction
 
