@@ -307,6 +307,17 @@ describe('RUN flags', () => {
     expect(error(() => run('--security=x')).message).toBe('unsupported security mode "x"');
   });
 
+  it('passes proxy build args to RUN, namespaces cache ids, sets the sandbox hostname', () => {
+    const buildArgs = { http_proxy: 'http://p', NO_PROXY: 'x', BUILDKIT_CACHE_MOUNT_NS: 'ns', BUILDKIT_SANDBOX_HOSTNAME: 'box' };
+    const g = compile('FROM scratch\nRUN --mount=type=cache,target=/c true', { buildArgs }).value;
+    const r = g.stages[0].steps[0] as RunStep;
+    expect(r.proxy).toEqual([{ key: 'NO_PROXY', value: 'x' }, { key: 'http_proxy', value: 'http://p' }]);
+    expect(r.args).toEqual([]);
+    expect(r.mounts[0]).toMatchObject({ type: 'cache', id: 'ns/c' });
+    expect(g.sandboxHostname).toBe('box');
+    expect(g.unusedBuildArgs).toEqual([]);
+  });
+
   it('keeps the command raw for the shell and records build args for the cache key', () => {
     const r = steps('FROM scratch\nARG A=1\nRUN echo $A "$B"')[1] as RunStep;
     expect(r).toMatchObject({ command: ['echo $A "$B"'], prependShell: true });

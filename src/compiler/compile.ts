@@ -659,6 +659,7 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
     unusedBuildArgs,
     targetPlatform: formatPlatform(normalizePlatform(platform.targetPlatform)),
     buildPlatform: formatPlatform(normalizePlatform(platform.buildPlatform)),
+    sandboxHostname: buildArgs.get('BUILDKIT_SANDBOX_HOSTNAME') || 'buildkitsandbox',
   };
 }
 
@@ -1043,7 +1044,7 @@ function dispatchRun(
         mounts.push({
           type: 'cache',
           target: target as string,
-          id: pm.id ?? cleanPath(target as string),
+          id: cacheId(pm.id ?? cleanPath(target as string), ctx.buildArgs.get('BUILDKIT_CACHE_MOUNT_NS')),
           sharing: pm.sharing ?? 'shared',
           ...(from ? { from } : {}),
           source: pm.source ?? '/',
@@ -1095,8 +1096,19 @@ function dispatchRun(
     network: ins.network,
     security: ins.security,
     devices: ins.devices.map((d) => ({ ...d })),
+    proxy: [...ctx.buildArgs]
+      .filter(([k]) => PROXY_ARGS.has(k))
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([key, value]) => ({ key, value })),
     dependsOn: [...dependsOn].sort((a, b) => a - b),
   };
+}
+
+/** A cache mount id under the optional BUILDKIT_CACHE_MOUNT_NS namespace (path-joined, like BuildKit). */
+function cacheId(id: string, ns: string | undefined): string {
+  if (!ns) return id;
+  const joined = cleanPath(`${ns}/${id}`);
+  return joined;
 }
 
 function posixBase(p: string): string {

@@ -4,11 +4,6 @@
  */
 import type { ArgValue, MountSpec, SourceRef, Step } from './types.js';
 
-/** Proxy build args: never part of a cache key (BuildKit: excluded unless declared with ARG). */
-const PROXY_ARGS = new Set(
-  ['HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY', 'ALL_PROXY'].flatMap((k) => [k, k.toLowerCase()]),
-);
-
 /** A JSON value with sorted object keys. */
 export type CanonicalValue = string | number | boolean | null | CanonicalValue[] | { [k: string]: CanonicalValue };
 
@@ -59,11 +54,13 @@ function mount(m: MountSpec): CanonicalValue {
   }
 }
 
-/** ARG values that reach a RUN's environment (proxy args excluded, as BuildKit does). */
+/**
+ * Declared ARG values that reach a RUN's environment. Undeclared proxy build
+ * args (RunStep.proxy) stay out, as in BuildKit; a proxy arg declared with
+ * ARG is an ordinary ARG and invalidates the cache when it changes.
+ */
 function runArgs(args: readonly ArgValue[]): CanonicalValue {
-  return args
-    .filter((a) => a.value !== undefined && !PROXY_ARGS.has(a.key))
-    .map((a) => [a.key, a.value as string]);
+  return args.filter((a) => a.value !== undefined).map((a) => [a.key, a.value as string]);
 }
 
 /**

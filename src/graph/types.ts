@@ -59,7 +59,7 @@ export interface BindMount {
 export interface CacheMount {
   type: 'cache';
   target: string;
-  /** Cache id (default: the cleaned target). */
+  /** Cache id (default: the cleaned target), prefixed by `BUILDKIT_CACHE_MOUNT_NS` when set. */
   id: string;
   sharing: CacheSharing;
   /** Seed of a new cache directory (default: empty directory). */
@@ -152,6 +152,12 @@ export interface RunStep extends StepCommon {
   network: NetworkMode;
   security: SecurityMode;
   devices: DeviceSpec[];
+  /**
+   * Proxy build args (HTTP_PROXY, https_proxy, ...) given to the build: they
+   * reach every RUN's environment without an ARG and stay out of cache keys
+   * and history (unless declared with ARG, then they are in `args` too).
+   */
+  proxy: KeyValue[];
   /** Stage indexes this step reads from (mount from=). */
   dependsOn: number[];
 }
@@ -349,4 +355,6 @@ export interface BuildGraph {
   targetPlatform: string;
   /** The build platform (`os/arch[/variant]`). */
   buildPlatform: string;
+  /** Hostname of RUN containers (`BUILDKIT_SANDBOX_HOSTNAME`, default `buildkitsandbox`). */
+  sandboxHostname: string;
 }
