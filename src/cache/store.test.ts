@@ -529,4 +529,38 @@ describe('two processes sharing a store', () => {
     const { stdout } = await execFile('umoci', ['ls', '--layout', root]);
     expect(stdout.trim().split('\n')).toHaveLength(expected.length);
   });
+
+  it('a prune running beside a build never removes what the build just wrote', async () => {
+    const child = await transpileForChild(path.join(tmp, 'child'));
+    const root = path.join(tmp, 'store');
+    const store = await Store.open(root);
+    // Old garbage the prunes may collect.
+    const junk = await store.writeBlob('old junk');
+    const past = new Date(Date.now() - 3_600_000);
+    await fs.utimes(store.blobPath(junk.digest), past, past);
+    const N = 30;
+    const build = new Promise<void>((resolve, reject) => {
+      const p = spawn(process.execPath, [child, root, 'p', String(N)], { stdio: ['ignore', 'inherit', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (d) => (err += d));
+      p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`child exited ${code}: ${err}`))));
+    });
+    let done = false;
+    let prunes = 0;
+    void build.finally(() => (done = true)).catch(() => undefined);
+    while (!done) {
+      await store.prune({ all: true, gracePeriodMs: 60_000 });
+      prunes++;
+      await new Promise((r) => setTimeout(r, 30)); // let the builder take the lock
+    }
+    await build;
+    expect(prunes).toBeGreaterThan(1);
+    expect(await store.has(junk.digest)).toBe(false);
+    const tags = await store.listTags();
+    expect(tags).toHaveLength(N + 5);
+    for (const t of tags) {
+      const m = JSON.parse((await store.readBlob(t.descriptor.digest)).toString()) as { config: Descriptor; layers: Descriptor[] };
+      for (const d of [m.config, ...m.layers]) expect(await store.has(d.digest)).toBe(true);
+    }
+  });
 });
