@@ -167,7 +167,7 @@ export async function planCopy(spec: CopySpec, options: CopyOptions): Promise<Co
     });
   }
   const owner = spec.chown ? await resolveChown(spec.chown, lookup) : undefined;
-  const plan = new LayerPlan({ owner, chmod, dest: linked ? undefined : options.dest });
+  const plan = new LayerPlan({ owner, chmod, dest: linked ? undefined : options.dest, signal: options.signal });
   const dest = resolveDestination(spec.dest, spec.workdir ?? '/');
   let excludes: ExcludeMatcher | undefined;
   if (spec.excludes && spec.excludes.length > 0) {

@@ -15,3 +15,4 @@ export { parseGitRef, checkoutGit, type GitRef, type GitCheckout } from './git.j
 export { download, urlFileName, isHttpSource, type Download } from './http.js';
 export { detectCompression, detectArchive, openDecompressed, type Compression } from './archive.js';
 export { resolveDestination } from './paths.js';
+export { entriesDigest, type EntriesDigestOptions } from './digest.js';

@@ -79,3 +79,22 @@ describe('copyToLayer', () => {
     expect(fs.readdirSync(work)).toEqual([]);
   });
 });
+
+describe('entriesDigest', () => {
+  test('changes with contents, modes and names, not with mtimes', async () => {
+    const { planCopy, entriesDigest } = await import('./index.js');
+    const digestOf = async (ctx: string, more: Partial<CopySpec> = {}) => {
+      const p = await planCopy({ ...spec, ...more }, { source: contextSourceFs(ctx) });
+      return entriesDigest(p.entries);
+    };
+    const a = context(path.join(tmp, 'a'), 1_500_000_000);
+    const b = context(path.join(tmp, 'b'), 1_700_000_000);
+    const base = await digestOf(a);
+    expect(base).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(await digestOf(b)).toBe(base);
+    expect(await digestOf(a, { chmod: '600' })).not.toBe(base);
+    expect(await digestOf(a, { dest: '/other/' })).not.toBe(base);
+    fs.writeFileSync(path.join(b, 'README'), 'read me!\n');
+    expect(await digestOf(b)).not.toBe(base);
+  });
+});

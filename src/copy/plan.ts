@@ -34,6 +34,8 @@ export interface PlanSettings {
   chmod?: ChmodSpec;
   /** With --link, the destination image is not consulted. */
   dest?: DestFs;
+  /** Checked once per directory walked. */
+  signal?: AbortSignal;
 }
 
 /** How one tree is copied. */
@@ -252,6 +254,7 @@ export class LayerPlan {
   async copyTree(fsrc: SourceFs, srcRoot: string, target: string, opts: TreeCopyOptions = {}): Promise<number> {
     let count = 0;
     const walk = async (srcDir: string, relDir: string, dstDir: string, included: boolean, pendingParents: { dst: string; st: SourceStat }[]): Promise<void> => {
+      this.settings.signal?.throwIfAborted();
       const names = (await fsrc.readdir(srcDir)).sort(compareNames);
       const stats = await Promise.all(names.map((n) => fsrc.lstat(joinRel(srcDir, n))));
       for (let i = 0; i < names.length; i++) {

@@ -33,6 +33,12 @@ export interface DirectorySourceOptions {
   ignore?: IgnoreView;
   /** Leave these relative paths (and what is below them) out, e.g. `.git`. */
   skip?: (rel: string) => boolean;
+  /**
+   * Owner and mode as recorded in the image or stage, for a tree unpacked
+   * without privileges (where the disk cannot hold them). Undefined = disk.
+   * Applied before `ownership` and `modes`.
+   */
+  metadata?: (rel: string) => { uid: number; gid: number; mode?: number } | undefined;
 }
 
 function typeOf(st: fs.Stats): SourceType {
@@ -88,7 +94,8 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       if (rel !== '' && skip?.(rel)) return undefined;
       const hit = rel !== '' ? ignore?.excludedBy(rel) : undefined;
       if (hit && !(type === 'directory' && ignore!.mayReinclude(rel))) return undefined;
-      let mode = st.mode & 0o7777;
+      const meta = options.metadata?.(rel);
+      let mode = meta?.mode ?? st.mode & 0o7777;
       if (options.modes === 'git') {
         if (type === 'directory') mode = 0o755;
         else if (type === 'file') mode = (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
@@ -97,8 +104,8 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       const out: SourceStat = {
         type,
         mode,
-        uid: own ? 0 : st.uid,
-        gid: own ? 0 : st.gid,
+        uid: own ? 0 : meta?.uid ?? st.uid,
+        gid: own ? 0 : meta?.gid ?? st.gid,
         mtime: options.mtime ?? Math.floor(st.mtimeMs / 1000),
         size: type === 'file' ? st.size : 0,
       };

@@ -1,0 +1,83 @@
+/**
+ * A digest of what a COPY/ADD step puts in its layer, for the step cache
+ * (DESIGN: "a Merkle hash of the selected files' bytes, modes and names").
+ * mtimes are left out, as BuildKit leaves them out of COPY cache keys.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { OcibuildError } from '../errors.js';
+import { DigestStream, sha256, type Digest } from '../oci/digest.js';
+import type { LayerEntry } from '../layers/types.js';
+
+/** Options of {@link entriesDigest}. */
+export interface EntriesDigestOptions {
+  /**
+   * Digest of a file's bytes. Default: stream it through SHA-256. A stat
+   * cache (path, size, mtime, inode → digest) plugs in here to keep warm
+   * rebuilds from re-reading the context.
+   */
+  hashFile?: (path: string, size: number) => Promise<Digest>;
+  /** Files hashed at once (default 8). */
+  concurrency?: number;
+  signal?: AbortSignal;
+}
+
+async function hashPath(file: string, size: number): Promise<Digest> {
+  const ds = new DigestStream('sha256');
+  try {
+    await pipeline(fs.createReadStream(file), ds, async function* (src) {
+      for await (const _ of src) {
+        // drain: the digest is computed in the transform
+      }
+    });
+  } catch (e) {
+    throw new OcibuildError('CONTEXT_NOT_FOUND', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+  if (ds.size !== size) {
+    throw new OcibuildError('LAYER_INVALID', `${file} changed while being read (${ds.size} bytes, expected ${size})`);
+  }
+  return ds.digest;
+}
+
+/**
+ * SHA-256 over the canonical listing of `entries` sorted by path: path,
+ * type, mode, uid, gid, link name, device numbers, size and the SHA-256 of
+ * each file's bytes. Equal digests mean equal layers up to mtimes.
+ */
+export async function entriesDigest(entries: readonly LayerEntry[], options: EntriesDigestOptions = {}): Promise<Digest> {
+  const sorted = [...entries].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  const hashFile = options.hashFile ?? hashPath;
+  const contents: (Digest | undefined)[] = new Array(sorted.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < sorted.length) {
+      const i = next++;
+      const e = sorted[i]!;
+      if (e.type !== 'file') continue;
+      options.signal?.throwIfAborted();
+      const s = e.source;
+      if (!s) contents[i] = sha256(new Uint8Array(0));
+      else if (s.kind === 'buffer') contents[i] = sha256(s.data);
+      else if (s.kind === 'path') contents[i] = await hashFile(s.path, e.size ?? 0);
+      else {
+        const ds = new DigestStream('sha256');
+        await pipeline(await s.open(), ds, async function* (src) {
+          for await (const _ of src) {
+            // drain
+          }
+        });
+        contents[i] = ds.digest;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker));
+  const h = createHash('sha256');
+  for (let i = 0; i < sorted.length; i++) {
+    const e = sorted[i]!;
+    const row = [e.path, e.type, e.mode, e.uid, e.gid, e.linkname ?? '', e.devmajor ?? 0, e.devminor ?? 0, e.type === 'file' ? e.size ?? 0 : 0, contents[i] ?? ''];
+    h.update(JSON.stringify(row));
+    h.update('\n');
+  }
+  return `sha256:${h.digest('hex')}` as Digest;
+}
