@@ -19,7 +19,7 @@ import { writeLayer } from '../layers/index.js';
 import type { LayerEntry } from '../layers/types.js';
 import type { Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
-import type { Descriptor, HistoryEntry, ImageConfig, Platform } from '../oci/types.js';
+import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Platform } from '../oci/types.js';
 import { HISTORY_COMMENT, historyText } from './history.js';
 import { materializeRootfs, rootfsSourceFs } from './materialize.js';
 import { RootfsView } from './rootfs.js';
@@ -245,7 +245,7 @@ export class PlatformBuild {
       architecture: platform.architecture,
       os: platform.os,
       ...(platform.variant ? { variant: platform.variant } : {}),
-      config: state.config,
+      config: sortConfigMaps(state.config),
       rootfs: { type: 'layers', diff_ids: diffIds },
       history,
     };
@@ -417,6 +417,16 @@ export class PlatformBuild {
       writeLayer(entries, out, { compression: 'gzip', ...(this.ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.ctx.sourceDateEpoch } : {}) }),
     );
   }
+}
+
+/** Go marshals maps with sorted keys: so do we, for configs equal to BuildKit's byte for byte. */
+function sortConfigMaps(c: ContainerConfig): ContainerConfig {
+  const out: ContainerConfig = { ...c };
+  for (const key of ['ExposedPorts', 'Volumes', 'Labels'] as const) {
+    const m = c[key] as Record<string, unknown> | undefined;
+    if (m) (out as Record<string, unknown>)[key] = Object.fromEntries(Object.keys(m).sort().map((k) => [k, m[k]]));
+  }
+  return out;
 }
 
 /** Key of a resolved base in the per-build map. */

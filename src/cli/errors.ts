@@ -15,7 +15,8 @@ export function formatError(err: unknown, sources: ReadonlyMap<string, string>, 
     if (source !== undefined && err.range) {
       lines.push('', formatCodeFrame(source, err.range, { color: options.color }), '');
     }
-    if (err.hint) lines.push(`hint: ${err.hint}`);
+    // A suggestion already in the message ("did you mean ...?") is not repeated.
+    if (err.hint && !/did you mean/.test(err.message)) lines.push(`hint: ${err.hint}`);
     const errors = err.details?.['errors'];
     if (Array.isArray(errors)) {
       for (const e of errors as { code?: string; message?: string }[]) {
