@@ -512,3 +512,12 @@ describe('parseChmod', () => {
     expect(() => parseChmod('q+x')).toThrow('invalid chmod parameter');
   });
 });
+
+describe('image references in --from', () => {
+  it('are validated like FROM images', () => {
+    expect(error(() => compile('FROM scratch\nCOPY --from=Bad/Name a /')).message).toBe(
+      'failed to parse stage name "Bad/Name": invalid reference format: repository name must be lowercase',
+    );
+    expect(error(() => compile('FROM scratch\nRUN --mount=from=a::b,target=/x true')).message).toContain('failed to parse stage name "a::b"');
+  });
+});

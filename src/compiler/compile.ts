@@ -619,6 +619,14 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
         throw instructionError(`failed to parse stage name ${JSON.stringify(s.baseName)}: ${err}`, file, s.from.node.range);
       }
     }
+    // images named by COPY --from / RUN --mount from= resolve like FROM images
+    for (const c of [...s.inherited, ...s.commands]) {
+      for (const r of fromRefs.get(c) ?? []) {
+        if (r.kind !== 'image') continue;
+        const err = referenceError(r.ref);
+        if (err !== undefined) throw instructionError(`failed to parse stage name ${JSON.stringify(r.ref)}: ${err}`, file, c.node.range);
+      }
+    }
     const state = initialState(s, finalStates, options, platform.targetPlatform);
     dispatchStage(s, state, {
       file,
