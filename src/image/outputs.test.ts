@@ -2,7 +2,7 @@ import { execFile as execFileCb, spawn } from 'node:child_process';
 import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { Store } from '../cache/store.js';
 import { OcibuildError } from '../errors.js';
@@ -160,6 +160,10 @@ describe('writeOciLayout', () => {
     const other = path.join(tmp, 'other');
     await writeTree(other, { 'x.txt': 'x' });
     await expect(writeOciLayout(store, { descriptor: a.manifest, tags: [] }, other)).rejects.toMatchObject({ code: 'OUTPUT_INVALID' });
+    await expect(writeOciLayout(store, { descriptor: a.manifest, tags: [] }, path.join(tmp, 'no/such/dir/x.tar'), { tar: true })).rejects.toMatchObject({ code: 'OUTPUT_INVALID' });
+    await expect(writeOciLayout(store, { descriptor: a.manifest, tags: ['app@sha256:' + 'a'.repeat(64)] }, path.join(tmp, 'y'))).rejects.toMatchObject({ code: 'REFERENCE_INVALID' });
+    const broken = new Writable({ write: (_c, _e, cb) => cb(new Error('EPIPE')) });
+    await expect(writeDockerArchive(store, [{ descriptor: a.manifest, tags: [] }], broken)).rejects.toMatchObject({ code: 'OUTPUT_INVALID' });
   });
 
   it('writes a reproducible tarball that skopeo reads as oci-archive', async () => {

@@ -81,7 +81,11 @@ function indexEntries(descriptor: Descriptor, tags: readonly string[]): Descript
 async function writeDest(dest: string | Writable, entries: ArchiveEntry[], mtime: number | undefined): Promise<void> {
   const stream = archiveStream(entries, { mtime });
   if (typeof dest !== 'string') {
-    await pipeline(stream, dest);
+    try {
+      await pipeline(stream, dest);
+    } catch (e) {
+      throw wrapOutput(e, 'the output stream');
+    }
     return;
   }
   const tmp = path.join(path.dirname(path.resolve(dest)), `.${path.basename(dest)}.tmp-${randomBytes(6).toString('hex')}`);
@@ -227,6 +231,7 @@ export async function writeDockerArchive(
     for (const t of image.tags) {
       const { parsed, full, tag } = parseTag(t);
       repoTags.push(familiarImageName({ ...parsed, digest: undefined }));
+      // Docker names the top layer's file here; ours is the layer blob as stored.
       const last = manifest.layers.at(-1);
       if (last) (repositories[familiarRepository(parsed)] ??= {})[tag] = digestHex(last.digest);
       indexManifests.push({ ...manifestDesc, annotations: { [IMAGE_NAME]: full, [REF_NAME]: tag } });
