@@ -360,3 +360,9 @@ describe('ADD git repositories', () => {
     expect(e.message).toMatch(/^subdirectory "nodir" not found in/);
   });
 });
+
+describe('git reference safety', () => {
+  test.each(['https://h/r.git#--upload-pack=touch /tmp/x', 'https://h/r.git#-x', 'git@-oProxy:r.git', 'https://h/r.git#a..b'])('%j is refused', (src) => {
+    expect(() => parseGitRef(src)).toThrow(OcibuildError);
+  });
+});

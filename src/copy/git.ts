@@ -23,7 +23,8 @@ export interface GitRef {
 const SCP_LIKE = /^(?:[A-Za-z0-9_.~-]+@)?([A-Za-z0-9_.-]+):(?!\/\/)(.+)$/;
 
 /**
- * Parse a git source, or undefined when `src` is not one. As in BuildKit, an
+ * Parse a git source, or undefined when `src` is not one (throws ADD_GIT
+ * for a git address or ref that could be taken for a git option). As in BuildKit, an
  * http(s) URL is git only when its path ends in `.git`; `git@host:path`,
  * `ssh://` and `git://` always are. The fragment is `#ref`, `#ref:subdir` or
  * `#:subdir`.
@@ -46,12 +47,21 @@ export function parseGitRef(src: string): GitRef | undefined {
     isGit = true;
   }
   if (!isGit) return undefined;
+  if (remote.startsWith('-') || /[\s\0]/.test(remote) || /^[^/]*@-/.test(remote)) {
+    throw new OcibuildError('ADD_GIT', `invalid git repository address ${JSON.stringify(redactUrl(remote))}`);
+  }
   const out: GitRef = { remote };
   if (fragment !== undefined && fragment !== '') {
     const colon = fragment.indexOf(':');
     const ref = colon < 0 ? fragment : fragment.slice(0, colon);
     const subdir = colon < 0 ? '' : fragment.slice(colon + 1);
-    if (ref !== '') out.ref = ref;
+    if (ref !== '') {
+      // never let a ref be taken for a git option (--upload-pack=...)
+      if (ref.startsWith('-') || !/^[\x21-\x7e]+$/.test(ref) || ref.includes('..')) {
+        throw new OcibuildError('ADD_GIT', `invalid git ref ${JSON.stringify(ref)} in ${redactUrl(remote)}`);
+      }
+      out.ref = ref;
+    }
     if (subdir !== '') out.subdir = subdir;
   }
   return out;
@@ -83,6 +93,7 @@ function run(git: string, args: string[], cwd: string, signal?: AbortSignal): Pr
         GIT_TERMINAL_PROMPT: '0',
         GIT_CONFIG_NOSYSTEM: '1',
         GIT_ASKPASS: 'true',
+        GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
         LC_ALL: 'C',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
