@@ -1,0 +1,69 @@
+/**
+ * ocibuild: a daemonless, rootless OCI image builder and Dockerfile compiler.
+ *
+ * ```ts
+ * import { build } from 'ocibuild';
+ * const result = await build({ context: '.', tags: ['app:1.0'], outputs: ['type=oci,dest=app.oci'] });
+ * console.log(result.descriptor.digest);
+ * ```
+ *
+ * Every function returns a promise or a value; nothing prints. Errors are
+ * {@link OcibuildError}s with a stable `code` (and a `file`/`range` for
+ * Dockerfile errors, see {@link formatCodeFrame}).
+ */
+
+/** Build an image from a Dockerfile and a context (see {@link BuildOptions}). */
+export { build } from './build.js';
+/** Parse and compile without building: the plan `ocibuild build --dry-run` prints. */
+export { plan } from './build.js';
+/** Options, results and progress events of {@link build} and {@link plan}. */
+export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord } from './build.js';
+/** Parse an `--output` value (`type=oci,dest=out`) into an {@link OutputSpec}. */
+export { parseOutputSpec } from './builder/output-spec.js';
+
+/** Dockerfile text (or bytes) to a syntax tree with source ranges; variables are not expanded. */
+export { parseDockerfile } from './parser/index.js';
+/** BuildKit's AST dump of a syntax tree (the format of BuildKit's parser tests). */
+export { dumpBuildkit } from './parser/index.js';
+/** The syntax tree's types. */
+export type { DockerfileAst, InstructionNode, FlagNode, Heredoc, Directive, ParseWarning } from './parser/ast.js';
+
+/** Compile a syntax tree to a BuildGraph (typed, expanded steps; stages the target needs). */
+export { compileDockerfile } from './compiler/index.js';
+/** Run BuildKit's build checks (lint rules) on a syntax tree; warnings are data. */
+export { checkDockerfile } from './compiler/index.js';
+/** Compiler options and results, and the build-check warning shape. */
+export type { CompileOptions, CompileResult, CheckResult, Warning } from './compiler/index.js';
+/** The build graph: stages, steps and their dependencies. */
+export type { BuildGraph, Stage, Step, StageBase, SourceRef, MountSpec } from './graph/index.js';
+/** A readable plan of a build graph (stages, steps, what each depends on). */
+export { formatPlan } from './graph/index.js';
+/** Stage indexes grouped by depth: the stages of one group can build in parallel. */
+export { levels } from './graph/index.js';
+
+/** The local content-addressed store (an OCI image layout) and its default location. */
+export { Store, defaultStoreRoot } from './cache/index.js';
+/** Store operations as the CLI offers them: list, remove and prune images. */
+export { listImages, removeImages, pruneStore } from './cache/index.js';
+
+/** Write reproducible layers, read them back, apply them to a directory. */
+export { writeLayer, readLayer, listLayer, applyLayer, entriesFromDirectory } from './layers/index.js';
+/** The layer writer's entry and result types. */
+export type { LayerEntry, LayerResult, WriteLayerOptions } from './layers/index.js';
+
+/** Read images and write them as an OCI layout, a `docker load` archive or a plain directory. */
+export { readImage, writeOciLayout, writeDockerArchive, writeLocal, createManifest, createIndex, createConfigBlob } from './image/index.js';
+/** Platform strings (`linux/arm64/v8`) to objects and back. */
+export { parsePlatform, formatPlatform, normalizePlatform, defaultPlatform } from './image/index.js';
+
+/** Digests and OCI value types. */
+export { parseDigest, sha256, MediaType } from './oci/index.js';
+/** OCI value types. */
+export type { Digest, Descriptor, ImageManifest, ImageIndex, ImageConfig, Platform, BlobSource, BlobSink } from './oci/index.js';
+
+/** The error every failure is reported with, and its codes. */
+export { OcibuildError, isOcibuildError } from './errors.js';
+/** Error codes and source positions. */
+export type { ErrorCode, SourceRange, SourcePosition } from './errors.js';
+/** A code frame (lines around a range, with a marker) for printing Dockerfile errors. */
+export { formatCodeFrame } from './code-frame.js';
