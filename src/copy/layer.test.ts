@@ -74,9 +74,12 @@ describe('copyToLayer', () => {
     const work = path.join(tmp, 'work');
     fs.mkdirSync(work);
     const out = new PassThrough();
-    out.resume();
-    await copyToLayer({ instruction: 'ADD', sources: ['a.tgz'], dest: '/x/' }, { source: contextSourceFs(ctx), tmpDir: work }, out, { compression: 'gzip' });
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    const r = await copyToLayer({ instruction: 'ADD', sources: ['a.tgz'], dest: '/x/' }, { source: contextSourceFs(ctx), tmpDir: work }, out, { compression: 'gzip', sourceDateEpoch: 1_000_000_000 });
     expect(fs.readdirSync(work)).toEqual([]);
+    expect(r.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+gzip');
+    expect(await listTar(Buffer.concat(chunks))).toEqual(['directory x 0755 0:0 @1000000000', `file x/f 0644 0:0 @1000000000 ${h('F')}`]);
   });
 });
 

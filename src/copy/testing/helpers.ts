@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Parser, type ReadEntry } from 'tar';
+import { Readable } from 'node:stream';
+import { normalizeTarName, readLayer } from '../../layers/read.js';
 import type { LayerEntry } from '../../layers/types.js';
 
 /** A file (string or bytes, optional mode/mtime), a directory (`dir`), a symlink or a hardlink. */
@@ -95,39 +96,24 @@ export function mtimes(entries: LayerEntry[]): Record<string, number | undefined
   return Object.fromEntries(entries.map((e) => [e.path, e.mtime]));
 }
 
-/** List an uncompressed tar (as written by writeLayer) in the same format as {@link listEntries}, with mtimes. */
+/**
+ * List a layer (plain or gzip) with src/layers' tar reader, in the format of
+ * {@link listEntries} plus ` @<mtime>`; uname/gname must be empty.
+ */
 export async function listTar(tar: Buffer): Promise<string[]> {
   const out: string[] = [];
-  const pending: Promise<void>[] = [];
-  const types: Record<string, string> = { File: 'file', OldFile: 'file', Directory: 'directory', SymbolicLink: 'symlink', Link: 'hardlink' };
-  const parser = new Parser({
-    onReadEntry: (entry: ReadEntry) => {
-      const type = types[entry.type] ?? entry.type;
-      let line = `${type} ${entry.path.replace(/\/$/, '')} ${octal((entry.mode ?? 0) & 0o7777)} ${entry.uid}:${entry.gid}`;
-      if (entry.linkpath) line += ` -> ${entry.linkpath}`;
-      line += ` @${entry.mtime ? Math.floor(entry.mtime.getTime() / 1000) : 0}`;
-      if (type === 'file') {
-        const chunks: Buffer[] = [];
-        entry.on('data', (c: Buffer) => chunks.push(c));
-        pending.push(
-          new Promise((resolve) =>
-            entry.on('end', () => {
-              out.push(`${line} ${h(Buffer.concat(chunks))}`);
-              resolve();
-            }),
-          ),
-        );
-      } else {
-        out.push(line);
-        entry.resume();
-      }
-    },
-  });
-  await new Promise<void>((resolve, reject) => {
-    parser.on('end', () => resolve());
-    parser.on('error', reject);
-    parser.end(tar);
-  });
-  await Promise.all(pending);
+  for await (const { header: hd, body } of readLayer(Readable.from([tar]))) {
+    if (hd.uname !== '' || hd.gname !== '') throw new Error(`${hd.path}: uname/gname must be empty`);
+    let line = `${hd.type} ${normalizeTarName(hd.path)} ${octal(hd.mode & 0o7777)} ${hd.uid}:${hd.gid}`;
+    if (hd.type === 'symlink') line += ` -> ${hd.linkname}`;
+    if (hd.type === 'hardlink') line += ` -> ${normalizeTarName(hd.linkname)}`;
+    line += ` @${Math.floor(hd.mtime)}`;
+    if (hd.type === 'file') {
+      const chunks: Buffer[] = [];
+      for await (const c of body) chunks.push(c);
+      line += ` ${h(Buffer.concat(chunks))}`;
+    }
+    out.push(line);
+  }
   return out;
 }
