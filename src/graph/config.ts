@@ -2,7 +2,7 @@
  * How steps change the image configuration, as BuildKit's dispatchers do it.
  * Pure: every function returns new objects and never mutates its inputs.
  */
-import type { ContainerConfig } from '../oci/types.js';
+import type { ContainerConfig, HealthConfig } from '../oci/types.js';
 import type { Step } from './types.js';
 
 /** `PATH` BuildKit gives a Linux stage whose base has none. */
@@ -132,9 +132,16 @@ export function applyConfigStep(state: ConfigState, step: Step): ConfigState {
     case 'stopsignal':
       config.StopSignal = step.signal;
       break;
-    case 'healthcheck':
-      config.Healthcheck = { ...step.health, Test: [...step.health.Test] };
+    case 'healthcheck': {
+      // zero durations/retries mean "unset" and are omitted, as in Docker's JSON (omitempty)
+      const h: HealthConfig = { Test: [...step.health.Test] };
+      for (const k of ['Interval', 'Timeout', 'StartPeriod', 'StartInterval', 'Retries'] as const) {
+        const v = step.health[k];
+        if (v !== undefined && v !== 0) h[k] = v;
+      }
+      config.Healthcheck = h;
       break;
+    }
     case 'shell':
       config.Shell = [...step.shell];
       break;
@@ -144,7 +151,8 @@ export function applyConfigStep(state: ConfigState, step: Step): ConfigState {
       cmdSet = true;
       break;
     case 'entrypoint':
-      config.Entrypoint = step.prependShell ? withShell(config, step.command) : [...step.command];
+      // exec form `ENTRYPOINT []` resets the entrypoint (BuildKit stores nil)
+      config.Entrypoint = step.prependShell ? withShell(config, step.command) : step.command.length === 0 ? null : [...step.command];
       if (!cmdSet) config.Cmd = null;
       break;
     case 'onbuild':

@@ -84,6 +84,18 @@ describe('config', () => {
     expect(JSON.stringify(st)).toBe(before);
   });
 
+  it('HEALTHCHECK omits zero fields; ENTRYPOINT [] resets; CMD [] stays empty', () => {
+    const base = { range: r(1), original: '', env: [], args: [] };
+    let st = initialConfigState();
+    st = applyConfigStep(st, { ...base, kind: 'healthcheck', health: { Test: ['CMD', 'x'], Interval: 5e9, Timeout: 0, StartPeriod: 0, StartInterval: 0, Retries: 0 } });
+    expect(st.config.Healthcheck).toEqual({ Test: ['CMD', 'x'], Interval: 5e9 });
+    st = applyConfigStep(st, { ...base, kind: 'cmd', command: [], prependShell: false });
+    expect(st.config.Cmd).toEqual([]);
+    st = applyConfigStep(st, { ...base, kind: 'entrypoint', command: [], prependShell: false });
+    expect(st.config.Entrypoint).toBeNull();
+    expect(st.config.Cmd).toEqual([]); // CMD was set in this stage
+  });
+
   it('paths and shells', () => {
     expect(cleanPath('/a/./b/../c//')).toBe('/a/c');
     expect(cleanPath('../x/..')).toBe('..');

@@ -42,12 +42,12 @@ function describeStep(graph: BuildGraph, step: Step): string {
       for (const m of step.mounts) {
         const from = 'from' in m && m.from && m.from.kind !== 'context' ? ` from ${refLabel(graph, m.from)}` : '';
         const where = m.type === 'secret' ? (m.target ?? `env ${m.env}`) : m.target;
-        parts.push(`  mount ${m.type} ${where}${from}`);
+        parts.push(`mount ${m.type} ${where}${from}`);
       }
-      if (step.network !== 'default') parts.push(`  network ${step.network}`);
-      if (step.security !== 'sandbox') parts.push(`  security ${step.security}`);
-      for (const d of step.devices) parts.push(`  device ${d.name}${d.required ? ' (required)' : ''}`);
-      for (const f of step.files) parts.push(`  heredoc ${f.name}`);
+      if (step.network !== 'default') parts.push(`network ${step.network}`);
+      if (step.security !== 'sandbox') parts.push(`security ${step.security}`);
+      for (const d of step.devices) parts.push(`device ${d.name}${d.required ? ' (required)' : ''}`);
+      for (const f of step.files) parts.push(`heredoc ${f.name}`);
       return parts.join('\n');
     }
     case 'copy':
