@@ -563,3 +563,12 @@ describe('--link details', () => {
     ]);
   });
 });
+
+describe('wildcard bases', () => {
+  test('a wildcard under a directory that does not exist is CONTEXT_NOT_FOUND (fsutil walks the base)', async () => {
+    makeTree(ctx, { 'a.txt': 'A' });
+    const e = await failure(copy(['nodir/*.txt'], '/x/'));
+    expect(e.code).toBe('CONTEXT_NOT_FOUND');
+    expect(e.message).toBe('COPY source "nodir/*.txt" not found: "/nodir" does not exist in the build context');
+  });
+});

@@ -109,6 +109,9 @@ async function resolveLocal(fsrc: SourceFs, instruction: string, src: string, wa
   }
   const base = await resolveInRoot(rd, unescapeLiteral(d1), true, src);
   const bst = await fsrc.lstat(base);
+  // fsutil walks the wildcard's base directory: a missing base is an error,
+  // while a wildcard matching nothing in an existing one is allowed.
+  if (!bst) throw missing(fsrc, instruction, src, [toRel(unescapeLiteral(d1)), base]);
   const matches = bst?.type === 'directory' ? await globMatches(fsrc, base, d2) : [];
   const items: Item[] = [];
   for (const m of matches) {
