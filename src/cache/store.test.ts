@@ -141,6 +141,10 @@ describe('Store blobs', () => {
     expect(good).toEqual({ digest: sha256(data), size: data.length });
     expect((await store.readBlob(good.digest)).equals(data)).toBe(true);
 
+    // One byte at a time.
+    const small = Buffer.from('fed one byte at a time');
+    expect(await store.ingest(Readable.from([...small].map((b) => Buffer.from([b]))), { digest: sha256(small), size: small.length })).toEqual({ digest: sha256(small), size: small.length });
+
     const other = Buffer.from('other bytes');
     await expectCode(store.ingest(Readable.from([other]), { digest: sha256('not these'), size: other.length }), 'DIGEST_MISMATCH');
     await expectCode(store.ingest(Readable.from([other]), { digest: sha256(other), size: 3 }), 'SIZE_MISMATCH');

@@ -572,11 +572,6 @@ export class Store implements BlobSource, BlobSink {
     return { stream, commit, abort };
   }
 
-  /** Remove a blob (no reference check: prune decides). */
-  private async deleteBlob(digest: Digest): Promise<void> {
-    await fs.rm(this.blobPath(digest), { force: true });
-  }
-
   // -------------------------------------------------------------------------
   // Tags (index.json)
 
