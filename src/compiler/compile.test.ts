@@ -232,6 +232,12 @@ describe('stages and targets', () => {
     expect(plan).toContain('0: #0 (a), #1 (b)');
   });
 
+  it('an empty target means the last stage; SOURCE_DATE_EPOCH is validated', () => {
+    expect(compile(src, { target: '' }).value.target).toBe(4);
+    expect(compile(src, { buildArgs: { SOURCE_DATE_EPOCH: '1700000000' } }).value.sourceDateEpoch).toBe(1700000000);
+    expect(error(() => compile(src, { buildArgs: { SOURCE_DATE_EPOCH: 'yesterday' } })).message).toBe('invalid SOURCE_DATE_EPOCH: yesterday');
+  });
+
   it('targets are case-insensitive; unknown targets list stages and suggest', () => {
     expect(compile(src, { target: 'B' }).value.stages.map((s) => s.index)).toEqual([1]);
     const e = error(() => compile(src, { target: 'unsed' }));

@@ -334,6 +334,15 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
     if (w.rule === 'NoEmptyContinuation') linter.run('NoEmptyContinuation', w.range, 'Empty continuation line', w.message);
   }
 
+  let sourceDateEpoch: number | undefined;
+  const sde = buildArgs.get('SOURCE_DATE_EPOCH');
+  if (sde !== undefined && sde !== '') {
+    if (!/^[+-]?[0-9]+$/.test(sde) || !Number.isSafeInteger(Number(sde))) {
+      throw new OcibuildError('USAGE', `invalid SOURCE_DATE_EPOCH: ${sde}`, { hint: 'a Unix timestamp in seconds' });
+    }
+    sourceDateEpoch = Number(sde);
+  }
+
   const { metaArgs: metaArgCmds, stages } = typeInstructions(ast, linter);
   if (stages.length === 0) {
     const last = ast.instructions[ast.instructions.length - 1];
@@ -377,7 +386,8 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
   }
 
   // --- global scope: automatic platform args, then meta ARGs ---
-  const targetName = options.target?.toLowerCase();
+  // an empty target means the default (last) stage, as in BuildKit
+  const targetName = options.target ? options.target.toLowerCase() : undefined;
   const autoArgs: [string, string][] = [
     ...platformArgValues(platform.targetPlatform, 'TARGET'),
     ...platformArgValues(platform.buildPlatform, 'BUILD'),
@@ -668,6 +678,7 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
     targetPlatform: formatPlatform(normalizePlatform(platform.targetPlatform)),
     buildPlatform: formatPlatform(normalizePlatform(platform.buildPlatform)),
     sandboxHostname: buildArgs.get('BUILDKIT_SANDBOX_HOSTNAME') || 'buildkitsandbox',
+    ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
   };
 }
 

@@ -357,4 +357,6 @@ export interface BuildGraph {
   buildPlatform: string;
   /** Hostname of RUN containers (`BUILDKIT_SANDBOX_HOSTNAME`, default `buildkitsandbox`). */
   sandboxHostname: string;
+  /** `SOURCE_DATE_EPOCH` build arg (seconds), when given: image/layer timestamps. */
+  sourceDateEpoch?: number;
 }
