@@ -106,30 +106,50 @@ describe('ADD local archives', () => {
     expect((await plan({ instruction: 'COPY', sources: ['a.tar.gz'], dest: '/d/' })).lines).toEqual(['directory d 0755 0:0', `file d/a.tar.gz 0644 0:0 ${h(bytes)}`]);
   });
 
+  function pyTar(name: string, body: string): void {
+    execFileSync('python3', ['-c', `import tarfile, io\nt = tarfile.open(${JSON.stringify(path.join(ctx, name))}, 'w')\n${body}\nt.close()`]);
+  }
+
   test('members escaping the destination are refused', async () => {
-    execFileSync('python3', [
-      '-c',
-      `import tarfile, io
-t = tarfile.open(${JSON.stringify(path.join(ctx, 'evil.tar'))}, 'w')
-i = tarfile.TarInfo('ok/../../evil'); d = b'x'; i.size = 1
-t.addfile(i, io.BytesIO(d)); t.close()`,
-    ]);
+    pyTar('evil.tar', "i = tarfile.TarInfo('ok/../../evil'); i.size = 1; t.addfile(i, io.BytesIO(b'x'))");
     const e = await failure(add(['evil.tar'], '/d/'));
     expect(e.code).toBe('LAYER_ESCAPE');
-    expect(e.message).toBe('evil.tar: member "ok/../../evil" would be extracted outside the destination');
+    expect(e.message).toBe('evil.tar: archive path "ok/../../evil" is outside the extraction root');
   });
 
-  test('members written through a symlink of the archive are refused', async () => {
-    execFileSync('python3', [
-      '-c',
-      `import tarfile, io
-t = tarfile.open(${JSON.stringify(path.join(ctx, 'link.tar'))}, 'w')
-l = tarfile.TarInfo('etc'); l.type = tarfile.SYMTYPE; l.linkname = '/etc'; t.addfile(l)
-i = tarfile.TarInfo('etc/passwd'); i.size = 1; t.addfile(i, io.BytesIO(b'x')); t.close()`,
+  test('members below a symlink of the archive follow it inside the extraction root', async () => {
+    pyTar(
+      'links.tar',
+      [
+        "d = tarfile.TarInfo('real'); d.type = tarfile.DIRTYPE; d.mode = 0o755; t.addfile(d)",
+        "l = tarfile.TarInfo('lib'); l.type = tarfile.SYMTYPE; l.linkname = 'real'; t.addfile(l)",
+        "a = tarfile.TarInfo('abs'); a.type = tarfile.SYMTYPE; a.linkname = '/real'; t.addfile(a)",
+        "i = tarfile.TarInfo('lib/x'); i.size = 1; i.mode = 0o644; t.addfile(i, io.BytesIO(b'x'))",
+        "j = tarfile.TarInfo('abs/y'); j.size = 1; j.mode = 0o644; t.addfile(j, io.BytesIO(b'y'))",
+      ].join('\n'),
+    );
+    expect((await plan(add(['links.tar'], '/d/'))).lines).toEqual([
+      'directory d 0755 0:0',
+      'symlink d/abs 0777 0:0 -> /real',
+      'symlink d/lib 0777 0:0 -> real',
+      'directory d/real 0755 0:0',
+      `file d/real/x 0644 0:0 ${h('x')}`,
+      `file d/real/y 0644 0:0 ${h('y')}`,
     ]);
-    const e = await failure(add(['link.tar'], '/d/'));
+  });
+
+  test('a relative symlink of the archive leading out of the extraction root is refused', async () => {
+    pyTar('up.tar', ["l = tarfile.TarInfo('up'); l.type = tarfile.SYMTYPE; l.linkname = '../../etc'; t.addfile(l)", "i = tarfile.TarInfo('up/passwd'); i.size = 1; t.addfile(i, io.BytesIO(b'x'))"].join('\n'));
+    const e = await failure(add(['up.tar'], '/d/'));
     expect(e.code).toBe('LAYER_ESCAPE');
-    expect(e.message).toBe('link.tar: member "etc/passwd" would be written through the symlink /d/etc');
+    expect(e.message).toBe('up.tar: archive symlink "up" points outside the extraction root');
+  });
+
+  test('device entries are not supported (BuildKit unpack)', async () => {
+    pyTar('dev.tar', "c = tarfile.TarInfo('null'); c.type = tarfile.CHRTYPE; c.devmajor = 1; c.devminor = 3; t.addfile(c)");
+    const e = await failure(add(['dev.tar'], '/d/'));
+    expect(e.code).toBe('UNSUPPORTED');
+    expect(e.message).toBe('dev.tar: unsupported tar entry "null" (char)');
   });
 
   test('absolute member names are re-rooted under the destination', async () => {

@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { OcibuildError } from '../errors.js';
-import { absClean, joinRel, parentRel, toRel } from './paths.js';
+import { cleanPath, joinRel } from './paths.js';
 import type { LayerPlan } from './plan.js';
 import { directorySourceFs } from './source-fs.js';
 import type { SourceStat } from './types.js';
@@ -169,30 +169,79 @@ function typeOfEntry(t: string): ArchiveItem['kind'] | undefined {
   }
 }
 
-/** Clean an archive member name to a path relative to the extraction root; throws on `..` escapes. */
+/**
+ * Clean an archive member name to a path relative to the extraction root
+ * (BuildKit cleanRootTarPath): cleaned, leading `/` dropped (chroot-style),
+ * '' for the root itself; a name still escaping (`../x`) is refused.
+ */
 export function archiveMemberPath(name: string, archive: string): string {
-  const rel = toRel(absClean(name));
-  // absClean clamps at the root; an escape is detected on the raw name
-  const segs = name.split('/');
-  let depth = 0;
-  for (const s of segs) {
-    if (s === '' || s === '.') continue;
-    if (s === '..') {
-      depth--;
-      if (depth < 0 && !name.startsWith('/')) {
-        throw new OcibuildError('LAYER_ESCAPE', `${archive}: member ${JSON.stringify(name)} would be extracted outside the destination`);
-      }
-    } else depth++;
+  const c = cleanPath(name).replace(/^\/+/, '');
+  if (c === '.' || c === '') return '';
+  if (c === '..' || c.startsWith('../')) {
+    throw new OcibuildError('LAYER_ESCAPE', `${archive}: archive path ${JSON.stringify(name)} is outside the extraction root`);
   }
-  return rel;
+  return c;
+}
+
+/**
+ * Resolve a member path through symlinks already present under the
+ * extraction root (BuildKit resolveRootPath over os.Root): absolute link
+ * targets are taken relative to the extraction root, relative ones that
+ * leave it are refused. `followLeaf` for directories.
+ */
+async function resolveMember(plan: LayerPlan, destRel: string, name: string, followLeaf: boolean, label: string): Promise<string> {
+  const reader = plan.linkReader();
+  let cur = name;
+  for (let hop = 0; hop < 255; hop++) {
+    const parts = cur.split('/');
+    const resolved: string[] = [];
+    let followed = false;
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      if (part === '' || part === '.') continue;
+      const candidate = [...resolved, part].join('/');
+      if (i === parts.length - 1 && !followLeaf) {
+        resolved.push(part);
+        continue;
+      }
+      const kind = await plan.kindAt(joinRel(destRel, candidate));
+      if (kind === undefined) {
+        return [...resolved, ...parts.slice(i).filter((p) => p !== '' && p !== '.')].join('/');
+      }
+      if (kind !== 'symlink') {
+        resolved.push(part);
+        continue;
+      }
+      const target = await reader.readlink(joinRel(destRel, candidate));
+      let next: string;
+      if (target.startsWith('/')) {
+        next = archiveMemberPath(target, label);
+      } else {
+        const parent = resolved.join('/');
+        const joined = cleanPath(parent === '' ? target : `${parent}/${target}`);
+        next = joined === '.' ? '' : joined;
+        if (next === '..' || next.startsWith('../') || next.startsWith('/')) {
+          throw new OcibuildError('LAYER_ESCAPE', `${label}: archive symlink ${JSON.stringify(candidate)} points outside the extraction root`);
+        }
+      }
+      const remaining = parts.slice(i + 1).filter((p) => p !== '' && p !== '.').join('/');
+      cur = remaining === '' ? next : next === '' ? remaining : `${next}/${remaining}`;
+      followed = true;
+      break;
+    }
+    if (!followed) return resolved.join('/');
+  }
+  throw new OcibuildError('LAYER_ESCAPE', `${label}: too many symlinks resolving archive path ${JSON.stringify(name)}`);
 }
 
 /**
  * Extract `file` (a tar archive with `compression`) under `destRel` of the
  * plan, `tar -x` style: later members replace earlier ones, missing parents
  * are created 0755, owners and modes come from the archive (unless --chown).
- * Member bodies are streamed to files under `workDir`. Members escaping the
- * destination (`..`, hardlinks out, writes through symlinks) are refused.
+ * Member bodies are streamed to files under `workDir`. As BuildKit's unpack
+ * (os.Root at the destination): members are resolved through symlinks inside
+ * the extraction root, names or links leaving it are refused, the `./`
+ * member is skipped, and only files, directories and links are supported.
  */
 export async function extractArchiveInto(plan: LayerPlan, file: string, compression: Compression, destRel: string, workDir: string, label: string, signal?: AbortSignal): Promise<number> {
   const items: ArchiveItem[] = [];
@@ -250,16 +299,19 @@ export async function extractArchiveInto(plan: LayerPlan, file: string, compress
   const temps = directorySourceFs(workDir, { description: label });
   for (const it of items) {
     const rel = archiveMemberPath(it.name, label);
-    if (rel === '') continue; // the archive's "./" itself
-    const target = joinRel(destRel, rel);
-    await refuseThroughSymlink(plan, destRel, target, label, it.name);
+    if (rel === '') continue; // the archive's "./" itself is skipped, as BuildKit does
+    const opRel = await resolveMember(plan, destRel, rel, it.kind === 'directory', label);
+    if (opRel === '') continue;
+    const target = joinRel(destRel, opRel);
     switch (it.kind) {
       case 'directory':
         await plan.putDir(target, it.stat, true, 'untar');
         break;
       case 'hardlink': {
         const linkRel = archiveMemberPath(it.linkname ?? '', label);
-        plan.putHardlink(target, it.stat, joinRel(destRel, linkRel));
+        if (linkRel === '') throw new OcibuildError('LAYER_ESCAPE', `${label}: archive hardlink ${JSON.stringify(it.name)} targets the extraction root`);
+        const linkTarget = await resolveMember(plan, destRel, linkRel, false, label);
+        plan.putHardlink(target, it.stat, joinRel(destRel, linkTarget));
         break;
       }
       case 'symlink':
@@ -269,18 +321,11 @@ export async function extractArchiveInto(plan: LayerPlan, file: string, compress
         await plan.putLeaf(target, it.stat, temps, it.temp!, 'untar');
         break;
       default:
-        await plan.putLeaf(target, { ...it.stat, type: it.kind }, undefined, '', 'untar');
+        // BuildKit's unpack supports regular files, directories and links only
+        throw new OcibuildError('UNSUPPORTED', `${label}: unsupported tar entry ${JSON.stringify(it.name)} (${it.kind})`);
     }
   }
   return items.length;
-}
-
-async function refuseThroughSymlink(plan: LayerPlan, destRel: string, target: string, label: string, member: string): Promise<void> {
-  for (let p = parentRel(target); p.length > destRel.length; p = parentRel(p)) {
-    if ((await plan.kindAt(p)) === 'symlink') {
-      throw new OcibuildError('LAYER_ESCAPE', `${label}: member ${JSON.stringify(member)} would be written through the symlink /${p}`);
-    }
-  }
 }
 
 /** Read a whole small stream (tests, headers). */
