@@ -202,6 +202,11 @@ export function decodeByteString(s: ByteString): string {
   return out;
 }
 
+/** A byte string as text for people (messages): invalid UTF-8 becomes U+FFFD. */
+export function displayByteString(s: ByteString): string {
+  return Buffer.from(s, 'latin1').toString('utf8');
+}
+
 /**
  * Encode a string from the tree back to its source bytes as a byte string: the
  * inverse of the parser's decoding (lone surrogates U+DC80..U+DCFF become the raw

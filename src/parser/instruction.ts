@@ -6,7 +6,15 @@
 import { OcibuildError, type SourceRange } from '../errors.js';
 import type { FlagNode, InstructionNode } from './ast.js';
 import type { ByteString } from './bytes.js';
-import { decodeByteString, goQuoteBytes, goToLower, isSpaceRune, leftSpaceEnd, rightSpaceStart } from './bytes.js';
+import {
+  decodeByteString,
+  displayByteString,
+  goQuoteBytes,
+  goToLower,
+  isSpaceRune,
+  leftSpaceEnd,
+  rightSpaceStart,
+} from './bytes.js';
 import type { FlagWordCst, LineGrammars, Tok } from './grammars.js';
 import { JSON_NOT_STRINGS, parseJsonArray } from './json.js';
 import { type LogicalLine, logicalRange, type SourceText } from './source.js';
@@ -113,7 +121,7 @@ export function buildInstruction(
     // The instruction grammar accepts every line; reaching this is a grammar bug,
     // reported at the token anyway so the user sees where.
     const { offset, text: tokText } = parsed.failure;
-    throw syntaxError(ctx, `unexpected ${JSON.stringify(decodeByteString(tokText))}`, rangeOf(offset, offset + Math.max(1, tokText.length)));
+    throw syntaxError(ctx, `unexpected ${JSON.stringify(displayByteString(tokText))}`, rangeOf(offset, offset + Math.max(1, tokText.length)));
   }
   const cst = parsed.value;
   const keywordBytes = cst.keyword?.text ?? '';

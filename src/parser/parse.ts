@@ -6,7 +6,7 @@
 import { OcibuildError, type SourceRange } from '../errors.js';
 import type { Directive, DockerfileAst, EscapeToken, Heredoc, InstructionNode, ParseWarning } from './ast.js';
 import type { ByteString } from './bytes.js';
-import { decodeByteString, leftSpaceEnd, trimSpace } from './bytes.js';
+import { decodeByteString, displayByteString, leftSpaceEnd, trimSpace } from './bytes.js';
 import { DirectiveParser } from './directives.js';
 import { LineGrammars } from './grammars.js';
 import { heredocMarkersInLine, ShellLexError } from './heredoc.js';
@@ -95,7 +95,7 @@ export function parseDockerfile(source: string | Uint8Array, options: ParseOptio
       const range = src.range(a, first.contentEnd);
       if (directive.name === 'escape') {
         if (directive.value !== '`' && directive.value !== '\\') {
-          throw error(`invalid escape token '${decodeByteString(directive.value)}' does not match \` or \\`, range);
+          throw error(`invalid escape token '${displayByteString(directive.value)}' does not match \` or \\`, range);
         }
         escape = directive.value;
       }
@@ -128,7 +128,7 @@ export function parseDockerfile(source: string | Uint8Array, options: ParseOptio
     if (hasEmptyContinuation) {
       warnings.push({
         rule: EMPTY_CONTINUATION.rule,
-        message: `Empty continuation line found in: ${decodeByteString(logical.text)}`,
+        message: `Empty continuation line found in: ${displayByteString(logical.text)}`,
         detail: EMPTY_CONTINUATION.detail,
         url: EMPTY_CONTINUATION.url,
         range: src.lineRange(i - 1),
@@ -164,7 +164,7 @@ export function parseDockerfile(source: string | Uint8Array, options: ParseOptio
         }
         if (!terminated) {
           if (tooLong >= 0) throw tooLongError();
-          throw error('unterminated heredoc', markerRange, `no line "${decodeByteString(marker.name)}" ends this heredoc`);
+          throw error('unterminated heredoc', markerRange, `no line "${displayByteString(marker.name)}" ends this heredoc`);
         }
         const end = lines[lastLine]!;
         heredocs.push({
