@@ -21,7 +21,7 @@ import type {
   StepCommon,
 } from '../graph/types.js';
 import { addEnv, cleanPath, DEFAULT_PATH, splitKeyValue } from '../graph/config.js';
-import { reachableStages } from '../graph/order.js';
+import { reachableStages, topologicalOrder } from '../graph/order.js';
 import {
   parseInstruction,
   isSelfConsistentCasing,
@@ -283,24 +283,35 @@ function commentsAbove(lines: readonly string[], line: number): string[] {
   return out;
 }
 
-function findStageByName(stages: readonly StageInfo[], name: string, before?: number): StageInfo | undefined {
-  const lower = name.toLowerCase();
-  let found: StageInfo | undefined;
-  for (const s of stages) {
-    if (before !== undefined && s.index >= before) break;
-    if (s.name === lower) found = s;
+/** Stage lookup by lower-cased name: the last definition, or the last one before `before`. */
+class StageNames {
+  private readonly byName = new Map<string, number[]>();
+  constructor(private readonly stages: readonly StageInfo[]) {
+    for (const s of stages) {
+      if (!s.name) continue;
+      const list = this.byName.get(s.name) ?? [];
+      list.push(s.index);
+      this.byName.set(s.name, list);
+    }
   }
-  return found;
+  find(name: string, before?: number): StageInfo | undefined {
+    const list = this.byName.get(name.toLowerCase());
+    if (!list) return undefined;
+    for (let i = list.length - 1; i >= 0; i--) {
+      if (before === undefined || list[i] < before) return this.stages[list[i]];
+    }
+    return undefined;
+  }
 }
 
 /** Resolve a COPY --from value: stage name, stage index, else an image. */
-function resolveCopyFrom(stages: readonly StageInfo[], from: string, file: string, range: SourceRange): SourceRef {
+function resolveCopyFrom(stages: readonly StageInfo[], names: StageNames, from: string, file: string, range: SourceRange): SourceRef {
   if (/^[+-]?[0-9]+$/.test(from)) {
     const index = Number(from);
     if (index < 0 || index >= stages.length) throw instructionError(`invalid stage index ${index}`, file, range);
     return { kind: 'stage', index };
   }
-  const s = findStageByName(stages, from);
+  const s = names.find(from);
   if (s) return { kind: 'stage', index: s.index };
   return { kind: 'image', ref: from };
 }
@@ -348,6 +359,8 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
     const last = ast.instructions[ast.instructions.length - 1];
     throw new OcibuildError('DOCKERFILE_INSTRUCTION', 'dockerfile contains no stages to build', { file, range: last?.range });
   }
+
+  const names = new StageNames(stages);
 
   // --- stage names (ReservedStageName, DuplicateStageName) and casing ---
   const seen = new Set<string>();
@@ -498,7 +511,7 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
       throw instructionError(`base name (${s.from.baseName}) should not be blank`, file, range);
     }
     s.baseName = name.result;
-    const parent = findStageByName(stages, name.result, s.index);
+    const parent = names.find(name.result, s.index);
     if (parent) s.base = { kind: 'stage', index: parent.index };
     else if (name.result === 'scratch') s.base = { kind: 'scratch' };
     else s.base = { kind: 'image', ref: name.result };
@@ -529,13 +542,13 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
             c.node.range,
           );
         }
-        refs.push(resolveCopyFrom(stages, c.from, file, flagRange));
+        refs.push(resolveCopyFrom(stages, names, c.from, file, flagRange));
       }
       if (c.kind === 'run') {
         for (const m of c.mounts) {
           const from = mountFromValue(m.value);
           if (from === undefined || from === '') continue;
-          const st = findStageByName(stages, from);
+          const st = names.find(from);
           refs.push(st ? { kind: 'stage', index: st.index } : { kind: 'image', ref: from });
         }
       }
@@ -574,7 +587,7 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
   // --- target ---
   let target: StageInfo;
   if (targetName !== undefined) {
-    const t = findStageByName(stages, targetName);
+    const t = names.find(targetName);
     if (!t) {
       const names = stages.filter((s) => s.name).map((s) => s.name as string);
       const hint = didYouMean(targetName, names, true);
@@ -667,7 +680,8 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
     .filter((k) => !consumed.has(k) && !PROXY_ARGS.has(k) && !BUILTIN_BUILD_ARGS.has(k) && !NON_ENV_ARGS.has(k))
     .sort();
 
-  const order = topo(out.map((s) => s.index), (i) => out.find((x) => x.index === i)?.dependsOn ?? []);
+  const byIndex = new Map(out.map((x) => [x.index, x]));
+  const order = topologicalOrder(out.map((x) => x.index), (i) => byIndex.get(i)?.dependsOn ?? []);
   return {
     stages: out,
     target: target.index,
@@ -680,21 +694,6 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
     sandboxHostname: buildArgs.get('BUILDKIT_SANDBOX_HOSTNAME') || 'buildkitsandbox',
     ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
   };
-}
-
-function topo(nodes: number[], deps: (i: number) => number[]): number[] {
-  // nodes are acyclic here (checked above); dependencies always have lower indexes
-  const set = new Set(nodes);
-  const done = new Set<number>();
-  const outOrder: number[] = [];
-  const visit = (i: number) => {
-    if (done.has(i)) return;
-    done.add(i);
-    for (const d of deps(i)) if (set.has(d)) visit(d);
-    outOrder.push(i);
-  };
-  for (const n of [...nodes].sort((a, b) => a - b)) visit(n);
-  return outOrder;
 }
 
 function initialState(s: StageInfo, finals: Map<number, DispatchState>, options: CompileOptions, targetPlatform: Platform): DispatchState {

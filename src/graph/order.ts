@@ -72,8 +72,10 @@ export function topologicalOrder(nodes: readonly number[], deps: (index: number)
  */
 export function levels(graph: Pick<BuildGraph, 'stages' | 'order'>): number[][] {
   const depth = new Map<number, number>();
+  const byIndex = new Map(graph.stages.map((s) => [s.index, s]));
   for (const index of graph.order) {
-    const stage = stageByIndex(graph, index);
+    const stage = byIndex.get(index);
+    if (!stage) throw new Error(`internal: stage ${index} is not in the build graph`);
     let d = 0;
     for (const dep of stage.dependsOn) {
       const dd = depth.get(dep);

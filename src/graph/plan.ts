@@ -5,7 +5,7 @@ import { levels, stageByIndex } from './order.js';
 import type { BuildGraph, SourceRef, Stage, Step } from './types.js';
 
 function stageLabel(graph: BuildGraph, index: number): string {
-  const s = graph.stages.find((x) => x.index === index);
+  const s = graph.stages[index]?.index === index ? graph.stages[index] : graph.stages.find((x) => x.index === index);
   return s?.name ? `#${index} (${s.name})` : `#${index}`;
 }
 
@@ -99,8 +99,9 @@ export function formatPlan(graph: BuildGraph): string {
       `global args: ${graph.metaArgs.map((a) => (a.value === undefined ? a.key : `${a.key}=${JSON.stringify(a.value)}`)).join(' ')}`,
     );
   }
+  const byIndex = new Map(graph.stages.map((s) => [s.index, s]));
   for (const index of graph.order) {
-    const stage = stageByIndex(graph, index);
+    const stage = byIndex.get(index) ?? stageByIndex(graph, index);
     lines.push('');
     const platform = stage.platform ? ` --platform=${stage.platform}` : '';
     lines.push(`stage ${stageLabel(graph, index)} from ${baseLabel(graph, stage)}${platform} (line ${stage.range.start.line})`);
