@@ -1,0 +1,497 @@
+import { Readable, Transform, pipeline as pipelineCb } from 'node:stream';
+import pLimit from 'p-limit';
+import { OcibuildError, isOcibuildError } from '../errors.js';
+import { VerifyStream, type Digest } from '../oci/digest.js';
+import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
+import type { BlobSource, Descriptor } from '../oci/types.js';
+import type { RepositoryScope } from '../registry/auth.js';
+import { getHeader, readLimited, type RegistryClient } from '../registry/client.js';
+import { MAX_MANIFEST_SIZE, digestBytes, parseManifestBytes, type FetchedManifest } from '../registry/manifest.js';
+import { formatReference, isValidTag, normalizeRepositoryName, referenceName, withDigest, type ImageReference } from '../registry/reference.js';
+import { isRetryableError, isRetryableStatus, sleep } from '../registry/retry.js';
+
+/**
+ * Annotation a descriptor may carry to say which repositories (full names,
+ * `registry/path`) already hold the blob, so a push can mount it instead of
+ * uploading. Set by pulls; never pushed in a manifest (descriptors are pushed
+ * as the manifest bytes say).
+ */
+export const ORIGIN_ANNOTATION = 'io.ocibuild.origin';
+
+/** A {@link BlobSource} that can also read from an offset (cheap resume of chunked uploads). */
+export interface RangeBlobSource extends BlobSource {
+  /** Bytes [start, end) of a blob; not verified (the registry verifies the whole blob). */
+  openRange(digest: Digest, start: number, end: number): Promise<Readable>;
+}
+
+function isRangeSource(s: BlobSource): s is RangeBlobSource {
+  return typeof (s as Partial<RangeBlobSource>).openRange === 'function';
+}
+
+/** Progress of a push, one event per state change of a blob or manifest. */
+export interface PushProgress {
+  digest: Digest;
+  kind: 'blob' | 'manifest';
+  phase: 'exists' | 'mounted' | 'uploading' | 'done' | 'retry' | 'tagged';
+  bytes: number;
+  total: number;
+  /** For `tagged`: the tag. */
+  tag?: string;
+}
+
+/** Options of {@link pushImage}. */
+export interface PushOptions {
+  /** Target repository (`registry/path`); its tag or digest, if any, is ignored (see `tags`). */
+  reference: ImageReference;
+  /** The manifest or index to push; its bytes and everything it names come from the source. */
+  descriptor: Descriptor;
+  /** Tags to point at the pushed manifest/index. Empty: pushed by digest only. */
+  tags: string[];
+  /**
+   * Repositories (same registry; `path` or full `registry/path`) that may hold
+   * the blobs: mounting is tried from them before uploading.
+   */
+  mountFrom?: string[];
+  /** Per-blob provenance: repositories known to hold a blob (overrides the origin annotation). */
+  origins?: (digest: Digest) => string[] | undefined;
+  /** Blobs up to this size go in one PUT; larger ones in chunks. Default 16 MiB. */
+  monolithicThreshold?: number;
+  /** Chunk size of chunked uploads (raised to the registry's `OCI-Chunk-Min-Length`). Default 16 MiB. */
+  chunkSize?: number;
+  /** Blobs uploaded at once. Default 4. */
+  concurrency?: number;
+  signal?: AbortSignal;
+  onProgress?: (event: PushProgress) => void;
+}
+
+/** What a push did. */
+export interface PushResult {
+  /** The pushed manifest/index, pinned by digest. */
+  reference: ImageReference;
+  digest: Digest;
+  tags: string[];
+  /** Blobs the registry had already. */
+  existing: number;
+  /** Blobs mounted from another repository. */
+  mounted: number;
+  /** Blobs uploaded, and their bytes. */
+  uploaded: number;
+  uploadedBytes: number;
+}
+
+interface Work {
+  client: RegistryClient;
+  ref: ImageReference;
+  source: BlobSource;
+  options: PushOptions;
+  chunkSize: number;
+  monolithic: number;
+  stats: { existing: number; mounted: number; uploaded: number; uploadedBytes: number };
+}
+
+function pushScopes(ref: ImageReference, from: string[] = []): RepositoryScope[] {
+  return [{ repository: ref.path, actions: ['pull', 'push'] }, ...from.map((r) => ({ repository: r, actions: ['pull'] as Array<'pull'> }))];
+}
+
+async function readSmall(source: BlobSource, d: Descriptor): Promise<Buffer> {
+  if (d.size > MAX_MANIFEST_SIZE) throw new OcibuildError('MANIFEST_INVALID', `manifest ${d.digest} of ${d.size} bytes exceeds the ${MAX_MANIFEST_SIZE} byte limit`);
+  const s = await source.open(d.digest, d.size);
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  const bytes = Buffer.concat(chunks);
+  const got = digestBytes(bytes, d.digest);
+  if (got !== d.digest) throw new OcibuildError('DIGEST_MISMATCH', `local manifest ${d.digest} hashes to ${got}`);
+  return bytes;
+}
+
+interface ManifestNode {
+  descriptor: Descriptor;
+  fetched: FetchedManifest;
+  children: ManifestNode[];
+}
+
+async function loadTree(source: BlobSource, d: Descriptor, depth = 0): Promise<ManifestNode> {
+  if (depth > 4) throw new OcibuildError('MANIFEST_INVALID', `index nesting deeper than 4 at ${d.digest}`);
+  const bytes = await readSmall(source, d);
+  const fetched = parseManifestBytes(bytes, d.mediaType, d.digest, `manifest ${d.digest}`);
+  const children: ManifestNode[] = [];
+  if (fetched.kind === 'index') {
+    for (const m of fetched.index.manifests) {
+      if (isIndexMediaType(m.mediaType) || isManifestMediaType(m.mediaType)) children.push(await loadTree(source, m, depth + 1));
+    }
+  }
+  return { descriptor: d, fetched, children };
+}
+
+function collectBlobs(node: ManifestNode, out: Map<string, Descriptor>): void {
+  if (node.fetched.kind === 'manifest') {
+    const m = node.fetched.manifest;
+    for (const d of [m.config, ...m.layers]) {
+      const prev = out.get(d.digest);
+      if (!prev || (!prev.annotations?.[ORIGIN_ANNOTATION] && d.annotations?.[ORIGIN_ANNOTATION])) out.set(d.digest, d);
+    }
+  }
+  for (const c of node.children) collectBlobs(c, out);
+}
+
+/** Same-registry repository paths a blob may be mounted from. */
+function mountCandidates(w: Work, d: Descriptor): string[] {
+  const names = new Set<string>();
+  const fromOrigin = w.options.origins?.(d.digest) ?? d.annotations?.[ORIGIN_ANNOTATION]?.split(',') ?? [];
+  for (const n of [...fromOrigin, ...(w.options.mountFrom ?? [])]) {
+    const trimmed = n.trim();
+    if (!trimmed) continue;
+    let full: string;
+    try {
+      full = trimmed.includes('/') && /[.:]|^localhost\//.test(trimmed.split('/')[0]!) ? normalizeRepositoryName(trimmed) : normalizeRepositoryName(`${w.ref.domain}/${trimmed}`);
+    } catch {
+      continue;
+    }
+    const prefix = `${w.ref.domain}/`;
+    if (!full.startsWith(prefix)) continue; // mounts work within one registry only
+    const path = full.slice(prefix.length);
+    if (path !== w.ref.path) names.add(path);
+  }
+  return [...names];
+}
+
+async function blobExists(w: Work, d: Descriptor): Promise<boolean> {
+  const res = await w.client.request({
+    registry: w.ref.domain,
+    method: 'HEAD',
+    path: `/v2/${w.ref.path}/blobs/${d.digest}`,
+    scopes: pushScopes(w.ref),
+    accept: [404],
+    what: `check blob ${d.digest} in ${referenceName(w.ref)}`,
+    signal: w.options.signal,
+  });
+  await res.body.dump();
+  if (res.status === 404) return false;
+  const len = getHeader(res, 'content-length');
+  if (len !== undefined && Number(len) !== d.size) {
+    throw new OcibuildError('SIZE_MISMATCH', `registry has blob ${d.digest} with ${len} bytes, the manifest says ${d.size}`);
+  }
+  return true;
+}
+
+function uploadUrl(location: string | undefined, base: URL, what: string): URL {
+  if (!location) throw new OcibuildError('REGISTRY_ERROR', `${what}: registry sent no upload Location`);
+  return new URL(location, base);
+}
+
+/** Start an upload session, trying a cross-repository mount first. Returns undefined when the mount succeeded. */
+async function startUpload(w: Work, d: Descriptor, from: string | undefined): Promise<{ url: URL; minChunk: number } | undefined> {
+  const q = from ? `?mount=${encodeURIComponent(d.digest)}&from=${encodeURIComponent(from)}` : '';
+  const res = await w.client.request({
+    registry: w.ref.domain,
+    method: 'POST',
+    path: `/v2/${w.ref.path}/blobs/uploads/${q}`,
+    headers: { 'content-length': '0' },
+    body: '',
+    scopes: pushScopes(w.ref, from ? [from] : []),
+    what: from ? `mount blob ${d.digest} from ${from}` : `start upload of blob ${d.digest}`,
+    signal: w.options.signal,
+  });
+  await res.body.dump();
+  if (res.status === 201) return undefined;
+  if (res.status !== 202) {
+    throw new OcibuildError('REGISTRY_ERROR', `start upload of ${d.digest}: unexpected HTTP ${res.status}`);
+  }
+  const min = Number(getHeader(res, 'oci-chunk-min-length') ?? 0);
+  return { url: uploadUrl(getHeader(res, 'location'), res.url, `upload ${d.digest}`), minChunk: Number.isFinite(min) && min > 0 ? min : 0 };
+}
+
+/** Open bytes [start, end) of a blob from the source. */
+async function openSlice(source: BlobSource, d: Descriptor, start: number, end: number): Promise<Readable> {
+  if (isRangeSource(source)) return source.openRange(d.digest, start, end);
+  // Generic sources read from 0: skip to `start`, stop at `end`.
+  const full = await source.open(d.digest, d.size);
+  let pos = 0;
+  const slicer = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      const s = Math.max(start - pos, 0);
+      const e = Math.min(end - pos, chunk.length);
+      pos += chunk.length;
+      if (e > s) this.push(chunk.subarray(s, e));
+      if (pos >= end) {
+        this.push(null);
+        full.destroy();
+      }
+      cb();
+    },
+  });
+  return pipelineCb(full, slicer, () => undefined);
+}
+
+function withDigestParam(url: URL, digest: Digest): URL {
+  const u = new URL(url);
+  u.searchParams.set('digest', digest);
+  return u;
+}
+
+/** Ask the registry how much of an upload it holds (`GET <location>` → `Range: 0-<last>`). */
+async function uploadStatus(w: Work, url: URL, d: Descriptor): Promise<{ url: URL; offset: number } | undefined> {
+  const res = await w.client.request({
+    registry: w.ref.domain,
+    method: 'GET',
+    path: url.toString(),
+    scopes: pushScopes(w.ref),
+    accept: [404],
+    what: `upload status of ${d.digest}`,
+    signal: w.options.signal,
+  });
+  await res.body.dump();
+  if (res.status === 404) return undefined;
+  const range = getHeader(res, 'range');
+  let offset = 0;
+  if (range) {
+    const m = /^(?:bytes=)?0-(\d+)$/.exec(range.trim());
+    if (!m) throw new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest}: invalid Range ${JSON.stringify(range)}`);
+    offset = Number(m[1]) + 1;
+  }
+  const loc = getHeader(res, 'location');
+  return { url: loc ? new URL(loc, url) : url, offset };
+}
+
+/** PUT the whole blob at once. */
+async function uploadMonolithic(w: Work, d: Descriptor, session: { url: URL }): Promise<void> {
+  const res = await w.client.request({
+    registry: w.ref.domain,
+    method: 'PUT',
+    path: withDigestParam(session.url, d.digest).toString(),
+    headers: { 'content-type': 'application/octet-stream', 'content-length': String(d.size) },
+    // Re-opened if the PUT is re-sent after a 401; a failed PUT restarts the upload session (see uploadBlob).
+    body: async () => pipelineCb(await w.source.open(d.digest, d.size), new VerifyStream(d.digest, d.size, `local blob ${d.digest}`), () => undefined),
+    scopes: pushScopes(w.ref),
+    what: `upload blob ${d.digest}`,
+    retry: false,
+    signal: w.options.signal,
+  });
+  await res.body.dump();
+  checkCommitted(res.status, getHeader(res, 'docker-content-digest'), d);
+}
+
+function checkCommitted(status: number, claimed: string | undefined, d: Descriptor): void {
+  if (status !== 201 && status !== 204) throw new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest}: unexpected HTTP ${status}`);
+  if (claimed && claimed !== d.digest) {
+    throw new OcibuildError('DIGEST_MISMATCH', `upload of ${d.digest}: registry stored ${claimed}`);
+  }
+}
+
+/**
+ * Upload in chunks with `PATCH` + `Content-Range`; after a failed chunk, ask
+ * the registry for its offset (`GET` the upload URL) and resume from there.
+ */
+async function uploadChunked(w: Work, d: Descriptor, session: { url: URL; minChunk: number }): Promise<void> {
+  const chunk = Math.max(w.chunkSize, session.minChunk);
+  let url = session.url;
+  let offset = 0;
+  let failures = 0;
+  while (offset < d.size) {
+    const end = Math.min(offset + chunk, d.size);
+    try {
+      const start = offset;
+      const res = await w.client.request({
+        registry: w.ref.domain,
+        method: 'PATCH',
+        path: url.toString(),
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': String(end - start),
+          'content-range': `${start}-${end - 1}`,
+        },
+        // A function body: re-opened if the request is re-sent after a 401.
+        body: () => openSlice(w.source, d, start, end),
+        scopes: pushScopes(w.ref),
+        what: `upload chunk ${start}-${end - 1} of blob ${d.digest}`,
+        retry: false,
+        signal: w.options.signal,
+      });
+      await res.body.dump();
+      if (res.status !== 202 && res.status !== 204) throw new OcibuildError('REGISTRY_ERROR', `upload chunk of ${d.digest}: unexpected HTTP ${res.status}`);
+      url = uploadUrl(getHeader(res, 'location') ?? url.toString(), url, `upload ${d.digest}`);
+      const range = getHeader(res, 'range');
+      const m = range ? /^(?:bytes=)?0-(\d+)$/.exec(range.trim()) : null;
+      offset = m ? Number(m[1]) + 1 : end;
+      if (offset !== end) {
+        // The registry kept less (or more) than we sent: continue from what it has.
+        if (offset > d.size) throw new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest}: registry reports ${offset} bytes of ${d.size}`);
+      }
+      failures = 0;
+      w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'uploading', bytes: offset, total: d.size });
+    } catch (e) {
+      if (w.options.signal?.aborted || !isTransient(e) || failures >= w.client.retry.retries) throw e;
+      w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'retry', bytes: offset, total: d.size });
+      await sleep(w.client.backoff(failures, retryAfterOf(e)), w.options.signal);
+      failures++;
+      const st = await uploadStatus(w, url, d);
+      if (!st) throw new RestartUpload(e);
+      url = st.url;
+      offset = st.offset;
+    }
+  }
+  const res = await w.client.request({
+    registry: w.ref.domain,
+    method: 'PUT',
+    path: withDigestParam(url, d.digest).toString(),
+    headers: { 'content-length': '0' },
+    body: '',
+    scopes: pushScopes(w.ref),
+    what: `commit blob ${d.digest}`,
+    retry: false,
+    signal: w.options.signal,
+  });
+  await res.body.dump();
+  checkCommitted(res.status, getHeader(res, 'docker-content-digest'), d);
+}
+
+class RestartUpload extends Error {
+  constructor(readonly reason: unknown) {
+    super('upload session lost');
+  }
+}
+
+function retryAfterOf(e: unknown): string | undefined {
+  const ra = (e as OcibuildError).details?.retryAfter;
+  return typeof ra === 'string' ? ra : undefined;
+}
+
+function isTransient(e: unknown): boolean {
+  if (e instanceof RestartUpload) return true;
+  if (isOcibuildError(e)) {
+    const status = e.details?.status;
+    if (typeof status === 'number') return isRetryableStatus(status);
+    if (e.code === 'REGISTRY_UNREACHABLE') return isRetryableError(e.cause) || e.cause === undefined;
+    return isRetryableError(e);
+  }
+  return isRetryableError(e);
+}
+
+async function uploadBlob(w: Work, d: Descriptor): Promise<void> {
+  const emit = (phase: PushProgress['phase'], bytes: number) => w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase, bytes, total: d.size });
+  if (await blobExists(w, d)) {
+    w.stats.existing++;
+    emit('exists', d.size);
+    return;
+  }
+  let session: { url: URL; minChunk: number } | undefined;
+  for (const from of mountCandidates(w, d)) {
+    try {
+      session = await startUpload(w, d, from);
+    } catch (e) {
+      // A mount the registry refuses (no pull right on `from`) is not fatal: upload instead.
+      if (isOcibuildError(e) && (e.code === 'REGISTRY_DENIED' || e.code === 'REGISTRY_UNAUTHORIZED' || e.code === 'REGISTRY_NOT_FOUND')) continue;
+      throw e;
+    }
+    if (!session) {
+      if (!(await blobExists(w, d))) throw new OcibuildError('REGISTRY_ERROR', `mount of ${d.digest} from ${from} reported success but the blob is missing`);
+      w.stats.mounted++;
+      emit('mounted', d.size);
+      return;
+    }
+    break; // the registry opened a normal upload session instead
+  }
+  for (let attempt = 0; ; attempt++) {
+    try {
+      session ??= await startUpload(w, d, undefined);
+      if (!session) throw new OcibuildError('REGISTRY_ERROR', `start upload of ${d.digest}: registry answered 201 without a mount`);
+      if (d.size <= w.monolithic) await uploadMonolithic(w, d, session);
+      else await uploadChunked(w, d, session);
+      break;
+    } catch (e) {
+      session = undefined;
+      if (w.options.signal?.aborted || !isTransient(e) || attempt >= w.client.retry.retries) {
+        throw e instanceof RestartUpload ? (isOcibuildError(e.reason) ? e.reason : new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest} failed`, { cause: e.reason })) : e;
+      }
+      emit('retry', 0);
+      await sleep(w.client.backoff(attempt, retryAfterOf(e)), w.options.signal);
+    }
+  }
+  // Confirm before any manifest names it.
+  if (!(await blobExists(w, d))) throw new OcibuildError('REGISTRY_ERROR', `blob ${d.digest} is missing after its upload`);
+  w.stats.uploaded++;
+  w.stats.uploadedBytes += d.size;
+  emit('done', d.size);
+}
+
+async function putManifest(w: Work, node: ManifestNode, target: string): Promise<void> {
+  const res = await w.client.request({
+    registry: w.ref.domain,
+    method: 'PUT',
+    path: `/v2/${w.ref.path}/manifests/${target}`,
+    headers: { 'content-type': node.fetched.mediaType, 'content-length': String(node.fetched.bytes.length) },
+    body: node.fetched.bytes,
+    scopes: pushScopes(w.ref),
+    what: `push manifest ${node.descriptor.digest} to ${referenceName(w.ref)}:${target}`,
+    signal: w.options.signal,
+  });
+  const text = await readLimited(res.body, 64 * 1024);
+  void text;
+  const claimed = getHeader(res, 'docker-content-digest');
+  if (claimed && claimed !== node.descriptor.digest) {
+    throw new OcibuildError('DIGEST_MISMATCH', `registry stored manifest ${node.descriptor.digest} as ${claimed}`);
+  }
+}
+
+async function putChildren(w: Work, node: ManifestNode): Promise<void> {
+  for (const c of node.children) {
+    await putChildren(w, c);
+    await putManifest(w, c, c.descriptor.digest);
+    w.options.onProgress?.({ digest: c.descriptor.digest, kind: 'manifest', phase: 'done', bytes: c.fetched.bytes.length, total: c.fetched.bytes.length });
+  }
+}
+
+/**
+ * Push an image (manifest) or a multi-platform index with everything it
+ * names, from `source` to `options.reference`'s repository:
+ * blobs first (HEAD to skip existing ones, cross-repository mount when a
+ * blob is known in another repository of the registry, monolithic PUT for
+ * small blobs, chunked PATCH uploads with resume for large ones, bounded
+ * concurrency, retries), each confirmed; then child manifests by digest; then
+ * the top manifest/index under every tag. A failed push never moves a tag.
+ */
+export async function pushImage(client: RegistryClient, source: BlobSource, options: PushOptions): Promise<PushResult> {
+  const ref: ImageReference = { domain: options.reference.domain, path: options.reference.path };
+  for (const t of options.tags) {
+    if (!isValidTag(t)) throw new OcibuildError('REFERENCE_INVALID', `invalid tag ${JSON.stringify(t)}`);
+  }
+  const chunkSize = options.chunkSize ?? 16 * 1024 * 1024;
+  const monolithic = options.monolithicThreshold ?? 16 * 1024 * 1024;
+  if (!(chunkSize > 0) || !(monolithic >= 0)) throw new OcibuildError('USAGE', 'chunkSize must be > 0 and monolithicThreshold >= 0');
+  const w: Work = {
+    client,
+    ref,
+    source,
+    options,
+    chunkSize,
+    monolithic,
+    stats: { existing: 0, mounted: 0, uploaded: 0, uploadedBytes: 0 },
+  };
+  const tree = await loadTree(source, options.descriptor);
+  const blobs = new Map<string, Descriptor>();
+  collectBlobs(tree, blobs);
+  const limit = pLimit(options.concurrency ?? 4);
+  const results = await Promise.allSettled([...blobs.values()].map((d) => limit(() => uploadBlob(w, d))));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  await putChildren(w, tree);
+  const tags = [...new Set(options.tags)];
+  if (tags.length === 0) {
+    await putManifest(w, tree, tree.descriptor.digest);
+  }
+  for (const t of tags) {
+    await putManifest(w, tree, t);
+    options.onProgress?.({ digest: tree.descriptor.digest, kind: 'manifest', phase: 'tagged', bytes: tree.fetched.bytes.length, total: tree.fetched.bytes.length, tag: t });
+  }
+  return {
+    reference: withDigest(ref, tree.descriptor.digest),
+    digest: tree.descriptor.digest,
+    tags,
+    ...w.stats,
+  };
+}
+
+/** `registry/path@digest` of a push result, for printing. */
+export function pushedName(r: PushResult): string {
+  return formatReference(r.reference);
+}

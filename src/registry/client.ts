@@ -1,0 +1,566 @@
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import type { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
+import { Agent, type Dispatcher } from 'undici';
+import { OcibuildError, isOcibuildError } from '../errors.js';
+import { parseWwwAuthenticate, formatScopes, tokenExpiry, type AuthChallenge, type CachedToken, type RepositoryScope } from './auth.js';
+import { resolveCredentials, type Credentials, type ResolvedCredentials } from './credentials.js';
+import { redactUrl, registryError } from './errors.js';
+import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, resolveRetry, sleep, type ResolvedRetry, type RetryOptions } from './retry.js';
+
+/** Options of a {@link RegistryClient}. Every field is optional. */
+export interface RegistryClientOptions {
+  /**
+   * Environment for credential lookup (`DOCKER_CONFIG`, `HOME`,
+   * `REGISTRY_AUTH_FILE`, `XDG_RUNTIME_DIR`, `PATH` for credential helpers) and
+   * `NODE_EXTRA_CA_CERTS`. No credential file is read when absent.
+   */
+  env?: Record<string, string | undefined>;
+  /** Explicit credentials by registry host; they win over config files. */
+  creds?: Record<string, Credentials>;
+  /** PEM files with extra CA certificates trusted beside the system CAs (`--registry-ca`). */
+  registryCa?: string[];
+  /**
+   * `host[:port]` entries reached over plain HTTP (after HTTPS without
+   * certificate verification fails), as Docker's `--insecure-registry`.
+   * Loopback hosts (127.0.0.0/8, ::1, localhost) may always use plain HTTP.
+   */
+  insecureRegistries?: string[];
+  /** Pull mirrors by registry (`{ 'docker.io': ['mirror.local:5000'] }`); pulls fall back to the origin. */
+  mirrors?: Record<string, string | string[]>;
+  /** Retry policy for 5xx, 429 and connection failures. */
+  retry?: RetryOptions;
+  /** `User-Agent` header. */
+  userAgent?: string;
+  /** Receives one line per request (method, redacted URL, status); never headers or secrets. */
+  debug?: (line: string) => void;
+  /** Clock in epoch ms (token expiry, Retry-After dates). Default Date.now. */
+  now?: () => number;
+  /** Random source in [0,1) for backoff jitter. Default Math.random. */
+  random?: () => number;
+  /** Connections per origin. Default 8. */
+  connections?: number;
+}
+
+/** A request to a registry. */
+export interface RegistryRequest {
+  /** Registry host as in a reference (`docker.io`, `127.0.0.1:5000`). */
+  registry: string;
+  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+  /** A path (`/v2/...`) on the registry, or an absolute URL (an upload `Location`). */
+  path: string;
+  headers?: Record<string, string>;
+  /**
+   * The request body. A function is called again for each attempt, so a
+   * request with a function body (or none) can be retried and re-sent after
+   * a 401; a plain stream is sent once.
+   */
+  body?: string | Buffer | Readable | (() => Promise<string | Buffer | Readable> | string | Buffer | Readable);
+  /** Scopes the token must carry. */
+  scopes?: RepositoryScope[];
+  /** Statuses that count as success (besides those, 2xx). */
+  accept?: number[];
+  /** Words for error messages ("pull manifest docker.io/library/busybox:latest"). */
+  what: string;
+  /** Retry transient failures. Default true when the body is replayable. */
+  retry?: boolean;
+  signal?: AbortSignal;
+}
+
+/** A registry response; the caller must consume or dump `body`. */
+export interface RegistryResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+  /** The URL that answered (after redirects). */
+  url: URL;
+}
+
+interface Endpoint {
+  /** `https://host` or `http://host`. */
+  origin: string;
+  /** Skip certificate verification (explicitly insecure registries only). */
+  insecure: boolean;
+  /** Auth challenge of the ping, if any. */
+  challenge?: AuthChallenge;
+}
+
+const MAX_ERROR_BODY = 64 * 1024;
+const MAX_REDIRECTS = 5;
+
+function header(h: RegistryResponse['headers'], name: string): string | undefined {
+  const v = h[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Read a response body as text, at most `limit` bytes (the rest is discarded). */
+export async function readLimited(body: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of body) {
+    const b = chunk as Buffer;
+    if (n < limit) chunks.push(b.subarray(0, limit - n));
+    n += b.length;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** True for 127.0.0.0/8, ::1 and localhost (with or without a port). */
+export function isLoopbackHost(host: string): boolean {
+  let h = host;
+  if (h.startsWith('[')) h = h.slice(1, h.indexOf(']'));
+  else if (h.includes(':') && h.split(':').length === 2) h = h.slice(0, h.indexOf(':'));
+  h = h.toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (isIP(h) === 4) return h.startsWith('127.');
+  if (isIP(h) === 6) return h === '::1' || h === '0:0:0:0:0:0:0:1';
+  return false;
+}
+
+const TLS_VERIFY_CODES = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH)/;
+
+function errorCode(e: unknown): string | undefined {
+  let cur: unknown = e;
+  for (let i = 0; cur && i < 5; i++) {
+    const code = (cur as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== 'UND_ERR_SOCKET') return code;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return (e as { code?: string } | undefined)?.code;
+}
+
+/** Map the host of a reference to the API host (Docker Hub's API lives at registry-1.docker.io). */
+export function apiHost(registry: string): string {
+  return registry === 'docker.io' || registry === 'index.docker.io' ? 'registry-1.docker.io' : registry;
+}
+
+/**
+ * A client for the OCI Distribution API. Holds its own connection pool,
+ * auth challenges per registry and tokens per scope; create one per
+ * command/build and `close()` it at the end.
+ */
+export class RegistryClient {
+  readonly options: Readonly<RegistryClientOptions>;
+  private readonly agent: Agent;
+  private insecureAgent?: Agent;
+  private readonly retryPolicy: ResolvedRetry;
+  private readonly now: () => number;
+  private readonly endpoints = new Map<string, Promise<Endpoint>>();
+  private readonly tokens = new Map<string, CachedToken>();
+  private readonly pendingTokens = new Map<string, Promise<CachedToken>>();
+  private readonly credentials = new Map<string, Promise<ResolvedCredentials | undefined>>();
+  private readonly insecure: Set<string>;
+
+  /** Build a client; reads the `registryCa` files (and NODE_EXTRA_CA_CERTS from `env` when set). */
+  static async create(options: RegistryClientOptions = {}): Promise<RegistryClient> {
+    let ca: string[] | undefined;
+    const files = [...(options.registryCa ?? [])];
+    if (files.length) {
+      // Passing `ca` replaces Node's defaults, so add back the system roots and NODE_EXTRA_CA_CERTS.
+      const extra = options.env?.NODE_EXTRA_CA_CERTS;
+      if (extra) files.push(extra);
+      ca = [...rootCertificates];
+      for (const f of files) {
+        try {
+          ca.push(await readFile(f, 'utf8'));
+        } catch (e) {
+          throw new OcibuildError('USAGE', `cannot read CA file ${f}: ${(e as Error).message}`, { cause: e });
+        }
+      }
+    }
+    return new RegistryClient(options, ca);
+  }
+
+  /** Prefer {@link RegistryClient.create}; `ca` replaces the trusted CA list when given. */
+  constructor(options: RegistryClientOptions = {}, ca?: string[]) {
+    this.options = options;
+    this.retryPolicy = resolveRetry(options.retry);
+    this.now = options.now ?? Date.now;
+    this.insecure = new Set((options.insecureRegistries ?? []).map((h) => h.toLowerCase()));
+    this.agent = new Agent({
+      connections: options.connections ?? 8,
+      connect: ca ? { ca } : {},
+      headersTimeout: 300_000,
+      bodyTimeout: 300_000,
+    });
+  }
+
+  /** Close every connection. */
+  async close(): Promise<void> {
+    await Promise.all([this.agent.close(), this.insecureAgent?.close()]);
+  }
+
+  /** The mirrors configured for `registry` (empty when none). */
+  mirrorsFor(registry: string): string[] {
+    const m = this.options.mirrors?.[registry];
+    return m === undefined ? [] : Array.isArray(m) ? m : [m];
+  }
+
+  private debug(line: string): void {
+    this.options.debug?.(line);
+  }
+
+  private dispatcherFor(ep: Endpoint): Agent {
+    if (!ep.insecure) return this.agent;
+    this.insecureAgent ??= new Agent({
+      connections: this.options.connections ?? 8,
+      connect: { rejectUnauthorized: false },
+      headersTimeout: 300_000,
+      bodyTimeout: 300_000,
+    });
+    return this.insecureAgent;
+  }
+
+  private userAgent(): string {
+    return this.options.userAgent ?? 'ocibuild';
+  }
+
+  /** Find how to talk to a registry: scheme, TLS verification, auth challenge (`GET /v2/`). */
+  endpoint(registry: string, signal?: AbortSignal): Promise<Endpoint> {
+    const host = apiHost(registry);
+    let p = this.endpoints.get(host);
+    if (!p) {
+      p = this.ping(host, signal);
+      this.endpoints.set(host, p);
+      p.catch(() => this.endpoints.delete(host));
+    }
+    return p;
+  }
+
+  private async ping(host: string, signal?: AbortSignal): Promise<Endpoint> {
+    const explicitInsecure = this.insecure.has(host.toLowerCase());
+    const mayUseHttp = explicitInsecure || isLoopbackHost(host);
+    const candidates: Endpoint[] = [{ origin: `https://${host}`, insecure: explicitInsecure }];
+    if (mayUseHttp) candidates.push({ origin: `http://${host}`, insecure: false });
+    let lastError: unknown;
+    for (const ep of candidates) {
+      for (let attempt = 0; ; attempt++) {
+        const url = `${ep.origin}/v2/`;
+        try {
+          const res = await this.dispatcherFor(ep).request({
+            origin: ep.origin,
+            path: '/v2/',
+            method: 'GET',
+            headers: { 'user-agent': this.userAgent() },
+            signal,
+          });
+          const body = await readLimited(res.body, MAX_ERROR_BODY);
+          this.debug(`GET ${redactUrl(url)} -> ${res.statusCode}`);
+          if (res.statusCode === 401) {
+            const www = header(res.headers, 'www-authenticate');
+            const challenges = www ? parseWwwAuthenticate(www) : [];
+            const challenge = challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
+            return { ...ep, ...(challenge ? { challenge } : {}) };
+          }
+          if (res.statusCode >= 200 && res.statusCode < 300) return ep;
+          if (isRetryableStatus(res.statusCode) && attempt < this.retryPolicy.retries) {
+            await sleep(this.retryDelay(attempt, header(res.headers, 'retry-after')), signal);
+            continue;
+          }
+          if (res.statusCode === 404) {
+            throw new OcibuildError('REGISTRY_ERROR', `${host} does not implement the registry API v2 (GET ${redactUrl(url)}: HTTP 404)`);
+          }
+          throw registryError(`registry ${host} ping`, 'GET', url, res.statusCode, body);
+        } catch (e) {
+          if (isOcibuildError(e)) throw e;
+          if (signal?.aborted) throw e;
+          lastError = e;
+          const code = errorCode(e);
+          this.debug(`GET ${redactUrl(url)} failed: ${code ?? (e as Error).message}`);
+          if (code && TLS_VERIFY_CODES.test(code)) {
+            throw new OcibuildError('REGISTRY_UNREACHABLE', `TLS certificate of ${host} is not trusted (${code})`, {
+              cause: e,
+              hint: 'pass the CA certificate that signed it with --registry-ca (or NODE_EXTRA_CA_CERTS)',
+              details: { url: redactUrl(url) },
+            });
+          }
+          // A TLS handshake against a plain-HTTP server fails at once: try the next candidate.
+          const tlsMismatch = ep.origin.startsWith('https:') && mayUseHttp;
+          if (!tlsMismatch && isRetryableError(e) && attempt < this.retryPolicy.retries) {
+            await sleep(this.retryDelay(attempt), signal);
+            continue;
+          }
+          break;
+        }
+      }
+    }
+    const code = errorCode(lastError);
+    throw new OcibuildError('REGISTRY_UNREACHABLE', `cannot reach registry ${host}: ${code ?? (lastError as Error)?.message ?? 'unknown error'}`, {
+      cause: lastError,
+    });
+  }
+
+  private retryDelay(attempt: number, retryAfter?: string): number {
+    const ra = parseRetryAfter(retryAfter, this.now());
+    if (ra !== undefined) return Math.min(ra, this.retryPolicy.maxDelayMs);
+    return backoffDelay(this.retryPolicy, attempt, this.options.random);
+  }
+
+  private credentialsFor(registry: string): Promise<ResolvedCredentials | undefined> {
+    let p = this.credentials.get(registry);
+    if (!p) {
+      p = resolveCredentials(registry, { env: this.options.env, creds: this.options.creds });
+      this.credentials.set(registry, p);
+      p.catch(() => this.credentials.delete(registry));
+    }
+    return p;
+  }
+
+  /** The `Authorization` header for a request, or undefined for anonymous access. */
+  private async authorization(registry: string, ep: Endpoint, scopes: RepositoryScope[], signal?: AbortSignal): Promise<string | undefined> {
+    const ch = ep.challenge;
+    if (!ch) return undefined;
+    const resolved = await this.credentialsFor(registry);
+    const creds = resolved?.credentials;
+    if (ch.scheme === 'basic') {
+      if (!creds || creds.username === undefined) return undefined;
+      return `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ''}`).toString('base64')}`;
+    }
+    if (ch.scheme !== 'bearer') return undefined;
+    if (creds?.registryToken) return `Bearer ${creds.registryToken}`;
+    const token = await this.token(registry, ch, scopes, creds, signal);
+    return `Bearer ${token.token}`;
+  }
+
+  private tokenKey(ch: AuthChallenge, scopes: RepositoryScope[]): string {
+    return [ch.params.realm ?? '', ch.params.service ?? '', ...formatScopes(scopes)].join('\n');
+  }
+
+  private async token(
+    registry: string,
+    ch: AuthChallenge,
+    scopes: RepositoryScope[],
+    creds: Credentials | undefined,
+    signal?: AbortSignal,
+  ): Promise<CachedToken> {
+    const key = this.tokenKey(ch, scopes);
+    const cached = this.tokens.get(key);
+    if (cached && cached.expiresAt > this.now()) return cached;
+    let pending = this.pendingTokens.get(key);
+    if (!pending) {
+      pending = this.fetchToken(registry, ch, scopes, creds, signal).finally(() => this.pendingTokens.delete(key));
+      this.pendingTokens.set(key, pending);
+    }
+    const t = await pending;
+    this.tokens.set(key, t);
+    return t;
+  }
+
+  /** Forget the cached token for these scopes (after a 401). */
+  private dropToken(ch: AuthChallenge | undefined, scopes: RepositoryScope[]): void {
+    if (ch) this.tokens.delete(this.tokenKey(ch, scopes));
+  }
+
+  private async fetchToken(
+    registry: string,
+    ch: AuthChallenge,
+    scopes: RepositoryScope[],
+    creds: Credentials | undefined,
+    signal?: AbortSignal,
+  ): Promise<CachedToken> {
+    const realm = ch.params.realm;
+    if (!realm) throw new OcibuildError('REGISTRY_ERROR', `registry ${registry} sent a Bearer challenge without a realm`);
+    let realmUrl: URL;
+    try {
+      realmUrl = new URL(realm);
+    } catch {
+      throw new OcibuildError('REGISTRY_ERROR', `registry ${registry} sent an invalid token realm`);
+    }
+    if (realmUrl.protocol !== 'https:' && realmUrl.protocol !== 'http:') {
+      throw new OcibuildError('REGISTRY_ERROR', `registry ${registry} sent a token realm with scheme ${realmUrl.protocol}`);
+    }
+    const scopeStrings = formatScopes(scopes);
+    const headers: Record<string, string> = { 'user-agent': this.userAgent(), accept: 'application/json' };
+    let method: 'GET' | 'POST' = 'GET';
+    let body: string | undefined;
+    if (creds?.identityToken) {
+      // OAuth2 refresh-token grant, as Docker does with an identity token.
+      method = 'POST';
+      const form = new URLSearchParams();
+      form.set('grant_type', 'refresh_token');
+      form.set('refresh_token', creds.identityToken);
+      form.set('client_id', 'ocibuild');
+      if (ch.params.service) form.set('service', ch.params.service);
+      if (scopeStrings.length) form.set('scope', scopeStrings.join(' '));
+      body = form.toString();
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+    } else {
+      if (ch.params.service) realmUrl.searchParams.set('service', ch.params.service);
+      for (const s of scopeStrings) realmUrl.searchParams.append('scope', s);
+      if (creds?.username) {
+        realmUrl.searchParams.set('account', creds.username);
+        headers.authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password ?? ''}`).toString('base64')}`;
+      }
+    }
+    const ep: Endpoint = { origin: realmUrl.origin, insecure: false };
+    for (let attempt = 0; ; attempt++) {
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await this.dispatcherFor(ep).request({
+          origin: realmUrl.origin,
+          path: realmUrl.pathname + realmUrl.search,
+          method,
+          headers,
+          body,
+          signal,
+        });
+      } catch (e) {
+        if (!signal?.aborted && isRetryableError(e) && attempt < this.retryPolicy.retries) {
+          await sleep(this.retryDelay(attempt), signal);
+          continue;
+        }
+        throw new OcibuildError('REGISTRY_UNREACHABLE', `cannot reach token service of ${registry} (${redactUrl(realmUrl)}): ${errorCode(e) ?? (e as Error).message}`, { cause: e });
+      }
+      const text = await readLimited(res.body, 1024 * 1024);
+      this.debug(`${method} ${redactUrl(realmUrl)} -> ${res.statusCode}`);
+      if (isRetryableStatus(res.statusCode) && attempt < this.retryPolicy.retries) {
+        await sleep(this.retryDelay(attempt, header(res.headers, 'retry-after')), signal);
+        continue;
+      }
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        const status = res.statusCode === 401 || res.statusCode === 403 ? res.statusCode : res.statusCode;
+        throw registryError(`authentication to ${registry} failed`, method, realmUrl, status, text);
+      }
+      let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
+      try {
+        parsed = JSON.parse(text) as typeof parsed;
+      } catch {
+        throw new OcibuildError('REGISTRY_ERROR', `token service of ${registry} sent a response that is not JSON`);
+      }
+      const token = typeof parsed.token === 'string' && parsed.token ? parsed.token : parsed.access_token;
+      if (typeof token !== 'string' || !token) {
+        throw new OcibuildError('REGISTRY_ERROR', `token service of ${registry} sent no token`);
+      }
+      return { token, expiresAt: tokenExpiry(this.now(), parsed.expires_in, parsed.issued_at) };
+    }
+  }
+
+  /**
+   * Send a request with auth, redirects (Authorization dropped when the
+   * redirect leaves the registry's host), re-authentication after a 401 and
+   * retries with backoff for 5xx, 429 and connection failures. Resolves with
+   * the response on 2xx or a status listed in `accept`; otherwise throws the
+   * registry's error (REGISTRY_DENIED, REGISTRY_UNAUTHORIZED, REGISTRY_NOT_FOUND,
+   * REGISTRY_ERROR) or REGISTRY_UNREACHABLE.
+   */
+  async request(req: RegistryRequest): Promise<RegistryResponse> {
+    const ep = await this.endpoint(req.registry, req.signal);
+    const scopes = req.scopes ?? [];
+    const replayable = req.body === undefined || typeof req.body === 'function' || typeof req.body === 'string' || Buffer.isBuffer(req.body);
+    const canRetry = (req.retry ?? true) && replayable;
+    let authRetried = false;
+    let attempt = 0;
+    let redirects = 0;
+    const base = new URL(req.path, `${ep.origin}/`);
+    let url = base;
+    const registryOrigin = new URL(ep.origin).host;
+    let method = req.method;
+    for (;;) {
+      const sameHost = url.host === registryOrigin;
+      const headers: Record<string, string> = { 'user-agent': this.userAgent(), ...(req.headers ?? {}) };
+      if (sameHost) {
+        const auth = await this.authorization(req.registry, ep, scopes, req.signal);
+        if (auth) headers.authorization = auth;
+      }
+      let body: string | Buffer | Readable | undefined;
+      if (method !== 'GET' && method !== 'HEAD') {
+        body = typeof req.body === 'function' ? await req.body() : req.body;
+      }
+      let res: Dispatcher.ResponseData;
+      const dispatcher = sameHost ? this.dispatcherFor(ep) : this.agent;
+      try {
+        res = await dispatcher.request({
+          origin: url.origin,
+          path: url.pathname + url.search,
+          method,
+          headers,
+          body: body ?? null,
+          signal: req.signal,
+        });
+      } catch (e) {
+        if (body && typeof body === 'object' && !Buffer.isBuffer(body)) (body as Readable).destroy();
+        this.debug(`${method} ${redactUrl(url)} failed: ${errorCode(e) ?? (e as Error).message}`);
+        if (req.signal?.aborted) throw e;
+        if (canRetry && isRetryableError(e) && attempt < this.retryPolicy.retries) {
+          await sleep(this.retryDelay(attempt), req.signal);
+          attempt++;
+          continue;
+        }
+        if (isOcibuildError(e)) throw e;
+        throw new OcibuildError('REGISTRY_UNREACHABLE', `${req.what}: ${method} ${redactUrl(url)} failed: ${errorCode(e) ?? (e as Error).message}`, {
+          cause: e,
+          details: { url: redactUrl(url), method },
+        });
+      }
+      const status = res.statusCode;
+      this.debug(`${method} ${redactUrl(url)} -> ${status}`);
+      const response: RegistryResponse = { status, headers: res.headers, body: res.body, url };
+      if ((status >= 200 && status < 300) || req.accept?.includes(status)) return response;
+
+      if (status === 401 && sameHost && !authRetried && replayable) {
+        await res.body.dump();
+        authRetried = true;
+        const www = header(res.headers, 'www-authenticate');
+        const challenges = www ? parseWwwAuthenticate(www) : [];
+        const ch = challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
+        this.dropToken(ep.challenge, scopes);
+        if (ch) {
+          // The registry may have switched realm or scheme; keep the newest challenge.
+          ep.challenge = ch;
+          this.dropToken(ch, scopes);
+        }
+        continue;
+      }
+      if ([301, 302, 303, 307, 308].includes(status) && header(res.headers, 'location')) {
+        await res.body.dump();
+        if (++redirects > MAX_REDIRECTS) {
+          throw new OcibuildError('REGISTRY_ERROR', `${req.what}: too many redirects (${redactUrl(base)})`);
+        }
+        const next = new URL(header(res.headers, 'location')!, url);
+        if (next.protocol !== 'https:' && next.protocol !== 'http:') {
+          throw new OcibuildError('REGISTRY_ERROR', `${req.what}: redirect to unsupported scheme ${next.protocol}`);
+        }
+        if (url.protocol === 'https:' && next.protocol === 'http:' && !isLoopbackHost(next.host)) {
+          throw new OcibuildError('REGISTRY_ERROR', `${req.what}: refusing a redirect from HTTPS to plain HTTP (${redactUrl(next)})`);
+        }
+        if (status === 303) method = 'GET';
+        url = next;
+        continue;
+      }
+      if (canRetry && isRetryableStatus(status) && attempt < this.retryPolicy.retries) {
+        await res.body.dump();
+        await sleep(this.retryDelay(attempt, header(res.headers, 'retry-after')), req.signal);
+        attempt++;
+        continue;
+      }
+      const text = method === 'HEAD' ? '' : await readLimited(res.body, MAX_ERROR_BODY).catch(() => '');
+      const err = registryError(req.what, method, url, status, text);
+      const retryAfter = header(res.headers, 'retry-after');
+      if (retryAfter && err.details) err.details.retryAfter = retryAfter;
+      throw err;
+    }
+  }
+
+  /** Send a request and return the response headers; the body is drained. */
+  async requestHeaders(req: RegistryRequest): Promise<Pick<RegistryResponse, 'status' | 'headers' | 'url'>> {
+    const res = await this.request(req);
+    await res.body.dump();
+    return { status: res.status, headers: res.headers, url: res.url };
+  }
+
+  /** Retry delay for callers running their own retry loops (uploads). */
+  backoff(attempt: number, retryAfter?: string): number {
+    return this.retryDelay(attempt, retryAfter);
+  }
+
+  /** The retry policy in force. */
+  get retry(): ResolvedRetry {
+    return this.retryPolicy;
+  }
+}
+
+/** Get one header as a string. */
+export function getHeader(res: Pick<RegistryResponse, 'headers'>, name: string): string | undefined {
+  return header(res.headers, name);
+}

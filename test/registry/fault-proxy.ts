@@ -1,0 +1,147 @@
+/**
+ * A fault-injecting HTTP proxy in front of a real registry (plain node:http
+ * and node:net). Each request is numbered and offered to `decide`, which may
+ * script a fault for it: a connection reset (before or part-way through the
+ * request body), an error status (500/503/429 with Retry-After), or a
+ * response truncated at a byte offset.
+ */
+import http from 'node:http';
+import type net from 'node:net';
+
+/** A fault for one request. */
+export type Fault =
+  | { type: 'reset' }
+  /** Forward the request, but cut the connection after this many request-body bytes. */
+  | { type: 'reset-after-upload'; bytes: number }
+  | { type: 'status'; status: number; retryAfter?: string; body?: string }
+  /** Forward, then cut the response body after this many bytes (the connection is destroyed). */
+  | { type: 'truncate'; at: number };
+
+/** What the proxy saw. */
+export interface ProxyRequest {
+  n: number;
+  method: string;
+  url: string;
+  fault?: Fault;
+  status?: number;
+}
+
+/** Options of {@link startFaultProxy}. */
+export interface FaultProxyOptions {
+  /** `127.0.0.1:<port>` of the registry behind the proxy (plain HTTP). */
+  upstream: string;
+  /** Decide a fault for request number `n` (0-based). */
+  decide?: (req: { n: number; method: string; url: string; headers: http.IncomingHttpHeaders }) => Fault | undefined;
+}
+
+/** A running proxy. */
+export interface FaultProxy {
+  host: string;
+  requests: ProxyRequest[];
+  /** Replace the fault script. */
+  setDecide(fn: FaultProxyOptions['decide']): void;
+  stop(): Promise<void>;
+}
+
+/** Start the proxy on a free port of 127.0.0.1. */
+export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
+  let decide = options.decide;
+  const requests: ProxyRequest[] = [];
+  const sockets = new Set<net.Socket>();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+  const [upHost, upPort] = options.upstream.split(':');
+
+  const server = http.createServer((req, res) => {
+    const n = requests.length;
+    const entry: ProxyRequest = { n, method: req.method ?? 'GET', url: req.url ?? '/' };
+    requests.push(entry);
+    const fault = decide?.({ n, method: entry.method, url: entry.url, headers: req.headers });
+    if (fault) entry.fault = fault;
+
+    if (fault?.type === 'reset') {
+      req.socket.destroy();
+      return;
+    }
+    if (fault?.type === 'status') {
+      req.resume();
+      req.on('end', () => {
+        entry.status = fault.status;
+        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        if (fault.retryAfter !== undefined) headers['retry-after'] = fault.retryAfter;
+        res.writeHead(fault.status, headers);
+        res.end(fault.body ?? JSON.stringify({ errors: [{ code: 'UNAVAILABLE', message: `injected ${fault.status}` }] }));
+      });
+      return;
+    }
+
+    const upstream = http.request(
+      { host: upHost, port: Number(upPort), method: req.method, path: req.url, headers: req.headers, agent },
+      (up) => {
+        entry.status = up.statusCode;
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        if (fault?.type === 'truncate') {
+          let sent = 0;
+          up.on('data', (c: Buffer) => {
+            if (sent >= fault.at) return;
+            const room = fault.at - sent;
+            const part = c.length > room ? c.subarray(0, room) : c;
+            sent += part.length;
+            res.write(part);
+            if (sent >= fault.at) {
+              // Let the bytes leave, then drop the connection mid-body.
+              setImmediate(() => {
+                req.socket.destroy();
+                up.destroy();
+              });
+            }
+          });
+          up.on('end', () => res.end());
+          return;
+        }
+        up.pipe(res);
+      },
+    );
+    upstream.on('error', () => {
+      if (!res.headersSent) res.writeHead(502).end();
+      else req.socket.destroy();
+    });
+    if (fault?.type === 'reset-after-upload') {
+      let seen = 0;
+      req.on('data', (c: Buffer) => {
+        if (seen >= fault.bytes) return;
+        const room = fault.bytes - seen;
+        const part = c.length > room ? c.subarray(0, room) : c;
+        seen += part.length;
+        upstream.write(part);
+        if (seen >= fault.bytes) {
+          // The registry sees a client that went away mid-body; so does the client.
+          setTimeout(() => {
+            upstream.destroy();
+            req.socket.destroy();
+          }, 50);
+        }
+      });
+      req.on('end', () => upstream.end());
+      return;
+    }
+    req.pipe(upstream);
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    host: `127.0.0.1:${port}`,
+    requests,
+    setDecide(fn) {
+      decide = fn;
+    },
+    stop: async () => {
+      for (const s of sockets) s.destroy();
+      agent.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
