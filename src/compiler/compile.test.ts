@@ -272,6 +272,11 @@ describe('stages and targets', () => {
     expect(error(() => compile('RUN x\nFROM scratch')).message).toBe('no build stage in current context');
   });
 
+  it('a stage based on another stage takes its platform', () => {
+    const g = compile('FROM --platform=linux/arm64 scratch AS arm64\nFROM --platform=linux/amd64 arm64 AS child\nFROM child').value;
+    expect(g.stages.map((s) => s.platform)).toEqual(['linux/arm64', 'linux/arm64', 'linux/arm64']);
+  });
+
   it('FROM --platform errors name the expression and suggest', () => {
     const e = error(() => compile('FROM --platform=$BULIDPLATFORM scratch'));
     expect(e.message).toBe('empty platform value from expression $BULIDPLATFORM (did you mean BUILDPLATFORM?)');

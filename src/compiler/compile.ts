@@ -614,6 +614,7 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
 
   // --- dispatch needed stages in file order ---
   const finalStates = new Map<number, DispatchState>();
+  const effective = new Map<number, string>();
   const out: Stage[] = [];
   for (const s of stages) {
     if (!needed.has(s.index)) continue;
@@ -663,11 +664,14 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
       ignore: options.ignore,
     });
     finalStates.set(s.index, state);
+    // FROM --platform on a stage-based stage is ignored: the parent's platform wins (BuildKit)
+    const effectivePlatform = s.base.kind === 'stage' ? effective.get(s.base.index) : s.platform;
+    if (effectivePlatform) effective.set(s.index, effectivePlatform);
     out.push({
       index: s.index,
       ...(s.name ? { name: s.name } : {}),
       base: s.base,
-      ...(s.platform ? { platform: s.platform } : {}),
+      ...(effectivePlatform ? { platform: effectivePlatform } : {}),
       steps: state.steps,
       dependsOn: stageDeps(s.index),
       range: s.from.node.range,

@@ -316,7 +316,11 @@ export interface Stage {
   /** Lower-cased name (`FROM x AS name`). */
   name?: string;
   base: StageBase;
-  /** `FROM --platform` after expansion, normalized (`linux/arm64`). */
+  /**
+   * `FROM --platform` after expansion, normalized (`linux/arm64`). For a stage
+   * based on another stage this is the parent's (its own flag is ignored, as
+   * in BuildKit). Undefined: the build's target platform.
+   */
   platform?: string;
   steps: Step[];
   /** Stage indexes this stage needs (its base stage and every --from/mount source). */
