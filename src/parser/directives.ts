@@ -5,7 +5,7 @@
  */
 import { OcibuildError, type SourceRange } from '../errors.js';
 import type { ByteString } from './bytes.js';
-import { decodeByteString } from './bytes.js';
+import { decodeByteString, leftSpaceEnd } from './bytes.js';
 import { inputToByteString, SourceText } from './source.js';
 
 /** Directive names BuildKit knows. */
@@ -14,12 +14,9 @@ export type DirectiveName = (typeof DIRECTIVE_NAMES)[number];
 
 const SHEBANG = /^#!/;
 
-function directiveRegex(prefix: '#' | '//'): RegExp {
-  // Go: ^<prefix>\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$ with \s = [\t\n\f\r ]
-  // and `.` = anything but \n; on byte strings.
-  const p = prefix === '#' ? '#' : '\\/\\/';
-  return new RegExp(`^${p}[\\t\\n\\f\\r ]*([a-zA-Z][a-zA-Z0-9]*)[\\t\\n\\f\\r ]*=[\\t\\n\\f\\r ]*([^\\n]+?)[\\t\\n\\f\\r ]*$`);
-}
+// Go: ^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$ with \s = [\t\n\f\r ] and `.` = any
+// byte but \n, applied after the comment prefix and leading Unicode whitespace.
+const DIRECTIVE = /^([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*([^\n]+?)[\t\n\f\r ]*$/;
 
 /** A directive as the line parser sees it (byte strings). */
 export interface RawDirective {
@@ -29,15 +26,20 @@ export interface RawDirective {
   line: number;
 }
 
-/** BuildKit's DirectiveParser: feed it lines in order. */
+/**
+ * BuildKit's DirectiveParser: feed it lines in order. A shebang line is not
+ * special here (it ends the directives like any comment); only detectSyntax
+ * and parseDirectiveCheck skip one.
+ */
 export class DirectiveParser {
-  private readonly regex: RegExp;
   private lineNo: number;
   private readonly seen = new Set<string>();
   done = false;
 
-  constructor(prefix: '#' | '//' = '#', startLine = 0) {
-    this.regex = directiveRegex(prefix);
+  constructor(
+    private readonly prefix: '#' | '//' = '#',
+    startLine = 0,
+  ) {
     this.lineNo = startLine;
   }
 
@@ -48,8 +50,12 @@ export class DirectiveParser {
   parseLine(line: ByteString): RawDirective | undefined {
     this.lineNo++;
     if (this.done) return undefined;
-    if (this.lineNo === 1 && SHEBANG.test(line)) return undefined;
-    const m = this.regex.exec(line);
+    if (!line.startsWith(this.prefix)) {
+      this.done = true;
+      return undefined;
+    }
+    const body = line.slice(leftSpaceEnd(line, this.prefix.length));
+    const m = DIRECTIVE.exec(body);
     if (!m) {
       this.done = true;
       return undefined;

@@ -100,6 +100,8 @@ export function parseDockerfile(source: string | Uint8Array, options: ParseOptio
         escape = directive.value;
       }
       directives.push({ name: directive.name, value: decodeByteString(directive.value), range });
+      // A directive line is not a comment of the instruction below it.
+      comments.pop();
     }
     if (token.startsWith('#')) token = '';
     i++;

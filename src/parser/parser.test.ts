@@ -112,10 +112,19 @@ describe('README 1.3 examples', () => {
 });
 
 describe('directives', () => {
-  test('a shebang line does not end the directive block', () => {
-    const ast = parseDockerfile('#!/usr/bin/env ocibuild\n# escape=`\nFROM a\nRUN x `\n  y\n');
+  test('a shebang ends the directive block in a full parse (only detectSyntax skips it)', () => {
+    const ast = parseDockerfile('#!/usr/bin/env ocibuild\n# escape=`\nFROM a\nRUN x `\n');
+    expect(ast.escapeToken).toBe('\\');
+    expect(ast.directives).toEqual([]);
+    expect(dumpBuildkit(ast)).toBe('(from "a")\n(run "x `")');
+  });
+  test('whitespace after # may be any Unicode space; directive lines have ranges', () => {
+    const ast = parseDockerfile('#\u00a0escape = `\n#\tsyntax=x\nFROM a\nRUN x `\n  y\n');
     expect(ast.escapeToken).toBe('`');
-    expect(ast.directives.map((d) => [d.name, d.value, d.range.start.line])).toEqual([['escape', '`', 2]]);
+    expect(ast.directives.map((d) => [d.name, d.value, d.range.start.line])).toEqual([
+      ['escape', '`', 1],
+      ['syntax', 'x', 2],
+    ]);
     expect(dumpBuildkit(ast)).toBe('(from "a")\n(run "x   y")');
   });
   test('names are case-insensitive; a repeat is an error at its line', () => {
@@ -137,9 +146,13 @@ describe('directives', () => {
 describe('comments', () => {
   test('comment lines directly above an instruction, reset by an empty comment', () => {
     const ast = parseDockerfile('# syntax=x\nFROM a\n# one\n#\n# two\n\n#   three  \nARG V=1\nRUN x\n');
-    expect(ast.instructions[0]!.comments).toEqual(['syntax=x']);
+    expect(ast.instructions[0]!.comments).toEqual([]); // directives are not comments
     expect(ast.instructions[1]!.comments).toEqual(['two', 'three']);
     expect(ast.instructions[2]!.comments).toEqual([]);
+  });
+  test('a shebang is a comment, and so is everything after it', () => {
+    const ast = parseDockerfile('#!/bin/sh\n# syntax=x\n# about a\nFROM a\n');
+    expect(ast.instructions[0]!.comments).toEqual(['!/bin/sh', 'syntax=x', 'about a']);
   });
   test('comments inside a continuation are skipped and not recorded', () => {
     const ast = parseDockerfile('FROM a\nRUN x \\\n# note\n  y\nARG z\n');
