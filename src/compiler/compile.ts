@@ -824,7 +824,7 @@ function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchContext): v
         break;
       case 'workdir': {
         const path = expand(ins.value);
-        if (path === '') throw instructionError('WORKDIR requires a non-empty path', file, range);
+        if (path === '') throw instructionError('normalizing workdir: cannot normalize nothing', file, range);
         const abs = path.startsWith('/');
         if (!abs && !st.absWorkdir) {
           linter.run('WorkdirRelativePath', range, `Relative workdir ${JSON.stringify(path)} can have unexpected results if the base image changes`);
