@@ -3,6 +3,7 @@
  * `instruction` grammar gives keyword, flag words and where the arguments
  * start; the per-keyword argument parsers of line_parsers.go give the nodes.
  */
+import assert from 'node:assert/strict';
 import { OcibuildError, type SourceRange } from '../errors.js';
 import type { FlagNode, InstructionNode } from './ast.js';
 import type { ByteString } from './bytes.js';
@@ -40,13 +41,6 @@ interface ArgNodes {
   args: ByteString[];
   json: boolean;
   trigger?: InstructionNode;
-}
-
-/** Result of building a node: the node and the byte offsets of its parts in the logical line. */
-export interface BuiltInstruction {
-  node: InstructionNode;
-  /** Logical-line index of the keyword start. */
-  start: number;
 }
 
 function syntaxError(ctx: InstructionContext, message: string, range: SourceRange): OcibuildError {
@@ -87,7 +81,7 @@ function flagWordText(word: FlagWordCst): string {
         break;
       }
       default:
-        throw new Error(`unreachable: flag token ${t.type}`);
+        assert.fail(`unexpected flag token ${t.type}`);
     }
   }
   // Go appends rune(byte) per byte: the Latin-1 reading of the bytes, which is
@@ -108,7 +102,7 @@ export function buildInstruction(
   span: Span,
   text: ByteString,
   comments: string[],
-): BuiltInstruction {
+): InstructionNode {
   const { grammars, src } = ctx;
   const a = leftSpaceEnd(text);
   const b = rightSpaceStart(text, a);
@@ -172,7 +166,7 @@ export function buildInstruction(
     argRange,
   };
   if (nodes.trigger) node.trigger = nodes.trigger;
-  return { node, start: at(keywordStart) };
+  return node;
 }
 
 function parseArgs(
@@ -229,8 +223,7 @@ function parseArgs(
       return { args: rest === '' ? [] : [rest], json: false };
     case 'onbuild': {
       if (rest === '') return { args: [], json: false };
-      const { node } = buildInstruction(ctx, span, rest, []);
-      return { args: [], json: false, trigger: node };
+      return { args: [], json: false, trigger: buildInstruction(ctx, span, rest, []) };
     }
     default:
       return { args: [''], json: false };

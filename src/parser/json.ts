@@ -4,6 +4,7 @@
  * the `jsonArray` grammar); otherwise it is not JSON and the caller falls back
  * to the shell form. A valid array holding anything but strings is a hard error.
  */
+import assert from 'node:assert/strict';
 import type { ByteString } from './bytes.js';
 import { decodeRune, encodeRune, leftSpaceEnd } from './bytes.js';
 import type { JsonCst, LineGrammars } from './grammars.js';
@@ -102,7 +103,7 @@ export function unquoteJsonString(token: ByteString): ByteString {
         }
         default:
           // The lexer only accepts valid escapes.
-          throw new Error(`unreachable: bad JSON escape in ${JSON.stringify(token)}`);
+          assert.fail(`bad JSON escape in ${JSON.stringify(token)}`);
       }
     }
     if (c < 0x80) {
@@ -144,7 +145,7 @@ export function parseJsonArray(grammars: LineGrammars, text: ByteString): JsonAr
   const parsed = grammars.parseJsonArray(body);
   if (!parsed.ok) return { kind: 'not-json' };
   const root = parsed.value;
-  if (root.kind !== 'array') throw new Error('unreachable: jsonArray is not an array');
+  assert.ok(root.kind === 'array', 'jsonArray is not an array');
   const bad = firstNonString(root.items);
   if (bad) {
     const [a, b] = cstRange(bad);

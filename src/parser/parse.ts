@@ -125,7 +125,7 @@ export function parseDockerfile(source: string | Uint8Array, options: ParseOptio
     }
 
     const ctx: InstructionContext = { grammars, src, file, escapeToken: escape.charCodeAt(0) };
-    const { node } = buildInstruction(ctx, { line: logical, base: 0 }, logical.text, comments);
+    const node = buildInstruction(ctx, { line: logical, base: 0 }, logical.text, comments);
 
     if (hasEmptyContinuation) {
       warnings.push({

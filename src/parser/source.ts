@@ -58,15 +58,14 @@ export class SourceText {
     let pos = 0;
     let u = 0;
     while (pos < n) {
-      const [r, w] = decodeRune(bytes, pos);
-      const units = w === 4 ? 2 : 1;
+      const w = decodeRune(bytes, pos)[1];
+      const units = w === 4 ? 2 : 1; // supplementary characters take two UTF-16 units
       for (let k = 0; k < w; k++) {
         this.u16Start[pos + k] = u;
         this.u16End[pos + k] = u + units;
       }
       pos += w;
       u += units;
-      void r;
     }
     this.u16Start[n] = u;
     this.u16End[n] = u;
