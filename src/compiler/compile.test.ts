@@ -202,6 +202,12 @@ describe('ARG and ENV scoping', () => {
     expect(g.targetPlatform).toBe('linux/arm64');
   });
 
+  it('each ARG of one instruction sees the previous ones; ENV pairs do not', () => {
+    const s = steps('FROM scratch\nARG A=1 B=${A}2\nENV X=3 Y=${X}4');
+    expect(s[0]).toMatchObject({ kind: 'arg', values: [{ key: 'A', value: '1' }, { key: 'B', value: '12' }] });
+    expect(s[1]).toMatchObject({ kind: 'env', pairs: [{ key: 'X', value: '3' }, { key: 'Y', value: '4' }] });
+  });
+
   it('child stages inherit the parent stage ARGs and ENV', () => {
     const s = steps('FROM scratch AS base\nARG A=1\nENV E=2\nFROM base\nENV X=$A$E');
     expect(s[0]).toMatchObject({ pairs: [{ key: 'X', value: '12' }] });

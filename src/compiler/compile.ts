@@ -654,7 +654,6 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
     const state = initialState(s, finalStates, options, platform.targetPlatform);
     dispatchStage(s, state, {
       file,
-      stages,
       linter,
       lexOptions,
       globals: globals.env,
@@ -736,7 +735,6 @@ function initialState(s: StageInfo, finals: Map<number, DispatchState>, options:
 
 interface DispatchContext {
   file: string;
-  stages: StageInfo[];
   linter: Linter;
   lexOptions: ShellLexOptions;
   globals: EnvList;
@@ -774,15 +772,16 @@ function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchContext): v
         linter.run('UndefinedVar', range, `Usage of undefined variable '$${v}'${m ? ` (did you mean $${m}?)` : ''}`);
       }
     };
-    const expand = (word: string, opts: ShellLexOptions = ctx.lexOptions): string => {
+    const expandIn = (env: EnvList, word: string, opts: ShellLexOptions = ctx.lexOptions): string => {
       try {
-        const r = processWord(word, envBefore.lookup, opts);
+        const r = processWord(word, env.lookup, opts);
         reportUnmatched(r.unmatched);
         return r.result;
       } catch (e) {
         throw withLocation(e, file, range);
       }
     };
+    const expand = (word: string, opts?: ShellLexOptions): string => expandIn(envBefore, word, opts);
     const once = (kind: string) => {
       const prev = trackers.get(kind);
       if (prev) {
@@ -904,7 +903,8 @@ function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchContext): v
             value = ctx.buildArgs.get(kv.key);
             ctx.consumed.add(kv.key);
           } else if (kv.value !== undefined) {
-            value = expand(kv.value);
+            // each ARG of one instruction sees the ones before it (BuildKit dispatchArg)
+            value = expandIn(st.env, kv.value);
           } else if (ctx.globals.has(kv.key)) {
             value = ctx.globals.get(kv.key);
           }
