@@ -1,0 +1,131 @@
+// npm run bench: the layer benchmark of issue 3.
+// A COPY of 20,000 small files (~100 MB) and of 4 big files (400 MB), cold,
+// against `tar | tee >(sha256sum) | pigz -p2 -6 | sha256sum` and
+// `tar | gzip -6 | sha256sum` on the same data, in the same run.
+// Options: --runs N (default 5), --sets small,big, --data DIR (default: tmpdir),
+//          --json FILE (default: <tmpdir>/ocibuild-bench-layers.json), --warm (skip cache drops)
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureData } from './data.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : def;
+};
+const runs = Number(opt('runs', '5'));
+const sets = opt('sets', 'small,big').split(',');
+const dataBase = opt('data', os.tmpdir());
+const jsonOut = opt('json', path.join(os.tmpdir(), 'ocibuild-bench-layers.json'));
+const warm = args.includes('--warm');
+
+if (!fs.existsSync(path.join(here, '../dist/layers/index.js'))) {
+  console.error('bench: dist/layers/index.js is missing; run `npm run build` first (npm run bench does).');
+  process.exit(1);
+}
+for (const tool of ['tar', 'pigz', 'gzip', 'sha256sum', 'bash']) {
+  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
+    console.error(`bench: ${tool} is not installed`);
+    process.exit(1);
+  }
+}
+
+let dropNote = warm ? 'warm runs (--warm): page cache not dropped' : 'page cache dropped before every run';
+function dropCaches() {
+  if (warm) return;
+  try {
+    execFileSync('sync');
+    fs.writeFileSync('/proc/sys/vm/drop_caches', '3');
+  } catch (e) {
+    dropNote = `could not drop page caches (${e.code ?? e.message}); runs are warm`;
+  }
+}
+
+function timed(cmd, argv) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed: ${r.stderr}`);
+  return { ms, stdout: r.stdout };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+console.error('bench: preparing data sets (reused when already generated)...');
+const data = ensureData(dataBase);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-bench-'));
+const results = { date: new Date().toISOString(), node: process.version, zlib: process.versions.zlib, cpus: os.cpus().length, uvThreadpool: process.env.UV_THREADPOOL_SIZE ?? '4 (default)', runs, sets: {} };
+
+try {
+  for (const set of sets) {
+    const dir = data[set];
+    if (!dir) throw new Error(`unknown set ${set} (small, big)`);
+    const bytes = data[`${set}Bytes`];
+    const layerFile = path.join(work, `${set}.tar.gz`);
+    const commands = {
+      ocibuild: () => {
+        const r = timed(process.execPath, [path.join(here, 'copy-layer.js'), dir, layerFile]);
+        return { ms: r.ms, info: JSON.parse(r.stdout) };
+      },
+      pigz: () => timed('bash', ['-c', `set -o pipefail; tar -C '${dir}' -cf - . | tee >(sha256sum >/dev/null) | pigz -p2 -6 | sha256sum >/dev/null`]),
+      gzip: () => timed('bash', ['-c', `set -o pipefail; tar -C '${dir}' -cf - . | gzip -6 | sha256sum >/dev/null`]),
+    };
+    const times = { ocibuild: [], pigz: [], gzip: [] };
+    const digests = new Set();
+    let info;
+    for (let i = 0; i < runs; i++) {
+      // Interleaved, so load changes on a shared machine hit all three alike.
+      for (const name of Object.keys(commands)) {
+        dropCaches();
+        const r = commands[name]();
+        times[name].push(r.ms);
+        if (r.info) {
+          info = r.info;
+          digests.add(r.info.digest);
+        }
+      }
+      console.error(`bench: ${set} run ${i + 1}/${runs}: ${Object.entries(times).map(([k, v]) => `${k} ${(v[i] / 1000).toFixed(2)}s`).join(', ')}`);
+    }
+    // Check the last layer: gzip -t accepts it and it decompresses to the diffId.
+    execFileSync('gzip', ['-t', layerFile]);
+    const diffId = `sha256:${execFileSync('bash', ['-c', `gzip -dc '${layerFile}' | sha256sum`]).toString().split(' ')[0]}`;
+    const med = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+    results.sets[set] = {
+      dir,
+      files: info.entries,
+      bytes,
+      tarBytes: info.uncompressedSize,
+      gzipBytes: info.size,
+      deterministic: digests.size === 1,
+      gzipTestOk: true,
+      diffIdVerified: diffId === info.diffId,
+      medianMs: med,
+      allMs: times,
+      lastWalkMs: info.walkMs,
+      lastWriteMs: info.writeMs,
+      ratioToPigz: med.ocibuild / med.pigz,
+      ratioToGzip: med.ocibuild / med.gzip,
+      throughputMBs: { ocibuild: bytes / 1e6 / (med.ocibuild / 1000), pigz: bytes / 1e6 / (med.pigz / 1000), gzip: bytes / 1e6 / (med.gzip / 1000) },
+    };
+  }
+} finally {
+  fs.rmSync(work, { recursive: true, force: true });
+}
+results.cache = dropNote;
+fs.writeFileSync(jsonOut, JSON.stringify(results, null, 2));
+
+const rows = [['set', 'files', 'MB', 'ocibuild s', 'pigz -p2 s', 'gzip -6 s', 'vs pigz', 'vs gzip', 'deterministic', 'gzip -t / diffId']];
+for (const [set, r] of Object.entries(results.sets)) {
+  rows.push([set, String(r.files), (r.bytes / 1e6).toFixed(0), (r.medianMs.ocibuild / 1000).toFixed(2), (r.medianMs.pigz / 1000).toFixed(2), (r.medianMs.gzip / 1000).toFixed(2), `${r.ratioToPigz.toFixed(2)}x`, `${r.ratioToGzip.toFixed(2)}x`, r.deterministic ? 'yes' : 'NO', r.diffIdVerified ? 'ok' : 'MISMATCH']);
+}
+const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+console.log(`\nmedians of ${runs} runs; ${results.cache}; target: 1.2x of the pigz pipeline. JSON: ${jsonOut}`);
