@@ -535,7 +535,16 @@ export class RegistryClient {
         continue;
       }
       const text = method === 'HEAD' ? '' : await readLimited(res.body, MAX_ERROR_BODY).catch(() => '');
-      const err = registryError(req.what, method, url, status, text);
+      let err = registryError(req.what, method, url, status, text);
+      if (status === 401 && !(err.details?.errors as unknown[] | undefined)?.length) {
+        // HEAD answers have no body: the challenge's error says why (e.g. insufficient_scope).
+        const www = header(res.headers, 'www-authenticate');
+        const ch = www ? parseWwwAuthenticate(www)[0] : undefined;
+        if (ch?.params.error) {
+          const body = JSON.stringify({ errors: [{ code: ch.params.error.toUpperCase(), message: ch.params.error_description ?? 'authentication required' }] });
+          err = registryError(req.what, method, url, status, body);
+        }
+      }
       const retryAfter = header(res.headers, 'retry-after');
       if (retryAfter && err.details) err.details.retryAfter = retryAfter;
       throw err;

@@ -187,3 +187,45 @@ export async function pushBaseImage(
 export async function fileSize(file: string): Promise<number> {
   return (await stat(file)).size;
 }
+
+/**
+ * An image whose layers are files of random (incompressible) bytes, made
+ * with `head -c N /dev/urandom` and GNU tar, uncompressed
+ * (`application/vnd.oci.image.layer.v1.tar`, so digest = diffId). Streamed to
+ * disk, never held in memory.
+ */
+export async function makeRandomImage(dir: string, layerSizes: number[], tag = 'latest'): Promise<{ manifestDigest: string; layers: Array<{ digest: string; size: number }> }> {
+  await initLayout(dir);
+  const work = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-random-'));
+  try {
+    const layers: Array<{ digest: string; size: number; diffId: string }> = [];
+    for (const [i, size] of layerSizes.entries()) {
+      const root = path.join(work, `l${i}`);
+      await mkdir(root, { recursive: true });
+      await run('sh', ['-c', `head -c ${size} /dev/urandom > "$1"`, 'sh', path.join(root, `random-${i}.bin`)]);
+      const tarFile = path.join(work, `l${i}.tar`);
+      await run('tar', ['--sort=name', '--mtime=@1704067200', '--owner=0', '--group=0', '--numeric-owner', '-C', root, '-cf', tarFile, '.']);
+      await rm(root, { recursive: true, force: true });
+      const b = await moveBlob(dir, tarFile);
+      layers.push({ ...b, diffId: b.digest });
+    }
+    const config = {
+      created: '2024-01-01T00:00:00Z',
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+    };
+    const cfg = await writeBlob(dir, JSON.stringify(config));
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: cfg.digest, size: cfg.size },
+      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: l.digest, size: l.size })),
+    };
+    const m = await writeBlob(dir, JSON.stringify(manifest));
+    await writeLayoutIndex(dir, [{ mediaType: manifest.mediaType, digest: m.digest, size: m.size, tag }]);
+    return { manifestDigest: m.digest, layers: layers.map((l) => ({ digest: l.digest, size: l.size })) };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}

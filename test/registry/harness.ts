@@ -70,8 +70,10 @@ export interface TokenRequest {
 export interface TokenServer {
   url: string;
   requests: TokenRequest[];
-  /** Lifetime of issued tokens in seconds (default 300). */
+  /** Lifetime announced in `expires_in`, seconds (default 300). */
   expiresIn: number;
+  /** Real lifetime (JWT `exp`) in seconds; default: `expiresIn`. Shorter makes tokens die early (401 mid-upload). */
+  jwtLifetime?: number;
   stop(): Promise<void>;
 }
 
@@ -99,7 +101,7 @@ async function startTokenServer(dir: string, options: { users: Record<string, st
     }
     const now = Math.floor(Date.now() / 1000);
     const header = { alg: 'RS256', typ: 'JWT', x5c: [certDer] };
-    const claims = { iss: options.issuer, sub: account ?? '', aud: options.service, exp: now + state.expiresIn, nbf: now - 1, iat: now, jti: randomUUID(), access: granted };
+    const claims = { iss: options.issuer, sub: account ?? '', aud: options.service, exp: now + (state.jwtLifetime ?? state.expiresIn), nbf: now - 1, iat: now, jti: randomUUID(), access: granted };
     const input = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const sig = createSign('RSA-SHA256').update(input).sign(keyPem);
     return { token: `${input}.${b64url(sig)}`, granted };
