@@ -11,7 +11,7 @@ import { checkoutGit, type GitRef } from './git.js';
 import { download, redactUrl } from './http.js';
 import { OcibuildError } from '../errors.js';
 import { absClean, resolveInRoot, toRel } from './paths.js';
-import type { LayerPlan } from './plan.js';
+import type { LayerPlan, TreeCopyOptions } from './plan.js';
 import { directorySourceFs } from './source-fs.js';
 import type { CopyOptions, SourceFs, SourceStat } from './types.js';
 
@@ -34,13 +34,13 @@ export async function copyLeafItem(plan: LayerPlan, dest: DestTarget, name: stri
 }
 
 /** Copy the contents of a source directory into the destination directory. */
-export async function copyDirItem(plan: LayerPlan, dest: DestTarget, fsrc: SourceFs, srcRel: string, excludes?: Parameters<LayerPlan['copyTree']>[3]): Promise<number> {
+export async function copyDirItem(plan: LayerPlan, dest: DestTarget, fsrc: SourceFs, srcRel: string, tree?: TreeCopyOptions): Promise<number> {
   const ensure = dest.isDir ? dest.path : path.posix.dirname(dest.path);
   await plan.mkdirAll(await plan.resolveDest(ensure));
   const dst = await plan.resolveDest(dest.path);
   // a missing destination is created 0755 (owned by the --chown user), an existing one kept
   await plan.mkdirAll(dst);
-  return plan.copyTree(fsrc, srcRel, dst, excludes);
+  return plan.copyTree(fsrc, srcRel, dst, tree);
 }
 
 /**

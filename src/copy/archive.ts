@@ -327,10 +327,3 @@ export async function extractArchiveInto(plan: LayerPlan, file: string, compress
   }
   return items.length;
 }
-
-/** Read a whole small stream (tests, headers). */
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}

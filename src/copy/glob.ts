@@ -36,18 +36,6 @@ export function filepathMatch(pattern: string, name: string): boolean {
   return goMatch(pattern, name);
 }
 
-/** Check a pattern's syntax; throws an OcibuildError naming `what` when it is malformed. */
-export function validatePattern(pattern: string, what: string): void {
-  try {
-    filepathMatch(pattern, '');
-  } catch (e) {
-    if (e instanceof BadPatternError) {
-      throw new OcibuildError('DOCKERFILE_INSTRUCTION', `${what}: syntax error in pattern ${JSON.stringify(pattern)}`);
-    }
-    throw e;
-  }
-}
-
 /** Result of matching a path against a `--parents` include pattern. */
 export type IncludeMatch = 'none' | 'partial' | 'full';
 

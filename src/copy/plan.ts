@@ -156,10 +156,6 @@ export class LayerPlan {
     }
   }
 
-  private async existingKind(rel: string): Promise<'directory' | 'symlink' | 'other' | undefined> {
-    return this.kindAt(rel);
-  }
-
   /** Apply --chmod (never to symlinks). */
   private mode(st: { mode: number }, type: string, how: 'copy' | 'untar' = 'copy'): number {
     if (type === 'symlink') return 0o777;
@@ -172,7 +168,7 @@ export class LayerPlan {
    * a directory there is an error for COPY, replaced for an archive).
    */
   async putLeaf(target: string, st: SourceStat, fsrc: SourceFs | undefined, srcRel: string, how: 'copy' | 'untar' = 'copy', linkname?: string): Promise<void> {
-    const kind = await this.existingKind(target);
+    const kind = await this.kindAt(target);
     if (kind === 'directory') {
       if (how === 'copy') {
         throw new OcibuildError('LAYER_INVALID', `cannot replace to directory /${target} with file`, { details: { path: '/' + target } });
@@ -231,7 +227,7 @@ export class LayerPlan {
    * `overwriteMetadata` it takes the source's metadata, else it is left as is.
    */
   async putDir(target: string, st: SourceStat, overwriteMetadata: boolean, how: 'copy' | 'untar' = 'copy'): Promise<void> {
-    const kind = await this.existingKind(target);
+    const kind = await this.kindAt(target);
     if (kind !== undefined && kind !== 'directory') {
       if (how === 'copy') throw notDir(target);
       this.removeTree(target);
