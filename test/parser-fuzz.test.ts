@@ -8,7 +8,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatCodeFrame } from '../src/code-frame.js';
 import { isOcibuildError, type SourcePosition, type SourceRange } from '../src/errors.js';
-import { decodeDockerfileSource, dumpBuildkit, parseDockerfile, type DockerfileAst } from '../src/parser/index.js';
+import {
+  decodeDockerfileSource,
+  detectSyntax,
+  dumpBuildkit,
+  heredocNamesFromLine,
+  parseDirectiveCheck,
+  parseDockerfile,
+  parseHeredocWord,
+  parseJsonArgs,
+  parseWords,
+  type DockerfileAst,
+} from '../src/parser/index.js';
 import { generateFuzzInputs, loadParserCorpus } from './fuzz-inputs.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -79,6 +90,30 @@ test(`parser survives ${COUNT} fuzz inputs`, () => {
   for (const input of generateFuzzInputs({ seed: SEED, count: COUNT, corpus })) {
     stats[input.kind]++;
     const where = `input #${input.index} (${input.kind}, seed ${SEED}): ${JSON.stringify(Buffer.from(input.bytes).toString('latin1').slice(0, 300))}`;
+    // The string-level helpers on the lines of every fifth input: a result or an OcibuildError.
+    if (input.index % 5 === 0) {
+      const text = Buffer.from(input.bytes).toString('utf8');
+      try {
+        detectSyntax(input.bytes);
+        parseDirectiveCheck(input.bytes);
+        for (const line of text.split('\n').slice(0, 20)) {
+          for (const run of [
+            () => heredocNamesFromLine(line),
+            () => parseJsonArgs(line),
+            () => parseWords(line),
+            () => parseHeredocWord(line.trim()),
+          ]) {
+            try {
+              run();
+            } catch (e) {
+              if (!isOcibuildError(e) || e.code !== 'DOCKERFILE_SYNTAX') throw e;
+            }
+          }
+        }
+      } catch (e) {
+        throw new Error(`${where}\nhelper threw: ${(e as Error)?.stack ?? String(e)}`);
+      }
+    }
     let ast: DockerfileAst | undefined;
     try {
       ast = parseDockerfile(input.bytes, { file: 'Dockerfile' });

@@ -247,6 +247,18 @@ describe('heredocs', () => {
     expect(err.range!.start).toEqual({ line: 2, column: 11, offset: 17 });
     expect(err.hint).toContain('"TWO"');
   });
+  test('a line that does not lex as shell words has no heredocs', () => {
+    expect(dump('FROM a\nRUN cat <<EOF "unclosed\nEOF\n')).toBe('(from "a")\n(run "cat <<EOF \\"unclosed")\n(eof "")');
+    expect(dump('FROM a\nRUN cat <<EOF ${\nEOF\n')).toBe('(from "a")\n(run "cat <<EOF ${")\n(eof "")');
+  });
+  test('fd prefixes, blanks after <<, quoted and escaped names', () => {
+    const ast = parseDockerfile('FROM a\nRUN 3<<  A cat <<"B C" <<D\\"E\n1\nA\n2\nB C\n3\nD"E\n');
+    expect(ast.instructions[1]!.heredocs.map((h) => [h.name, h.fileDescriptor, h.expand, h.content])).toEqual([
+      ['A', 3, true, '1\n'],
+      ['B C', 0, false, '2\n'],
+      ['D"E', 0, true, '3\n'],
+    ]);
+  });
   test('only RUN, COPY and ADD in shell form take heredocs', () => {
     expect(parseDockerfile('FROM a\nCMD <<EOF\n').instructions[1]!.heredocs).toEqual([]);
     expect(parseDockerfile('FROM a\nRUN ["<<EOF"]\n').instructions[1]!.heredocs).toEqual([]);
