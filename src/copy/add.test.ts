@@ -373,6 +373,31 @@ describe('ADD git repositories', () => {
     expect(e.message).toMatch(new RegExp(`^checksum mismatch for ${base}/repo.git: expected commit ${commitV1}, got [0-9a-f]{40}$`));
   });
 
+  test('a full commit SHA as the ref', async () => {
+    expect((await plan(add([`${base}/repo.git#${commitV1}:docs`], '/d/'))).lines).toContain(`file d/guide.md 0644 0:0 ${h('guide v1')}`);
+  });
+
+  test('a dumb HTTP server (no shallow fetch) falls back to a full fetch', async () => {
+    git(path.join(root, 'repo.git'), 'update-server-info');
+    const dumb = http.createServer((req, res) => {
+      const file = path.join(root, decodeURIComponent(new URL(req.url!, 'http://x').pathname));
+      if (!file.startsWith(root + path.sep) || !fs.existsSync(file) || fs.statSync(file).isDirectory()) {
+        res.writeHead(404);
+        res.end();
+        return;
+      }
+      fs.createReadStream(file).pipe(res);
+    });
+    await new Promise<void>((r) => dumb.listen(0, '127.0.0.1', r));
+    const dumbBase = `http://127.0.0.1:${(dumb.address() as AddressInfo).port}`;
+    try {
+      expect((await plan(add([`${dumbBase}/repo.git#v1:docs`], '/d/'))).lines).toContain(`file d/guide.md 0644 0:0 ${h('guide v1')}`);
+      expect((await plan(add([`${dumbBase}/repo.git`], '/d/'))).lines).toContain(`file d/docs/guide.md 0644 0:0 ${h('guide v2')}`);
+    } finally {
+      await new Promise<void>((r) => dumb.close(() => r()));
+    }
+  });
+
   test('a missing ref or subdirectory is ADD_GIT', async () => {
     expect((await failure(add([`${base}/repo.git#nope`], '/r/'))).code).toBe('ADD_GIT');
     const e = await failure(add([`${base}/repo.git#v1:nodir`], '/r/'));

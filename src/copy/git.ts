@@ -139,7 +139,15 @@ export async function checkoutGit(ref: GitRef, tmpDir: string, options: { git?: 
     // Dumb HTTP or an unadvertised commit: full fetch, then resolve the ref locally.
     const full = await g(['fetch', '-q', '--tags', '--recurse-submodules=no', 'origin', '+refs/heads/*:refs/remotes/origin/*']);
     if (full.code !== 0) throw failure('git fetch of', shown, full);
-    const candidates = ref.ref === undefined ? ['refs/remotes/origin/HEAD', 'refs/remotes/origin/main', 'refs/remotes/origin/master'] : [`refs/remotes/origin/${ref.ref}`, `refs/tags/${ref.ref}`, ref.ref];
+    let candidates: string[];
+    if (ref.ref === undefined) {
+      // the remote's default branch, as `git clone` would pick it
+      const sym = await g(['ls-remote', '--symref', 'origin', 'HEAD']);
+      const m = sym.code === 0 ? /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(sym.stdout) : null;
+      candidates = [...(m ? [`refs/remotes/origin/${m[1]}`] : []), 'refs/remotes/origin/main', 'refs/remotes/origin/master'];
+    } else {
+      candidates = [`refs/remotes/origin/${ref.ref}`, `refs/tags/${ref.ref}`, ref.ref];
+    }
     let resolved: string | undefined;
     for (const c of candidates) {
       const rp = await g(['rev-parse', '-q', '--verify', `${c}^{commit}`]);
