@@ -129,6 +129,8 @@ describe('BuildKit lint expectations', () => {
       ['WorkdirRelativePath', 3, 'Relative workdir "app/" can have unexpected results if the base image changes'],
     ]);
     expect(check('\nFROM scratch AS a\nWORKDIR /app\n\nFROM a AS b\nWORKDIR subdir/\n')).toEqual([]);
+    // only the first WORKDIR of a stage chain is checked
+    expect(check('\nFROM scratch\nWORKDIR a\nWORKDIR b\n').map((w) => w[1])).toEqual([3]);
   });
 
   it('UndefinedVar', () => {

@@ -155,7 +155,8 @@ interface DispatchState {
   imageEnv: string[];
   shell?: string[];
   args: ArgValue[];
-  absWorkdir: boolean;
+  /** A WORKDIR ran in this stage chain (WorkdirRelativePath checks only the first). */
+  workdirSet: boolean;
   steps: Step[];
 }
 
@@ -708,7 +709,7 @@ function initialState(s: StageInfo, finals: Map<number, DispatchState>, options:
       imageEnv: [...parent.imageEnv],
       shell: parent.shell,
       args: [...parent.args],
-      absWorkdir: parent.absWorkdir,
+      workdirSet: parent.workdirSet,
       steps: [],
     };
   }
@@ -728,7 +729,7 @@ function initialState(s: StageInfo, finals: Map<number, DispatchState>, options:
     imageEnv,
     shell: config?.Shell && config.Shell.length > 0 ? [...config.Shell] : undefined,
     args: [],
-    absWorkdir: false,
+    workdirSet: false,
     steps: [],
   };
 }
@@ -824,11 +825,11 @@ function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchContext): v
       case 'workdir': {
         const path = expand(ins.value);
         if (path === '') throw instructionError('normalizing workdir: cannot normalize nothing', file, range);
-        const abs = path.startsWith('/');
-        if (!abs && !st.absWorkdir) {
+        // only the first WORKDIR of the stage chain is checked: fixing it fixes the rest (BuildKit)
+        if (!path.startsWith('/') && !st.workdirSet) {
           linter.run('WorkdirRelativePath', range, `Relative workdir ${JSON.stringify(path)} can have unexpected results if the base image changes`);
         }
-        if (abs) st.absWorkdir = true;
+        st.workdirSet = true;
         step = { kind: 'workdir', ...common(), path };
         break;
       }
