@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import { contextSourceFs, parseGitRef, planCopy, urlFileName, type CopyOptions, type CopySpec } from './index.js';
-import { h, listEntries, makeTree, mtimes, removeTemp, tempDir } from './testing/helpers.js';
+import { h, listEntries, makeTree, mtimes, rawTar, removeTemp, tempDir, type RawMember } from './testing/helpers.js';
 
 let tmp: string;
 let ctx: string;
@@ -106,28 +106,25 @@ describe('ADD local archives', () => {
     expect((await plan({ instruction: 'COPY', sources: ['a.tar.gz'], dest: '/d/' })).lines).toEqual(['directory d 0755 0:0', `file d/a.tar.gz 0644 0:0 ${h(bytes)}`]);
   });
 
-  function pyTar(name: string, body: string): void {
-    execFileSync('python3', ['-c', `import tarfile, io\nt = tarfile.open(${JSON.stringify(path.join(ctx, name))}, 'w')\n${body}\nt.close()`]);
+  function writeTar(name: string, members: RawMember[]): void {
+    fs.writeFileSync(path.join(ctx, name), rawTar(members));
   }
 
   test('members escaping the destination are refused', async () => {
-    pyTar('evil.tar', "i = tarfile.TarInfo('ok/../../evil'); i.size = 1; t.addfile(i, io.BytesIO(b'x'))");
+    writeTar('evil.tar', [{ name: 'ok/../../evil', data: 'x' }]);
     const e = await failure(add(['evil.tar'], '/d/'));
     expect(e.code).toBe('LAYER_ESCAPE');
     expect(e.message).toBe('evil.tar: archive path "ok/../../evil" is outside the extraction root');
   });
 
   test('members below a symlink of the archive follow it inside the extraction root', async () => {
-    pyTar(
-      'links.tar',
-      [
-        "d = tarfile.TarInfo('real'); d.type = tarfile.DIRTYPE; d.mode = 0o755; t.addfile(d)",
-        "l = tarfile.TarInfo('lib'); l.type = tarfile.SYMTYPE; l.linkname = 'real'; t.addfile(l)",
-        "a = tarfile.TarInfo('abs'); a.type = tarfile.SYMTYPE; a.linkname = '/real'; t.addfile(a)",
-        "i = tarfile.TarInfo('lib/x'); i.size = 1; i.mode = 0o644; t.addfile(i, io.BytesIO(b'x'))",
-        "j = tarfile.TarInfo('abs/y'); j.size = 1; j.mode = 0o644; t.addfile(j, io.BytesIO(b'y'))",
-      ].join('\n'),
-    );
+    writeTar('links.tar', [
+      { name: 'real', type: '5' },
+      { name: 'lib', type: '2', linkname: 'real' },
+      { name: 'abs', type: '2', linkname: '/real' },
+      { name: 'lib/x', data: 'x' },
+      { name: 'abs/y', data: 'y' },
+    ]);
     expect((await plan(add(['links.tar'], '/d/'))).lines).toEqual([
       'directory d 0755 0:0',
       'symlink d/abs 0777 0:0 -> /real',
@@ -139,26 +136,24 @@ describe('ADD local archives', () => {
   });
 
   test('a relative symlink of the archive leading out of the extraction root is refused', async () => {
-    pyTar('up.tar', ["l = tarfile.TarInfo('up'); l.type = tarfile.SYMTYPE; l.linkname = '../../etc'; t.addfile(l)", "i = tarfile.TarInfo('up/passwd'); i.size = 1; t.addfile(i, io.BytesIO(b'x'))"].join('\n'));
+    writeTar('up.tar', [
+      { name: 'up', type: '2', linkname: '../../etc' },
+      { name: 'up/passwd', data: 'x' },
+    ]);
     const e = await failure(add(['up.tar'], '/d/'));
     expect(e.code).toBe('LAYER_ESCAPE');
     expect(e.message).toBe('up.tar: archive symlink "up" points outside the extraction root');
   });
 
   test('device entries are not supported (BuildKit unpack)', async () => {
-    pyTar('dev.tar', "c = tarfile.TarInfo('null'); c.type = tarfile.CHRTYPE; c.devmajor = 1; c.devminor = 3; t.addfile(c)");
+    writeTar('dev.tar', [{ name: 'null', type: '3', devmajor: 1, devminor: 3 }]);
     const e = await failure(add(['dev.tar'], '/d/'));
     expect(e.code).toBe('UNSUPPORTED');
     expect(e.message).toBe('dev.tar: unsupported tar entry "null" (char)');
   });
 
   test('absolute member names are re-rooted under the destination', async () => {
-    execFileSync('python3', [
-      '-c',
-      `import tarfile, io
-t = tarfile.open(${JSON.stringify(path.join(ctx, 'abs.tar'))}, 'w')
-i = tarfile.TarInfo('/etc/motd'); i.size = 2; i.mode = 0o640; i.uid = 3; i.gid = 4; t.addfile(i, io.BytesIO(b'hi')); t.close()`,
-    ]);
+    writeTar('abs.tar', [{ name: '/etc/motd', data: 'hi', mode: 0o640, uid: 3, gid: 4 }]);
     expect((await plan(add(['abs.tar'], '/root'))).lines).toEqual(['directory root 0755 0:0', 'directory root/etc 0755 0:0', `file root/etc/motd 0640 3:4 ${h('hi')}`]);
   });
 });

@@ -117,3 +117,47 @@ export async function listTar(tar: Buffer): Promise<string[]> {
   }
   return out;
 }
+
+/** One member of a hand-made tar (for archives GNU tar refuses to write, e.g. `../x`). */
+export interface RawMember {
+  name: string;
+  /** ustar typeflag: '0' file, '1' hardlink, '2' symlink, '3' char, '5' directory. */
+  type?: '0' | '1' | '2' | '3' | '4' | '5' | '6';
+  data?: string;
+  linkname?: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  mtime?: number;
+  devmajor?: number;
+  devminor?: number;
+}
+
+/** A plain ustar archive with exactly these members, names as given (no cleaning). */
+export function rawTar(members: RawMember[]): Buffer {
+  const blocks: Buffer[] = [];
+  const octalField = (b: Buffer, off: number, len: number, v: number) => b.write(v.toString(8).padStart(len - 1, '0') + '\0', off, len, 'latin1');
+  for (const m of members) {
+    const data = Buffer.from(m.data ?? '');
+    const hdr = Buffer.alloc(512);
+    hdr.write(m.name, 0, 100, 'utf8');
+    octalField(hdr, 100, 8, m.mode ?? (m.type === '5' ? 0o755 : 0o644));
+    octalField(hdr, 108, 8, m.uid ?? 0);
+    octalField(hdr, 116, 8, m.gid ?? 0);
+    octalField(hdr, 124, 12, data.length);
+    octalField(hdr, 136, 12, m.mtime ?? 0);
+    hdr.write(m.type ?? '0', 156, 1, 'latin1');
+    hdr.write(m.linkname ?? '', 157, 100, 'utf8');
+    hdr.write('ustar\0', 257, 6, 'latin1');
+    hdr.write('00', 263, 2, 'latin1');
+    octalField(hdr, 329, 8, m.devmajor ?? 0);
+    octalField(hdr, 337, 8, m.devminor ?? 0);
+    hdr.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const byte of hdr) sum += byte;
+    hdr.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+    blocks.push(hdr, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
