@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { parseDockerfile } from '../parser/index.js';
-import { checkDockerfile, compileDockerfile, type CompileOptions } from './compile.js';
+import { checkBaseImagePlatform, checkDockerfile, compileDockerfile, type CompileOptions } from './compile.js';
 
 type Expected = [rule: string, line: number, detail: string];
 
@@ -254,5 +254,18 @@ describe('base image ONBUILD triggers', () => {
     expect(() =>
       compileDockerfile(parseDockerfile('FROM onbuild-base'), { baseImageConfig: () => ({ OnBuild: ['COPY --bogus=1 a b'] }) }),
     ).toThrow('unknown flag: --bogus (ONBUILD trigger "COPY --bogus=1 a b" of base image onbuild-base)');
+  });
+});
+
+describe('InvalidBaseImagePlatform (for the engine)', () => {
+  it('warns on an OS/architecture mismatch and honours skip', () => {
+    const ast = parseDockerfile('FROM busybox');
+    const range = ast.instructions[0].range;
+    const input = { image: 'busybox', expected: { os: 'linux', architecture: 'amd64' }, actual: { os: 'linux', architecture: 'arm64' }, range };
+    expect(checkBaseImagePlatform(ast, {}, input)?.message).toBe(
+      'Base image busybox was pulled with platform "linux/arm64", expected "linux/amd64" for current build',
+    );
+    expect(checkBaseImagePlatform(ast, {}, { ...input, actual: { os: 'linux', architecture: 'amd64', variant: 'v2' } })).toBeUndefined();
+    expect(checkBaseImagePlatform(ast, { check: 'skip=InvalidBaseImagePlatform' }, input)).toBeUndefined();
   });
 });

@@ -1153,6 +1153,29 @@ function checkConfigFor(ast: DockerfileAst, options: CompileOptions): CheckConfi
 }
 
 /**
+ * BuildKit's InvalidBaseImagePlatform check, for the engine once a base image
+ * is resolved (it cannot be decided statically): a warning when the pulled
+ * image's OS or architecture differs from the expected platform, honouring the
+ * Dockerfile's `check` settings; undefined otherwise.
+ */
+export function checkBaseImagePlatform(
+  ast: DockerfileAst,
+  options: Pick<CompileOptions, 'check' | 'buildArgs'>,
+  input: { image: string; expected: Platform; actual: Platform; range: SourceRange },
+): Warning | undefined {
+  const { expected, actual } = input;
+  if (expected.os === actual.os && expected.architecture === actual.architecture) return undefined;
+  const linter = new Linter(checkConfigFor(ast, options), ast.file);
+  const fmt = (p: Platform) => formatPlatform(normalizePlatform(p));
+  linter.run(
+    'InvalidBaseImagePlatform',
+    input.range,
+    `Base image ${input.image} was pulled with platform ${JSON.stringify(fmt(actual))}, expected ${JSON.stringify(fmt(expected))} for current build`,
+  );
+  return linter.warnings[0];
+}
+
+/**
  * Compile a parsed Dockerfile into the BuildGraph for `options.target`.
  * Throws OcibuildError (`DOCKERFILE_INSTRUCTION`, `DOCKERFILE_EXPANSION`,
  * `TARGET_NOT_FOUND`, `DOCKERFILE_CHECK` when `# check=error=true` and a rule

@@ -3,6 +3,7 @@
  * BuildKit's build checks. Everything here is pure; warnings are data.
  */
 export {
+  checkBaseImagePlatform,
   checkDockerfile,
   compileDockerfile,
   parseChmod,

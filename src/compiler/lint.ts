@@ -99,6 +99,12 @@ export const LINT_RULES: Readonly<Record<string, LintRule>> = Object.freeze({
     url: url('invalid-definition-description'),
     experimental: true,
   },
+  InvalidBaseImagePlatform: {
+    name: 'InvalidBaseImagePlatform',
+    description: 'Base image platform does not match expected target platform',
+    // BuildKit documents no page for this rule
+    url: '',
+  },
   ExposeProtoCasing: {
     name: 'ExposeProtoCasing',
     description: 'Protocol in EXPOSE instruction should be lowercase',
