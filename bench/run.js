@@ -45,12 +45,22 @@ function dropCaches() {
   }
 }
 
+const hasTime = fs.existsSync('/usr/bin/time');
+/** Wall time (ms) and, with /usr/bin/time, CPU seconds (user + sys of the command and its waited-for children). */
 function timed(cmd, argv) {
+  const cpuFile = path.join(os.tmpdir(), `ocibuild-bench-cpu-${process.pid}`);
+  const [c, a] = hasTime ? ['/usr/bin/time', ['-f', '%U %S', '-o', cpuFile, cmd, ...argv]] : [cmd, argv];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const r = spawnSync(c, a, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed: ${r.stderr}`);
-  return { ms, stdout: r.stdout };
+  let cpu;
+  if (hasTime) {
+    const [u, sy] = fs.readFileSync(cpuFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
+    cpu = u + sy;
+    fs.rmSync(cpuFile, { force: true });
+  }
+  return { ms, cpu, stdout: r.stdout };
 }
 
 const median = (xs) => {
@@ -73,12 +83,13 @@ try {
     const commands = {
       ocibuild: () => {
         const r = timed(process.execPath, [path.join(here, 'copy-layer.js'), dir, layerFile]);
-        return { ms: r.ms, info: JSON.parse(r.stdout) };
+        return { ms: r.ms, cpu: r.cpu, info: JSON.parse(r.stdout) };
       },
       pigz: () => timed('bash', ['-c', `set -o pipefail; tar -C '${dir}' -cf - . | tee >(sha256sum >/dev/null) | pigz -p2 -6 | sha256sum >/dev/null`]),
       gzip: () => timed('bash', ['-c', `set -o pipefail; tar -C '${dir}' -cf - . | gzip -6 | sha256sum >/dev/null`]),
     };
     const times = { ocibuild: [], pigz: [], gzip: [] };
+    const cpus = { ocibuild: [], pigz: [], gzip: [] };
     const digests = new Set();
     let info;
     for (let i = 0; i < runs; i++) {
@@ -87,6 +98,7 @@ try {
         dropCaches();
         const r = commands[name]();
         times[name].push(r.ms);
+        if (r.cpu !== undefined) cpus[name].push(r.cpu);
         if (r.info) {
           info = r.info;
           digests.add(r.info.digest);
@@ -108,6 +120,8 @@ try {
       gzipTestOk: true,
       diffIdVerified: diffId === info.diffId,
       medianMs: med,
+      medianCpuSeconds: hasTime ? Object.fromEntries(Object.entries(cpus).map(([k, v]) => [k, median(v)])) : null,
+      allCpuSeconds: hasTime ? cpus : null,
       allMs: times,
       lastWalkMs: info.walkMs,
       lastWriteMs: info.writeMs,
@@ -122,10 +136,13 @@ try {
 results.cache = dropNote;
 fs.writeFileSync(jsonOut, JSON.stringify(results, null, 2));
 
-const rows = [['set', 'files', 'MB', 'ocibuild s', 'pigz -p2 s', 'gzip -6 s', 'vs pigz', 'vs gzip', 'deterministic', 'gzip -t / diffId']];
+const rows = [['set', 'files', 'MB', 'ocibuild s', 'pigz -p2 s', 'gzip -6 s', 'vs pigz', 'vs gzip', 'cpu s (oci/pigz/gzip)', 'deterministic', 'gzip -t / diffId']];
 for (const [set, r] of Object.entries(results.sets)) {
-  rows.push([set, String(r.files), (r.bytes / 1e6).toFixed(0), (r.medianMs.ocibuild / 1000).toFixed(2), (r.medianMs.pigz / 1000).toFixed(2), (r.medianMs.gzip / 1000).toFixed(2), `${r.ratioToPigz.toFixed(2)}x`, `${r.ratioToGzip.toFixed(2)}x`, r.deterministic ? 'yes' : 'NO', r.diffIdVerified ? 'ok' : 'MISMATCH']);
+  rows.push([set, String(r.files), (r.bytes / 1e6).toFixed(0), (r.medianMs.ocibuild / 1000).toFixed(2), (r.medianMs.pigz / 1000).toFixed(2), (r.medianMs.gzip / 1000).toFixed(2), `${r.ratioToPigz.toFixed(2)}x`, `${r.ratioToGzip.toFixed(2)}x`, r.medianCpuSeconds ? ['ocibuild', 'pigz', 'gzip'].map((k) => r.medianCpuSeconds[k].toFixed(1)).join('/') : 'n/a', r.deterministic ? 'yes' : 'NO', r.diffIdVerified ? 'ok' : 'MISMATCH']);
 }
 const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
 for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
-console.log(`\nmedians of ${runs} runs; ${results.cache}; target: 1.2x of the pigz pipeline. JSON: ${jsonOut}`);
+const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+results.loadAverageAtEnd = load;
+fs.writeFileSync(jsonOut, JSON.stringify(results, null, 2));
+console.log(`\nmedians of ${runs} interleaved runs; ${results.cache}; load average at the end: ${load}; target: 1.2x of the pigz pipeline.\nJSON: ${jsonOut}`);
