@@ -287,62 +287,76 @@ async function uploadChunked(w: Work, d: Descriptor, session: { url: URL; minChu
   let url = session.url;
   let offset = 0;
   let failures = 0;
-  while (offset < d.size) {
-    const end = Math.min(offset + chunk, d.size);
-    try {
+  /** After a transient failure: back off, then learn from the registry where to continue. */
+  const recover = async (e: unknown): Promise<'done' | 'continue'> => {
+    if (w.options.signal?.aborted || !isTransient(e) || failures >= w.client.retry.retries) throw e;
+    w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'retry', bytes: offset, total: d.size });
+    await sleep(w.client.backoff(failures, retryAfterOf(e)), w.options.signal);
+    failures++;
+    // The commit may have landed before the connection dropped.
+    if (await blobExists(w, d)) return 'done';
+    const st = await uploadStatus(w, url, d);
+    if (!st) throw new RestartUpload(e);
+    if (st.offset > d.size) throw new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest}: registry reports ${st.offset} bytes of ${d.size}`);
+    url = st.url;
+    offset = st.offset;
+    return 'continue';
+  };
+  for (;;) {
+    while (offset < d.size) {
       const start = offset;
+      const end = Math.min(start + chunk, d.size);
+      try {
+        const res = await w.client.request({
+          registry: w.ref.domain,
+          method: 'PATCH',
+          path: url.toString(),
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-length': String(end - start),
+            'content-range': `${start}-${end - 1}`,
+          },
+          // A function body: re-opened if the request is re-sent after a 401.
+          body: () => openSlice(w.source, d, start, end),
+          scopes: pushScopes(w.ref),
+          what: `upload chunk ${start}-${end - 1} of blob ${d.digest}`,
+          retry: false,
+          signal: w.options.signal,
+        });
+        await res.body.dump();
+        url = uploadUrl(getHeader(res, 'location') ?? url.toString(), url, `upload ${d.digest}`);
+        const range = getHeader(res, 'range');
+        const m = range ? /^(?:bytes=)?0-(\d+)$/.exec(range.trim()) : null;
+        // Continue from what the registry says it holds.
+        offset = m ? Number(m[1]) + 1 : end;
+        if (offset > d.size || offset <= start) {
+          throw new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest}: registry reports ${offset} bytes after a chunk ending at ${end}`);
+        }
+        failures = 0;
+        w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'uploading', bytes: offset, total: d.size });
+      } catch (e) {
+        if ((await recover(e)) === 'done') return;
+      }
+    }
+    try {
       const res = await w.client.request({
         registry: w.ref.domain,
-        method: 'PATCH',
-        path: url.toString(),
-        headers: {
-          'content-type': 'application/octet-stream',
-          'content-length': String(end - start),
-          'content-range': `${start}-${end - 1}`,
-        },
-        // A function body: re-opened if the request is re-sent after a 401.
-        body: () => openSlice(w.source, d, start, end),
+        method: 'PUT',
+        path: withDigestParam(url, d.digest).toString(),
+        headers: { 'content-length': '0' },
+        body: '',
         scopes: pushScopes(w.ref),
-        what: `upload chunk ${start}-${end - 1} of blob ${d.digest}`,
+        what: `commit blob ${d.digest}`,
         retry: false,
         signal: w.options.signal,
       });
       await res.body.dump();
-      if (res.status !== 202 && res.status !== 204) throw new OcibuildError('REGISTRY_ERROR', `upload chunk of ${d.digest}: unexpected HTTP ${res.status}`);
-      url = uploadUrl(getHeader(res, 'location') ?? url.toString(), url, `upload ${d.digest}`);
-      const range = getHeader(res, 'range');
-      const m = range ? /^(?:bytes=)?0-(\d+)$/.exec(range.trim()) : null;
-      offset = m ? Number(m[1]) + 1 : end;
-      if (offset !== end) {
-        // The registry kept less (or more) than we sent: continue from what it has.
-        if (offset > d.size) throw new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest}: registry reports ${offset} bytes of ${d.size}`);
-      }
-      failures = 0;
-      w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'uploading', bytes: offset, total: d.size });
+      checkCommitted(res.status, getHeader(res, 'docker-content-digest'), d);
+      return;
     } catch (e) {
-      if (w.options.signal?.aborted || !isTransient(e) || failures >= w.client.retry.retries) throw e;
-      w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'retry', bytes: offset, total: d.size });
-      await sleep(w.client.backoff(failures, retryAfterOf(e)), w.options.signal);
-      failures++;
-      const st = await uploadStatus(w, url, d);
-      if (!st) throw new RestartUpload(e);
-      url = st.url;
-      offset = st.offset;
+      if ((await recover(e)) === 'done') return;
     }
   }
-  const res = await w.client.request({
-    registry: w.ref.domain,
-    method: 'PUT',
-    path: withDigestParam(url, d.digest).toString(),
-    headers: { 'content-length': '0' },
-    body: '',
-    scopes: pushScopes(w.ref),
-    what: `commit blob ${d.digest}`,
-    retry: false,
-    signal: w.options.signal,
-  });
-  await res.body.dump();
-  checkCommitted(res.status, getHeader(res, 'docker-content-digest'), d);
 }
 
 class RestartUpload extends Error {

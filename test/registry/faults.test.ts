@@ -1,0 +1,165 @@
+/**
+ * Fault injection: a proxy in front of the real registry resets
+ * connections, answers 500/503/429 (with Retry-After) and truncates bodies.
+ * A 200 MB push of random data must still land intact; a pull must still
+ * verify; a push that cannot succeed must not leave a tag behind.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Store } from '../../src/cache/store.js';
+import { OcibuildError } from '../../src/errors.js';
+import { RegistryClient } from '../../src/registry/client.js';
+import { pullImage } from '../../src/registry/pull.js';
+import { normalizeReference } from '../../src/registry/reference.js';
+import { pushImage } from '../../src/push/push.js';
+import { OciLayoutSource } from '../../src/push/oci-layout.js';
+import { makeBusyboxImage, makeRandomImage } from './base-image.js';
+import { startFaultProxy, type Fault, type FaultProxy } from './fault-proxy.js';
+import { run, skopeoRawManifest, startRegistry, type TestRegistry } from './harness.js';
+
+const MB = 1024 * 1024;
+
+async function fileSha(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const c of createReadStream(file)) h.update(c as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
+
+let registry: TestRegistry;
+let proxy: FaultProxy;
+let tmp: string;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-faults-'));
+  registry = await startRegistry({ auth: 'none' });
+  proxy = await startFaultProxy({ upstream: registry.host });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+/**
+ * Fire each scripted fault once, at the first request that matches it;
+ * `count` is the 1-based number of this request among those with its method.
+ */
+function script(faults: Array<{ match: (m: string, u: string, count: number) => boolean; fault: Fault }>) {
+  const fired = new Set<number>();
+  const counts = new Map<string, number>();
+  return ({ method, url }: { method: string; url: string }): Fault | undefined => {
+    const count = (counts.get(method) ?? 0) + 1;
+    counts.set(method, count);
+    for (const [i, f] of faults.entries()) {
+      if (!fired.has(i) && f.match(method, url, count)) {
+        fired.add(i);
+        return f.fault;
+      }
+    }
+    return undefined;
+  };
+}
+
+test('a 200 MB push through resets, 5xx, 429 and dropped uploads lands intact; a truncated pull still verifies', async () => {
+  const dir = path.join(tmp, 'big');
+  const img = await makeRandomImage(dir, [120 * MB, 60 * MB, 20 * MB]);
+  const layout = new OciLayoutSource(dir);
+  const descriptor = await layout.resolve();
+  const isUpload = (u: string) => u.includes('/blobs/uploads/');
+  proxy.setDecide(
+    script([
+      { match: (m) => m === 'HEAD', fault: { type: 'status', status: 503 } },
+      { match: (m, u) => m === 'POST' && isUpload(u), fault: { type: 'status', status: 429, retryAfter: '1' } },
+      { match: (m, u, n) => m === 'PATCH' && isUpload(u) && n === 2, fault: { type: 'reset-after-upload', bytes: 5 * MB + 123 } },
+      { match: (m, u, n) => m === 'PATCH' && isUpload(u) && n >= 5, fault: { type: 'status', status: 500 } },
+      { match: (m, u, n) => m === 'PATCH' && isUpload(u) && n >= 7, fault: { type: 'reset' } },
+      { match: (m, u) => m === 'GET' && isUpload(u), fault: { type: 'status', status: 503 } },
+      { match: (m, u) => m === 'PUT' && u.includes('digest='), fault: { type: 'reset' } },
+      { match: (m, u) => m === 'PUT' && u.includes('/manifests/'), fault: { type: 'status', status: 502 } },
+    ]),
+  );
+  const client = await RegistryClient.create({ retry: { retries: 6, minDelayMs: 20, maxDelayMs: 2000 } });
+  const t0 = Date.now();
+  try {
+    const res = await pushImage(client, layout, { reference: normalizeReference(`${proxy.host}/faults/big`), descriptor, tags: ['1'] });
+    expect(res.digest).toBe(descriptor.digest);
+    expect(res.uploaded).toBe(4);
+  } finally {
+    await client.close();
+  }
+  const faults = proxy.requests
+    .filter((r) => r.fault).map((r) => r.fault!.type + (r.fault!.type === 'status' ? `:${(r.fault as { status: number }).status}` : ''));
+  // Every scripted fault fired (uploads run in parallel, so the order varies).
+  expect(faults.sort()).toEqual(['reset', 'reset', 'reset-after-upload', 'status:429', 'status:500', 'status:502', 'status:503', 'status:503']);
+  const elapsed = Date.now() - t0;
+  expect(elapsed).toBeGreaterThanOrEqual(1000); // Retry-After: 1 was honoured
+
+  // Read back straight from the registry with skopeo (which verifies every blob), then hash ourselves.
+  expect(createHash('sha256').update(await skopeoRawManifest(registry, 'faults/big:1')).digest('hex')).toBe(descriptor.digest.slice(7));
+  const out = path.join(tmp, 'big-copy');
+  await run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', '--dest-oci-accept-uncompressed-layers', `docker://${registry.host}/faults/big:1`, `oci:${out}:x`]);
+  const blobs = await readdir(path.join(out, 'blobs', 'sha256'));
+  for (const l of img.layers) {
+    expect(blobs).toContain(l.digest.slice(7));
+    expect(await fileSha(path.join(out, 'blobs', 'sha256', l.digest.slice(7)))).toBe(l.digest);
+  }
+
+  // Pull it back through the proxy with truncated bodies and resets.
+  proxy.setDecide(
+    script([
+      { match: (m, u) => m === 'GET' && u.includes('/manifests/'), fault: { type: 'truncate', at: 100 } },
+      { match: (m, u) => m === 'GET' && u.includes('/blobs/sha256:'), fault: { type: 'truncate', at: 7 * MB + 5 } },
+      { match: (m, u) => m === 'GET' && u.includes('/blobs/sha256:'), fault: { type: 'reset' } },
+      { match: (m, u) => m === 'GET' && u.includes('/blobs/sha256:'), fault: { type: 'status', status: 503, retryAfter: '0' } },
+    ]),
+  );
+  const store = await Store.open(path.join(tmp, 'pull-store'));
+  const pullClient = await RegistryClient.create({ retry: { retries: 6, minDelayMs: 20, maxDelayMs: 1000 } });
+  try {
+    const pulled = await pullImage(pullClient, `${proxy.host}/faults/big:1`, { sink: store });
+    expect(pulled.descriptor.digest).toBe(descriptor.digest);
+  } finally {
+    await pullClient.close();
+  }
+  for (const l of img.layers) expect(await store.has(l.digest as never)).toBe(true);
+  const truncations = proxy.requests.filter((r) => r.fault?.type === 'truncate');
+  expect(truncations.length).toBe(2);
+});
+
+test('a push that cannot succeed leaves no tag pointing at a missing blob', async () => {
+  const dir = path.join(tmp, 'doomed');
+  await makeBusyboxImage(dir, { created: '2020-02-02T00:00:00Z' });
+  const layout = new OciLayoutSource(dir);
+  const descriptor = await layout.resolve();
+  const manifest = JSON.parse((await readFile(path.join(dir, 'blobs', 'sha256', descriptor.digest.slice(7)))).toString()) as { layers: Array<{ digest: string }> };
+  const layerDigest = manifest.layers[0]!.digest;
+  // Every upload of the layer fails with 500; the config uploads fine.
+  proxy.setDecide(({ method, url }) =>
+    (method === 'PUT' || method === 'PATCH') && url.includes('/blobs/uploads/') && url.includes(layerDigest.slice(7)) ? { type: 'status', status: 500 } : undefined,
+  );
+  const client = await RegistryClient.create({ retry: { retries: 2, minDelayMs: 5, maxDelayMs: 20 } });
+  let err: unknown;
+  try {
+    await pushImage(client, layout, { reference: normalizeReference(`${proxy.host}/faults/doomed`), descriptor, tags: ['1', '2'] });
+  } catch (e) {
+    err = e;
+  } finally {
+    await client.close();
+  }
+  proxy.setDecide(undefined);
+  expect(err).toBeInstanceOf(OcibuildError);
+  expect((err as OcibuildError).code).toBe('REGISTRY_ERROR');
+  expect((err as OcibuildError).details?.status).toBe(500);
+  expect((err as OcibuildError).message).toContain('injected 500');
+  // No manifest was ever sent, so no tag exists, and the registry has no such manifest.
+  const mine = proxy.requests.filter((r) => r.url.includes('/faults/doomed/'));
+  expect(mine.some((r) => r.url.includes('/blobs/uploads/'))).toBe(true);
+  expect(mine.some((r) => r.method === 'PUT' && r.url.includes('/manifests/'))).toBe(false);
+  for (const tag of ['1', '2']) {
+    await expect(skopeoRawManifest(registry, `faults/doomed:${tag}`)).rejects.toThrow();
+  }
+});
