@@ -26,26 +26,31 @@ export interface GrammarFailure {
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; failure: GrammarFailure };
 
-function grammarFor(start: string, lexer: unknown): nearley.Grammar {
-  return nearley.Grammar.fromCompiled({
-    Lexer: lexer as nearley.Lexer,
-    ParserRules: compiled.ParserRules as unknown as nearley.CompiledRules['ParserRules'],
-    ParserStart: start,
-  });
+// Built once, never mutated: the grammar's rules (shared read-only by every
+// parser) and compiled lexer templates that are only ever cloned.
+const RULES: readonly nearley.Rule[] = nearley.Grammar.fromCompiled({
+  ParserRules: compiled.ParserRules as unknown as nearley.CompiledRules['ParserRules'],
+  ParserStart: compiled.ParserStart,
+}).rules;
+const LEXER_TEMPLATES = createLexers();
+
+function cloneLexer(template: unknown): nearley.Lexer {
+  // moo lexers have clone() (same compiled states, fresh position); @types/moo omits it.
+  return (template as { clone(): nearley.Lexer }).clone();
+}
+
+function grammarFor(start: string, template: unknown): nearley.Grammar {
+  const grammar = new nearley.Grammar(RULES as nearley.Rule[]);
+  grammar.start = start;
+  grammar.lexer = cloneLexer(template);
+  return grammar;
 }
 
 /** The three start symbols of grammar.ne, ready to run. */
 export class LineGrammars {
-  private readonly instruction: nearley.Grammar;
-  private readonly json: nearley.Grammar;
-  private readonly heredoc: nearley.Grammar;
-
-  constructor() {
-    const lexers = createLexers();
-    this.instruction = grammarFor('instruction', lexers.instruction);
-    this.json = grammarFor('jsonArray', lexers.json);
-    this.heredoc = grammarFor('heredocMarker', lexers.heredocMarker);
-  }
+  private readonly instruction = grammarFor('instruction', LEXER_TEMPLATES.instruction);
+  private readonly json = grammarFor('jsonArray', LEXER_TEMPLATES.json);
+  private readonly heredoc = grammarFor('heredocMarker', LEXER_TEMPLATES.heredocMarker);
 
   private run<T>(grammar: nearley.Grammar, input: string): Outcome<T> {
     const parser = new nearley.Parser(grammar);
