@@ -39,6 +39,8 @@ export function rootfsSourceFs(view: RootfsView, dir: string, description: strin
         gid: st.gid,
         mtime: st.mtime,
         size: st.type === 'file' ? await fileSize(view, '/' + rel) : 0,
+        // the primary file of a hardlink group carries the same key as its links
+        ...(st.type === 'file' && view.isLinkTarget('/' + rel) ? { linkKey: '/' + rel } : {}),
       };
     },
     async readlink(rel: string) {

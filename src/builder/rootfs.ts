@@ -33,6 +33,8 @@ function clean(p: string): string {
 export class RootfsView implements DestFs {
   private readonly entries = new Map<string, RootfsEntry>();
   private readonly children = new Map<string, Set<string>>();
+  /** Paths some hardlink entry points at. */
+  private readonly linkTargets = new Set<string>();
 
   private constructor(private readonly openLayer: OpenLayer) {
     this.entries.set('/', { type: 'directory', mode: 0o755, uid: 0, gid: 0, layer: -1, size: 0 });
@@ -54,6 +56,7 @@ export class RootfsView implements DestFs {
     if (base) {
       for (const [k, v] of base.entries) view.entries.set(k, v);
       for (const [k, v] of base.children) view.children.set(k, new Set(v));
+      for (const t of base.linkTargets) view.linkTargets.add(t);
     }
     await view.addLayer(index);
     return view;
@@ -108,6 +111,7 @@ export class RootfsView implements DestFs {
         this.entries.set('/', { type: 'directory', mode: header.mode & 0o7777, uid: header.uid, gid: header.gid, mtime: header.mtime, layer: i, size: 0 });
         continue;
       }
+      if (header.type === 'hardlink') this.linkTargets.add(clean(header.linkname));
       this.set(p, {
         type: header.type === 'hardlink' ? 'hardlink' : header.type,
         mode: header.mode & 0o7777,
@@ -139,6 +143,11 @@ export class RootfsView implements DestFs {
       throw new OcibuildError('LAYER_INVALID', `${p} is not a symbolic link in the image`);
     }
     return e.linkname;
+  }
+
+  /** True when a hardlink entry points at `p` (the copy keeps them linked). */
+  isLinkTarget(p: string): boolean {
+    return this.linkTargets.has(clean(p));
   }
 
   /** Byte size of a regular file entry (undefined for anything else). */
