@@ -167,6 +167,16 @@ describe('applyLayer', () => {
     });
   });
 
+  it('releases (destroys) its input stream when it refuses a layer', async () => {
+    const root = path.join(work, 'root');
+    fs.mkdirSync(root);
+    const tarFile = path.join(work, 'bad.tar');
+    fs.writeFileSync(tarFile, Buffer.concat([rawTar([{ name: '../x', body: 'x' }]), Buffer.alloc(1 << 20)]));
+    const input = fs.createReadStream(tarFile, { highWaterMark: 1024 });
+    await expect(applyLayer(input, root)).rejects.toMatchObject({ code: 'LAYER_ESCAPE' });
+    expect(input.destroyed).toBe(true);
+  });
+
   it('creates fifos and (as root) device nodes', async () => {
     const root = path.join(work, 'root');
     fs.mkdirSync(root);

@@ -103,11 +103,20 @@ class ByteReader {
 }
 
 async function* prepend(first: Buffer, it: AsyncIterator<Uint8Array | string>): AsyncGenerator<Uint8Array | string> {
-  yield first;
-  for (;;) {
-    const r = await it.next();
-    if (r.done) return;
-    yield r.value;
+  let finished = false;
+  try {
+    yield first;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        finished = true;
+        return;
+      }
+      yield r.value;
+    }
+  } finally {
+    // Stopped early (error or caller gave up): release the source (a Readable is destroyed).
+    if (!finished) await it.return?.();
   }
 }
 

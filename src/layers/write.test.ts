@@ -6,6 +6,7 @@ import { writeLayer } from './write.js';
 import { listLayer } from './read.js';
 import { entriesFromDirectory } from './walk.js';
 import { GZIP_BLOCK_SIZE } from './gzip.js';
+import { createLayerLimit } from './limit.js';
 import type { LayerEntry } from './types.js';
 import { byteByByte, dir, file, MemorySink, noise, sh, snapshot, tempDir, writeToBuffer } from './testing/helpers.js';
 
@@ -237,10 +238,52 @@ describe('writeLayer', () => {
     fs.rmSync(src, { recursive: true, force: true });
   });
 
+  it('fails when a big (streamed) file shrank, without leaking the in-flight read', async () => {
+    const src = tempDir();
+    fs.writeFileSync(path.join(src, 'big'), noise(300_000));
+    await expect(writeToBuffer([{ path: 'big', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 2_000_000, source: { kind: 'path', path: path.join(src, 'big') } }])).rejects.toMatchObject({
+      code: 'LAYER_INVALID',
+      message: expect.stringMatching(/changed while the layer was written \(expected 2000000 bytes, got 300000\)/),
+    });
+    const streamed: LayerEntry = { path: 's', type: 'file', mode: 0o644, uid: 0, gid: 0, size: 10, source: { kind: 'stream', open: async () => Readable.from([Buffer.alloc(11)]) } };
+    await expect(writeToBuffer([streamed])).rejects.toMatchObject({ code: 'LAYER_INVALID', message: expect.stringMatching(/gave more/) });
+    fs.rmSync(src, { recursive: true, force: true });
+  });
+
+  it('refuses bad options', async () => {
+    await expect(writeToBuffer([file('a', 'x')], { level: 11 })).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(writeToBuffer([file('a', 'x')], { concurrency: 0 })).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(writeToBuffer([file('a', 'x')], { compression: 'zstd' as never })).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(writeToBuffer([file('a', 'x')], { sourceDateEpoch: -5 })).rejects.toMatchObject({ code: 'USAGE' });
+  });
+
   it('stops when aborted', async () => {
     const ac = new AbortController();
     ac.abort();
     await expect(writeToBuffer([file('a', 'x')], { signal: ac.signal })).rejects.toThrow(/abort/i);
+  });
+});
+
+describe('createLayerLimit', () => {
+  it('bounds how many layers are written at once, and they stay deterministic', async () => {
+    const limit = createLayerLimit(2);
+    let active = 0;
+    let peak = 0;
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        limit(async () => {
+          active++;
+          peak = Math.max(peak, active);
+          try {
+            return (await writeToBuffer([file('same', noise(200_000))])).result.digest;
+          } finally {
+            active--;
+          }
+        }),
+      ),
+    );
+    expect(peak).toBe(2);
+    expect(new Set(results).size).toBe(1);
   });
 });
 

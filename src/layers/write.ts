@@ -369,13 +369,15 @@ async function writeBigFile(p: Prepared, path: string, sink: TarSink): Promise<v
   } catch (e) {
     throw readError(p, path, e);
   }
+  let pending: Promise<number> | undefined;
   try {
     const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
     let pos = 0;
     let which = 0;
-    let pending: Promise<number> = readInto(fd, bufs[0]!, 0, Math.min(CHUNK, p.size + 1), 0);
+    pending = readInto(fd, bufs[0]!, 0, Math.min(CHUNK, p.size + 1), 0);
     for (;;) {
       const n = await pending;
+      pending = undefined;
       const cur = bufs[which]!;
       if (n === 0) break;
       pos += n;
@@ -384,15 +386,14 @@ async function writeBigFile(p: Prepared, path: string, sink: TarSink): Promise<v
       // Read the next chunk while this one is copied into the tar (size+1 to notice growth).
       pending = readInto(fd, bufs[which]!, 0, Math.min(CHUNK, p.size + 1 - pos), pos);
       const w = sink.write(cur.subarray(0, n));
-      if (w) await w.catch(async (e) => {
-        await pending.catch(() => 0);
-        throw e;
-      });
+      if (w) await w;
     }
     if (pos !== p.size) throw changed(p, path, `got ${pos}`);
   } catch (e) {
     throw readError(p, path, e);
   } finally {
+    // Never close the fd under a read still in flight.
+    if (pending) await pending.catch(() => 0);
     await closeFile(fd);
   }
 }
@@ -447,6 +448,8 @@ export async function writeLayer(
   const sde = options.sourceDateEpoch;
   if (sde !== undefined && (!Number.isSafeInteger(sde) || sde < 0)) throw new OcibuildError('USAGE', `sourceDateEpoch must be a non-negative integer, got ${sde}`);
   const level = options.level ?? 6;
+  const concurrency = options.concurrency ?? availableParallelism() + 2;
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new OcibuildError('USAGE', `concurrency must be a positive integer, got ${concurrency}`);
   const signal = options.signal;
   const writer = new OutWriter(out);
   let gzip: ParallelGzip | undefined;
@@ -455,7 +458,7 @@ export async function writeLayer(
     const list = await collect(entries, sde, signal);
     let sink: TarSink;
     if (compression === 'gzip') {
-      const gz = (gzip = new ParallelGzip({ level, emit: (c) => writer.write(c), maxInFlight: options.concurrency ?? availableParallelism() + 2 }));
+      const gz = (gzip = new ParallelGzip({ level, emit: (c) => writer.write(c), maxInFlight: concurrency }));
       sink = new TarSink(GZIP_BLOCK_SIZE, (b) => gz.push(b));
     } else {
       sink = new TarSink(CHUNK, (b) => writer.write(b));
