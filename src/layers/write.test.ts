@@ -121,6 +121,23 @@ describe('writeLayer', () => {
     expect(a.result.digest).toBe(sha(a.data));
   });
 
+  it('pins the format: golden diffId, and golden gzip digest for the zlib this was recorded with', async () => {
+    const text = Buffer.from('the quick brown fox jumps over the lazy dog\n'.repeat(20000));
+    const entries: LayerEntry[] = [
+      dir('a', { mtime: 1 }),
+      file('a/text', text, { mtime: 2 }),
+      file('a/noise', noise(400000, 3), { mode: 0o600, uid: 1, gid: 2, mtime: 3 }),
+    ];
+    const { result } = await writeToBuffer(entries);
+    expect(result.diffId).toBe('sha256:63a3e5d6bcef368fd2f101b2248229f419d83239f170d977e3c5caf2fc4dec8c');
+    expect(result.uncompressedSize).toBe(1283072);
+    // The gzip bytes depend on the zlib build; node bundles its own (process.versions.zlib).
+    if (process.versions.zlib === '1.3.1-e00f703') {
+      expect(result.digest).toBe('sha256:c5f5eb3181873dd4437c79710e0feb0dc9478c2b8fd8f5a4f48f55400238610a');
+      expect(result.size).toBe(403448);
+    }
+  });
+
   it('clamps mtimes to sourceDateEpoch and keeps older ones', async () => {
     const entries = [file('new', 'x', { mtime: 2_000_000_000 }), file('old', 'y', { mtime: 1_000_000_000 }), file('none', 'z')];
     const { data } = await writeToBuffer(entries, { compression: 'none', sourceDateEpoch: 1_500_000_000 });

@@ -426,7 +426,8 @@ async function writeStream(p: Prepared, src: Extract<LayerEntrySource, { kind: '
  *
  * Entries are collected (metadata only), validated and sorted by path in
  * byte order; names are relative, uname/gname empty, modes and ids as given,
- * mtimes clamped to `sourceDateEpoch`; whiteout and opaque entries become
+ * mtimes whole seconds (fractions dropped; missing ones are `sourceDateEpoch`
+ * or 0) clamped to `sourceDateEpoch`; whiteout and opaque entries become
  * `.wh.<name>` and `<dir>/.wh..wh..opq`; hardlinks are emitted as tar links,
  * the first path of each group in sort order carrying the data. File bodies
  * are read with bounded read-ahead and streamed; the diffId, the digest and
