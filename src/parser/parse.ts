@@ -193,7 +193,10 @@ export function parseDockerfile(source: string | Uint8Array, options: ParseOptio
 
   if (tooLong >= 0) throw tooLongError();
   if (instructions.length === 0) {
-    throw error('file with no instructions', src.range(bytes.length, bytes.length));
+    // Point just after the last text of the file.
+    const last = src.lines[src.lines.length - 1];
+    const at = last ? last.contentEnd : 0;
+    throw error('file with no instructions', src.range(at, at));
   }
   return {
     directives,
