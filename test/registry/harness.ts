@@ -259,7 +259,9 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Test
     if (proc.exitCode === null) {
       const exited = new Promise((r) => proc.once('exit', r));
       proc.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => (timer = setTimeout(r, 3000)))]);
+      clearTimeout(timer);
       if (proc.exitCode === null) proc.kill('SIGKILL');
     }
     await tokenServer?.stop();
