@@ -147,6 +147,22 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
   let entries = 0;
   let end: { diffId: Digest; size: number } | undefined;
 
+  // Resolved parent directories by layer path. Only removing a directory or a
+  // symlink can change how a path resolves, so those clear the cache.
+  const dirCache = new Map<string, string>();
+  const resolveCached = (parts: string[], entry: string, create: boolean): string | null => {
+    const key = parts.join('/');
+    const hit = dirCache.get(key);
+    if (hit !== undefined) return hit;
+    const dir = resolveDir(root, parts, entry, create);
+    if (dir !== null) dirCache.set(key, dir);
+    return dir;
+  };
+  const remove = (p: string, st: fs.Stats) => {
+    if (st.isDirectory() || st.isSymbolicLink()) dirCache.clear();
+    removeAny(p, st);
+  };
+
   const markCreated = (p: string) => {
     created.add(p);
     for (let d = path.dirname(p); d.length > root.length; d = path.dirname(d)) {
@@ -171,27 +187,28 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
     const base = parts[parts.length - 1]!;
     try {
       if (h.type === 'file' && base.startsWith('.wh.')) {
-        const dir = resolveDir(root, parts.slice(0, -1), h.path, false);
+        const dir = resolveCached(parts.slice(0, -1), h.path, false);
         if (dir === null) continue;
         if (base === '.wh..wh..opq') {
           for (const name of fs.readdirSync(dir)) {
             const child = path.join(dir, name);
             if (created.has(child) || createdAncestors.has(child)) continue;
+            dirCache.clear();
             fs.rmSync(child, { recursive: true, force: true });
           }
         } else if (!base.startsWith('.wh..wh.')) {
           const victim = path.join(dir, base.slice(4));
           const st = lstatOrNull(victim);
-          if (st && !created.has(victim)) removeAny(victim, st);
+          if (st && !created.has(victim)) remove(victim, st);
         }
         continue;
       }
-      const dir = resolveDir(root, parts.slice(0, -1), h.path, true)!;
+      const dir = resolveCached(parts.slice(0, -1), h.path, true)!;
       const target = path.join(dir, base);
       const existing = lstatOrNull(target);
       switch (h.type) {
         case 'directory': {
-          if (existing && !existing.isDirectory()) removeAny(target, existing);
+          if (existing && !existing.isDirectory()) remove(target, existing);
           if (!existing || !existing.isDirectory()) fs.mkdirSync(target, { mode: 0o700 });
           if (owners) fs.lchownSync(target, h.uid, h.gid);
           if (Object.keys(h.xattrs).length > 0) finishXattrs(h);
@@ -200,7 +217,7 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
           break;
         }
         case 'file': {
-          if (existing) removeAny(target, existing);
+          if (existing) remove(target, existing);
           const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
           try {
             let got = 0;
@@ -218,7 +235,7 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
           break;
         }
         case 'symlink': {
-          if (existing) removeAny(target, existing);
+          if (existing) remove(target, existing);
           fs.symlinkSync(h.linkname, target);
           if (owners) fs.lchownSync(target, h.uid, h.gid);
           fs.lutimesSync(target, h.mtime, h.mtime);
@@ -227,18 +244,18 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
         case 'hardlink': {
           const lparts = components(h.linkname, h.path, 'link target');
           if (lparts.length === 0) throw invalid(h.path, 'hardlink to the root');
-          const ldir = resolveDir(root, lparts.slice(0, -1), h.path, false);
+          const ldir = resolveCached(lparts.slice(0, -1), h.path, false);
           const source = ldir === null ? null : path.join(ldir, lparts[lparts.length - 1]!);
           const sst = source === null ? null : lstatOrNull(source);
           if (!sst) throw invalid(h.path, `hardlink target ${JSON.stringify(h.linkname)} does not exist`);
           if (sst.isDirectory()) throw invalid(h.path, `hardlink target ${JSON.stringify(h.linkname)} is a directory`);
           if (source === target) break;
-          if (existing) removeAny(target, existing);
+          if (existing) remove(target, existing);
           fs.linkSync(source!, target);
           break;
         }
         case 'fifo': {
-          if (existing) removeAny(target, existing);
+          if (existing) remove(target, existing);
           run('mkfifo', ['-m', (h.mode & 0o777).toString(8), '--', target], h.path);
           finish(target, h, false);
           fs.utimesSync(target, h.mtime, h.mtime);
@@ -250,7 +267,7 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
             skipped.push({ path: h.path, reason: `${h.type} device ${h.devmajor}:${h.devminor} needs root` });
             break;
           }
-          if (existing) removeAny(target, existing);
+          if (existing) remove(target, existing);
           run('mknod', ['-m', (h.mode & 0o777).toString(8), '--', target, h.type === 'char' ? 'c' : 'b', String(h.devmajor), String(h.devminor)], h.path);
           finish(target, h, false);
           fs.utimesSync(target, h.mtime, h.mtime);

@@ -131,7 +131,7 @@ async function decompressed(source: Source): Promise<AsyncIterator<Uint8Array | 
   }
   const rest = prepend(head, it);
   if (head[0] === 0x1f && head[1] === 0x8b) {
-    const gunzip = zlib.createGunzip();
+    const gunzip = zlib.createGunzip({ chunkSize: 128 * 1024 });
     const input = Readable.from(rest);
     input.on('error', (e) => gunzip.destroy(e));
     input.pipe(gunzip);
