@@ -214,7 +214,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       for (const stage of first.value.stages) {
         if (stage.base.kind !== 'image') continue;
         const p = stage.platform ? normalizePlatform(parsePlatform(stage.platform)) : platform;
-        bases.set(baseKey(stage.base.ref, p), await resolveImage(stage.base.ref, p));
+        try {
+          bases.set(baseKey(stage.base.ref, p), await resolveImage(stage.base.ref, p));
+        } catch (e) {
+          if (e instanceof OcibuildError && !e.range) {
+            e.file = prepared.file;
+            e.range = stage.range;
+          }
+          throw e;
+        }
       }
       const { value: graph, warnings: w } = compileDockerfile(prepared.ast, {
         ...copts,
