@@ -32,7 +32,13 @@ parentPort.on('message', (msg) => {
   for (const [path, size] of files) {
     let fd = -1;
     try {
-      fd = fs.openSync(path, 'r');
+      // O_NONBLOCK: a FIFO given as a file source must not hang the reader.
+      fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+      if (!fs.fstatSync(fd).isFile()) {
+        results.push({ kind: 'io', code: 'ENOTREG', message: 'not a regular file' });
+        off += size;
+        continue;
+      }
       let got = 0;
       // Read into the batch buffer; one spare byte (shared, always last) tells growth.
       for (;;) {
@@ -80,11 +86,12 @@ const BATCHES_AHEAD = 2 * WORKERS;
 export function readFileSyncChecked(req: ReadRequest): ReadResult {
   let fd: number;
   try {
-    fd = fs.openSync(req.path, fs.constants.O_RDONLY);
+    fd = fs.openSync(req.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
     return { ok: false, kind: 'io', code: (e as NodeJS.ErrnoException).code, message: (e as Error).message };
   }
   try {
+    if (!fs.fstatSync(fd).isFile()) return { ok: false, kind: 'io', code: 'ENOTREG', message: 'not a regular file' };
     const buf = Buffer.allocUnsafe(req.size + 1);
     let got = 0;
     for (;;) {

@@ -267,6 +267,17 @@ describe('writeLayer', () => {
     fs.rmSync(src, { recursive: true, force: true });
   });
 
+  it('refuses a FIFO given as a file source instead of hanging (inline, read-ahead and big-file paths)', async () => {
+    const src = tempDir();
+    sh('mkfifo', [path.join(src, 'fifo')]);
+    const fifo = (size: number): LayerEntry => ({ path: 'zz-fifo', type: 'file', mode: 0o644, uid: 0, gid: 0, size, source: { kind: 'path', path: path.join(src, 'fifo') } });
+    const viaWorkers = Array.from({ length: 100 }, (_, i) => ({ ...fifo(1), path: `p${i}` }));
+    for (const entries of [[fifo(10)], viaWorkers, [fifo(5_000_000)]]) {
+      await expect(writeToBuffer(entries)).rejects.toMatchObject({ code: 'LAYER_INVALID', message: expect.stringMatching(/ENOTREG/) });
+    }
+    fs.rmSync(src, { recursive: true, force: true });
+  });
+
   it('refuses bad options', async () => {
     await expect(writeToBuffer([file('a', 'x')], { level: 11 })).rejects.toMatchObject({ code: 'USAGE' });
     await expect(writeToBuffer([file('a', 'x')], { concurrency: 0 })).rejects.toMatchObject({ code: 'USAGE' });

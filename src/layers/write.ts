@@ -219,8 +219,17 @@ async function collect(entries: Iterable<LayerEntry> | AsyncIterable<LayerEntry>
 
 // ------------------------------------------------------------------ reading
 
+/** Opens a file source; O_NONBLOCK so a FIFO cannot hang the writer, and only regular files pass. */
 function openFile(path: string): Promise<number> {
-  return new Promise((resolve, reject) => fs.open(path, fs.constants.O_RDONLY, (err, fd) => (err ? reject(err) : resolve(fd))));
+  return new Promise((resolve, reject) =>
+    fs.open(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK, (err, fd) => {
+      if (err) return reject(err);
+      fs.fstat(fd, (e, st) => {
+        if (!e && st.isFile()) return resolve(fd);
+        fs.close(fd, () => reject(e ?? Object.assign(new Error('not a regular file'), { code: 'ENOTREG' })));
+      });
+    }),
+  );
 }
 function readInto(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
   return new Promise((resolve, reject) => fs.read(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
