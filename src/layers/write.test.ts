@@ -138,6 +138,13 @@ describe('writeLayer', () => {
     }
   });
 
+  it('an empty layer is 1024 zero bytes: the well-known empty diffId', async () => {
+    const { result, data } = await writeToBuffer([]);
+    expect(result.diffId).toBe('sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef');
+    expect(result.uncompressedSize).toBe(1024);
+    sh('gzip', ['-t'], data);
+  });
+
   it('clamps mtimes to sourceDateEpoch and keeps older ones', async () => {
     const entries = [file('new', 'x', { mtime: 2_000_000_000 }), file('old', 'y', { mtime: 1_000_000_000 }), file('none', 'z')];
     const { data } = await writeToBuffer(entries, { compression: 'none', sourceDateEpoch: 1_500_000_000 });
