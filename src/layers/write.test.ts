@@ -94,6 +94,8 @@ describe('writeLayer', () => {
     expect(listing).toContain(long300);
     expect(listing).toContain('ünïcødé-名前');
     expect(listing).toContain('-rw------- 0/42 ');
+    const withXattrs = sh('tar', ['--xattrs', '--xattrs-include=*', '-tvvf', '-'], data);
+    expect(withXattrs).toMatch(/attrs\n {2}x: 13 user\.comment\n {2}x: 20 security\.capability\n|attrs\n {2}x: 20 security\.capability\n {2}x: 13 user\.comment\n/);
     const out = tempDir();
     sh('tar', ['-xf', '-', '--numeric-owner', '-p', '-C', out], data);
     const snap = snapshot(out);
