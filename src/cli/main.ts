@@ -5,6 +5,7 @@ import { register as registerBuild } from './commands/build.js';
 import { register as registerCheck } from './commands/check.js';
 import { register as registerImages } from './commands/images.js';
 import { register as registerParse } from './commands/parse.js';
+import { register as registerRegistry } from './commands/registry.js';
 
 /** State shared by the commands of one CLI invocation. */
 export interface CommandContext {
@@ -17,7 +18,7 @@ export interface CommandContext {
 
 type Register = (y: Argv, ctx: CommandContext) => Argv;
 
-const COMMANDS: Register[] = [registerParse, registerCheck, registerBuild, registerImages];
+const COMMANDS: Register[] = [registerParse, registerCheck, registerBuild, registerImages, registerRegistry];
 
 /**
  * Runs the CLI with `argv` (without node and script) and returns the exit code.

@@ -8,6 +8,7 @@ import type { CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
 import { openStore } from '../store.js';
 import { formatWarning } from '../warnings.js';
+import { registryFlags, registryHooks } from '../registry-options.js';
 
 function list(values: unknown): string[] {
   return ((values as string[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
@@ -45,7 +46,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
     ['build [PATH]', '$0 [PATH]'],
     'Build an image from a Dockerfile',
     (c) =>
-      (
+      registryFlags(
         c
           .positional('PATH', { type: 'string', describe: 'Build context directory', default: '.' })
           .option('file', { alias: 'f', type: 'string', describe: 'Dockerfile (default PATH/Dockerfile, - for stdin)' })
@@ -91,7 +92,13 @@ export function register(y: Argv, ctx: CommandContext): Argv {
         return;
       }
       const store = await openStore(ctx, argv.store);
-      const result = await build({ ...options, store });
+      const hooks = await registryHooks(ctx, argv, argv.tag as string[]);
+      let result;
+      try {
+        result = await build({ ...options, store, pullImage: hooks.pullImage, pushImage: hooks.pushImage });
+      } finally {
+        await hooks.close();
+      }
       for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
       const imageId = result.configDigest ?? result.descriptor.digest;
       if (argv.iidfile) await writeFile(path.resolve(ctx.io.cwd, argv.iidfile), imageId);

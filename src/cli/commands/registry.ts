@@ -1,0 +1,67 @@
+import type { Argv } from 'yargs';
+import { OcibuildError } from '../../errors.js';
+import { normalizeReference, pull, push } from '../../registry/index.js';
+import { parsePlatform } from '../../image/platform.js';
+import type { CommandContext } from '../main.js';
+import { openStore } from '../store.js';
+import { blobOrigins, registryClientOptions, registryFlags } from '../registry-options.js';
+
+/** `ocibuild pull` and `ocibuild push`: the local store and registries. */
+export function register(y: Argv, ctx: CommandContext): Argv {
+  const store = { type: 'string', describe: 'Store directory (default $OCIBUILD_HOME or $XDG_CACHE_HOME/ocibuild)' } as const;
+  return y
+    .command(
+      'pull <ref>',
+      'Pull an image from a registry into the local store',
+      (c) =>
+        registryFlags(c.positional('ref', { type: 'string', demandOption: true }).option('store', store))
+          .option('platform', { type: 'string', describe: 'Platform to pull from a multi-platform image (default: this machine)' })
+          .option('quiet', { alias: 'q', type: 'boolean', default: false }),
+      async (argv) => {
+        const s = await openStore(ctx, argv.store);
+        const ref = argv.ref as string;
+        const result = await pull(ref, {
+          ...registryClientOptions(ctx, argv, [ref]),
+          sink: s,
+          ...(argv.platform ? { platform: parsePlatform(argv.platform) } : {}),
+          ...(argv.quiet
+            ? {}
+            : {
+                onProgress: (e) => {
+                  if (e.phase === 'done' || e.phase === 'exists') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.total} bytes${e.phase === 'exists' ? ' (already in the store)' : ''}\n`);
+                },
+              }),
+        });
+        if (!normalizeReference(ref).digest) await s.tag(ref, result.descriptor);
+        ctx.io.stdout.write(`${result.descriptor.digest}\n`);
+      },
+    )
+    .command(
+      'push <local> [remote]',
+      'Push an image from the local store to a registry (remote defaults to the local name)',
+      (c) =>
+        registryFlags(
+          c
+            .positional('local', { type: 'string', demandOption: true, describe: 'Local store tag or digest' })
+            .positional('remote', { type: 'string', describe: 'Registry reference (host/repo:tag)' })
+            .option('store', store),
+        ),
+      async (argv) => {
+        const s = await openStore(ctx, argv.store);
+        const local = argv.local as string;
+        const remote = (argv.remote as string | undefined) ?? local;
+        const descriptor = await s.resolve(local);
+        if (!descriptor) throw new OcibuildError('IMAGE_NOT_FOUND', `no such image in the local store: ${local}`);
+        const origins = await blobOrigins(s);
+        const result = await push({ source: s, descriptor }, remote, {
+          ...registryClientOptions(ctx, argv, [remote]),
+          origins: (d) => origins.get(d),
+          onProgress: (e) => {
+            if (e.phase !== 'uploading') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.phase}${e.tag ? ` ${e.tag}` : ''}\n`);
+          },
+        });
+        ctx.io.stderr.write(`pushed ${result.uploaded} blobs (${result.uploadedBytes} bytes), ${result.existing} already there, ${result.mounted} mounted\n`);
+        ctx.io.stdout.write(`${result.digest}\n`);
+      },
+    );
+}

@@ -1,0 +1,74 @@
+/**
+ * Builds against the real distribution registry: FROM resolves through the
+ * registry client (base pinned by digest), --push publishes what skopeo then
+ * reads with the same digest, `ocibuild pull`/`push` move images between the
+ * store and registries, and a push to another repository mounts the base
+ * layers instead of uploading them.
+ */
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { runCli } from '../cli-io.js';
+import { run, startRegistry, type TestRegistry } from '../registry/harness.js';
+import { makeBusyboxImage } from '../registry/base-image.js';
+
+describe('builds with a registry (docker-registry on 127.0.0.1)', () => {
+  let tmp: string;
+  let reg: TestRegistry;
+  let env: NodeJS.ProcessEnv;
+  const inspectFlags = () => ['--tls-verify=false', '--creds', `alice:${reg.users.alice}`];
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-regbuild-'));
+    reg = await startRegistry({ auth: 'htpasswd' });
+    const layout = path.join(tmp, 'busybox-layout');
+    await makeBusyboxImage(layout);
+    await run('skopeo', ['copy', ...reg.skopeoFlags('dest', 'alice'), `oci:${layout}:latest`, `docker://${reg.host}/base/busybox:1`]);
+    // credentials come from a docker config.json, as a CI job would have them
+    const dockerConfig = path.join(tmp, 'docker');
+    await mkdir(dockerConfig, { recursive: true });
+    const auth = Buffer.from(`alice:${reg.users.alice}`).toString('base64');
+    await writeFile(path.join(dockerConfig, 'config.json'), JSON.stringify({ auths: { [reg.host]: { auth } } }));
+    env = { PATH: process.env.PATH, HOME: tmp, DOCKER_CONFIG: dockerConfig, OCIBUILD_HOME: path.join(tmp, 'store') };
+  }, 120_000);
+  afterAll(async () => {
+    await reg?.stop();
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('FROM a registry image, --push, then skopeo reads the same digest', async () => {
+    const ctx = path.join(tmp, 'ctx');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(path.join(ctx, 'Dockerfile'), `FROM ${reg.host}/base/busybox:1\nCOPY msg /msg\nCMD ["cat", "/msg"]\n`);
+    await writeFile(path.join(ctx, 'msg'), 'pushed by ocibuild\n');
+    const meta = path.join(tmp, 'meta.json');
+    const r = await runCli([ctx, '-t', `${reg.host}/team/app:1`, '--push', '--metadata-file', meta], { env });
+    expect(r.stderr).not.toMatch(/internal error/);
+    if (r.code !== 0) throw new Error(r.stderr);
+    const digest = r.stdout.trim();
+    const inspected = JSON.parse(await run('skopeo', ['inspect', ...inspectFlags(), `docker://${reg.host}/team/app:1`]));
+    expect(inspected.Digest).toBe(digest);
+    expect(inspected.Layers).toHaveLength(2);
+    const m = JSON.parse(await readFile(meta, 'utf8'));
+    expect(m.bases).toEqual([expect.stringMatching(new RegExp(`^${reg.host.replace(/[.]/g, '\\.')}/base/busybox@sha256:[0-9a-f]{64}$`))]);
+    // the base layer came from base/busybox on the same registry: mounted, not uploaded
+    const again = await runCli(['push', `${reg.host}/team/app:1`, `${reg.host}/other/app:2`], { env });
+    if (again.code !== 0) throw new Error(again.stderr);
+    expect(again.stdout.trim()).toBe(digest);
+    expect(again.stderr).toMatch(/pushed 0 blobs \(0 bytes\), \d+ already there, \d+ mounted/);
+    const mounted = Number(/(\d+) mounted/.exec(again.stderr)![1]);
+    expect(mounted).toBeGreaterThanOrEqual(2);
+  });
+
+  it('ocibuild pull stores an image skopeo pushed, by the same digest; a wrong password is the registry\'s own error', async () => {
+    const r = await runCli(['pull', `${reg.host}/base/busybox:1`], { env });
+    if (r.code !== 0) throw new Error(r.stderr);
+    const inspected = JSON.parse(await run('skopeo', ['inspect', ...inspectFlags(), `docker://${reg.host}/base/busybox:1`]));
+    expect(r.stdout.trim()).toBe(inspected.Digest);
+    const images = await runCli(['images', '--format', 'json'], { env });
+    expect(JSON.parse(images.stdout).map((i: { name: string }) => i.name)).toContain(`${reg.host}/base/busybox:1`);
+    const denied = await runCli(['pull', `${reg.host}/base/busybox:1`, '--creds', `${reg.host}=alice:wrong`, '--store', path.join(tmp, 'other-store')], { env });
+    expect(denied.code).toBe(1);
+    expect(denied.stderr).toMatch(/UNAUTHORIZED/);
+    expect(denied.stderr).not.toMatch(/wrong/);
+  });
+});
