@@ -485,9 +485,21 @@ export async function pushImage(client: RegistryClient, source: BlobSource, opti
   const blobs = new Map<string, Descriptor>();
   collectBlobs(tree, blobs);
   const limit = pLimit(options.concurrency ?? 4);
-  const results = await Promise.allSettled([...blobs.values()].map((d) => limit(() => uploadBlob(w, d))));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
+  // After the first failure no further blob is started; uploads in flight finish or fail.
+  let firstError: { error: unknown } | undefined;
+  await Promise.all(
+    [...blobs.values()].map((d) =>
+      limit(async () => {
+        if (firstError) return;
+        try {
+          await uploadBlob(w, d);
+        } catch (e) {
+          firstError ??= { error: e };
+        }
+      }),
+    ),
+  );
+  if (firstError) throw firstError.error;
   await putChildren(w, tree);
   const tags = [...new Set(options.tags)];
   if (tags.length === 0) {

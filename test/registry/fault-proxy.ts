@@ -15,15 +15,20 @@ export type Fault =
   | { type: 'reset-after-upload'; bytes: number }
   | { type: 'status'; status: number; retryAfter?: string; body?: string }
   /** Forward, then cut the response body after this many bytes (the connection is destroyed). */
-  | { type: 'truncate'; at: number };
+  | { type: 'truncate'; at: number }
+  /** Forward, adding these response headers (e.g. `OCI-Chunk-Min-Length`). */
+  | { type: 'add-headers'; headers: Record<string, string> };
 
 /** What the proxy saw. */
 export interface ProxyRequest {
   n: number;
   method: string;
   url: string;
+  headers: http.IncomingHttpHeaders;
   fault?: Fault;
   status?: number;
+  /** Response headers from the registry (forwarded requests only). */
+  responseHeaders?: http.IncomingHttpHeaders;
 }
 
 /** Options of {@link startFaultProxy}. */
@@ -53,7 +58,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const server = http.createServer((req, res) => {
     const n = requests.length;
-    const entry: ProxyRequest = { n, method: req.method ?? 'GET', url: req.url ?? '/' };
+    const entry: ProxyRequest = { n, method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers };
     requests.push(entry);
     const fault = decide?.({ n, method: entry.method, url: entry.url, headers: req.headers });
     if (fault) entry.fault = fault;
@@ -78,7 +83,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       { host: upHost, port: Number(upPort), method: req.method, path: req.url, headers: req.headers, agent },
       (up) => {
         entry.status = up.statusCode;
-        res.writeHead(up.statusCode ?? 502, up.headers);
+        entry.responseHeaders = up.headers;
+        res.writeHead(up.statusCode ?? 502, fault?.type === 'add-headers' ? { ...up.headers, ...fault.headers } : up.headers);
         if (fault?.type === 'truncate') {
           let sent = 0;
           up.on('data', (c: Buffer) => {

@@ -95,6 +95,18 @@ test('a 200 MB push through resets, 5xx, 429 and dropped uploads lands intact; a
     .filter((r) => r.fault).map((r) => r.fault!.type + (r.fault!.type === 'status' ? `:${(r.fault as { status: number }).status}` : ''));
   // Every scripted fault fired (uploads run in parallel, so the order varies).
   expect(faults.sort()).toEqual(['reset', 'reset', 'reset-after-upload', 'status:429', 'status:500', 'status:502', 'status:503', 'status:503']);
+  // After a failed chunk the client asked the registry for its offset (GET -> 204 Range: 0-X) and
+  // resumed that same session at X+1; a session the registry dropped (GET -> 404) was restarted.
+  const uploadId = (u: string) => u.split('/blobs/uploads/')[1]?.split('?')[0] ?? '';
+  const uploads = proxy.requests.filter((r) => isUpload(r.url));
+  const resumed = uploads.filter((r, i) => {
+    if (r.method !== 'GET' || r.status !== 204) return false;
+    const last = Number(/0-(\d+)/.exec(String(r.responseHeaders?.range))?.[1]);
+    const next = uploads.slice(i + 1).find((x) => x.method === 'PATCH' && uploadId(x.url) === uploadId(r.url));
+    return last > 0 && next !== undefined && String(next.headers['content-range']).startsWith(`${last + 1}-`);
+  });
+  expect(resumed.length).toBeGreaterThanOrEqual(1);
+  expect(uploads.some((r) => r.method === 'GET' && r.status === 404)).toBe(true);
   const elapsed = Date.now() - t0;
   expect(elapsed).toBeGreaterThanOrEqual(1000); // Retry-After: 1 was honoured
 
@@ -162,4 +174,51 @@ test('a push that cannot succeed leaves no tag pointing at a missing blob', asyn
   for (const tag of ['1', '2']) {
     await expect(skopeoRawManifest(registry, `faults/doomed:${tag}`)).rejects.toThrow();
   }
+});
+
+test('4xx denials are not retried; the error carries the registry code', async () => {
+  const dir = path.join(tmp, 'denied');
+  await makeBusyboxImage(dir);
+  const layout = new OciLayoutSource(dir);
+  proxy.setDecide(({ method, url }) =>
+    method === 'POST' && url.includes('/faults/denied/')
+      ? { type: 'status', status: 403, body: JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] }) }
+      : undefined,
+  );
+  const before = proxy.requests.length;
+  const client = await RegistryClient.create({ retry: { retries: 5, minDelayMs: 5, maxDelayMs: 10 } });
+  let err: OcibuildError | undefined;
+  try {
+    await pushImage(client, layout, { reference: normalizeReference(`${proxy.host}/faults/denied`), descriptor: await layout.resolve(), tags: ['1'], concurrency: 1 });
+  } catch (e) {
+    err = e as OcibuildError;
+  } finally {
+    await client.close();
+    proxy.setDecide(undefined);
+  }
+  expect(err?.code).toBe('REGISTRY_DENIED');
+  expect(err?.message).toContain('DENIED: requested access to the resource is denied');
+  expect(err?.details).toMatchObject({ status: 403, errors: [{ code: 'DENIED' }] });
+  expect(String(err?.details?.url)).toContain('/v2/faults/denied/blobs/uploads/');
+  const posts = proxy.requests.slice(before).filter((r) => r.method === 'POST');
+  expect(posts).toHaveLength(1);
+});
+
+test('OCI-Chunk-Min-Length raises the chunk size', async () => {
+  const dir = path.join(tmp, 'minchunk');
+  const img = await makeRandomImage(dir, [3 * MB]);
+  const layout = new OciLayoutSource(dir);
+  proxy.setDecide(({ method, url }) =>
+    method === 'POST' && url.includes('/faults/minchunk/') ? { type: 'add-headers', headers: { 'oci-chunk-min-length': String(2 * MB) } } : undefined,
+  );
+  const before = proxy.requests.length;
+  const client = await RegistryClient.create();
+  try {
+    await pushImage(client, layout, { reference: normalizeReference(`${proxy.host}/faults/minchunk`), descriptor: await layout.resolve(), tags: ['1'], monolithicThreshold: 0, chunkSize: 512 * 1024 });
+  } finally {
+    await client.close();
+    proxy.setDecide(undefined);
+  }
+  const layerPatches = proxy.requests.slice(before).filter((r) => r.method === 'PATCH' && Number(r.headers['content-length']) > 10_000);
+  expect(layerPatches.map((r) => r.headers['content-range'])).toEqual([`0-${2 * MB - 1}`, `${2 * MB}-${img.layers[0]!.size - 1}`]);
 });

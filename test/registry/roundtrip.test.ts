@@ -119,6 +119,20 @@ describe('we pull what skopeo pushed', () => {
     expect((err as OcibuildError).details?.status).toBe(404);
   });
 
+  test('mirrors rewrite pulls: content comes from the mirror', async () => {
+    const mirror = await startRegistry({ auth: 'none' });
+    try {
+      await pushBaseImage(mirror, busyboxDir, 'pull/only-on-mirror:1');
+      const raw = await skopeoRawManifest(mirror, 'pull/only-on-mirror:1');
+      const res = await pull(`${registry.host}/pull/only-on-mirror:1`, { sink: await freshStore(), mirrors: { [registry.host]: [mirror.host] } });
+      expect(res.source).toBe(mirror.host);
+      expect(res.descriptor.digest).toBe(sha(raw));
+      expect(res.reference.domain).toBe(registry.host);
+    } finally {
+      await mirror.stop();
+    }
+  });
+
   test('pull() with mirrors falls back to the origin when the mirror is down', async () => {
     await pushBaseImage(registry, busyboxDir, 'pull/mirrored:1');
     const lines: string[] = [];
