@@ -1,21 +1,29 @@
 /**
- * Read-ahead of small files on worker threads, the way `tar | pigz` reads
+ * Read-ahead of file contents on worker threads, the way `tar | pigz` reads
  * in one process while another compresses. Measured on 20,000 small files
  * (cold page cache), reading them on the main thread serialises disk latency
  * with tar assembly and hashing; async fs calls cost ~35 µs of main-thread
- * time each. The worker opens, reads and closes files synchronously and
- * sends them back in batches (one transferred ArrayBuffer per batch).
+ * time each and share the libuv threadpool with gzip, so big-file reads
+ * queued behind compression jobs. Workers open, read and close files
+ * synchronously and send them back in batches (one transferred ArrayBuffer
+ * per batch); big files are split into ranges read in parallel.
  */
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 
-/** One file to read: its path and the size it must have. */
+/**
+ * One read: `length` bytes of `path` at `position`. The file must be a
+ * regular file; on the `last` read of a file, one more byte is tried to
+ * notice a file that grew.
+ */
 export interface ReadRequest {
   path: string;
-  size: number;
+  position: number;
+  length: number;
+  last: boolean;
 }
 
-/** What came back for one file. */
+/** What came back for one read. */
 export type ReadResult = { ok: true; data: Buffer } | { ok: false; kind: 'io'; code?: string; message: string } | { ok: false; kind: 'size'; got: string };
 
 /** Kept as plain JS: it runs in a worker with `eval: true` (also under ts-jest). */
@@ -23,42 +31,39 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 parentPort.on('message', (msg) => {
-  const { id, files } = msg;
+  const { id, reads } = msg;
   let total = 0;
-  for (const f of files) total += f[1];
-  const buf = Buffer.allocUnsafe(total + 1);
+  for (const r of reads) total += r[2];
+  // One spare byte at the end, shared, to probe for growth.
+  const ab = new ArrayBuffer(total + 1);
+  const buf = Buffer.from(ab);
   const results = [];
   let off = 0;
-  for (const [path, size] of files) {
+  for (const [path, position, length, last] of reads) {
     let fd = -1;
     try {
       // O_NONBLOCK: a FIFO given as a file source must not hang the reader.
       fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
       if (!fs.fstatSync(fd).isFile()) {
         results.push({ kind: 'io', code: 'ENOTREG', message: 'not a regular file' });
-        off += size;
-        continue;
+      } else {
+        let got = 0;
+        while (got < length) {
+          const n = fs.readSync(fd, buf, off + got, length - got, position + got);
+          if (n === 0) break;
+          got += n;
+        }
+        if (got < length) results.push({ kind: 'size', got: 'got ' + (position + got) });
+        else if (last && fs.readSync(fd, buf, total, 1, position + length) > 0) results.push({ kind: 'size', got: 'it grew' });
+        else results.push({ off });
       }
-      let got = 0;
-      // Read into the batch buffer; one spare byte (shared, always last) tells growth.
-      for (;;) {
-        const room = got < size ? size - got : 1;
-        const n = got < size ? fs.readSync(fd, buf, off + got, room, got) : fs.readSync(fd, buf, total, 1, got);
-        if (n === 0) break;
-        got += n;
-        if (got > size) break;
-      }
-      if (got > size) results.push({ kind: 'size', got: 'it grew' });
-      else if (got < size) results.push({ kind: 'size', got: 'got ' + got });
-      else results.push({ off });
     } catch (e) {
       results.push({ kind: 'io', code: e.code, message: String(e.message) });
     } finally {
       if (fd >= 0) fs.closeSync(fd);
     }
-    off += size;
+    off += length;
   }
-  const ab = buf.buffer.slice(buf.byteOffset, buf.byteOffset + total);
   parentPort.postMessage({ id, results, buffer: ab }, [ab]);
 });
 `;
@@ -82,8 +87,8 @@ const WORKERS = 4;
 /** Batches requested ahead of the consumer. */
 const BATCHES_AHEAD = 2 * WORKERS;
 
-/** Reads files synchronously on the calling thread (for a handful of files). */
-export function readFileSyncChecked(req: ReadRequest): ReadResult {
+/** Does one read synchronously on the calling thread (for a handful of small files). */
+export function readSyncChecked(req: ReadRequest): ReadResult {
   let fd: number;
   try {
     fd = fs.openSync(req.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
@@ -92,16 +97,16 @@ export function readFileSyncChecked(req: ReadRequest): ReadResult {
   }
   try {
     if (!fs.fstatSync(fd).isFile()) return { ok: false, kind: 'io', code: 'ENOTREG', message: 'not a regular file' };
-    const buf = Buffer.allocUnsafe(req.size + 1);
+    const buf = Buffer.allocUnsafe(req.length + 1);
     let got = 0;
-    for (;;) {
-      const n = fs.readSync(fd, buf, got, buf.length - got, got);
+    while (got < req.length) {
+      const n = fs.readSync(fd, buf, got, req.length - got, req.position + got);
       if (n === 0) break;
       got += n;
-      if (got > req.size) return { ok: false, kind: 'size', got: 'it grew' };
     }
-    if (got !== req.size) return { ok: false, kind: 'size', got: `got ${got}` };
-    return { ok: true, data: buf.subarray(0, got) };
+    if (got < req.length) return { ok: false, kind: 'size', got: `got ${req.position + got}` };
+    if (req.last && fs.readSync(fd, buf, req.length, 1, req.position + req.length) > 0) return { ok: false, kind: 'size', got: 'it grew' };
+    return { ok: true, data: buf.subarray(0, req.length) };
   } catch (e) {
     return { ok: false, kind: 'io', code: (e as NodeJS.ErrnoException).code, message: (e as Error).message };
   } finally {
@@ -122,8 +127,8 @@ export class ReadAhead {
   private readonly waiting = new Map<number, { resolve: (r: ReadResult[]) => void; reject: (e: unknown) => void }>();
   private failed: unknown;
 
-  constructor(private readonly files: ReadRequest[]) {
-    const count = Math.max(1, Math.min(WORKERS, Math.ceil(files.length / BATCH_FILES)));
+  constructor(private readonly reads: ReadRequest[]) {
+    const count = Math.max(1, Math.min(WORKERS, Math.ceil(reads.length / BATCH_FILES)));
     for (let i = 0; i < count; i++) this.workers.push(this.spawn());
     this.fill();
   }
@@ -139,8 +144,8 @@ export class ReadAhead {
       const start = this.starts.get(msg.id)!;
       this.starts.delete(msg.id);
       const out: ReadResult[] = msg.results.map((r, i) => {
-        const req = this.files[start + i]!;
-        if ('off' in r) return { ok: true, data: buf.subarray(r.off, r.off + req.size) };
+        const req = this.reads[start + i]!;
+        if ('off' in r) return { ok: true, data: buf.subarray(r.off, r.off + req.length) };
         if (r.kind === 'size') return { ok: false, kind: 'size', got: r.got };
         return { ok: false, kind: 'io', code: r.code, message: r.message };
       });
@@ -163,12 +168,12 @@ export class ReadAhead {
   }
 
   private fill(): void {
-    while (this.batches.length < BATCHES_AHEAD && this.next < this.files.length) {
+    while (this.batches.length < BATCHES_AHEAD && this.next < this.reads.length) {
       const start = this.next;
       let bytes = 0;
       let end = start;
-      while (end < this.files.length && end - start < BATCH_FILES && (end === start || bytes + this.files[end]!.size <= BATCH_BYTES)) {
-        bytes += this.files[end]!.size;
+      while (end < this.reads.length && end - start < BATCH_FILES && (end === start || bytes + this.reads[end]!.length <= BATCH_BYTES)) {
+        bytes += this.reads[end]!.length;
         end++;
       }
       this.next = end;
@@ -179,16 +184,16 @@ export class ReadAhead {
         this.waiting.set(id, { resolve, reject });
       });
       done.catch(() => undefined);
-      this.workers[id % this.workers.length]!.postMessage({ id, files: this.files.slice(start, end).map((f) => [f.path, f.size]) });
+      this.workers[id % this.workers.length]!.postMessage({ id, reads: this.reads.slice(start, end).map((r) => [r.path, r.position, r.length, r.last]) });
       this.batches.push({ start, end, done });
     }
   }
 
-  /** The result for file `i` (must be called with increasing `i`). */
+  /** The result for read `i` (must be called with increasing `i`). */
   async take(i: number): Promise<ReadResult> {
     for (;;) {
       const b = this.batches[0];
-      if (!b) throw new Error(`ReadAhead: file ${i} was not requested`);
+      if (!b) throw new Error(`ReadAhead: read ${i} was not requested`);
       if (i >= b.end) {
         this.batches.shift();
         this.fill();

@@ -7,11 +7,11 @@ import type { Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
 import { GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
-import { ReadAhead, readFileSyncChecked, type ReadRequest, type ReadResult } from './read-ahead.js';
+import { ReadAhead, readSyncChecked, type ReadRequest, type ReadResult } from './read-ahead.js';
 import type { LayerEntry, LayerEntrySource, LayerResult, WriteLayerOptions } from './types.js';
 
-/** Files up to this size are read whole, by the read-ahead worker. */
-const SMALL_FILE_MAX = 256 * 1024;
+/** Files are read in ranges of at most this size (big files: several ranges, read in parallel). */
+const READ_RANGE = 1024 * 1024;
 /** Chunk size for big files and the plain-tar output. */
 const CHUNK = 1024 * 1024;
 const ZEROS = Buffer.alloc(2 * BLOCK);
@@ -219,25 +219,6 @@ async function collect(entries: Iterable<LayerEntry> | AsyncIterable<LayerEntry>
 
 // ------------------------------------------------------------------ reading
 
-/** Opens a file source; O_NONBLOCK so a FIFO cannot hang the writer, and only regular files pass. */
-function openFile(path: string): Promise<number> {
-  return new Promise((resolve, reject) =>
-    fs.open(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK, (err, fd) => {
-      if (err) return reject(err);
-      fs.fstat(fd, (e, st) => {
-        if (!e && st.isFile()) return resolve(fd);
-        fs.close(fd, () => reject(e ?? Object.assign(new Error('not a regular file'), { code: 'ENOTREG' })));
-      });
-    }),
-  );
-}
-function readInto(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.read(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
-}
-function closeFile(fd: number): Promise<void> {
-  return new Promise((resolve) => fs.close(fd, () => resolve()));
-}
-
 function readError(p: Prepared, src: string, e: unknown): OcibuildError {
   if (e instanceof OcibuildError) return e;
   const code = (e as NodeJS.ErrnoException).code;
@@ -255,8 +236,8 @@ function readFailure(p: Prepared, path: string, r: Exclude<ReadResult, { ok: tru
   return new OcibuildError('LAYER_INVALID', `layer entry ${JSON.stringify(p.path)}: cannot read ${path}: ${r.code ?? r.message}`, { details: { path: p.path, source: path } });
 }
 
-/** Below this many small files, they are read inline rather than on a read-ahead worker. */
-const READ_AHEAD_MIN_FILES = 64;
+/** With fewer reads than this and less than READ_RANGE bytes in all, files are read inline, without workers. */
+const READ_AHEAD_MIN_READS = 64;
 
 // ------------------------------------------------------------------ output
 
@@ -371,42 +352,6 @@ class OutWriter {
 
 // ------------------------------------------------------------------ writing
 
-async function writeBigFile(p: Prepared, path: string, sink: TarSink): Promise<void> {
-  let fd: number;
-  try {
-    fd = await openFile(path);
-  } catch (e) {
-    throw readError(p, path, e);
-  }
-  let pending: Promise<number> | undefined;
-  try {
-    const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
-    let pos = 0;
-    let which = 0;
-    pending = readInto(fd, bufs[0]!, 0, Math.min(CHUNK, p.size + 1), 0);
-    for (;;) {
-      const n = await pending;
-      pending = undefined;
-      const cur = bufs[which]!;
-      if (n === 0) break;
-      pos += n;
-      if (pos > p.size) throw changed(p, path, 'it grew');
-      which ^= 1;
-      // Read the next chunk while this one is copied into the tar (size+1 to notice growth).
-      pending = readInto(fd, bufs[which]!, 0, Math.min(CHUNK, p.size + 1 - pos), pos);
-      const w = sink.write(cur.subarray(0, n));
-      if (w) await w;
-    }
-    if (pos !== p.size) throw changed(p, path, `got ${pos}`);
-  } catch (e) {
-    throw readError(p, path, e);
-  } finally {
-    // Never close the fd under a read still in flight.
-    if (pending) await pending.catch(() => 0);
-    await closeFile(fd);
-  }
-}
-
 async function writeStream(p: Prepared, src: Extract<LayerEntrySource, { kind: 'stream' }>, sink: TarSink): Promise<void> {
   let got = 0;
   let stream;
@@ -473,17 +418,21 @@ export async function writeLayer(
     } else {
       sink = new TarSink(CHUNK, (b) => writer.write(b));
     }
-    // Small files, in write order, go to the read-ahead worker.
-    const small: ReadRequest[] = [];
-    const smallIndex = new Int32Array(list.length).fill(-1);
+    // File contents from disk, in write order, as ranges for the read-ahead workers.
+    const reads: ReadRequest[] = [];
+    const firstRead = new Int32Array(list.length).fill(-1);
+    let readBytes = 0;
     for (let i = 0; i < list.length; i++) {
       const p = list[i]!;
-      if (p.size > 0 && p.size <= SMALL_FILE_MAX && p.source?.kind === 'path') {
-        smallIndex[i] = small.length;
-        small.push({ path: p.source.path, size: p.size });
+      if (p.size === 0 || p.source?.kind !== 'path') continue;
+      firstRead[i] = reads.length;
+      for (let pos = 0; pos < p.size; pos += READ_RANGE) {
+        const length = Math.min(READ_RANGE, p.size - pos);
+        reads.push({ path: p.source.path, position: pos, length, last: pos + length === p.size });
       }
+      readBytes += p.size;
     }
-    if (small.length >= READ_AHEAD_MIN_FILES) readAhead = new ReadAhead(small);
+    if (reads.length >= READ_AHEAD_MIN_READS || readBytes >= READ_RANGE) readAhead = new ReadAhead(reads);
     for (let i = 0; i < list.length; i++) {
       if (signal?.aborted) signal.throwIfAborted();
       const p = list[i]!;
@@ -504,20 +453,23 @@ export async function writeLayer(
       if (w) await w;
       if (p.size === 0) continue;
       const src = p.source!;
-      const si = smallIndex[i]!;
-      if (si >= 0) {
-        const req = small[si]!;
-        const r = readAhead ? await readAhead.take(si) : readFileSyncChecked(req);
-        if (!r.ok) throw readFailure(p, req.path, r);
-        w = sink.write(r.data);
-        if (w) await w;
+      const first = firstRead[i]!;
+      if (first >= 0) {
+        for (let k = first; ; k++) {
+          const req = reads[k]!;
+          const r = readAhead ? await readAhead.take(k) : readSyncChecked(req);
+          if (!r.ok) throw readFailure(p, req.path, r);
+          w = sink.write(r.data);
+          if (w) await w;
+          if (req.last) break;
+        }
       } else if (src.kind === 'buffer') {
         w = sink.write(src.data);
         if (w) await w;
-      } else if (src.kind === 'path') {
-        await writeBigFile(p, src.path, sink);
-      } else {
+      } else if (src.kind === 'stream') {
         await writeStream(p, src, sink);
+      } else {
+        throw invalid(p.path, 'unknown source kind');
       }
       const pad = (BLOCK - (p.size % BLOCK)) % BLOCK;
       if (pad) {
