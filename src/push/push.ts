@@ -204,7 +204,8 @@ async function startUpload(w: Work, d: Descriptor, from: string | undefined): Pr
 /** Open bytes [start, end) of a blob from the source. */
 async function openSlice(source: BlobSource, d: Descriptor, start: number, end: number): Promise<Readable> {
   if (isRangeSource(source)) return source.openRange(d.digest, start, end);
-  // Generic sources read from 0: skip to `start`, stop at `end`.
+  // Generic sources read from 0: skip to `start`, drop what follows `end`. The source is
+  // read to its end so its own verification (digest, size) still runs.
   const full = await source.open(d.digest, d.size);
   let pos = 0;
   const slicer = new Transform({
@@ -212,15 +213,67 @@ async function openSlice(source: BlobSource, d: Descriptor, start: number, end: 
       const s = Math.max(start - pos, 0);
       const e = Math.min(end - pos, chunk.length);
       pos += chunk.length;
-      if (e > s) this.push(chunk.subarray(s, e));
-      if (pos >= end) {
-        this.push(null);
-        full.destroy();
-      }
-      cb();
+      cb(null, e > s ? chunk.subarray(s, e) : undefined);
     },
   });
   return pipelineCb(full, slicer, () => undefined);
+}
+
+/**
+ * Chunks of one blob read in order from a single stream of a source without
+ * range reads (the local store), so a chunked upload reads the blob once.
+ * After a failure (a chunk not fully taken) or a jump, the stream is
+ * re-opened at the new offset.
+ */
+class SequentialChunks {
+  private reader?: Readable;
+  private iterator?: AsyncIterator<Buffer>;
+  private leftover?: Buffer;
+  private position = -1;
+
+  constructor(
+    private readonly source: BlobSource,
+    private readonly d: Descriptor,
+  ) {}
+
+  /** Bytes [start, end) as a stream. */
+  async take(start: number, end: number): Promise<Readable> {
+    if (!this.iterator || this.position !== start) {
+      this.close();
+      this.reader = await openSlice(this.source, this.d, start, this.d.size);
+      this.iterator = this.reader[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      this.leftover = undefined;
+      this.position = start;
+    }
+    // Until this chunk is fully handed out, the position is unknown.
+    this.position = -1;
+    const gen = async function* (self: SequentialChunks): AsyncGenerator<Buffer> {
+      let need = end - start;
+      while (need > 0) {
+        let buf = self.leftover;
+        self.leftover = undefined;
+        if (!buf) {
+          const next = await self.iterator!.next();
+          if (next.done) throw new OcibuildError('SIZE_MISMATCH', `local blob ${self.d.digest} ended before byte ${end}`);
+          buf = next.value;
+        }
+        if (buf.length > need) {
+          self.leftover = buf.subarray(need);
+          buf = buf.subarray(0, need);
+        }
+        need -= buf.length;
+        yield buf;
+      }
+      self.position = end;
+    };
+    return Readable.from(gen(this), { objectMode: false });
+  }
+
+  close(): void {
+    this.reader?.destroy();
+    this.reader = undefined;
+    this.iterator = undefined;
+  }
 }
 
 function withDigestParam(url: URL, digest: Digest): URL {
@@ -283,6 +336,15 @@ function checkCommitted(status: number, claimed: string | undefined, d: Descript
  * the registry for its offset (`GET` the upload URL) and resume from there.
  */
 async function uploadChunked(w: Work, d: Descriptor, session: { url: URL; minChunk: number }): Promise<void> {
+  const sequential = isRangeSource(w.source) ? undefined : new SequentialChunks(w.source, d);
+  try {
+    await uploadChunks(w, d, session, sequential);
+  } finally {
+    sequential?.close();
+  }
+}
+
+async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChunk: number }, sequential: SequentialChunks | undefined): Promise<void> {
   const chunk = Math.max(w.chunkSize, session.minChunk);
   let url = session.url;
   let offset = 0;
@@ -317,7 +379,7 @@ async function uploadChunked(w: Work, d: Descriptor, session: { url: URL; minChu
             'content-range': `${start}-${end - 1}`,
           },
           // A function body: re-opened if the request is re-sent after a 401.
-          body: () => openSlice(w.source, d, start, end),
+          body: () => (sequential ? sequential.take(start, end) : openSlice(w.source, d, start, end)),
           scopes: pushScopes(w.ref),
           what: `upload chunk ${start}-${end - 1} of blob ${d.digest}`,
           retry: false,

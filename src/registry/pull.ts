@@ -28,6 +28,11 @@ export interface PullOptions {
   sink: BlobSink;
   /** Platform to pick from an index. Default: linux and this machine's architecture. */
   platform?: Platform;
+  /**
+   * Accept a single-platform image (no index) of another platform; the caller
+   * warns (BuildKit's InvalidBaseImagePlatform). An index must still offer the platform.
+   */
+  acceptOtherPlatform?: boolean;
   /** Layers downloaded at once. Default 4. */
   concurrency?: number;
   signal?: AbortSignal;
@@ -52,6 +57,12 @@ export interface PullResult {
   platform: Platform;
   /** Registry host the content came from (a mirror or the origin). */
   source: string;
+  /**
+   * Full repository name (`registry/path`) holding these blobs: pass it in
+   * `mountFrom` (or as the push's `origins`) so a push to another repository
+   * of the same registry mounts the base layers instead of uploading them.
+   */
+  repository: string;
 }
 
 function pullScope(ref: ImageReference): RepositoryScope[] {
@@ -255,7 +266,7 @@ async function pullFrom(client: RegistryClient, ref: ImageReference, registry: s
     throw new OcibuildError('MANIFEST_INVALID', `${formatReference(ref)}: config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids for ${manifest.layers.length} layers`);
   }
   const platform = normalizePlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
-  if (top.kind === 'manifest' && options.platform) {
+  if (top.kind === 'manifest' && options.platform && !options.acceptOtherPlatform) {
     // A single-platform image must still be the platform asked for.
     selectPlatform([{ ...descriptor, platform }], wanted, formatReference(ref));
   }
@@ -291,6 +302,7 @@ async function pullFrom(client: RegistryClient, ref: ImageReference, registry: s
     configDescriptor,
     platform,
     source: registry,
+    repository: `${ref.domain}/${ref.path}`,
   };
 }
 

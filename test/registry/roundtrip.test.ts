@@ -180,8 +180,23 @@ describe('skopeo reads back what we push', () => {
 
   test('chunked upload with a tiny chunk size, from a generic (non-range) source', async () => {
     const layout = new OciLayoutSource(busyboxDir);
-    const generic = { open: (d: Digest, s?: number) => layout.open(d, s), has: (d: Digest) => layout.has(d) };
+    let bytesRead = 0;
+    let opens = 0;
+    const generic = {
+      open: async (d: Digest, s?: number) => {
+        opens++;
+        const stream = await layout.open(d, s);
+        stream.on('data', (c: Buffer) => (bytesRead += c.length));
+        return stream;
+      },
+      has: (d: Digest) => layout.has(d),
+    };
     const descriptor = await layout.resolve();
+    const manifest = JSON.parse((await readFile(path.join(busyboxDir, 'blobs', 'sha256', descriptor.digest.slice(7)))).toString()) as {
+      config: { size: number };
+      layers: Array<{ size: number }>;
+    };
+    const blobBytes = manifest.config.size + manifest.layers[0]!.size;
     const res = await pushImage(client, generic, {
       reference: normalizeReference(`${registry.host}/push/chunked`),
       descriptor,
@@ -190,6 +205,10 @@ describe('skopeo reads back what we push', () => {
       chunkSize: 300 * 1024,
     });
     expect(res.uploaded).toBe(2);
+    // Without range reads, each blob is still read once (plus the manifest), not once per chunk.
+    expect(manifest.layers[0]!.size).toBeGreaterThan(3 * 300 * 1024);
+    expect(bytesRead).toBeLessThanOrEqual(blobBytes + descriptor.size);
+    expect(opens).toBe(3);
     const out = path.join(tmp, 'copied-chunked');
     await run('skopeo', ['copy', '--quiet', '--src-tls-verify=false', `docker://${registry.host}/push/chunked:1`, `oci:${out}:x`]);
     const store = await freshStore();
