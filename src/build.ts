@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Store } from './cache/store.js';
 import { defaultStoreRoot } from './cache/paths.js';
-import { compileDockerfile, type CompileOptions } from './compiler/index.js';
+import { checkBaseImagePlatform, compileDockerfile, type CompileOptions } from './compiler/index.js';
 import type { Warning } from './compiler/lint.js';
 import { loadIgnoreFile, PatternMatcher, type LoadedIgnoreFile } from './context/index.js';
 import { ignoreViewFromPatterns } from './copy/ignore.js';
@@ -19,6 +19,7 @@ import { defaultPlatform, formatPlatform, normalizePlatform, parsePlatform } fro
 import { readImage } from './image/read.js';
 import { parseImageName, normalizeImageName } from './image/names.js';
 import type { Digest } from './oci/digest.js';
+import { isIndexMediaType } from './oci/media-types.js';
 import type { Descriptor, ImageConfig, Platform } from './oci/types.js';
 import { parseDockerfile } from './parser/index.js';
 import type { DockerfileAst } from './parser/ast.js';
@@ -215,7 +216,12 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         if (stage.base.kind !== 'image') continue;
         const p = stage.platform ? normalizePlatform(parsePlatform(stage.platform)) : platform;
         try {
-          bases.set(baseKey(stage.base.ref, p), await resolveImage(stage.base.ref, p));
+          const base = await resolveImage(stage.base.ref, p);
+          bases.set(baseKey(stage.base.ref, p), base);
+          if (base.platformMismatch) {
+            const w = checkBaseImagePlatform(prepared.ast, { buildArgs: options.buildArgs }, { image: stage.base.ref, ...base.platformMismatch, range: stage.range });
+            if (w) warnings.push(w);
+          }
         } catch (e) {
           if (e instanceof OcibuildError && !e.range) {
             e.file = prepared.file;
@@ -305,9 +311,18 @@ async function resolveBase(store: Store, ref: string, platform: Platform, option
     name = pulled.name;
     options.onProgress?.({ type: 'pull', ref, digest: descriptor.digest });
   }
-  const image = await readImage(store, descriptor, platform);
+  let image;
+  let mismatch: ResolvedBase['platformMismatch'];
+  try {
+    image = await readImage(store, descriptor, platform);
+  } catch (e) {
+    // A single-platform image of another platform is used anyway, with a warning (BuildKit's InvalidBaseImagePlatform).
+    if (!(e instanceof OcibuildError && e.code === 'PLATFORM_NOT_FOUND') || isIndexMediaType(descriptor.mediaType)) throw e;
+    image = await readImage(store, descriptor);
+    mismatch = { expected: platform, actual: { os: image.config.os, architecture: image.config.architecture, ...(image.config.variant ? { variant: image.config.variant } : {}) } };
+  }
   const config: ImageConfig = image.config;
   const layers: LayerRecord[] = image.manifest.layers.map((l, i) => ({ ...l, diffId: config.rootfs.diff_ids[i]! }));
   const repo = name.includes('@') ? name.slice(0, name.indexOf('@')) : name;
-  return { ref, pinned: `${repo}@${image.descriptor.digest}`, manifest: image.descriptor, config, layers };
+  return { ref, pinned: `${repo}@${image.descriptor.digest}`, manifest: image.descriptor, config, layers, ...(mismatch ? { platformMismatch: mismatch } : {}) };
 }

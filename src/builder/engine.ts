@@ -38,6 +38,8 @@ export interface ResolvedBase {
   manifest: Descriptor;
   config: ImageConfig;
   layers: LayerRecord[];
+  /** Set when a single-platform base of another platform was used (a warning, as BuildKit). */
+  platformMismatch?: { expected: Platform; actual: Platform };
 }
 
 /** Progress of a build, for CLIs and build scripts. */

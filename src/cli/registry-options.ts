@@ -101,7 +101,7 @@ export async function registryHooks(ctx: CommandContext, argv: RegistryArgs, nam
   const client = await RegistryClient.create(registryClientOptions(ctx, argv, names));
   const pullHook: PullFn = async (ref, platform, { store, signal }) => {
     const reference = normalizeReference(ref);
-    const result = await pullImage(client, reference, { sink: store, platform, ...(signal ? { signal } : {}) });
+    const result = await pullImage(client, reference, { sink: store, platform, acceptOtherPlatform: true, ...(signal ? { signal } : {}) });
     // Keep what was pulled under its name, as docker does: the next build finds it locally.
     if (!reference.digest) await store.tag(ref, result.descriptor);
     return { descriptor: result.descriptor, name: referenceName(result.reference) };

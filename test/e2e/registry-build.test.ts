@@ -10,7 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../cli-io.js';
 import { run, startRegistry, type TestRegistry } from '../registry/harness.js';
-import { makeBusyboxImage } from '../registry/base-image.js';
+import { makeBusyboxImage, makeMultiPlatformImage } from '../registry/base-image.js';
+import { Store } from '../../src/cache/store.js';
+import { readImage } from '../../src/image/read.js';
 
 describe('builds with a registry (docker-registry on 127.0.0.1)', () => {
   let tmp: string;
@@ -70,5 +72,40 @@ describe('builds with a registry (docker-registry on 127.0.0.1)', () => {
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/UNAUTHORIZED/);
     expect(denied.stderr).not.toMatch(/wrong/);
+  });
+
+  it('--platform picks each base platform from a multi-platform base; FROM @digest and COPY --from=<image> work', async () => {
+    const layout = path.join(tmp, 'multi-layout');
+    const multi = await makeMultiPlatformImage(layout, [
+      { os: 'linux', architecture: 'amd64' },
+      { os: 'linux', architecture: 'arm64', variant: 'v8' },
+    ]);
+    await run('skopeo', ['copy', '--all', ...reg.skopeoFlags('dest', 'alice'), `oci:${layout}:latest`, `docker://${reg.host}/base/multi:1`]);
+    const ctx = path.join(tmp, 'ctx-multi');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(
+      path.join(ctx, 'Dockerfile'),
+      `FROM ${reg.host}/base/multi@${multi.indexDigest}\nCOPY --from=${reg.host}/base/busybox:1 /bin/busybox /opt/bb\n`,
+    );
+    const r = await runCli([ctx, '--platform', 'linux/amd64,linux/arm64', '-t', 'multi:built'], { env });
+    if (r.code !== 0) throw new Error(r.stderr);
+    const store = await Store.open(env.OCIBUILD_HOME!);
+    const descriptor = (await store.resolve('multi:built'))!;
+    expect(descriptor.mediaType).toBe('application/vnd.oci.image.index.v1+json');
+    for (const m of multi.manifests) {
+      const img = await readImage(store, descriptor, m.platform);
+      expect(img.config.architecture).toBe(m.platform.architecture);
+      // the base layer of the platform's own manifest, then the COPY --from layer
+      expect(img.manifest.layers).toHaveLength(2);
+    }
+  });
+
+  it('a single-platform base of another platform is used with BuildKit\'s InvalidBaseImagePlatform warning', async () => {
+    const ctx = path.join(tmp, 'ctx-arm');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(path.join(ctx, 'Dockerfile'), `FROM ${reg.host}/base/busybox:1\nLABEL x=y\n`);
+    const r = await runCli([ctx, '--platform', 'linux/arm64'], { env });
+    if (r.code !== 0) throw new Error(r.stderr);
+    expect(r.stderr).toMatch(/InvalidBaseImagePlatform: Base image .*base\/busybox:1 was pulled with platform "linux\/amd64", expected "linux\/arm64"/);
   });
 });
