@@ -180,12 +180,25 @@ export async function pullBlob(
   }
   for (let attempt = 0; ; attempt++) {
     try {
-      const verified = await openBlob(client, ref, descriptor, options);
+      // The sink verifies digest and size (BlobSink contract), so the body is hashed once, there;
+      // this stage only stops a registry sending more than the descriptor's size early.
+      const res = await client.request({
+        registry: options.registry ?? ref.domain,
+        method: 'GET',
+        path: `/v2/${ref.path}/blobs/${descriptor.digest}`,
+        scopes: pullScope(ref),
+        what: `pull blob ${descriptor.digest} of ${ref.domain}/${ref.path}`,
+        signal: options.signal,
+      });
       let got = 0;
       let last = 0;
       const counter = new Transform({
         transform(c: Buffer, _enc, cb) {
           got += c.length;
+          if (got > descriptor.size) {
+            cb(new OcibuildError('SIZE_MISMATCH', `blob ${descriptor.digest}: registry sent more than the expected ${descriptor.size} bytes`));
+            return;
+          }
           if (got - last >= 1 << 20) {
             last = got;
             emit('downloading', got);
@@ -193,7 +206,7 @@ export async function pullBlob(
           cb(null, c);
         },
       });
-      const stream = pipelineCb(verified, counter, () => undefined);
+      const stream = pipelineCb(res.body, counter, () => undefined);
       const info = await sink.ingest(stream, { digest: descriptor.digest, size: descriptor.size });
       emit('done', info.size);
       return { ...info, downloaded: true };
