@@ -229,6 +229,16 @@ describe('skopeo reads back what we push', () => {
     expect(res.mounted).toBe(2);
     expect(res.uploaded).toBe(0);
     expect(sha(await skopeoRawManifest(registry, 'mount/target:1'))).toBe(descriptor.digest);
+    // A repository that does not hold the blobs: the registry opens an upload session instead.
+    const fallback = await pushImage(client, src, {
+      reference: normalizeReference(`${registry.host}/mount/target2`),
+      descriptor,
+      tags: ['1'],
+      mountFrom: [`${registry.host}/mount/nothing-here`, 'other.example/mount/origin'],
+    });
+    expect(fallback.mounted).toBe(0);
+    expect(fallback.uploaded).toBe(2);
+    expect(sha(await skopeoRawManifest(registry, 'mount/target2:1'))).toBe(descriptor.digest);
   });
 
   test('push() of an OCI layout dir:ref', async () => {
