@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline as pipelineCb, type Readable } from 'node:stream';
+import { Readable, pipeline as pipelineCb } from 'node:stream';
 import { OcibuildError } from '../errors.js';
 import { VerifyStream, digestAlgorithm, digestHex, isDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor, ImageIndex } from '../oci/types.js';
@@ -42,7 +42,7 @@ export class OciLayoutSource implements RangeBlobSource {
 
   async openRange(digest: Digest, start: number, end: number): Promise<Readable> {
     if (!(start >= 0) || !(end >= start)) throw new OcibuildError('USAGE', `invalid range ${start}-${end}`);
-    if (end === start) return createReadStream(this.blobPath(digest), { start: 0, end: -1 });
+    if (end === start) return Readable.from([]);
     return createReadStream(this.blobPath(digest), { start, end: end - 1 });
   }
 
