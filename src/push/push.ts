@@ -5,7 +5,7 @@ import { VerifyStream, type Digest } from '../oci/digest.js';
 import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import type { BlobSource, Descriptor } from '../oci/types.js';
 import type { RepositoryScope } from '../registry/auth.js';
-import { getHeader, readLimited, type RegistryClient } from '../registry/client.js';
+import { getHeader, type RegistryClient } from '../registry/client.js';
 import { MAX_MANIFEST_SIZE, digestBytes, parseManifestBytes, type FetchedManifest } from '../registry/manifest.js';
 import { formatReference, isValidTag, normalizeRepositoryName, referenceName, withDigest, type ImageReference } from '../registry/reference.js';
 import { isRetryableError, isRetryableStatus, sleep } from '../registry/retry.js';
@@ -501,8 +501,7 @@ async function putManifest(w: Work, node: ManifestNode, target: string): Promise
     what: `push manifest ${node.descriptor.digest} to ${referenceName(w.ref)}:${target}`,
     signal: w.options.signal,
   });
-  const text = await readLimited(res.body, 64 * 1024);
-  void text;
+  await res.body.dump();
   const claimed = getHeader(res, 'docker-content-digest');
   if (claimed && claimed !== node.descriptor.digest) {
     throw new OcibuildError('DIGEST_MISMATCH', `registry stored manifest ${node.descriptor.digest} as ${claimed}`);

@@ -28,7 +28,6 @@ export function parseWwwAuthenticate(header: string): AuthChallenge[] {
       i++;
       continue;
     }
-    const start = i;
     const word = token();
     if (!word) {
       i++;
@@ -56,7 +55,6 @@ export function parseWwwAuthenticate(header: string): AuthChallenge[] {
       if (current) current.params[word.toLowerCase()] = value;
       continue;
     }
-    void start;
     current = { scheme: word.toLowerCase(), params: {} };
     out.push(current);
   }
