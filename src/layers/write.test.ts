@@ -355,6 +355,46 @@ describe('entriesFromDirectory', () => {
     fs.rmSync(out, { recursive: true, force: true });
   });
 
+  it('walks big trees on worker threads with the same, sorted result; the filter prunes before listing', async () => {
+    const root = tempDir();
+    const expected: string[] = [];
+    for (let d = 0; d < 40; d++) {
+      const dn = `d${String(d).padStart(2, '0')}`;
+      fs.mkdirSync(path.join(root, dn, 'inner'), { recursive: true });
+      expected.push(dn, `${dn}/inner`);
+      for (let f = 0; f < 60; f++) {
+        fs.writeFileSync(path.join(root, dn, `f${f}`), String(f));
+        expected.push(`${dn}/f${f}`);
+      }
+      fs.symlinkSync(`../d00/f${d}`, path.join(root, dn, 'inner', 'link'));
+      expected.push(`${dn}/inner/link`);
+    }
+    fs.linkSync(path.join(root, 'd39/f7'), path.join(root, 'd05/inner/zz-hard'));
+    expected.push('d05/inner/zz-hard');
+    fs.mkdirSync(path.join(root, 'node_modules/deep'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'node_modules/deep/x'), 'x');
+    let filterCalls = 0;
+    const walk = () =>
+      entriesFromDirectory(root, {
+        filter: (rel, st) => {
+          filterCalls++;
+          expect(typeof st.isDirectory()).toBe('boolean');
+          return rel !== 'node_modules';
+        },
+      });
+    const a = await walk();
+    const callsOnce = filterCalls;
+    const b = await walk();
+    expect(a).toEqual(b);
+    const byteSorted = [...expected].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+    expect(a.map((e) => e.path)).toEqual(byteSorted);
+    expect(callsOnce).toBe(expected.length + 1); // node_modules asked once, never listed
+    expect(a.find((e) => e.path === 'd05/inner/zz-hard')).toMatchObject({ type: 'file', size: 1 });
+    expect(a.find((e) => e.path === 'd39/f7')).toMatchObject({ type: 'hardlink', linkname: 'd05/inner/zz-hard' });
+    expect(a.find((e) => e.path === 'd12/inner/link')).toMatchObject({ type: 'symlink', linkname: '../d00/f12' });
+    fs.rmSync(root, { recursive: true, force: true });
+  });
+
   it('refuses a missing root and a bad prefix', async () => {
     await expect(entriesFromDirectory('/nonexistent/ocibuild')).rejects.toMatchObject({ code: 'LAYER_INVALID' });
     await expect(entriesFromDirectory('/tmp', { prefix: '../x' })).rejects.toMatchObject({ code: 'USAGE' });
