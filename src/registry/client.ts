@@ -286,8 +286,11 @@ export class RegistryClient {
       }
     }
     const code = errorCode(lastError);
-    throw new OcibuildError('REGISTRY_UNREACHABLE', `cannot reach registry ${host}: ${code ?? (lastError as Error)?.message ?? 'unknown error'}`, {
+    const message = (lastError as Error | undefined)?.message ?? '';
+    const plainHttp = !mayUseHttp && (code === 'EPROTO' || /wrong version number|WRONG_VERSION_NUMBER|packet length too long/i.test(`${code} ${message}`));
+    throw new OcibuildError('REGISTRY_UNREACHABLE', `cannot reach registry ${host}: ${code ?? (message || 'unknown error')}`, {
       cause: lastError,
+      ...(plainHttp ? { hint: `${host} does not speak TLS; if it is a plain-HTTP registry, mark it insecure (--insecure-registry ${host})` } : {}),
     });
   }
 

@@ -158,6 +158,8 @@ export interface StartRegistryOptions {
   acl?: Acl;
   /** Refresh tokens (identity tokens) the token server accepts, mapped to their account. */
   refreshTokens?: Record<string, string>;
+  /** Address to listen on (default 127.0.0.1); a non-loopback address tests insecure-registry handling. */
+  bindAddress?: string;
 }
 
 /** A running registry. */
@@ -204,7 +206,7 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Test
   const storage = path.join(dir, 'storage');
   const users = options.users ?? { alice: 'wonderland-secret' };
   const port = await freePort();
-  const host = `127.0.0.1:${port}`;
+  const host = `${options.bindAddress ?? '127.0.0.1'}:${port}`;
   const pki = options.tls ? await makePki(dir) : undefined;
   let tokenServer: (TokenServer & { bundle: string }) | undefined;
   const lines = [

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import os, { networkInterfaces } from 'node:os';
 import path from 'node:path';
 import { Store } from '../../src/cache/store.js';
 import { OcibuildError } from '../../src/errors.js';
@@ -244,5 +244,31 @@ describe('skopeo reads back what we push', () => {
   test('push() of an OCI layout dir:ref', async () => {
     const res = await push(`${busyboxDir}:latest`, `${registry.host}/push/fromdir:v1`);
     expect(sha(await skopeoRawManifest(registry, 'push/fromdir:v1'))).toBe(res.digest);
+  });
+});
+
+describe('plain HTTP outside loopback', () => {
+  // A non-loopback IPv4 address of this machine; without one the case cannot be set up.
+  const address = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+  const maybe = address ? test : test.skip;
+  maybe('needs insecureRegistries; the error says so', async () => {
+    const plain = await startRegistry({ auth: 'none', bindAddress: address });
+    try {
+      await pushBaseImage(plain, busyboxDir, 'insecure/img:1');
+      let err: OcibuildError | undefined;
+      try {
+        await pull(`${plain.host}/insecure/img:1`, { sink: await freshStore(), retry: { retries: 0 } });
+      } catch (e) {
+        err = e as OcibuildError;
+      }
+      expect(err?.code).toBe('REGISTRY_UNREACHABLE');
+      expect(err?.hint).toContain(`--insecure-registry ${plain.host}`);
+      const res = await pull(`${plain.host}/insecure/img:1`, { sink: await freshStore(), insecureRegistries: [plain.host] });
+      expect(res.descriptor.digest).toBe(sha(await skopeoRawManifest(plain, 'insecure/img:1')));
+    } finally {
+      await plain.stop();
+    }
   });
 });
