@@ -143,7 +143,7 @@ function mountCandidates(w: Work, d: Descriptor): string[] {
     if (!trimmed) continue;
     let full: string;
     try {
-      full = trimmed.includes('/') && /[.:]|^localhost\//.test(trimmed.split('/')[0]!) ? normalizeRepositoryName(trimmed) : normalizeRepositoryName(`${w.ref.domain}/${trimmed}`);
+      full = trimmed.includes('/') && /[.:]|^localhost$/.test(trimmed.split('/')[0]!) ? normalizeRepositoryName(trimmed) : normalizeRepositoryName(`${w.ref.domain}/${trimmed}`);
     } catch {
       continue;
     }
