@@ -222,3 +222,31 @@ test('OCI-Chunk-Min-Length raises the chunk size', async () => {
   const layerPatches = proxy.requests.slice(before).filter((r) => r.method === 'PATCH' && Number(r.headers['content-length']) > 10_000);
   expect(layerPatches.map((r) => r.headers['content-range'])).toEqual([`0-${2 * MB - 1}`, `${2 * MB}-${img.layers[0]!.size - 1}`]);
 });
+
+test('an aborted pull stops promptly and stores nothing partial', async () => {
+  const dir = path.join(tmp, 'abort');
+  await makeRandomImage(dir, [40 * MB]);
+  const layout = new OciLayoutSource(dir);
+  const client = await RegistryClient.create();
+  try {
+    await pushImage(client, layout, { reference: normalizeReference(`${registry.host}/faults/abort`), descriptor: await layout.resolve(), tags: ['1'] });
+    const store = await Store.open(path.join(tmp, 'abort-store'));
+    const ac = new AbortController();
+    const events: string[] = [];
+    const p = pullImage(client, `${registry.host}/faults/abort:1`, {
+      sink: store,
+      signal: ac.signal,
+      onProgress: (e) => {
+        events.push(e.phase);
+        if (e.phase === 'downloading') ac.abort(new Error('user abort'));
+      },
+    });
+    await expect(p).rejects.toThrow();
+    expect(events).toContain('downloading');
+    expect(events).not.toContain('done');
+    const manifest = JSON.parse((await readFile(path.join(dir, 'blobs', 'sha256', (await layout.resolve()).digest.slice(7)))).toString()) as { layers: Array<{ digest: string }> };
+    expect(await store.has(manifest.layers[0]!.digest as never)).toBe(false);
+  } finally {
+    await client.close();
+  }
+});
