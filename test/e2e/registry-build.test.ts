@@ -59,9 +59,9 @@ describe('builds with a registry (docker-registry on 127.0.0.1)', () => {
     // Nothing is uploaded: every blob (config, base layer, COPY layer) is mounted from team/app or
     // base/busybox. A mount retried after a lost answer finds the blob already linked, so it counts
     // as "already there"; the sum is what matters.
-    const m = /pushed (\d+) blobs \((\d+) bytes\), (\d+) already there, (\d+) mounted/.exec(again.stderr);
-    expect(m).not.toBeNull();
-    const [, uploaded, bytes, existing, mounted] = m!.map(Number);
+    const counts = /pushed (\d+) blobs \((\d+) bytes\), (\d+) already there, (\d+) mounted/.exec(again.stderr);
+    expect(counts).not.toBeNull();
+    const [, uploaded, bytes, existing, mounted] = counts!.map(Number);
     expect([uploaded, bytes]).toEqual([0, 0]);
     expect(existing! + mounted!).toBe(3);
     expect(mounted).toBeGreaterThanOrEqual(1);
