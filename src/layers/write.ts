@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { createHash, type Hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
@@ -12,7 +11,7 @@ import type { LayerEntry, LayerEntrySource, LayerResult, WriteLayerOptions } fro
 
 /** Files are read in ranges of at most this size (big files: several ranges, read in parallel). */
 const READ_RANGE = 1024 * 1024;
-/** Chunk size for big files and the plain-tar output. */
+/** Block size of the plain-tar output. */
 const CHUNK = 1024 * 1024;
 const ZEROS = Buffer.alloc(2 * BLOCK);
 
