@@ -478,11 +478,17 @@ describe('locking', () => {
 
 /** Transpile the modules the child process needs into plain ESM (no loader needed in the child). */
 async function transpileForChild(dir: string): Promise<string> {
-  const files = ['src/errors.ts', 'src/oci/digest.ts', 'src/oci/media-types.ts', 'src/oci/types.ts', 'src/oci/index.ts',
-    'src/image/json.ts', 'src/image/names.ts', 'src/image/manifest.ts', 'src/image/platform.ts',
-    'src/cache/lock.ts', 'src/cache/store.ts'];
-  for (const f of files) {
+  // store.ts and everything it imports, found by following relative imports (a list by hand goes stale)
+  const files: string[] = [];
+  const queue = ['src/cache/store.ts'];
+  while (queue.length > 0) {
+    const f = queue.shift()!;
+    if (files.includes(f)) continue;
+    files.push(f);
     const src = await fs.readFile(path.join(repoRoot, f), 'utf8');
+    for (const m of src.matchAll(/(?:from|import)\s+'(\.{1,2}\/[^']+)\.js'/g)) {
+      queue.push(path.posix.join(path.posix.dirname(f), `${m[1]}.ts`));
+    }
     const out = ts.transpileModule(src, { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } }).outputText;
     const dest = path.join(dir, f.replace(/\.ts$/, '.js'));
     await fs.mkdir(path.dirname(dest), { recursive: true });

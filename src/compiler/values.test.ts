@@ -50,7 +50,7 @@ describe('platforms', () => {
     expect(formatPlatform(normalizePlatform(parsePlatform('linux/arm')))).toBe('linux/arm/v7');
     expect(parsePlatform('arm64', { os: 'linux', architecture: 'amd64' })).toEqual({ os: 'linux', architecture: 'arm64' });
     expect(parsePlatform('windows', { os: 'linux', architecture: 'amd64' })).toEqual({ os: 'windows', architecture: 'amd64' });
-    expect(formatPlatform(hostPlatform('linux', 'x64'))).toBe('linux/amd64');
+    expect(formatPlatform(hostPlatform('x64', 'linux'))).toBe('linux/amd64');
   });
   it('rejects bad specifiers', () => {
     expect(() => parsePlatform('linux/')).toThrow(

@@ -68,7 +68,7 @@ export function selectManifest(index: ImageIndex, platform: Platform, what = 'im
     if (!isManifestMediaType(m.mediaType) && !isIndexMediaType(m.mediaType)) continue;
     if (!m.platform) continue;
     if (m.platform.os === 'unknown' || m.platform.architecture === 'unknown') continue;
-    offered.push(formatPlatform(m.platform));
+    offered.push(formatPlatform(normalizePlatform(m.platform)));
     const rank = platformRank(platform, m.platform);
     if (rank >= 0 && rank < bestRank) {
       best = m;

@@ -7,7 +7,7 @@ import type { BlobSource, Descriptor } from '../oci/types.js';
 import type { RepositoryScope } from '../registry/auth.js';
 import { getHeader, type RegistryClient } from '../registry/client.js';
 import { MAX_MANIFEST_SIZE, digestBytes, parseManifestBytes, type FetchedManifest } from '../registry/manifest.js';
-import { formatReference, isValidTag, normalizeRepositoryName, referenceName, withDigest, type ImageReference } from '../registry/reference.js';
+import { formatReference, isValidTag, normalizeRepositoryName, referenceName, withDigest, type ImageReference } from '../oci/reference.js';
 import { isRetryableError, isRetryableStatus, sleep } from '../registry/retry.js';
 
 /**

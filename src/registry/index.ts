@@ -2,11 +2,11 @@ import type { BlobSink, BlobSource, Descriptor } from '../oci/types.js';
 import { OcibuildError } from '../errors.js';
 import { RegistryClient, type RegistryClientOptions } from './client.js';
 import { pullImage, type PullOptions, type PullResult } from './pull.js';
-import { normalizeReference, type ImageReference } from './reference.js';
+import { normalizeReference, type ImageReference } from '../oci/reference.js';
 import { pushImage, type PushOptions, type PushResult } from '../push/push.js';
 import { OciLayoutSource } from '../push/oci-layout.js';
 
-export * from './reference.js';
+export * from '../oci/reference.js';
 export * from './platform.js';
 export * from './errors.js';
 export * from './credentials.js';

@@ -27,7 +27,9 @@ describe('normalizePlatform (containerd rules)', () => {
   }
   test('parsePlatform validates', () => {
     expect(parsePlatform('linux/arm/v7')).toEqual({ os: 'linux', architecture: 'arm', variant: 'v7' });
-    expect(() => parsePlatform('linux')).toThrow(OcibuildError);
+    // as `docker build --platform linux`: the host's architecture fills in
+    expect(parsePlatform('linux', { os: 'linux', architecture: 'arm64' })).toEqual({ os: 'linux', architecture: 'arm64' });
+    expect(() => parsePlatform('linux/')).toThrow(OcibuildError);
     expect(() => parsePlatform('linux/amd64/v1/x')).toThrow(OcibuildError);
   });
   test('hostPlatform maps node arch names', () => {

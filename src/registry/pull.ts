@@ -6,7 +6,7 @@ import type { BlobInfo, BlobSink, BlobSource, Descriptor, ImageConfig, ImageInde
 import { getHeader, readLimited, type RegistryClient } from './client.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_SIZE, digestBytes, parseManifestBytes, type FetchedManifest } from './manifest.js';
 import { formatPlatform, hostPlatform, normalizePlatform, selectPlatform } from './platform.js';
-import { formatReference, normalizeReference, referenceTarget, withDigest, type ImageReference } from './reference.js';
+import { formatReference, normalizeReference, referenceTarget, withDigest, type ImageReference } from '../oci/reference.js';
 import { isRetryableError, sleep } from './retry.js';
 import type { RepositoryScope } from './auth.js';
 

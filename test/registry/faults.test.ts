@@ -13,7 +13,7 @@ import { Store } from '../../src/cache/store.js';
 import { OcibuildError } from '../../src/errors.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { pullImage } from '../../src/registry/pull.js';
-import { normalizeReference } from '../../src/registry/reference.js';
+import { normalizeReference } from '../../src/oci/reference.js';
 import { pushImage } from '../../src/push/push.js';
 import { OciLayoutSource } from '../../src/push/oci-layout.js';
 import { makeBusyboxImage, makeRandomImage } from './base-image.js';

@@ -12,7 +12,7 @@ import { OcibuildError } from '../../src/errors.js';
 import type { Digest } from '../../src/oci/digest.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { pullImage } from '../../src/registry/pull.js';
-import { normalizeReference } from '../../src/registry/reference.js';
+import { normalizeReference } from '../../src/oci/reference.js';
 import { pushImage } from '../../src/push/push.js';
 import { OciLayoutSource } from '../../src/push/oci-layout.js';
 import { push, pull } from '../../src/registry/index.js';

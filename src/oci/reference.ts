@@ -1,5 +1,5 @@
 import { OcibuildError } from '../errors.js';
-import { isDigest, type Digest } from '../oci/digest.js';
+import { isDigest, type Digest } from './digest.js';
 
 /**
  * An image reference, split as Docker's distribution/reference does:
