@@ -24,12 +24,14 @@ interface RegistryArgs {
   'registry-mirror'?: string[];
 }
 
-function parseCreds(value: string): { host?: string; creds: Credentials } {
+const REGISTRY_HOST = /^(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+|[a-zA-Z0-9-]+(?=:)|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
+
+/** `[REGISTRY=]USER[:PASSWORD]`; the password may hold `=` and `:`. */
+export function parseCreds(value: string): { host?: string; creds: Credentials } {
   let rest = value;
   let host: string | undefined;
   const eq = value.indexOf('=');
-  const colon = value.indexOf(':');
-  if (eq > 0 && (colon < 0 || eq < colon)) {
+  if (eq > 0 && REGISTRY_HOST.test(value.slice(0, eq))) {
     host = value.slice(0, eq);
     rest = value.slice(eq + 1);
   }
