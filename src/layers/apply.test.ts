@@ -117,14 +117,8 @@ describe('applyLayer', () => {
       ['a .. component', () => rawTar([{ name: '../escaped', body: 'x' }])],
       ['a .. inside the name', () => rawTar([{ name: 'a/../../escaped', body: 'x' }])],
       ['an absolute name', (_r, outside) => rawTar([{ name: `${outside}/escaped`, body: 'x' }])],
-      ['a symlink to an absolute dir, then a file through it', (_r, outside) => rawTar([{ name: 'link', type: TypeFlag.symlink, linkname: outside }, { name: 'link/escaped', body: 'x' }])],
-      ['a symlink climbing out, then a file through it', () => rawTar([{ name: 'up', type: TypeFlag.symlink, linkname: '../../../../../../../../..' }, { name: 'up/escaped', body: 'x' }])],
-      ['a chain of symlinks leading out', (_r, outside) => rawTar([{ name: 'a', type: TypeFlag.symlink, linkname: 'b' }, { name: 'b', type: TypeFlag.symlink, linkname: outside }, { name: 'a/escaped', body: 'x' }])],
-      ['a whiteout through a symlink', (_r, outside) => rawTar([{ name: 'link', type: TypeFlag.symlink, linkname: outside }, { name: 'link/.wh.secret' }])],
-      ['an opaque marker through a symlink', () => rawTar([{ name: 'up', type: TypeFlag.symlink, linkname: '../..' }, { name: 'up/.wh..wh..opq' }])],
       ['a hardlink to a path outside', () => rawTar([{ name: 'hl', type: TypeFlag.hardlink, linkname: '../outside/secret' }])],
       ['a hardlink to an absolute path', (_r, outside) => rawTar([{ name: 'hl', type: TypeFlag.hardlink, linkname: `${outside}/secret` }])],
-      ['a hardlink through a symlink', (_r, outside) => rawTar([{ name: 'link', type: TypeFlag.symlink, linkname: outside }, { name: 'hl', type: TypeFlag.hardlink, linkname: 'link/secret' }])],
       ['a symlink loop', () => rawTar([{ name: 'a', type: TypeFlag.symlink, linkname: 'b' }, { name: 'b', type: TypeFlag.symlink, linkname: 'a' }, { name: 'a/x', body: 'x' }])],
     ];
     it.each(cases)('%s', async (_name, make) => {
@@ -138,6 +132,43 @@ describe('applyLayer', () => {
       expect(fs.readdirSync(outside)).toEqual(['secret']);
       expect(fs.readFileSync(path.join(outside, 'secret'), 'utf8')).toBe('keep me');
       expect(fs.existsSync(path.join(work, 'escaped'))).toBe(false);
+    });
+  });
+
+  describe('resolves symlinks in parent paths inside the root (containerd RootPath), never outside', () => {
+    // [name, layer, where the write lands relative to the root (or null: nothing written)]
+    const cases: [string, (outside: string) => Buffer, (outside: string) => string | null][] = [
+      ['a symlink to an absolute dir, then a file through it', (o) => rawTar([{ name: 'link', type: TypeFlag.symlink, linkname: o }, { name: 'link/escaped', body: 'x' }]), (o) => `${o}/escaped`],
+      ['a symlink climbing out, then a file through it', () => rawTar([{ name: 'up', type: TypeFlag.symlink, linkname: '../../../../../../../../..' }, { name: 'up/escaped', body: 'x' }]), () => 'escaped'],
+      ['a chain of symlinks leading out', (o) => rawTar([{ name: 'a', type: TypeFlag.symlink, linkname: 'b' }, { name: 'b', type: TypeFlag.symlink, linkname: o }, { name: 'a/escaped', body: 'x' }]), (o) => `${o}/escaped`],
+      ['a whiteout through a symlink', (o) => rawTar([{ name: 'link', type: TypeFlag.symlink, linkname: o }, { name: 'link/.wh.secret' }]), () => null],
+      ['an opaque marker through a symlink', () => rawTar([{ name: 'up', type: TypeFlag.symlink, linkname: '../..' }, { name: 'up/.wh..wh..opq' }]), () => null],
+      ['var/run -> /run as in Debian images', () => rawTar([{ name: 'run', type: TypeFlag.directory }, { name: 'var/run', type: TypeFlag.symlink, linkname: '/run' }, { name: 'var/run/pid', body: 'x' }]), () => 'run/pid'],
+    ];
+    it.each(cases)('%s', async (_name, make, landing) => {
+      const outside = path.join(work, 'outside');
+      fs.mkdirSync(outside);
+      fs.writeFileSync(path.join(outside, 'secret'), 'keep me');
+      const root = path.join(work, 'root');
+      fs.mkdirSync(root);
+      await applyLayer(byteByByte(make(outside)), root);
+      expect(fs.readdirSync(outside)).toEqual(['secret']);
+      expect(fs.readFileSync(path.join(outside, 'secret'), 'utf8')).toBe('keep me');
+      expect(fs.existsSync(path.join(work, 'escaped'))).toBe(false);
+      const where = landing(outside);
+      if (where !== null) expect(fs.readFileSync(path.join(root, where), 'utf8')).toBe('x');
+    });
+
+    it('a hardlink through a symlink looks for its target inside the root', async () => {
+      const outside = path.join(work, 'outside');
+      fs.mkdirSync(outside);
+      fs.writeFileSync(path.join(outside, 'secret'), 'keep me');
+      const root = path.join(work, 'root');
+      fs.mkdirSync(root);
+      const tar = rawTar([{ name: 'link', type: TypeFlag.symlink, linkname: outside }, { name: 'hl', type: TypeFlag.hardlink, linkname: 'link/secret' }]);
+      await expect(applyLayer(byteByByte(tar), root)).rejects.toMatchObject({ code: 'LAYER_INVALID', message: expect.stringMatching(/does not exist/) });
+      expect(fs.existsSync(path.join(root, 'hl'))).toBe(false);
+      expect(fs.readFileSync(path.join(outside, 'secret'), 'utf8')).toBe('keep me');
     });
   });
 

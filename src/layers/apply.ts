@@ -66,10 +66,11 @@ function lstatOrNull(p: string): fs.Stats | null {
 }
 
 /**
- * Resolve the directory `parts` inside `root`, following symlinks that stay
- * inside the tree and refusing any that lead out of it (absolute targets, or
- * '..' climbing above the root). Missing directories are created (0755) when
- * `create`; otherwise null is returned for a missing one.
+ * Resolve the directory `parts` inside `root` as containerd's `fs.RootPath`
+ * does: symlinks are followed *within* the tree: an absolute target starts
+ * again at `root`, and '..' stops at `root`. So `var/run -> /run` in a base
+ * image resolves to `<root>/run`, and nothing can lead outside. Missing
+ * directories are created (0755) when `create`; otherwise null is returned.
  */
 function resolveDir(root: string, parts: string[], entry: string, create: boolean): string | null {
   const stack: string[] = [];
@@ -79,8 +80,7 @@ function resolveDir(root: string, parts: string[], entry: string, create: boolea
     const c = queue.shift()!;
     if (c === '' || c === '.') continue;
     if (c === '..') {
-      if (stack.length === 0) throw escape(entry, 'resolves through a symlink that leads out of the root');
-      stack.pop();
+      stack.pop(); // at the root, '..' is the root
       continue;
     }
     const p = path.join(root, ...stack, c);
@@ -94,7 +94,7 @@ function resolveDir(root: string, parts: string[], entry: string, create: boolea
     if (st.isSymbolicLink()) {
       if (++hops > MAX_SYMLINK_HOPS) throw escape(entry, 'resolves through too many symlinks');
       const target = fs.readlinkSync(p);
-      if (target.startsWith('/')) throw escape(entry, `would be written through the absolute symlink ${JSON.stringify(path.posix.join(...stack, c))} -> ${JSON.stringify(target)}`);
+      if (target.startsWith('/')) stack.length = 0; // absolute: from the root of the tree, not of the host
       queue.unshift(...target.split('/'));
       continue;
     }
@@ -127,8 +127,9 @@ function run(cmd: string, args: string[], entry: string): void {
  * root or when `owners` says so.
  *
  * Nothing is written outside `rootDir`: names with '..' or a leading '/' are
- * refused, a parent path that goes through a symlink leading out of the root
- * (absolute target or '..' above the root) is refused, and files are created
+ * refused, symlinks in a parent path are resolved inside the root (an
+ * absolute target is re-rooted, '..' stops at the root, as containerd does,
+ * so real images with `var/run -> /run` apply), and files are created
  * with O_EXCL|O_NOFOLLOW after removing what was there, so an existing
  * symlink is replaced, never written through.
  *
