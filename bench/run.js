@@ -2,7 +2,7 @@
 // A COPY of 20,000 small files (~100 MB) and of 4 big files (400 MB), cold,
 // against `tar | tee >(sha256sum) | pigz -p2 -6 | sha256sum` and
 // `tar | gzip -6 | sha256sum` on the same data, in the same run.
-// Options: --runs N (default 5), --sets small,big, --data DIR (default: tmpdir),
+// Options: --runs N (default 5), --sets small,big, --data DIR (default: tmpdir), --no-registry,
 //          --json FILE (default: <tmpdir>/ocibuild-bench-layers.json), --warm (skip cache drops)
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -146,3 +146,9 @@ const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
 results.loadAverageAtEnd = load;
 fs.writeFileSync(jsonOut, JSON.stringify(results, null, 2));
 console.log(`\nmedians of ${runs} interleaved runs; ${results.cache}; load average at the end: ${load}; target: 1.2x of the pigz pipeline.\nJSON: ${jsonOut}`);
+
+// Issue 4's benchmark: push and pull of a 400 MB image to a local registry, against skopeo copy.
+if (!args.includes('--no-registry')) {
+  const { runRegistryBench } = await import('./registry-bench.js');
+  await runRegistryBench({ runs: Math.min(runs, 3) });
+}

@@ -56,6 +56,17 @@ export { readImage, writeOciLayout, writeDockerArchive, writeLocal, createManife
 /** Platform strings (`linux/arm64/v8`) to objects and back. */
 export { parsePlatform, formatPlatform, normalizePlatform, defaultPlatform } from './image/index.js';
 
+/** Pull an image into a blob sink (the store), push a local image: `ocibuild pull`/`push` as functions. */
+export { pull, push } from './registry/index.js';
+/** The Distribution API client (auth, TLS, retries, mirrors) and its pull/push operations. */
+export { RegistryClient, pullImage, pushImage } from './registry/index.js';
+/** Registry client, pull and push options and results. */
+export type { RegistryClientOptions, PullOptions, PullResult, PushOptions, PushResult, Credentials } from './registry/index.js';
+/** Image references parsed and normalized as Docker does (`busybox` → `docker.io/library/busybox:latest`). */
+export { normalizeReference, formatReference, familiarString } from './oci/reference.js';
+/** A parsed image reference. */
+export type { ImageReference } from './oci/reference.js';
+
 /** Digests and OCI value types. */
 export { parseDigest, sha256, MediaType } from './oci/index.js';
 /** OCI value types. */
