@@ -5,24 +5,9 @@
  */
 import { OcibuildError } from '../errors.js';
 
-/** Go `path.Clean` for slash paths. */
-export function cleanPath(p: string): string {
-  if (p === '') return '.';
-  const rooted = p.startsWith('/');
-  const out: string[] = [];
-  for (const seg of p.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') {
-      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
-      else if (!rooted) out.push('..');
-      continue;
-    }
-    out.push(seg);
-  }
-  const joined = out.join('/');
-  if (rooted) return '/' + joined;
-  return joined === '' ? '.' : joined;
-}
+/** Go `path.Clean` for slash paths (one implementation, in src/context). */
+export { goClean as cleanPath } from '../context/go-path.js';
+import { goClean as cleanPath } from '../context/go-path.js';
 
 /** Clean `p` as an absolute path (`..` cannot climb above `/`). */
 export function absClean(p: string): string {

@@ -3,18 +3,10 @@ import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import { contextSourceFs, directoryDestFs, ignoreViewFromPatterns, planCopy, type CopySpec } from './index.js';
 import { makeTree, removeTemp, tempDir } from './testing/helpers.js';
+import { createRng } from '../../test/fuzz-inputs.js';
 
 /** Deterministic PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = createRng;
 
 const PIECES = ['a', 'b.txt', 'dir', 'dir/sub', '*', '?', '[a-c]', '[', '\\', '..', '.', '/', '//', 'link', 'loop', 'out', 'x/./y', '**', '!', ' ', 'é', '.wh.', 'missing'];
 const CHMODS = [undefined, '755', '0644', '7777', '8', '+x', 'u=rwX,go=rX', 'g=u', 'a', '=', 'u+', '+q', ''];
