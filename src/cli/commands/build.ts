@@ -100,6 +100,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
         await hooks.close();
       }
       for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
+      for (const m of new Set(result.images.flatMap((i) => i.warnings.map((w) => w.message)))) ctx.io.stderr.write(`warning: ${m}\n`);
       const imageId = result.configDigest ?? result.descriptor.digest;
       if (argv.iidfile) await writeFile(path.resolve(ctx.io.cwd, argv.iidfile), imageId);
       if (argv['metadata-file']) {
