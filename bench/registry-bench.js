@@ -23,6 +23,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const DIST = path.join(here, '../dist/registry/index.js');
 const STORE = path.join(here, '../dist/cache/store.js');
+const PUSH = path.join(here, '../dist/push/index.js');
 const MB = 1024 * 1024;
 const LAYERS = [160, 120, 80, 40]; // MiB of random data per layer: 400 MiB in all
 
@@ -262,7 +263,8 @@ async function child(mode, a, b) {
   const lib = await import(pathToFileURL(DIST).href);
   if (mode === 'push') {
     const chunk = process.env.OCIBUILD_BENCH_CHUNK_MB ? Number(process.env.OCIBUILD_BENCH_CHUNK_MB) * MB : undefined;
-    const r = await lib.push(`${a}:latest`, b, chunk ? { chunkSize: chunk } : {});
+    const { push } = await import(pathToFileURL(PUSH).href);
+    const r = await push(`${a}:latest`, b, chunk ? { chunkSize: chunk } : {});
     process.stdout.write(`${r.digest}\n`);
   } else {
     const { Store } = await import(pathToFileURL(STORE).href);

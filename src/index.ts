@@ -57,11 +57,17 @@ export { readImage, writeOciLayout, writeDockerArchive, writeLocal, createManife
 export { parsePlatform, formatPlatform, normalizePlatform, defaultPlatform } from './image/index.js';
 
 /** Pull an image into a blob sink (the store), push a local image: `ocibuild pull`/`push` as functions. */
-export { pull, push } from './registry/index.js';
+export { pull } from './registry/index.js';
+/** Push a local image (store or OCI layout) to a registry reference. */
+export { push } from './push/index.js';
 /** The Distribution API client (auth, TLS, retries, mirrors) and its pull/push operations. */
-export { RegistryClient, pullImage, pushImage } from './registry/index.js';
+export { RegistryClient, pullImage } from './registry/index.js';
+/** Push an image (manifest or index) from any blob source: HEAD, mounts, chunked uploads, manifests last. */
+export { pushImage } from './push/index.js';
 /** Registry client, pull and push options and results. */
-export type { RegistryClientOptions, PullOptions, PullResult, PushOptions, PushResult, Credentials } from './registry/index.js';
+export type { RegistryClientOptions, PullOptions, PullResult, Credentials } from './registry/index.js';
+/** Push options and results. */
+export type { PushOptions, PushResult } from './push/index.js';
 /** Image references parsed and normalized as Docker does (`busybox` → `docker.io/library/busybox:latest`). */
 export { normalizeReference, formatReference, familiarString } from './oci/reference.js';
 /** A parsed image reference. */

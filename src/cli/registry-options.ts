@@ -5,7 +5,8 @@ import { readImage } from '../image/read.js';
 import type { PullFn } from '../build.js';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
-import { RegistryClient, pullImage, pushImage, normalizeReference, referenceName, type Credentials, type RegistryClientOptions } from '../registry/index.js';
+import { RegistryClient, pullImage, normalizeReference, referenceName, type Credentials, type RegistryClientOptions } from '../registry/index.js';
+import { pushImage } from '../push/index.js';
 import type { CommandContext } from './main.js';
 
 /** The registry flags every command that talks to registries takes. */

@@ -15,7 +15,8 @@ import { pullImage } from '../../src/registry/pull.js';
 import { normalizeReference } from '../../src/oci/reference.js';
 import { pushImage } from '../../src/push/push.js';
 import { OciLayoutSource } from '../../src/push/oci-layout.js';
-import { push, pull } from '../../src/registry/index.js';
+import { pull } from '../../src/registry/index.js';
+import { push } from '../../src/push/index.js';
 import { makeBusyboxImage, makeMultiPlatformImage, pushBaseImage } from './base-image.js';
 import { run, skopeoRawManifest, startRegistry, type TestRegistry } from './harness.js';
 

@@ -1,6 +1,7 @@
 import type { Argv } from 'yargs';
 import { OcibuildError } from '../../errors.js';
-import { normalizeReference, pull, push } from '../../registry/index.js';
+import { normalizeReference, pull } from '../../registry/index.js';
+import { push } from '../../push/index.js';
 import { parsePlatform } from '../../image/platform.js';
 import type { CommandContext } from '../main.js';
 import { openStore } from '../store.js';
