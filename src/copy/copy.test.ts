@@ -578,3 +578,14 @@ describe('wildcard bases', () => {
     expect(e.message).toBe('COPY source "nodir/*.txt" not found: "/nodir" does not exist in the build context');
   });
 });
+
+describe('.dockerignore decisions follow BuildKit\'s context walk', () => {
+  it('`a/b` then `!a` keeps a/b/x out of COPY a (fsutil), though matchesOrParentMatches would let it in', async () => {
+    const { ignoreViewFromPatterns: view } = await import('./ignore.js');
+    const v = view(['a/b', '!a']);
+    expect(v.excludedBy('a/b/x')).toMatchObject({ pattern: 'a/b' });
+    expect(v.excludedBy('a/c')).toBeUndefined();
+    const { PatternMatcher } = await import('../context/pattern-matcher.js');
+    expect(new PatternMatcher(['a/b', '!a']).matchesOrParentMatches('a/b/x')).toBe(false); // the rule we do not use here
+  });
+});

@@ -5,6 +5,7 @@
  */
 import { goTrimSpace } from '../context/go-path.js';
 import { PatternMatcher, type IgnorePattern } from '../context/pattern-matcher.js';
+import { ContextFilter } from '../context/walk.js';
 import { containsWildcards } from './glob.js';
 import type { ExcludeMatcher } from './plan.js';
 import type { IgnoreView } from './source-fs.js';
@@ -34,12 +35,15 @@ function mayReinclude(pm: PatternMatcher, dirRel: string): boolean {
  */
 export function ignoreViewFromPatterns(patterns: readonly (string | IgnorePattern)[], fileName = '.dockerignore'): IgnoreView {
   const pm = new PatternMatcher(patterns);
+  // Decide as BuildKit's context walk (fsutil) does, which differs from
+  // matchesOrParentMatches in corners such as `a/b` then `!a` (a/b/x stays out).
+  const filter = new ContextFilter({ excludes: pm });
   return {
     excludedBy(rel: string) {
       if (pm.patterns.length === 0) return undefined;
-      const r = pm.explain(rel);
-      if (!r.matched) return undefined;
-      return { file: fileName, line: r.by?.line ?? 0, pattern: r.by ? goTrimSpace(r.by.source) : '' };
+      const r = filter.check(rel);
+      if (r.allowed) return undefined;
+      return { file: fileName, line: r.excludedBy?.line ?? 0, pattern: r.excludedBy ? goTrimSpace(r.excludedBy.source) : '' };
     },
     mayReinclude: (dirRel: string) => mayReinclude(pm, dirRel),
   };
