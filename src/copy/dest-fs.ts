@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import { absClean, resolveInRoot, toRel } from './paths.js';
-import type { DestFs, DestStat, SourceType } from './types.js';
+import type { DestFs, DestStat } from './types.js';
+import { typeOf } from './source-fs.js';
 
 /** Options of {@link directoryDestFs}. */
 export interface DirectoryDestOptions {
@@ -19,15 +20,6 @@ export interface DirectoryDestOptions {
   metadata?: (path: string) => { uid: number; gid: number; mode?: number } | undefined;
 }
 
-function typeOf(st: fs.Stats): SourceType {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  return 'socket';
-}
 
 /** A {@link DestFs} over an unpacked root filesystem directory. Reads never leave `root`. */
 export function directoryDestFs(root: string, options: DirectoryDestOptions = {}): DestFs {

@@ -41,7 +41,8 @@ export interface DirectorySourceOptions {
   metadata?: (rel: string) => { uid: number; gid: number; mode?: number } | undefined;
 }
 
-function typeOf(st: fs.Stats): SourceType {
+/** The SourceType of an lstat result. */
+export function typeOf(st: fs.Stats): SourceType {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'directory';
   if (st.isSymbolicLink()) return 'symlink';
