@@ -15,7 +15,8 @@ import { OcibuildError, isOcibuildError } from '../errors.js';
 import { applyConfigStep, initialConfigState, resolveWorkdir, type ConfigState } from '../graph/config.js';
 import type { BuildGraph, CopyStep, SourceRef, Stage, Step, WorkdirStep } from '../graph/types.js';
 import { createConfigBlob, createManifest } from '../image/manifest.js';
-import { writeLayer } from '../layers/index.js';
+import { createLayerLimit, writeLayer } from '../layers/index.js';
+import os from 'node:os';
 import type { LayerEntry } from '../layers/types.js';
 import type { Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
@@ -68,6 +69,8 @@ export interface EngineContext {
   resolveImage(ref: string, platform: Platform): Promise<ResolvedBase>;
   /** Temporary directory owned by the build (removed by the caller). */
   tmpDir: string;
+  /** Stages built at once (default: the number of cores). */
+  stageConcurrency?: number;
   http?: HttpOptions;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
@@ -120,13 +123,18 @@ export class PlatformBuild {
   private readonly imageSources = new Map<string, Promise<{ base: ResolvedBase; fs: SourceFs }>>();
   private readonly warnings: CopyWarning[] = [];
   private contextFs?: SourceFs;
+  /** Aborted when a stage fails, so its siblings stop too. */
+  private readonly stop = new AbortController();
+  private readonly signal: AbortSignal;
 
   constructor(
     private readonly ctx: EngineContext,
     private readonly graph: BuildGraph,
     private readonly platform: Platform,
     private readonly bases: ReadonlyMap<string, ResolvedBase>,
-  ) {}
+  ) {
+    this.signal = ctx.signal ? AbortSignal.any([ctx.signal, this.stop.signal]) : this.stop.signal;
+  }
 
   private get platformText(): string {
     return formatPlatformString(this.platform);
@@ -134,11 +142,7 @@ export class PlatformBuild {
 
   /** Runs every needed stage and writes the target image. */
   async run(extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}): Promise<PlatformImage> {
-    for (const index of this.graph.order) {
-      const stage = this.graph.stages.find((s) => s.index === index);
-      if (!stage) throw new Error(`graph order names stage ${index}, which is not in the graph`);
-      this.results.set(index, await this.runStage(stage));
-    }
+    await this.runStages();
     const result = this.results.get(this.graph.target)!;
     const config: ImageConfig = structuredClone(result.config);
     if (extra.labels && Object.keys(extra.labels).length > 0) {
@@ -160,6 +164,38 @@ export class PlatformBuild {
       bases,
       warnings: this.warnings,
     };
+  }
+
+  /**
+   * Runs every needed stage as soon as the stages it depends on are done, so
+   * independent stages build (and compress their layers) at the same time,
+   * at most `stageConcurrency` at once. The first failure stops the others.
+   */
+  private async runStages(): Promise<void> {
+    const byIndex = new Map(this.graph.stages.map((s) => [s.index, s]));
+    const running = new Map<number, Promise<void>>();
+    const limit = createLayerLimit(this.ctx.stageConcurrency ?? os.availableParallelism());
+    const start = (index: number): Promise<void> => {
+      let p = running.get(index);
+      if (!p) {
+        const stage = byIndex.get(index);
+        if (!stage) throw new Error(`graph order names stage ${index}, which is not in the graph`);
+        p = (async () => {
+          await Promise.all(stage.dependsOn.map(start));
+          this.signal?.throwIfAborted();
+          this.results.set(index, await limit(() => this.runStage(stage)));
+        })();
+        running.set(index, p);
+      }
+      return p;
+    };
+    try {
+      await Promise.all(this.graph.order.map(start));
+    } catch (e) {
+      this.stop.abort(e);
+      await Promise.allSettled(running.values());
+      throw e;
+    }
   }
 
   private emptyImage(platform: Platform): ImageConfig {
@@ -221,7 +257,7 @@ export class PlatformBuild {
     }
     for (let i = 0; i < stage.steps.length; i++) {
       const step = stage.steps[i]!;
-      this.ctx.signal?.throwIfAborted();
+      this.signal?.throwIfAborted();
       this.ctx.onProgress?.({ type: 'step', platform: this.platformText, stage: stage.index, step: i, text: step.original, line: step.range.start.line });
       let layer: LayerRecord | undefined;
       const next = applyConfigStep(state, step);
@@ -294,7 +330,7 @@ export class PlatformBuild {
       const open = (i: number) => openLayerTar(this.ctx.store, layers[i]!);
       v = parent
         ? parent.then((p) => RootfsView.extend(p, layers.length - 1, open))
-        : RootfsView.load(layers.length, open, this.ctx.signal);
+        : RootfsView.load(layers.length, open, this.signal);
       this.views.set(key, v);
     }
     return v;
@@ -333,7 +369,7 @@ export class PlatformBuild {
   private async materializeLayers(layers: LayerRecord[], description: string): Promise<SourceFs> {
     const view = await this.view(layers);
     const dir = await mkdtemp(path.join(this.ctx.tmpDir, 'rootfs-'));
-    await materializeRootfs(layers.length, (i) => openLayerTar(this.ctx.store, layers[i]!), dir, this.ctx.signal);
+    await materializeRootfs(layers.length, (i) => openLayerTar(this.ctx.store, layers[i]!), dir, this.signal);
     return rootfsSourceFs(view, dir, description);
   }
 
@@ -372,7 +408,7 @@ export class PlatformBuild {
       return await this.writeLayer(async (out) => {
         const r = await copyToLayer(
           spec,
-          { source, ...(dest ? { dest } : {}), tmpDir, ...(this.ctx.http ? { http: this.ctx.http } : {}), ...(this.ctx.signal ? { signal: this.ctx.signal } : {}) },
+          { source, ...(dest ? { dest } : {}), tmpDir, ...(this.ctx.http ? { http: this.ctx.http } : {}), ...(this.signal ? { signal: this.signal } : {}) },
           out,
           { compression: 'gzip', ...(this.ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.ctx.sourceDateEpoch } : {}) },
         );
