@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import { decodeDockerfileSource } from '../parser/index.js';
-import type { CommandContext } from './main.js';
+import { STDIN_ARG, type CommandContext } from './main.js';
 
 /** A Dockerfile read for a command: its display name, path and text. */
 export interface DockerfileInput {
@@ -20,7 +20,7 @@ export interface DockerfileInput {
  */
 export async function readDockerfileInput(ctx: CommandContext, file: string | undefined, dir = '.'): Promise<DockerfileInput> {
   let input: DockerfileInput;
-  if (file === '-') {
+  if (file === '-' || (file === undefined && dir === STDIN_ARG)) {
     input = { file: '<stdin>', bytes: Buffer.from(await ctx.io.readStdin(), 'utf8') };
   } else {
     const abs = path.resolve(ctx.io.cwd, file ?? path.join(dir, 'Dockerfile'));

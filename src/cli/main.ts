@@ -20,11 +20,25 @@ type Register = (y: Argv, ctx: CommandContext) => Argv;
 
 const COMMANDS: Register[] = [registerParse, registerCheck, registerBuild, registerImages, registerRegistry];
 
+/** What a positional `-` (stdin, as in `docker build -`) becomes: yargs drops a bare `-`. */
+export const STDIN_ARG = '\u0000stdin';
+
+/** A bare `-` that is not the value of a preceding option is the stdin positional. */
+function markStdin(argv: string[]): string[] {
+  return argv.map((a, i) => {
+    if (a !== '-') return a;
+    const prev = argv[i - 1];
+    const isOptionValue = prev !== undefined && prev.startsWith('-') && prev !== '-' && !prev.includes('=') && prev !== '--';
+    return isOptionValue ? a : STDIN_ARG;
+  });
+}
+
 /**
  * Runs the CLI with `argv` (without node and script) and returns the exit code.
  * All output goes through `io`, so tests run commands in-process.
  */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  argv = markStdin(argv);
   const ctx: CommandContext = { io, sources: new Map(), exitCode: 0 };
   const debug = Boolean(io.env.OCIBUILD_DEBUG);
   let failure: unknown;

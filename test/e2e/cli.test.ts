@@ -121,3 +121,29 @@ describe('ocibuild CLI', () => {
     expect(r.stderr).toMatch(/> 2 \| COPY missing.txt \//);
   });
 });
+
+describe('ocibuild - (Dockerfile on stdin, empty context)', () => {
+  it('builds a Dockerfile read from stdin', async () => {
+    const store = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-stdin-'));
+    try {
+      const r = await runCli(['-', '--store', store, '-t', 'stdin:1', '-q'], { stdin: 'FROM scratch\nLABEL from=stdin\n' });
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+      const bad = await runCli(['-', '--store', store], { stdin: 'FROM scratch\nCOPY x /\n' });
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/<stdin>:2:1: COPY source "x" not found/);
+    } finally {
+      await rm(store, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ocibuild parse - / check -', () => {
+  it('read the Dockerfile from stdin', async () => {
+    const r = await runCli(['parse', '-'], { stdin: 'FROM a\n' });
+    expect(r.stdout).toBe('(from "a")\n');
+    const c = await runCli(['check', '-f', '-'], { stdin: 'FROM a as B\n' });
+    expect(c.stdout).toMatch(/<stdin>:1:1: warning: FromAsCasing/);
+  });
+});

@@ -1,10 +1,12 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import { OcibuildError } from '../../errors.js';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { build, plan, type BuildOptions, type ProgressEvent } from '../../build.js';
 import { formatPlan } from '../../graph/index.js';
 import { readDockerfileInput } from '../dockerfile-input.js';
-import type { CommandContext } from '../main.js';
+import { STDIN_ARG, type CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
 import { openStore } from '../store.js';
 import { formatWarning } from '../warnings.js';
@@ -66,57 +68,93 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only the image digest' })
       ),
     async (argv) => {
-      const input = await readDockerfileInput(ctx, argv.file, argv.PATH);
-      const contextDir = path.resolve(ctx.io.cwd, argv.PATH);
-      const options: BuildOptions = {
-        context: contextDir,
-        file: input.file,
-        dockerfile: input.bytes,
-        ...(argv.target ? { target: argv.target } : {}),
-        buildArgs: parseKeyValues(argv['build-arg'] as string[], '--build-arg', ctx.io.env),
-        platforms: list(argv.platform),
-        tags: argv.tag as string[],
-        labels: parseKeyValues(argv.label as string[], '--label'),
-        annotations: parseKeyValues(argv.annotation as string[], '--annotation'),
-        outputs: argv.output as string[],
-        push: argv.push,
-        pull: argv.pull,
-        env: ctx.io.env,
-        ...(argv.quiet ? {} : { onProgress: progressPrinter(ctx) }),
-      };
-      const color = Boolean(ctx.io.stderr.isTTY);
-      if (argv['dry-run']) {
-        const p = await plan(options);
-        for (const w of p.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
-        ctx.io.stdout.write(formatPlan(p.graph));
-        return;
-      }
-      const store = await openStore(ctx, argv.store);
-      const hooks = await registryHooks(ctx, argv, argv.tag as string[]);
-      let result;
+      // `ocibuild -` (as `docker build -`): the Dockerfile comes from stdin, with an empty context.
+      const fromStdin = argv.PATH === STDIN_ARG;
+      if (fromStdin && argv.file !== undefined) throw new OcibuildError('USAGE', 'with PATH "-" the Dockerfile is read from stdin: -f cannot be given too');
+      const contextDir = fromStdin ? await mkdtemp(path.join(os.tmpdir(), 'ocibuild-empty-context-')) : path.resolve(ctx.io.cwd, argv.PATH);
       try {
-        result = await build({ ...options, store, pullImage: hooks.pullImage, pushImage: hooks.pushImage });
+        await runBuild(ctx, argv as unknown as BuildArgs, contextDir, fromStdin);
       } finally {
-        await hooks.close();
+        if (fromStdin) await rm(contextDir, { recursive: true, force: true });
       }
-      for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
-      for (const m of new Set(result.images.flatMap((i) => i.warnings.map((w) => w.message)))) ctx.io.stderr.write(`warning: ${m}\n`);
-      const imageId = result.configDigest ?? result.descriptor.digest;
-      if (argv.iidfile) await writeFile(path.resolve(ctx.io.cwd, argv.iidfile), imageId);
-      if (argv['metadata-file']) {
-        const meta = {
-          'containerimage.digest': result.descriptor.digest,
-          ...(result.configDigest ? { 'containerimage.config.digest': result.configDigest } : {}),
-          'containerimage.descriptor': result.descriptor,
-          'image.name': result.tags.join(','),
-          size: result.descriptor.size + result.images.reduce((a, i) => a + i.config.size + i.manifest.size + i.layers.reduce((b, l) => b + l.size, 0), 0),
-          platforms: result.images.map((i) => [i.platform.os, i.platform.architecture, i.platform.variant].filter(Boolean).join('/')),
-          bases: result.bases,
-          outputs: result.outputs,
-        };
-        await writeFile(path.resolve(ctx.io.cwd, argv['metadata-file']), JSON.stringify(meta, null, 2) + '\n');
-      }
-      ctx.io.stdout.write(`${result.descriptor.digest}\n`);
     },
   );
+}
+
+/** The parsed flags of `build`. */
+interface BuildArgs {
+  PATH: string;
+  file?: string;
+  tag: string[];
+  target?: string;
+  'build-arg': string[];
+  platform: string[];
+  label: string[];
+  annotation: string[];
+  output: string[];
+  push: boolean;
+  pull: boolean;
+  iidfile?: string;
+  'metadata-file'?: string;
+  'dry-run': boolean;
+  store?: string;
+  quiet: boolean;
+  creds: string[];
+  'registry-ca': string[];
+  'insecure-registry': string[];
+  'registry-mirror': string[];
+}
+
+/** Everything `build` does once the context directory is known. */
+async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string, fromStdin: boolean): Promise<void> {
+  const input = await readDockerfileInput(ctx, fromStdin ? '-' : argv.file, fromStdin ? '.' : argv.PATH);
+  const options: BuildOptions = {
+    context: contextDir,
+    file: input.file,
+    dockerfile: input.bytes,
+    ...(argv.target ? { target: argv.target } : {}),
+    buildArgs: parseKeyValues(argv['build-arg'] as string[], '--build-arg', ctx.io.env),
+    platforms: list(argv.platform),
+    tags: argv.tag as string[],
+    labels: parseKeyValues(argv.label as string[], '--label'),
+    annotations: parseKeyValues(argv.annotation as string[], '--annotation'),
+    outputs: argv.output as string[],
+    push: argv.push,
+    pull: argv.pull,
+    env: ctx.io.env,
+    ...(argv.quiet ? {} : { onProgress: progressPrinter(ctx) }),
+  };
+  const color = Boolean(ctx.io.stderr.isTTY);
+  if (argv['dry-run']) {
+    const p = await plan(options);
+    for (const w of p.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
+    ctx.io.stdout.write(formatPlan(p.graph));
+    return;
+  }
+  const store = await openStore(ctx, argv.store);
+  const hooks = await registryHooks(ctx, argv, argv.tag as string[]);
+  let result;
+  try {
+    result = await build({ ...options, store, pullImage: hooks.pullImage, pushImage: hooks.pushImage });
+  } finally {
+    await hooks.close();
+  }
+  for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
+  for (const m of new Set(result.images.flatMap((i) => i.warnings.map((w) => w.message)))) ctx.io.stderr.write(`warning: ${m}\n`);
+  const imageId = result.configDigest ?? result.descriptor.digest;
+  if (argv.iidfile) await writeFile(path.resolve(ctx.io.cwd, argv.iidfile), imageId);
+  if (argv['metadata-file']) {
+    const meta = {
+      'containerimage.digest': result.descriptor.digest,
+      ...(result.configDigest ? { 'containerimage.config.digest': result.configDigest } : {}),
+      'containerimage.descriptor': result.descriptor,
+      'image.name': result.tags.join(','),
+      size: result.descriptor.size + result.images.reduce((a, i) => a + i.config.size + i.manifest.size + i.layers.reduce((b, l) => b + l.size, 0), 0),
+      platforms: result.images.map((i) => [i.platform.os, i.platform.architecture, i.platform.variant].filter(Boolean).join('/')),
+      bases: result.bases,
+      outputs: result.outputs,
+    };
+    await writeFile(path.resolve(ctx.io.cwd, argv['metadata-file']), JSON.stringify(meta, null, 2) + '\n');
+  }
+  ctx.io.stdout.write(`${result.descriptor.digest}\n`);
 }
