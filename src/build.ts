@@ -61,6 +61,8 @@ export interface BuildOptions {
   push?: boolean;
   /** Always pull `FROM` images from their registry, even when the store has the tag. */
   pull?: boolean;
+  /** Neither look up nor record COPY/ADD layers in the store's step cache. */
+  noCache?: boolean;
   /** SOURCE_DATE_EPOCH (seconds): clamps layer mtimes and sets `created`. Default: `env.SOURCE_DATE_EPOCH`. */
   sourceDateEpoch?: number;
   /** The local store (default: opened at `storeRoot`). */
@@ -248,6 +250,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           created,
           resolveImage,
           tmpDir,
+          ...(options.noCache ? { noCache: true } : {}),
           ...(options.http ? { http: options.http } : {}),
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),

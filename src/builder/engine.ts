@@ -8,11 +8,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Store } from '../cache/store.js';
-import { copyToLayer, type CopySpec, type CopyWarning, type HttpOptions, type IgnoreView, type SourceFs } from '../copy/index.js';
+import { planCopy, type CopySpec, type CopyWarning, type HttpOptions, type IgnoreView, type SourceFs } from '../copy/index.js';
 import { contextSourceFs } from '../copy/source-fs.js';
 import { resolveChown, splitChown } from '../copy/chown.js';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { applyConfigStep, initialConfigState, resolveWorkdir, type ConfigState } from '../graph/config.js';
+import { canonicalJson, canonicalStep, type CanonicalValue } from '../graph/canonical.js';
+import { entriesDigest } from '../copy/digest.js';
+import { createHash } from 'node:crypto';
 import type { BuildGraph, CopyStep, SourceRef, Stage, Step, WorkdirStep } from '../graph/types.js';
 import { createConfigBlob, createManifest } from '../image/manifest.js';
 import { createLayerLimit, writeLayer } from '../layers/index.js';
@@ -47,7 +50,7 @@ export interface ResolvedBase {
 export type ProgressEvent =
   | { type: 'stage'; platform: string; stage: number; name?: string; base: string }
   | { type: 'step'; platform: string; stage: number; step: number; text: string; line: number }
-  | { type: 'layer'; platform: string; stage: number; step: number; digest: Digest; size: number; diffId: Digest }
+  | { type: 'layer'; platform: string; stage: number; step: number; digest: Digest; size: number; diffId: Digest; cached: boolean }
   | { type: 'warning'; message: string; line?: number }
   | { type: 'pull'; ref: string; digest: Digest }
   | { type: 'output'; kind: string; dest: string };
@@ -71,6 +74,8 @@ export interface EngineContext {
   tmpDir: string;
   /** Stages built at once (default: the number of cores). */
   stageConcurrency?: number;
+  /** Do not look up or record COPY/ADD layers in the step cache. */
+  noCache?: boolean;
   http?: HttpOptions;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
@@ -82,6 +87,8 @@ export interface StageResult {
   layers: LayerRecord[];
   /** Bases pulled for this stage (pinned references). */
   pinned: string[];
+  /** The cache chain key after the stage's last step. */
+  chain: string;
 }
 
 /** A finished single-platform image, written to the store. */
@@ -221,11 +228,13 @@ export class PlatformBuild {
     let layers: LayerRecord[];
     const pinned: string[] = [];
     let baseText: string;
+    let baseChain: string;
     switch (stage.base.kind) {
       case 'scratch':
         image = this.emptyImage(platform);
         layers = [];
         baseText = 'scratch';
+        baseChain = 'scratch';
         break;
       case 'stage': {
         const parent = this.results.get(stage.base.index);
@@ -233,6 +242,7 @@ export class PlatformBuild {
         image = structuredClone(parent.config);
         layers = [...parent.layers];
         baseText = `stage ${stage.base.index}`;
+        baseChain = parent.chain;
         break;
       }
       case 'image': {
@@ -242,10 +252,12 @@ export class PlatformBuild {
         layers = [...base.layers];
         pinned.push(base.pinned);
         baseText = base.pinned;
+        baseChain = base.manifest.digest;
         break;
       }
     }
     this.ctx.onProgress?.({ type: 'stage', platform: this.platformText, stage: stage.index, name: stage.name, base: baseText });
+    let chain = stepKey({ platform: formatPlatformString(platform), base: baseChain });
     // The base's triggers were run by the compiler's ONBUILD handling; the new image starts with none of its own.
     let state: ConfigState = initialConfigState(image.config, image.author);
     state = { ...state, config: { ...state.config, OnBuild: null } };
@@ -260,17 +272,19 @@ export class PlatformBuild {
       this.signal?.throwIfAborted();
       this.ctx.onProgress?.({ type: 'step', platform: this.platformText, stage: stage.index, step: i, text: step.original, line: step.range.start.line });
       let layer: LayerRecord | undefined;
+      let cached = false;
       const next = applyConfigStep(state, step);
       try {
-        layer = await this.executeStep(step, state, next, layers, stage, platform);
+        ({ layer, cached } = await this.executeStep(step, state, next, layers, stage, platform, chain));
       } catch (e) {
         throw this.locate(e, step);
       }
       state = next;
+      chain = layer ? stepKey({ parent: chain, layer: layer.diffId }) : stepKey({ parent: chain, step: canonicalStep(step) });
       if (layer) {
         layers = [...layers, layer];
         diffIds.push(layer.diffId);
-        this.ctx.onProgress?.({ type: 'layer', platform: this.platformText, stage: stage.index, step: i, digest: layer.digest, size: layer.size, diffId: layer.diffId });
+        this.ctx.onProgress?.({ type: 'layer', platform: this.platformText, stage: stage.index, step: i, digest: layer.digest, size: layer.size, diffId: layer.diffId, cached });
       }
       const text = historyText(step, state.config);
       if (text !== undefined) {
@@ -287,7 +301,7 @@ export class PlatformBuild {
       rootfs: { type: 'layers', diff_ids: diffIds },
       history,
     };
-    return { config, layers, pinned };
+    return { config, layers, pinned, chain };
   }
 
   /** Attach the instruction's location to an error raised while executing it. */
@@ -302,13 +316,23 @@ export class PlatformBuild {
     return e;
   }
 
-  private async executeStep(step: Step, before: ConfigState, after: ConfigState, layers: LayerRecord[], stage: Stage, platform: Platform): Promise<LayerRecord | undefined> {
+  private async executeStep(
+    step: Step,
+    before: ConfigState,
+    after: ConfigState,
+    layers: LayerRecord[],
+    stage: Stage,
+    platform: Platform,
+    chain: string,
+  ): Promise<{ layer?: LayerRecord; cached: boolean }> {
     switch (step.kind) {
       case 'copy':
       case 'add':
-        return this.copy(step, before, layers, platform);
-      case 'workdir':
-        return this.workdir(step, after, layers);
+        return this.copy(step, before, layers, platform, chain);
+      case 'workdir': {
+        const layer = await this.workdir(step, after, layers);
+        return { ...(layer ? { layer } : {}), cached: false };
+      }
       case 'run':
         throw new OcibuildError(
           'UNSUPPORTED',
@@ -316,7 +340,7 @@ export class PlatformBuild {
           { file: this.ctx.file, range: step.range, hint: `stage ${stage.name ?? stage.index} cannot be built until RUN lands; use --dry-run to see the plan` },
         );
       default:
-        return undefined;
+        return { cached: false };
     }
   }
 
@@ -385,7 +409,7 @@ export class PlatformBuild {
     }
   }
 
-  private async copy(step: CopyStep, state: ConfigState, layers: LayerRecord[], platform: Platform): Promise<LayerRecord> {
+  private async copy(step: CopyStep, state: ConfigState, layers: LayerRecord[], platform: Platform, chain: string): Promise<{ layer: LayerRecord; cached: boolean }> {
     const source = await this.sourceFs(step.from, platform);
     const dest = layers.length > 0 ? await this.view(layers) : undefined;
     const spec: CopySpec = {
@@ -405,16 +429,30 @@ export class PlatformBuild {
     };
     const tmpDir = await mkdtemp(path.join(this.ctx.tmpDir, 'copy-'));
     try {
-      return await this.writeLayer(async (out) => {
-        const r = await copyToLayer(
-          spec,
-          { source, ...(dest ? { dest } : {}), tmpDir, ...(this.ctx.http ? { http: this.ctx.http } : {}), ...(this.signal ? { signal: this.signal } : {}) },
-          out,
-          { compression: 'gzip', ...(this.ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.ctx.sourceDateEpoch } : {}) },
+      const plan = await planCopy(spec, { source, ...(dest ? { dest } : {}), tmpDir, ...(this.ctx.http ? { http: this.ctx.http } : {}), ...(this.signal ? { signal: this.signal } : {}) });
+      try {
+        this.warnings.push(...plan.warnings);
+        // The step cache: the key covers everything that ends up in the layer (the chain of
+        // steps and layers before it, the step as expanded, the selected files' names, modes,
+        // owners, links and bytes, SOURCE_DATE_EPOCH), as BuildKit's content checksums do.
+        let key: string | undefined;
+        if (!this.ctx.noCache) {
+          const inputs = await entriesDigest(plan.entries, { ...(this.signal ? { signal: this.signal } : {}) });
+          key = stepKey({ parent: chain, step: canonicalStep(step), inputs, epoch: this.ctx.sourceDateEpoch ?? null });
+          const hit = await this.ctx.store.getStep(key);
+          if (hit?.layer && (await this.ctx.store.has(hit.layer.digest))) {
+            const { diffId, ...descriptor } = hit.layer;
+            return { layer: { ...descriptor, diffId }, cached: true };
+          }
+        }
+        const layer = await this.writeLayer((out) =>
+          writeLayer(plan.entries, out, { compression: 'gzip', ...(this.ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.ctx.sourceDateEpoch } : {}), ...(this.signal ? { signal: this.signal } : {}) }),
         );
-        this.warnings.push(...r.warnings);
-        return r;
-      });
+        if (key) await this.ctx.store.putStep(key, { layer, configChange: null, created: new Date().toISOString() });
+        return { layer, cached: false };
+      } finally {
+        await plan.dispose();
+      }
     } finally {
       await rm(tmpDir, { recursive: true, force: true });
     }
@@ -455,6 +493,11 @@ export class PlatformBuild {
       writeLayer(entries, out, { compression: 'gzip', ...(this.ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.ctx.sourceDateEpoch } : {}) }),
     );
   }
+}
+
+/** A step-cache key: SHA-256 over the canonical JSON of what determines a result. */
+function stepKey(value: CanonicalValue): string {
+  return createHash('sha256').update(canonicalJson({ v: 1, ...(value as Record<string, CanonicalValue>) })).digest('hex');
 }
 
 /** Go marshals maps with sorted keys: so do we, for configs equal to BuildKit's byte for byte. */

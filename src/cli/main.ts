@@ -47,6 +47,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     .scriptName('ocibuild')
     .usage('$0 [PATH] [options]\n\nDaemonless, rootless OCI image builder.')
     .strict()
+    // `--no-cache` and `--no-prune` are flags of their own, as in docker (not negations of --cache/--prune)
+    .parserConfiguration({ 'boolean-negation': false })
     .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .help()

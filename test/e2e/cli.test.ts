@@ -147,3 +147,18 @@ describe('ocibuild parse - / check -', () => {
     expect(c.stdout).toMatch(/<stdin>:1:1: warning: FromAsCasing/);
   });
 });
+
+describe('ocibuild rmi --no-prune', () => {
+  it('untags without collecting blobs', async () => {
+    const store = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-noprune-'));
+    try {
+      expect((await runCli(['-', '--store', store, '-t', 'keep:1', '-q'], { stdin: 'FROM scratch\nLABEL a=b\n' })).code).toBe(0);
+      const r = await runCli(['rmi', 'keep:1', '--no-prune', '--store', store]);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/Untagged: keep:1/);
+      expect(r.stdout).not.toMatch(/Deleted/);
+    } finally {
+      await rm(store, { recursive: true, force: true });
+    }
+  });
+});

@@ -27,7 +27,7 @@ function progressPrinter(ctx: CommandContext): (e: ProgressEvent) => void {
         ctx.io.stderr.write(`#${++n} [${e.platform}] ${e.text.trim()}  (line ${e.line})\n`);
         break;
       case 'layer':
-        ctx.io.stderr.write(`   layer ${e.digest} ${e.size} bytes\n`);
+        ctx.io.stderr.write(`   ${e.cached ? 'CACHED ' : ''}layer ${e.digest} ${e.size} bytes\n`);
         break;
       case 'pull':
         ctx.io.stderr.write(`#${++n} pulled ${e.ref} ${e.digest}\n`);
@@ -61,6 +61,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('output', { alias: 'o', type: 'string', array: true, describe: 'Output: type=oci|docker|local|image|registry,dest=...', default: [] as string[] })
           .option('push', { type: 'boolean', default: false, describe: 'Push the tags to their registries' })
           .option('pull', { type: 'boolean', default: false, describe: 'Always pull base images, even when the store has them' })
+          .option('no-cache', { type: 'boolean', default: false, describe: 'Do not use or record cached COPY/ADD layers' })
           .option('iidfile', { type: 'string', describe: 'Write the image ID (config digest; index digest for several platforms) to this file' })
           .option('metadata-file', { type: 'string', describe: 'Write build result metadata (digests, size, names) as JSON to this file' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'Print the build plan (stages, steps, dependencies) and stop' })
@@ -94,6 +95,7 @@ interface BuildArgs {
   output: string[];
   push: boolean;
   pull: boolean;
+  'no-cache': boolean;
   iidfile?: string;
   'metadata-file'?: string;
   'dry-run': boolean;
@@ -121,6 +123,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     outputs: argv.output as string[],
     push: argv.push,
     pull: argv.pull,
+    noCache: argv['no-cache'],
     env: ctx.io.env,
     ...(argv.quiet ? {} : { onProgress: progressPrinter(ctx) }),
   };

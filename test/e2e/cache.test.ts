@@ -1,0 +1,63 @@
+/**
+ * The step cache: an unchanged COPY reuses its layer from the store (same
+ * bytes, same image digest); a changed file misses from its step on, as
+ * BuildKit does; --no-cache neither looks up nor records.
+ */
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { build, type ProgressEvent } from '../../src/build.js';
+import { Store } from '../../src/cache/store.js';
+import { runCli } from '../cli-io.js';
+
+const FIXTURE = path.resolve('fixtures/builds/copy-basics');
+
+describe('step cache', () => {
+  let tmp: string;
+  let ctx: string;
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-cache-'));
+    ctx = path.join(tmp, 'ctx');
+    await cp(path.join(FIXTURE, 'context'), ctx, { recursive: true, verbatimSymlinks: true });
+  });
+  afterAll(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  async function run(store: Store, noCache = false) {
+    const events: ProgressEvent[] = [];
+    const result = await build({ context: ctx, file: path.join(FIXTURE, 'Dockerfile'), store, env: { SOURCE_DATE_EPOCH: '1700000000' }, platforms: ['linux/amd64'], noCache, onProgress: (e) => events.push(e) });
+    const layers = events.filter((e): e is Extract<ProgressEvent, { type: 'layer' }> => e.type === 'layer');
+    return { digest: result.descriptor.digest, cached: layers.map((l) => l.cached) };
+  }
+
+  it('hits for unchanged steps, misses from a changed one on, and gives the same image', async () => {
+    const store = await Store.open(path.join(tmp, 'store'));
+    const first = await run(store);
+    expect(first.cached.every((c) => !c)).toBe(true);
+    const second = await run(store);
+    expect(second.digest).toBe(first.digest);
+    // COPY layers hit; WORKDIR layers are recomputed (cheap) and equal
+    expect(second.cached).toEqual([true, true, true, true, false, true, true, true]);
+    // b.txt is read by the 2nd COPY (b.txt /data/), the glob COPY and the last one
+    await writeFile(path.join(ctx, 'b.txt'), 'two, changed\n');
+    const third = await run(store);
+    expect(third.digest).not.toBe(first.digest);
+    expect(third.cached).toEqual([true, false, false, false, false, false, false, false]);
+    const none = await run(store, true);
+    expect(none.cached.every((c) => !c)).toBe(true);
+    expect(none.digest).toBe(third.digest);
+  });
+
+  it('the CLI says CACHED, and --no-cache turns it off', async () => {
+    const store = path.join(tmp, 'cli-store');
+    const args = [ctx, '-f', path.join(FIXTURE, 'Dockerfile'), '--store', store];
+    await runCli(args);
+    const warm = await runCli(args);
+    expect(warm.stderr).toMatch(/CACHED layer/);
+    const cold = await runCli([...args, '--no-cache']);
+    expect(cold.code).toBe(0);
+    expect(cold.stderr).not.toMatch(/CACHED/);
+    expect(cold.stdout).toBe(warm.stdout);
+  });
+});
