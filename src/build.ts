@@ -25,6 +25,7 @@ import { parseDockerfile } from './parser/index.js';
 import type { DockerfileAst } from './parser/ast.js';
 import { PlatformBuild, baseKey, type LayerRecord, type PlatformImage, type ProgressEvent, type ResolvedBase } from './builder/engine.js';
 import { writeOutputs, type OutputRecord } from './builder/outputs.js';
+import { StatCache } from './builder/stat-cache.js';
 import { parseOutputSpec, type OutputSpec } from './builder/output-spec.js';
 
 export type { ProgressEvent, PlatformImage, OutputSpec, OutputRecord };
@@ -195,6 +196,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     throw new OcibuildError('USAGE', 'pushing needs a registry client (pushImage)');
   }
   const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-'));
+  let statCacheLoad: Promise<StatCache> | undefined;
+  const statCache = () => (statCacheLoad ??= StatCache.load(path.join(store.root, 'statcache.json')));
   const resolved = new Map<string, Promise<ResolvedBase>>();
   const resolveImage = (ref: string, platform: Platform): Promise<ResolvedBase> => {
     const key = baseKey(ref, platform);
@@ -250,7 +253,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           created,
           resolveImage,
           tmpDir,
-          ...(options.noCache ? { noCache: true } : {}),
+          ...(options.noCache ? { noCache: true } : { statCache }),
           ...(options.http ? { http: options.http } : {}),
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -261,6 +264,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
       );
       images.push(await run.run({ labels: options.labels, annotations: options.annotations }));
     }
+    if (statCacheLoad) await (await statCacheLoad).save();
     let descriptor: Descriptor;
     if (images.length === 1) {
       descriptor = images[0]!.manifest;

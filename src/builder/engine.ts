@@ -14,7 +14,8 @@ import { resolveChown, splitChown } from '../copy/chown.js';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { applyConfigStep, initialConfigState, resolveWorkdir, type ConfigState } from '../graph/config.js';
 import { canonicalJson, canonicalStep, type CanonicalValue } from '../graph/canonical.js';
-import { entriesDigest } from '../copy/digest.js';
+import { entriesDigest, hashPath } from '../copy/digest.js';
+import { statKey, type StatCache } from './stat-cache.js';
 import { createHash } from 'node:crypto';
 import type { BuildGraph, CopyStep, SourceRef, Stage, Step, WorkdirStep } from '../graph/types.js';
 import { createConfigBlob, createManifest } from '../image/manifest.js';
@@ -76,6 +77,8 @@ export interface EngineContext {
   stageConcurrency?: number;
   /** Do not look up or record COPY/ADD layers in the step cache. */
   noCache?: boolean;
+  /** The stat cache (source file stat → content digest), loaded once per build. */
+  statCache?: () => Promise<StatCache>;
   http?: HttpOptions;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
@@ -344,6 +347,10 @@ export class PlatformBuild {
     }
   }
 
+  private statCache(): Promise<StatCache> | undefined {
+    return this.ctx.statCache?.();
+  }
+
   /** The union filesystem of `layers` (memoized by the chain of diffIds). */
   private view(layers: readonly LayerRecord[]): Promise<RootfsView> {
     const key = layers.map((l) => l.diffId).join(',');
@@ -435,20 +442,55 @@ export class PlatformBuild {
         // The step cache: the key covers everything that ends up in the layer (the chain of
         // steps and layers before it, the step as expanded, the selected files' names, modes,
         // owners, links and bytes, SOURCE_DATE_EPOCH), as BuildKit's content checksums do.
-        let key: string | undefined;
-        if (!this.ctx.noCache) {
-          const inputs = await entriesDigest(plan.entries, { ...(this.signal ? { signal: this.signal } : {}) });
-          key = stepKey({ parent: chain, step: canonicalStep(step), inputs, epoch: this.ctx.sourceDateEpoch ?? null });
-          const hit = await this.ctx.store.getStep(key);
-          if (hit?.layer && (await this.ctx.store.has(hit.layer.digest))) {
-            const { diffId, ...descriptor } = hit.layer;
-            return { layer: { ...descriptor, diffId }, cached: true };
+        // File bytes are known without reading them through the stat cache; a file it does not
+        // know means a miss, and its digest is taken while the layer is written (one pass).
+        const cacheable = !this.ctx.noCache && !plan.entries.some((e) => e.source?.kind === 'stream');
+        const statCache = cacheable ? await this.statCache() : undefined;
+        const before = new Map<string, string | undefined>();
+        const keyOf = async (digestOf: (file: string) => Digest | undefined) => {
+          const inputs = await entriesDigest(plan.entries, {
+            hashFile: async (file, size) => digestOf(file) ?? hashPath(file, size),
+            ...(this.signal ? { signal: this.signal } : {}),
+          });
+          return stepKey({ parent: chain, step: canonicalStep(step), inputs, epoch: this.ctx.sourceDateEpoch ?? null });
+        };
+        if (statCache) {
+          let known = true;
+          for (const e of plan.entries) {
+            if (e.type !== 'file' || e.source?.kind !== 'path') continue;
+            const k = statKey(e.source.path);
+            before.set(e.source.path, k);
+            if (!statCache.get(e.source.path, k)) known = false;
+          }
+          if (known) {
+            const key = await keyOf((file) => statCache.get(file, before.get(file)));
+            const hit = await this.ctx.store.getStep(key);
+            if (hit?.layer && (await this.ctx.store.has(hit.layer.digest))) {
+              const { diffId, ...descriptor } = hit.layer;
+              return { layer: { ...descriptor, diffId }, cached: true };
+            }
           }
         }
-        const layer = await this.writeLayer((out) =>
-          writeLayer(plan.entries, out, { compression: 'gzip', ...(this.ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.ctx.sourceDateEpoch } : {}), ...(this.signal ? { signal: this.signal } : {}) }),
-        );
-        if (key) await this.ctx.store.putStep(key, { layer, configChange: null, created: new Date().toISOString() });
+        let fileDigests: Map<string, Digest> | undefined;
+        const layer = await this.writeLayer(async (out) => {
+          const r = await writeLayer(plan.entries, out, {
+            compression: 'gzip',
+            ...(statCache ? { fileDigests: true } : {}),
+            ...(this.ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.ctx.sourceDateEpoch } : {}),
+            ...(this.signal ? { signal: this.signal } : {}),
+          });
+          fileDigests = r.fileDigests;
+          return r;
+        });
+        if (statCache && fileDigests) {
+          // Remember a file's digest only if it did not change while it was read.
+          for (const [file, digest] of fileDigests) {
+            const k = before.get(file);
+            if (k !== undefined && statKey(file) === k) statCache.set(file, k, digest);
+          }
+          const key = await keyOf((file) => fileDigests!.get(file));
+          await this.ctx.store.putStep(key, { layer, configChange: null, created: new Date().toISOString() });
+        }
         return { layer, cached: false };
       } finally {
         await plan.dispose();

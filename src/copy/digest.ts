@@ -23,7 +23,8 @@ export interface EntriesDigestOptions {
   signal?: AbortSignal;
 }
 
-async function hashPath(file: string, size: number): Promise<Digest> {
+/** SHA-256 of a file on disk, checking it still has `size` bytes. */
+export async function hashPath(file: string, size: number): Promise<Digest> {
   const ds = new DigestStream('sha256');
   try {
     await pipeline(fs.createReadStream(file), ds, async function* (src) {

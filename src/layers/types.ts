@@ -47,6 +47,12 @@ export type LayerCompression = 'gzip' | 'none';
 
 export interface WriteLayerOptions {
   compression?: LayerCompression;
+  /**
+   * Also hash the bytes of each file read from disk as they are written
+   * (SHA-256, in the same pass) and return them in `LayerResult.fileDigests`,
+   * keyed by the source file's path (for the step cache's input digests).
+   */
+  fileDigests?: boolean;
   /** gzip level, default 6. */
   level?: number;
   /** SOURCE_DATE_EPOCH in seconds: every mtime is clamped to it. */
@@ -71,4 +77,6 @@ export interface LayerResult {
   /** Byte length of the uncompressed tar. */
   uncompressedSize: number;
   mediaType: string;
+  /** With `fileDigests`: SHA-256 of each file read from disk, by source path. */
+  fileDigests?: Map<string, Digest>;
 }

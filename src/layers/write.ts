@@ -432,6 +432,7 @@ export async function writeLayer(
       readBytes += p.size;
     }
     if (reads.length >= READ_AHEAD_MIN_READS || readBytes >= READ_RANGE) readAhead = new ReadAhead(reads);
+    const fileDigests = options.fileDigests ? new Map<string, Digest>() : undefined;
     for (let i = 0; i < list.length; i++) {
       if (signal?.aborted) signal.throwIfAborted();
       const p = list[i]!;
@@ -453,11 +454,13 @@ export async function writeLayer(
       if (p.size === 0) continue;
       const src = p.source!;
       const first = firstRead[i]!;
+      const fileHash = fileDigests && src.kind === 'path' ? createHash('sha256') : undefined;
       if (first >= 0) {
         for (let k = first; ; k++) {
           const req = reads[k]!;
           const r = readAhead ? await readAhead.take(k) : readSyncChecked(req);
           if (!r.ok) throw readFailure(p, req.path, r);
+          fileHash?.update(r.data);
           w = sink.write(r.data);
           if (w) await w;
           if (req.last) break;
@@ -470,6 +473,7 @@ export async function writeLayer(
       } else {
         throw invalid(p.path, 'unknown source kind');
       }
+      if (fileHash && src.kind === 'path') fileDigests!.set(src.path, `sha256:${fileHash.digest('hex')}` as Digest);
       const pad = (BLOCK - (p.size % BLOCK)) % BLOCK;
       if (pad) {
         w = sink.write(ZEROS.subarray(0, pad));
@@ -489,6 +493,7 @@ export async function writeLayer(
       size: writer.size,
       uncompressedSize: sink.tarSize,
       mediaType: compression === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer,
+      ...(fileDigests ? { fileDigests } : {}),
     };
   } catch (e) {
     await gzip?.abort();

@@ -3,7 +3,7 @@
  * bytes, same image digest); a changed file misses from its step on, as
  * BuildKit does; --no-cache neither looks up nor records.
  */
-import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { build, type ProgressEvent } from '../../src/build.js';
@@ -47,6 +47,19 @@ describe('step cache', () => {
     const none = await run(store, true);
     expect(none.cached.every((c) => !c)).toBe(true);
     expect(none.digest).toBe(third.digest);
+  });
+
+  it('a same-size edit with the mtime put back is still seen (the stat key has ctime and inode)', async () => {
+    const store = await Store.open(path.join(tmp, 'store-stat'));
+    const a = path.join(ctx, 'a.txt');
+    const first = await run(store);
+    const st = await stat(a);
+    await writeFile(a, 'ONE\n'); // same size as 'one\n'
+    await utimes(a, st.atime, st.mtime);
+    const second = await run(store);
+    expect(second.cached[0]).toBe(false);
+    expect(second.digest).not.toBe(first.digest);
+    await writeFile(a, 'one\n');
   });
 
   it('the CLI says CACHED, and --no-cache turns it off', async () => {
