@@ -347,6 +347,32 @@ export class PlatformBuild {
     }
   }
 
+  /** A layer from the step cache, when the key has one whose blob is still in the store. */
+  private async cachedLayer(key: string): Promise<LayerRecord | undefined> {
+    const hit = await this.ctx.store.getStep(key);
+    if (!hit?.layer || !(await this.ctx.store.has(hit.layer.digest))) return undefined;
+    const { diffId, ...descriptor } = hit.layer;
+    return { ...descriptor, diffId };
+  }
+
+  private recordLayer(key: string, layer: LayerRecord): Promise<void> {
+    return this.ctx.store.putStep(key, { layer, configChange: null, created: new Date().toISOString() });
+  }
+
+  /** What exactly names a COPY source other than the context: a stage's chain key, an image's manifest digest. */
+  private async sourceIdentity(from: SourceRef, platform: Platform): Promise<string | undefined> {
+    switch (from.kind) {
+      case 'context':
+        return undefined;
+      case 'stage':
+        return this.results.get(from.index)?.chain;
+      case 'image': {
+        const base = this.bases.get(baseKey(from.ref, platform)) ?? (await this.ctx.resolveImage(from.ref, platform));
+        return base.manifest.digest;
+      }
+    }
+  }
+
   private statCache(): Promise<StatCache> | undefined {
     return this.ctx.statCache?.();
   }
@@ -417,6 +443,14 @@ export class PlatformBuild {
   }
 
   private async copy(step: CopyStep, state: ConfigState, layers: LayerRecord[], platform: Platform, chain: string): Promise<{ layer: LayerRecord; cached: boolean }> {
+    // COPY --from a stage or an image: the source is named exactly by its chain key (or
+    // manifest digest), so the cache is asked before anything is unpacked.
+    const sourceId = this.ctx.noCache ? undefined : await this.sourceIdentity(step.from, platform);
+    const fromKey = sourceId === undefined ? undefined : stepKey({ parent: chain, step: canonicalStep(step), source: sourceId, epoch: this.ctx.sourceDateEpoch ?? null });
+    if (fromKey !== undefined) {
+      const hit = await this.cachedLayer(fromKey);
+      if (hit) return { layer: hit, cached: true };
+    }
     const source = await this.sourceFs(step.from, platform);
     const dest = layers.length > 0 ? await this.view(layers) : undefined;
     const spec: CopySpec = {
@@ -444,7 +478,7 @@ export class PlatformBuild {
         // owners, links and bytes, SOURCE_DATE_EPOCH), as BuildKit's content checksums do.
         // File bytes are known without reading them through the stat cache; a file it does not
         // know means a miss, and its digest is taken while the layer is written (one pass).
-        const cacheable = !this.ctx.noCache && !plan.entries.some((e) => e.source?.kind === 'stream');
+        const cacheable = !this.ctx.noCache && fromKey === undefined && !plan.entries.some((e) => e.source?.kind === 'stream');
         const statCache = cacheable ? await this.statCache() : undefined;
         const before = new Map<string, string | undefined>();
         const keyOf = async (digestOf: (file: string) => Digest | undefined) => {
@@ -463,12 +497,8 @@ export class PlatformBuild {
             if (!statCache.get(e.source.path, k)) known = false;
           }
           if (known) {
-            const key = await keyOf((file) => statCache.get(file, before.get(file)));
-            const hit = await this.ctx.store.getStep(key);
-            if (hit?.layer && (await this.ctx.store.has(hit.layer.digest))) {
-              const { diffId, ...descriptor } = hit.layer;
-              return { layer: { ...descriptor, diffId }, cached: true };
-            }
+            const hit = await this.cachedLayer(await keyOf((file) => statCache.get(file, before.get(file))));
+            if (hit) return { layer: hit, cached: true };
           }
         }
         let fileDigests: Map<string, Digest> | undefined;
@@ -483,14 +513,16 @@ export class PlatformBuild {
           return r;
         });
         if (statCache && fileDigests) {
-          // Remember a file's digest only if it did not change while it was read.
+          // Remember a context file's digest only if it did not change while it was read
+          // (downloads and checkouts live in temp dirs: never worth remembering).
+          const inContext = this.ctx.contextDir.endsWith(path.sep) ? this.ctx.contextDir : this.ctx.contextDir + path.sep;
           for (const [file, digest] of fileDigests) {
             const k = before.get(file);
-            if (k !== undefined && statKey(file) === k) statCache.set(file, k, digest);
+            if (k !== undefined && file.startsWith(inContext) && statKey(file) === k) statCache.set(file, k, digest);
           }
-          const key = await keyOf((file) => fileDigests!.get(file));
-          await this.ctx.store.putStep(key, { layer, configChange: null, created: new Date().toISOString() });
+          await this.recordLayer(await keyOf((file) => fileDigests!.get(file)), layer);
         }
+        if (fromKey !== undefined) await this.recordLayer(fromKey, layer);
         return { layer, cached: false };
       } finally {
         await plan.dispose();

@@ -3,7 +3,7 @@
  * bytes, same image digest); a changed file misses from its step on, as
  * BuildKit does; --no-cache neither looks up nor records.
  */
-import { cp, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { build, type ProgressEvent } from '../../src/build.js';
@@ -60,6 +60,24 @@ describe('step cache', () => {
     expect(second.cached[0]).toBe(false);
     expect(second.digest).not.toBe(first.digest);
     await writeFile(a, 'one\n');
+  });
+
+  it('COPY --from a stage hits without unpacking it; the stat cache holds context files only', async () => {
+    const fixture = path.resolve('fixtures/builds/parallel-stages');
+    const store = await Store.open(path.join(tmp, 'store-from'));
+    const go = async () => {
+      const events: ProgressEvent[] = [];
+      const r = await build({ context: path.join(fixture, 'context'), file: path.join(fixture, 'Dockerfile'), store, env: {}, platforms: ['linux/amd64'], onProgress: (e) => events.push(e) });
+      return { digest: r.descriptor.digest, cached: events.filter((e): e is Extract<ProgressEvent, { type: 'layer' }> => e.type === 'layer').map((e) => `${e.stage}:${e.cached}`) };
+    };
+    const first = await go();
+    const second = await go();
+    expect(second.digest).toBe(first.digest);
+    // stage 0: COPY, WORKDIR (recomputed); stage 1: COPY; stage 2: two COPY --from
+    expect(second.cached.sort()).toEqual(['0:false', '0:true', '1:true', '2:true', '2:true']);
+    const statFiles = Object.keys(JSON.parse(await readFile(path.join(store.root, 'statcache.json'), 'utf8')));
+    expect(statFiles.length).toBeGreaterThan(0);
+    expect(statFiles.every((f) => f.startsWith(path.join(fixture, 'context') + path.sep))).toBe(true);
   });
 
   it('the CLI says CACHED, and --no-cache turns it off', async () => {
