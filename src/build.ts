@@ -260,7 +260,6 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
         },
         graph,
         platform,
-        bases,
       );
       images.push(await run.run({ labels: options.labels, annotations: options.annotations }));
     }

@@ -69,7 +69,7 @@ export interface EngineContext {
   sourceDateEpoch?: number;
   /** `created` of the image and its history entries (RFC 3339). */
   created: string;
-  /** Resolves `FROM image` and `COPY --from=image` bases (store, then registry). */
+  /** Resolves `FROM image` and `COPY --from=image` bases (store, then registry); memoized by the caller. */
   resolveImage(ref: string, platform: Platform): Promise<ResolvedBase>;
   /** Temporary directory owned by the build (removed by the caller). */
   tmpDir: string;
@@ -130,7 +130,7 @@ export class PlatformBuild {
   private readonly results = new Map<number, StageResult>();
   private readonly views = new Map<string, Promise<RootfsView>>();
   private readonly materialized = new Map<number, Promise<SourceFs>>();
-  private readonly imageSources = new Map<string, Promise<{ base: ResolvedBase; fs: SourceFs }>>();
+  private readonly imageSources = new Map<string, Promise<SourceFs>>();
   private readonly warnings: CopyWarning[] = [];
   private contextFs?: SourceFs;
   /** Aborted when a stage fails, so its siblings stop too. */
@@ -141,7 +141,6 @@ export class PlatformBuild {
     private readonly ctx: EngineContext,
     private readonly graph: BuildGraph,
     private readonly platform: Platform,
-    private readonly bases: ReadonlyMap<string, ResolvedBase>,
   ) {
     this.signal = ctx.signal ? AbortSignal.any([ctx.signal, this.stop.signal]) : this.stop.signal;
   }
@@ -192,7 +191,7 @@ export class PlatformBuild {
         if (!stage) throw new Error(`graph order names stage ${index}, which is not in the graph`);
         p = (async () => {
           await Promise.all(stage.dependsOn.map(start));
-          this.signal?.throwIfAborted();
+          this.signal.throwIfAborted();
           this.results.set(index, await limit(() => this.runStage(stage)));
         })();
         running.set(index, p);
@@ -249,7 +248,7 @@ export class PlatformBuild {
         break;
       }
       case 'image': {
-        const base = this.bases.get(baseKey(stage.base.ref, platform)) ?? (await this.ctx.resolveImage(stage.base.ref, platform));
+        const base = await this.ctx.resolveImage(stage.base.ref, platform);
         image = structuredClone(base.config);
         image.history = image.history ?? [];
         layers = [...base.layers];
@@ -272,7 +271,7 @@ export class PlatformBuild {
     }
     for (let i = 0; i < stage.steps.length; i++) {
       const step = stage.steps[i]!;
-      this.signal?.throwIfAborted();
+      this.signal.throwIfAborted();
       this.ctx.onProgress?.({ type: 'step', platform: this.platformText, stage: stage.index, step: i, text: step.original, line: step.range.start.line });
       let layer: LayerRecord | undefined;
       let cached = false;
@@ -367,8 +366,7 @@ export class PlatformBuild {
       case 'stage':
         return this.results.get(from.index)?.chain;
       case 'image': {
-        const base = this.bases.get(baseKey(from.ref, platform)) ?? (await this.ctx.resolveImage(from.ref, platform));
-        return base.manifest.digest;
+        return (await this.ctx.resolveImage(from.ref, platform)).manifest.digest;
       }
     }
   }
@@ -410,15 +408,12 @@ export class PlatformBuild {
       }
       case 'image': {
         const key = baseKey(from.ref, platform);
-        let entry = this.imageSources.get(key);
-        if (!entry) {
-          entry = (async () => {
-            const base = this.bases.get(key) ?? (await this.ctx.resolveImage(from.ref, platform));
-            return { base, fs: await this.materializeLayers(base.layers, `image ${JSON.stringify(from.ref)}`) };
-          })();
-          this.imageSources.set(key, entry);
+        let fs = this.imageSources.get(key);
+        if (!fs) {
+          fs = this.ctx.resolveImage(from.ref, platform).then((base) => this.materializeLayers(base.layers, `image ${JSON.stringify(from.ref)}`));
+          this.imageSources.set(key, fs);
         }
-        return (await entry).fs;
+        return fs;
       }
     }
   }
@@ -470,7 +465,7 @@ export class PlatformBuild {
     };
     const tmpDir = await mkdtemp(path.join(this.ctx.tmpDir, 'copy-'));
     try {
-      const plan = await planCopy(spec, { source, ...(dest ? { dest } : {}), tmpDir, ...(this.ctx.http ? { http: this.ctx.http } : {}), ...(this.signal ? { signal: this.signal } : {}) });
+      const plan = await planCopy(spec, { source, ...(dest ? { dest } : {}), tmpDir, ...(this.ctx.http ? { http: this.ctx.http } : {}), signal: this.signal });
       try {
         this.warnings.push(...plan.warnings);
         // The step cache: the key covers everything that ends up in the layer (the chain of
@@ -484,7 +479,7 @@ export class PlatformBuild {
         const keyOf = async (digestOf: (file: string) => Digest | undefined) => {
           const inputs = await entriesDigest(plan.entries, {
             hashFile: async (file, size) => digestOf(file) ?? hashPath(file, size),
-            ...(this.signal ? { signal: this.signal } : {}),
+            signal: this.signal,
           });
           return stepKey({ parent: chain, step: canonicalStep(step), inputs, epoch: this.ctx.sourceDateEpoch ?? null });
         };
@@ -507,7 +502,7 @@ export class PlatformBuild {
             compression: 'gzip',
             ...(statCache ? { fileDigests: true } : {}),
             ...(this.ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.ctx.sourceDateEpoch } : {}),
-            ...(this.signal ? { signal: this.signal } : {}),
+            signal: this.signal,
           });
           fileDigests = r.fileDigests;
           return r;
