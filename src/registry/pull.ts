@@ -137,6 +137,18 @@ export async function fetchManifest(
   }
 }
 
+/** GET a blob of a repository (redirects to blob storage go without the registry's Authorization). */
+function getBlob(client: RegistryClient, ref: ImageReference, digest: Digest, options: { registry?: string; signal?: AbortSignal }) {
+  return client.request({
+    registry: options.registry ?? ref.domain,
+    method: 'GET',
+    path: `/v2/${ref.path}/blobs/${digest}`,
+    scopes: pullScope(ref),
+    what: `pull blob ${digest} of ${ref.domain}/${ref.path}`,
+    signal: options.signal,
+  });
+}
+
 /**
  * Open a blob of a repository for reading, verified (digest and size) while
  * streaming. Follows redirects to blob storage without the registry's
@@ -148,14 +160,7 @@ export async function openBlob(
   descriptor: Pick<Descriptor, 'digest' | 'size'>,
   options: { registry?: string; signal?: AbortSignal } = {},
 ): Promise<Readable> {
-  const res = await client.request({
-    registry: options.registry ?? ref.domain,
-    method: 'GET',
-    path: `/v2/${ref.path}/blobs/${descriptor.digest}`,
-    scopes: pullScope(ref),
-    what: `pull blob ${descriptor.digest} of ${ref.domain}/${ref.path}`,
-    signal: options.signal,
-  });
+  const res = await getBlob(client, ref, descriptor.digest, options);
   const verify = new VerifyStream(descriptor.digest, descriptor.size >= 0 ? descriptor.size : undefined, `blob ${descriptor.digest}`);
   return pipelineCb(res.body, verify, () => undefined);
 }
@@ -182,14 +187,7 @@ export async function pullBlob(
     try {
       // The sink verifies digest and size (BlobSink contract), so the body is hashed once, there;
       // this stage only stops a registry sending more than the descriptor's size early.
-      const res = await client.request({
-        registry: options.registry ?? ref.domain,
-        method: 'GET',
-        path: `/v2/${ref.path}/blobs/${descriptor.digest}`,
-        scopes: pullScope(ref),
-        what: `pull blob ${descriptor.digest} of ${ref.domain}/${ref.path}`,
-        signal: options.signal,
-      });
+      const res = await getBlob(client, ref, descriptor.digest, options);
       let got = 0;
       let last = 0;
       const counter = new Transform({
