@@ -61,6 +61,9 @@ describe('ocibuild CLI', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/unused/);
     expect(r.stdout).toMatch(/RUN echo later/);
+    const mixed = await runCli(['build', '--dry-run', '-f', df, tmp, '-t', 'x:1', '--push']);
+    expect(mixed.code).toBe(1);
+    expect(mixed.stderr).toMatch(/--dry-run builds nothing, so -t, --push cannot apply/);
   });
 
   it('build writes docker-archive, local and OCI tar outputs, iidfile and metadata', async () => {

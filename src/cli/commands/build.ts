@@ -129,6 +129,15 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
   };
   const color = Boolean(ctx.io.stderr.isTTY);
   if (argv['dry-run']) {
+    // Nothing is built, so nothing is tagged, pushed or written: say so rather than ignore the flags.
+    const unused = [
+      argv.tag.length > 0 && '-t',
+      argv.push && '--push',
+      argv.output.length > 0 && '--output',
+      argv.iidfile !== undefined && '--iidfile',
+      argv['metadata-file'] !== undefined && '--metadata-file',
+    ].filter(Boolean);
+    if (unused.length > 0) throw new OcibuildError('USAGE', `--dry-run builds nothing, so ${unused.join(', ')} cannot apply`);
     const p = await plan(options);
     for (const w of p.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
     ctx.io.stdout.write(formatPlan(p.graph));
