@@ -300,7 +300,11 @@ async function uploadStatus(w: Work, url: URL, d: Descriptor): Promise<{ url: UR
   if (range) {
     const m = /^(?:bytes=)?0-(\d+)$/.exec(range.trim());
     if (!m) throw new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest}: invalid Range ${JSON.stringify(range)}`);
-    offset = Number(m[1]) + 1;
+    // Distribution answers `0-0` for an empty upload (issue 7: reading it as one byte held made
+    // the resume skip the blob's first byte, and the commit failed with DIGEST_INVALID). A
+    // registry that does hold one byte refuses the chunk at 0 (416) and the upload restarts.
+    const last = Number(m[1]);
+    offset = last === 0 ? 0 : last + 1;
   }
   const loc = getHeader(res, 'location');
   return { url: loc ? new URL(loc, url) : url, offset };
@@ -351,7 +355,8 @@ async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChun
   let failures = 0;
   /** After a transient failure: back off, then learn from the registry where to continue. */
   const recover = async (e: unknown): Promise<'done' | 'continue'> => {
-    if (w.options.signal?.aborted || !isTransient(e) || failures >= w.client.retry.retries) throw e;
+    // A lost session is restarted by uploadBlob, within its own attempts.
+    if (e instanceof RestartUpload || w.options.signal?.aborted || !isTransient(e) || failures >= w.client.retry.retries) throw e;
     w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'retry', bytes: offset, total: d.size });
     await sleep(w.client.backoff(failures, retryAfterOf(e)), w.options.signal);
     failures++;
@@ -397,7 +402,7 @@ async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChun
         failures = 0;
         w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'uploading', bytes: offset, total: d.size });
       } catch (e) {
-        if ((await recover(e)) === 'done') return;
+        if ((await recover(sessionLost(e))) === 'done') return;
       }
     }
     try {
@@ -416,7 +421,7 @@ async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChun
       checkCommitted(res.status, getHeader(res, 'docker-content-digest'), d);
       return;
     } catch (e) {
-      if ((await recover(e)) === 'done') return;
+      if ((await recover(sessionLost(e))) === 'done') return;
     }
   }
 }
@@ -425,6 +430,16 @@ class RestartUpload extends Error {
   constructor(readonly reason: unknown) {
     super('upload session lost');
   }
+}
+
+/**
+ * A chunk or commit the registry refuses because the session is gone
+ * (404: BLOB_UPLOAD_UNKNOWN, BLOB_UPLOAD_INVALID) or is not at the offset
+ * sent (416) restarts the upload in a new session.
+ */
+function sessionLost(e: unknown): unknown {
+  if (isOcibuildError(e) && (e.details?.status === 404 || e.details?.status === 416)) return new RestartUpload(e);
+  return e;
 }
 
 function retryAfterOf(e: unknown): string | undefined {
