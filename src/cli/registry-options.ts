@@ -5,7 +5,7 @@ import { readImage } from '../image/read.js';
 import type { PullFn } from '../build.js';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
-import { RegistryClient, pullImage, normalizeReference, referenceName, type Credentials, type RegistryClientOptions } from '../registry/index.js';
+import { RegistryClient, pullImage, normalizeReference, referenceName, type Credentials, type RegistryClientOptions, type RegistryTimeouts, type RegistryWait } from '../registry/index.js';
 import { pushImage } from '../push/index.js';
 import type { CommandContext } from './main.js';
 
@@ -15,7 +15,11 @@ export function registryFlags<T>(y: Argv<T>) {
     .option('creds', { type: 'string', array: true, default: [] as string[], describe: 'Credentials [REGISTRY=]USER[:PASSWORD] (without REGISTRY: for the registries of the image names given)' })
     .option('registry-ca', { type: 'string', array: true, default: [] as string[], describe: 'PEM file of extra CA certificates to trust (also NODE_EXTRA_CA_CERTS)' })
     .option('insecure-registry', { type: 'string', array: true, default: [] as string[], describe: 'host:port reached over plain HTTP (loopback always may)' })
-    .option('registry-mirror', { type: 'string', array: true, default: [] as string[], describe: 'Pull mirror REGISTRY=HOST[:PORT], e.g. docker.io=mirror.local:5000' });
+    .option('registry-mirror', { type: 'string', array: true, default: [] as string[], describe: 'Pull mirror REGISTRY=HOST[:PORT], e.g. docker.io=mirror.local:5000' })
+    .option('registry-timeout', {
+      type: 'string',
+      describe: 'Seconds a registry request may wait to connect, for its response, or between body chunks, per try (default 10 to connect, 30 otherwise; also OCIBUILD_REGISTRY_TIMEOUT)',
+    });
 }
 
 interface RegistryArgs {
@@ -23,6 +27,7 @@ interface RegistryArgs {
   'registry-ca'?: string[];
   'insecure-registry'?: string[];
   'registry-mirror'?: string[];
+  'registry-timeout'?: string;
 }
 
 const REGISTRY_HOST = /^(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+|[a-zA-Z0-9-]+(?=:)|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
@@ -43,6 +48,31 @@ export function parseCreds(value: string): { host?: string; creds: Credentials }
 }
 
 /**
+ * `--registry-timeout SECONDS` (or OCIBUILD_REGISTRY_TIMEOUT): one limit for
+ * connecting, the response and body pauses; waits are reported after half of
+ * it (at most 5 s). Undefined: the client's defaults.
+ */
+export function registryTimeouts(flag: string | undefined, env: string | undefined): RegistryTimeouts | undefined {
+  const [value, from] = flag !== undefined ? [flag, '--registry-timeout'] : env !== undefined && env !== '' ? [env, 'OCIBUILD_REGISTRY_TIMEOUT'] : [undefined, ''];
+  if (value === undefined) return undefined;
+  const secs = /^\d+(?:\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
+  if (!(secs > 0)) throw new OcibuildError('USAGE', `${from} ${JSON.stringify(value)}: expected a positive number of seconds`);
+  const ms = Math.round(secs * 1000);
+  return { connectMs: ms, responseMs: ms, idleMs: ms, noticeMs: Math.min(5000, Math.max(1, Math.round(ms / 2))) };
+}
+
+/** One line for a registry wait: which request, how long, the limit. */
+export function describeWait(w: RegistryWait): string {
+  const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  if (w.timedOut) {
+    const what = w.timedOut === 'connect' ? 'could not connect' : w.timedOut === 'response' ? 'no response' : 'the response stalled';
+    return `warning: ${w.method} ${w.url} (${w.what}): ${what} within ${secs(w.timeoutMs)} (try ${w.attempt + 1})`;
+  }
+  const on = w.stage === 'body' ? 'for more data from' : 'for';
+  return `warning: waiting ${secs(w.waitedMs)} ${on} ${w.method} ${w.url} (${w.what}; limit ${secs(w.timeoutMs)})`;
+}
+
+/**
  * Client options from the flags. `--creds` without a registry applies to the
  * registries of `names` (the images this command pushes or pulls).
  */
@@ -60,8 +90,11 @@ export function registryClientOptions(ctx: CommandContext, argv: RegistryArgs, n
     if (i <= 0 || i === m.length - 1) throw new OcibuildError('USAGE', `--registry-mirror ${JSON.stringify(m)}: expected REGISTRY=HOST[:PORT]`);
     (mirrors[m.slice(0, i)] ??= []).push(m.slice(i + 1));
   }
+  const timeouts = registryTimeouts(argv['registry-timeout'], ctx.io.env.OCIBUILD_REGISTRY_TIMEOUT);
   return {
     env: ctx.io.env,
+    ...(timeouts ? { timeouts } : {}),
+    onWait: (w: RegistryWait) => ctx.io.stderr.write(`${describeWait(w)}\n`),
     ...(Object.keys(creds).length > 0 ? { creds } : {}),
     ...((argv['registry-ca'] ?? []).length > 0 ? { registryCa: argv['registry-ca'] } : {}),
     ...((argv['insecure-registry'] ?? []).length > 0 ? { insecureRegistries: argv['insecure-registry'] } : {}),

@@ -5,7 +5,7 @@ import { VerifyStream, type Digest } from '../oci/digest.js';
 import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import type { BlobSource, Descriptor } from '../oci/types.js';
 import type { RepositoryScope } from '../registry/auth.js';
-import { getHeader, type RegistryClient } from '../registry/client.js';
+import { getHeader, type RegistryClient, type RegistryWait } from '../registry/client.js';
 import { MAX_MANIFEST_SIZE, digestBytes, parseManifestBytes, type FetchedManifest } from '../registry/manifest.js';
 import { formatReference, isValidTag, normalizeRepositoryName, referenceName, withDigest, type ImageReference } from '../oci/reference.js';
 import { isRetryableError, isRetryableStatus, sleep } from '../registry/retry.js';
@@ -32,11 +32,17 @@ function isRangeSource(s: BlobSource): s is RangeBlobSource {
 export interface PushProgress {
   digest: Digest;
   kind: 'blob' | 'manifest';
-  phase: 'exists' | 'mounted' | 'uploading' | 'done' | 'retry' | 'tagged';
+  /**
+   * `waiting`: a request for this blob has waited `wait.waitedMs` without an
+   * answer, or timed out (`wait.timedOut`; a `retry` follows when the budget allows).
+   */
+  phase: 'exists' | 'mounted' | 'uploading' | 'done' | 'retry' | 'tagged' | 'waiting';
   bytes: number;
   total: number;
   /** For `tagged`: the tag. */
   tag?: string;
+  /** For `waiting`: which request, how long, and the limit. */
+  wait?: RegistryWait;
 }
 
 /** Options of {@link pushImage}. */
@@ -87,6 +93,11 @@ interface Work {
   chunkSize: number;
   monolithic: number;
   stats: { existing: number; mounted: number; uploaded: number; uploadedBytes: number };
+}
+
+/** Waits of a request for blob `d` become `waiting` progress events. */
+function waitHook(w: Work, d: Descriptor): (wait: RegistryWait) => void {
+  return (wait) => w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'waiting', bytes: 0, total: d.size, wait });
 }
 
 function pushScopes(ref: ImageReference, from: string[] = []): RepositoryScope[] {
@@ -164,6 +175,7 @@ async function blobExists(w: Work, d: Descriptor): Promise<boolean> {
     accept: [404],
     what: `check blob ${d.digest} in ${referenceName(w.ref)}`,
     signal: w.options.signal,
+    onWait: waitHook(w, d),
   });
   await res.body.dump();
   if (res.status === 404) return false;
@@ -191,6 +203,7 @@ async function startUpload(w: Work, d: Descriptor, from: string | undefined): Pr
     scopes: pushScopes(w.ref, from ? [from] : []),
     what: from ? `mount blob ${d.digest} from ${from}` : `start upload of blob ${d.digest}`,
     signal: w.options.signal,
+    onWait: waitHook(w, d),
   });
   await res.body.dump();
   if (res.status === 201) return undefined;
@@ -292,6 +305,7 @@ async function uploadStatus(w: Work, url: URL, d: Descriptor): Promise<{ url: UR
     accept: [404],
     what: `upload status of ${d.digest}`,
     signal: w.options.signal,
+    onWait: waitHook(w, d),
   });
   await res.body.dump();
   if (res.status === 404) return undefined;
@@ -323,6 +337,7 @@ async function uploadMonolithic(w: Work, d: Descriptor, session: { url: URL }): 
     what: `upload blob ${d.digest}`,
     retry: false,
     signal: w.options.signal,
+    onWait: waitHook(w, d),
   });
   await res.body.dump();
   checkCommitted(res.status, getHeader(res, 'docker-content-digest'), d);
@@ -389,6 +404,7 @@ async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChun
           what: `upload chunk ${start}-${end - 1} of blob ${d.digest}`,
           retry: false,
           signal: w.options.signal,
+          onWait: waitHook(w, d),
         });
         await res.body.dump();
         url = uploadUrl(getHeader(res, 'location') ?? url.toString(), url, `upload ${d.digest}`);
@@ -416,6 +432,7 @@ async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChun
         what: `commit blob ${d.digest}`,
         retry: false,
         signal: w.options.signal,
+        onWait: waitHook(w, d),
       });
       await res.body.dump();
       checkCommitted(res.status, getHeader(res, 'docker-content-digest'), d);
@@ -515,6 +532,7 @@ async function putManifest(w: Work, node: ManifestNode, target: string): Promise
     scopes: pushScopes(w.ref),
     what: `push manifest ${node.descriptor.digest} to ${referenceName(w.ref)}:${target}`,
     signal: w.options.signal,
+    onWait: (wait) => w.options.onProgress?.({ digest: node.descriptor.digest, kind: 'manifest', phase: 'waiting', bytes: 0, total: node.fetched.bytes.length, wait }),
   });
   await res.body.dump();
   const claimed = getHeader(res, 'docker-content-digest');

@@ -18,7 +18,11 @@ export type Fault =
   /** Forward, then cut the response body after this many bytes (the connection is destroyed). */
   | { type: 'truncate'; at: number }
   /** Forward, adding these response headers (e.g. `OCI-Chunk-Min-Length`). */
-  | { type: 'add-headers'; headers: Record<string, string> };
+  | { type: 'add-headers'; headers: Record<string, string> }
+  /** Take the request and never answer (the connection stays open). */
+  | { type: 'hang' }
+  /** Forward, send the headers and this many body bytes, then send nothing more (the connection stays open). */
+  | { type: 'stall-body'; at: number };
 
 /** What the proxy saw. */
 export interface ProxyRequest {
@@ -76,6 +80,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       req.socket.destroy();
       return;
     }
+    if (fault?.type === 'hang') {
+      req.resume();
+      return;
+    }
     if (fault?.type === 'status') {
       req.resume();
       req.on('end', () => {
@@ -94,6 +102,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         entry.status = up.statusCode;
         entry.responseHeaders = up.headers;
         res.writeHead(up.statusCode ?? 502, fault?.type === 'add-headers' ? { ...up.headers, ...fault.headers } : up.headers);
+        if (fault?.type === 'stall-body') {
+          let sent = 0;
+          up.on('data', (c: Buffer) => {
+            if (sent >= fault.at) return;
+            const part = c.subarray(0, fault.at - sent);
+            sent += part.length;
+            res.write(part);
+          });
+          // Keep reading upstream (and drop it) so the registry is not held up.
+          return;
+        }
         if (fault?.type === 'truncate') {
           let sent = 0;
           up.on('data', (c: Buffer) => {
