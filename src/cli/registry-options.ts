@@ -95,7 +95,7 @@ export function registryClientOptions(ctx: CommandContext, argv: RegistryArgs, n
     env: ctx.io.env,
     ...(timeouts ? { timeouts } : {}),
     onWait: (w: RegistryWait) => ctx.io.stderr.write(`${describeWait(w)}\n`),
-    ...(Object.keys(creds).length > 0 ? { creds } : {}),
+    ...(Object.keys(creds).length > 0 ? { creds, credsSource: '--creds' } : {}),
     ...((argv['registry-ca'] ?? []).length > 0 ? { registryCa: argv['registry-ca'] } : {}),
     ...((argv['insecure-registry'] ?? []).length > 0 ? { insecureRegistries: argv['insecure-registry'] } : {}),
     ...(Object.keys(mirrors).length > 0 ? { mirrors } : {}),

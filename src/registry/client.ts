@@ -19,6 +19,8 @@ export interface RegistryClientOptions {
   env?: Record<string, string | undefined>;
   /** Explicit credentials by registry host; they win over config files. */
   creds?: Record<string, Credentials>;
+  /** Where `creds` came from, for messages (`--creds`). Default `the creds option`. */
+  credsSource?: string;
   /** PEM files with extra CA certificates trusted beside the system CAs (`--registry-ca`). */
   registryCa?: string[];
   /**
@@ -458,6 +460,14 @@ export class RegistryClient {
     return p;
   }
 
+  /** Where the credentials offered to `registry` came from; undefined when none were. */
+  private async offeredCredentials(registry: string): Promise<string | undefined> {
+    const resolved = await this.credentialsFor(registry).catch(() => undefined);
+    const c = resolved?.credentials;
+    if (!c || (c.username === undefined && !c.identityToken && !c.registryToken)) return undefined;
+    return resolved.source === 'options' ? (this.options.credsSource ?? 'the creds option') : resolved.source;
+  }
+
   /** The `Authorization` header for a request, or undefined for anonymous access. */
   private async authorization(registry: string, ep: Endpoint, scopes: RepositoryScope[], signal?: AbortSignal): Promise<string | undefined> {
     const ch = ep.challenge;
@@ -570,7 +580,8 @@ export class RegistryClient {
       }
       if (res.statusCode < 200 || res.statusCode >= 300) {
         const status = res.statusCode === 401 || res.statusCode === 403 ? res.statusCode : res.statusCode;
-        throw registryError(`authentication to ${registry} failed`, method, realmUrl, status, text);
+        const offered = status === 401 && (creds?.username !== undefined || creds?.identityToken) ? await this.offeredCredentials(registry) : undefined;
+        throw registryError(`authentication to ${registry} failed`, method, realmUrl, status, text, undefined, offered);
       }
       let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
       try {
@@ -684,14 +695,16 @@ export class RegistryClient {
         continue;
       }
       const text = method === 'HEAD' ? '' : await readLimited(res.body, MAX_ERROR_BODY).catch(() => '');
-      let err = registryError(req.what, method, url, status, text);
+      // Basic auth: a 401 to a request that carried the credentials means they are wrong.
+      const offered = status === 401 && sameHost && ep.challenge?.scheme === 'basic' && headers.authorization ? await this.offeredCredentials(req.registry) : undefined;
+      let err = registryError(req.what, method, url, status, text, undefined, offered);
       if (status === 401 && !(err.details?.errors as unknown[] | undefined)?.length) {
         // HEAD answers have no body: the challenge's error says why (e.g. insufficient_scope).
         const www = header(res.headers, 'www-authenticate');
         const ch = www ? parseWwwAuthenticate(www)[0] : undefined;
         if (ch?.params.error) {
           const body = JSON.stringify({ errors: [{ code: ch.params.error.toUpperCase(), message: ch.params.error_description ?? 'authentication required' }] });
-          err = registryError(req.what, method, url, status, body);
+          err = registryError(req.what, method, url, status, body, undefined, offered);
         }
       }
       const retryAfter = header(res.headers, 'retry-after');

@@ -103,6 +103,47 @@ describe('htpasswd Basic auth', () => {
     expect(everything).not.toContain(Buffer.from(`alice:${wrong}`).toString('base64'));
   });
 
+  test('issue 7: a wrong password says the registry rejected the credentials, and where they came from', async () => {
+    const wrong = 'not-the-password-456';
+    const b64 = Buffer.from(`alice:${wrong}`).toString('base64');
+    const pull = (options: RegistryClientOptions) => catchError(withClient(options, (c) => pullImage(c, `${registry.host}/basic/img:1`, { sink: new MemorySink() })));
+    const check = (err: OcibuildError, source: string) => {
+      expect(err.code).toBe('REGISTRY_UNAUTHORIZED');
+      expect(err.message).toContain(`the registry rejected the credentials from ${source}: UNAUTHORIZED`);
+      expect(err.hint).toContain(`check the user name and password from ${source}`);
+      expect(err.hint).not.toMatch(/^log in/);
+      expect((err.details?.errors as Array<{ code: string }>)[0]!.code).toBe('UNAUTHORIZED');
+      const everything = [err.message, JSON.stringify(err.details), err.hint ?? ''].join('\n');
+      expect(everything).not.toContain(wrong);
+      expect(everything).not.toContain(b64);
+    };
+    // Explicit credentials (the CLI's --creds).
+    check(await pull({ creds: { [registry.host]: { username: 'alice', password: wrong } }, credsSource: '--creds' }), '--creds');
+    // $DOCKER_CONFIG/config.json, by path.
+    const dir = path.join(tmp, 'wrong-docker-config');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: b64 } } }));
+    check(await pull({ env: { DOCKER_CONFIG: dir } }), path.join(dir, 'config.json'));
+    // REGISTRY_AUTH_FILE.
+    const authFile = path.join(tmp, 'wrong-auth.json');
+    await writeFile(authFile, JSON.stringify({ auths: { [registry.host]: { auth: b64 } } }));
+    check(await pull({ env: { REGISTRY_AUTH_FILE: authFile } }), `REGISTRY_AUTH_FILE ${authFile}`);
+    // A credential helper, by name.
+    const hdir = path.join(tmp, 'wrong-helper-config');
+    const bin = path.join(tmp, 'wrong-bin');
+    await mkdir(hdir, { recursive: true });
+    await mkdir(bin, { recursive: true });
+    await writeFile(path.join(bin, 'docker-credential-wrongpw'), `#!/bin/sh\nread server\nprintf '{"ServerURL":"%s","Username":"alice","Secret":"${wrong}"}' "$server"\n`);
+    await chmod(path.join(bin, 'docker-credential-wrongpw'), 0o755);
+    await writeFile(path.join(hdir, 'config.json'), JSON.stringify({ credHelpers: { [registry.host]: 'wrongpw' } }));
+    check(await pull({ env: { DOCKER_CONFIG: hdir, PATH: `${bin}:${process.env.PATH}` } }), `credential helper docker-credential-wrongpw (named in ${path.join(hdir, 'config.json')})`);
+    // No credentials at all: still "authentication required", with the hint to log in.
+    const anon = await pull({ env: { DOCKER_CONFIG: path.join(tmp, 'no-such-dir') } });
+    expect(anon.code).toBe('REGISTRY_UNAUTHORIZED');
+    expect(anon.message).not.toContain('rejected');
+    expect(anon.hint).toMatch(/log in/);
+  });
+
   test('credentials from $DOCKER_CONFIG/config.json (auths.auth base64)', async () => {
     const dir = path.join(tmp, 'docker-config');
     await mkdir(dir, { recursive: true });
@@ -154,6 +195,18 @@ describe('token auth', () => {
     });
   });
   afterAll(async () => registry?.stop());
+
+  test('issue 7: a wrong password at the token service says the credentials were rejected, and from where', async () => {
+    const wrong = 'wrong-token-password';
+    const err = await catchError(
+      withClient({ creds: { [registry.host]: { username: 'alice', password: wrong } }, credsSource: '--creds' }, (c) =>
+        pullImage(c, `${registry.host}/public/base:1`, { sink: new MemorySink() }),
+      ),
+    );
+    expect(err.code).toBe('REGISTRY_UNAUTHORIZED');
+    expect(err.message).toContain(`authentication to ${registry.host} failed: the registry rejected the credentials from --creds`);
+    expect([err.message, JSON.stringify(err.details), err.hint ?? ''].join('\n')).not.toContain(wrong);
+  });
 
   test('push and pull with scopes; mount asks for the from-repository pull scope', async () => {
     const descriptor = await busybox.resolve();
