@@ -7,7 +7,7 @@ import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import { RegistryClient, pullImage, normalizeReference, referenceName, type Credentials, type RegistryClientOptions, type RegistryTimeouts, type RegistryWait } from '../registry/index.js';
 import { pushImage } from '../push/index.js';
-import type { CommandContext } from './main.js';
+import { STDIN_ARG, type CommandContext } from './main.js';
 
 /** The registry flags every command that talks to registries takes. */
 export function registryFlags<T>(y: Argv<T>) {
@@ -16,6 +16,7 @@ export function registryFlags<T>(y: Argv<T>) {
     .option('registry-ca', { type: 'string', array: true, default: [] as string[], describe: 'PEM file of extra CA certificates to trust (also NODE_EXTRA_CA_CERTS)' })
     .option('insecure-registry', { type: 'string', array: true, default: [] as string[], describe: 'host:port reached over plain HTTP (loopback always may)' })
     .option('registry-mirror', { type: 'string', array: true, default: [] as string[], describe: 'Pull mirror REGISTRY=HOST[:PORT], e.g. docker.io=mirror.local:5000' })
+    .option('password-stdin', { type: 'boolean', default: false, describe: 'Read the password of --creds USER (given without one) from stdin' })
     .option('registry-timeout', {
       type: 'string',
       describe: 'Seconds a registry request may wait to connect, for its response, or between body chunks, per try (default 10 to connect, 30 otherwise; also OCIBUILD_REGISTRY_TIMEOUT)',
@@ -28,6 +29,7 @@ interface RegistryArgs {
   'insecure-registry'?: string[];
   'registry-mirror'?: string[];
   'registry-timeout'?: string;
+  'password-stdin'?: boolean;
 }
 
 const REGISTRY_HOST = /^(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+|[a-zA-Z0-9-]+(?=:)|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$/;
@@ -45,6 +47,39 @@ export function parseCreds(value: string): { host?: string; creds: Credentials }
   const username = c < 0 ? rest : rest.slice(0, c);
   if (!username) throw new OcibuildError('USAGE', '--creds needs a user name ([REGISTRY=]USER[:PASSWORD])');
   return { host, creds: { username, ...(c >= 0 ? { password: rest.slice(c + 1) } : {}) } };
+}
+
+/**
+ * Fill in the password of a `--creds USER` given without one: from stdin
+ * with `--password-stdin` (one trailing newline dropped, as docker login
+ * does), else from a prompt on the terminal that echoes nothing. Nothing to
+ * ask and no terminal is a usage error; so is `--password-stdin` with no
+ * `--creds USER` to take it.
+ */
+async function askPasswords(ctx: CommandContext, parsed: Array<{ hosts: string[]; creds: Credentials }>, passwordStdin: boolean): Promise<void> {
+  const missing = parsed.filter((p) => p.creds.password === undefined);
+  if (passwordStdin) {
+    if (missing.length !== 1) {
+      throw new OcibuildError(
+        'USAGE',
+        missing.length === 0 ? '--password-stdin needs a --creds USER given without a password' : '--password-stdin gives one password, but several --creds lack one',
+      );
+    }
+    const password = (await ctx.io.readStdin()).replace(/\r?\n$/, '');
+    if (!password) throw new OcibuildError('USAGE', '--password-stdin: stdin is empty');
+    missing[0]!.creds = { ...missing[0]!.creds, password };
+    return;
+  }
+  for (const p of missing) {
+    const prompt = `Password for ${p.creds.username} at ${p.hosts.join(', ')}: `;
+    const password = ctx.io.promptSecret ? await ctx.io.promptSecret(prompt) : undefined;
+    if (password === undefined) {
+      throw new OcibuildError('USAGE', `--creds ${p.creds.username}: no password given and stdin is not a terminal to ask for one`, {
+        hint: 'pass it on stdin with --password-stdin (or USER:PASSWORD)',
+      });
+    }
+    p.creds = { ...p.creds, password };
+  }
 }
 
 /**
@@ -76,21 +111,24 @@ export function describeWait(w: RegistryWait): string {
  * Client options from the flags. `--creds` without a registry applies to the
  * registries of `names` (the images this command pushes or pulls).
  */
-export function registryClientOptions(ctx: CommandContext, argv: RegistryArgs, names: readonly string[] = []): RegistryClientOptions {
+export async function registryClientOptions(ctx: CommandContext, argv: RegistryArgs, names: readonly string[] = []): Promise<RegistryClientOptions> {
   const creds: Record<string, Credentials> = {};
+  const parsed: Array<{ hosts: string[]; creds: Credentials }> = [];
   for (const v of argv.creds ?? []) {
     const { host, creds: c } = parseCreds(v);
     const hosts = host ? [host] : [...new Set(names.map((n) => normalizeReference(n).domain))];
     if (hosts.length === 0) throw new OcibuildError('USAGE', `--creds ${c.username}:...: name the registry (REGISTRY=USER:PASSWORD), no image name says which`);
-    for (const h of hosts) creds[h] = c;
+    parsed.push({ hosts, creds: c });
   }
+  const timeouts = registryTimeouts(argv['registry-timeout'], ctx.io.env.OCIBUILD_REGISTRY_TIMEOUT);
+  await askPasswords(ctx, parsed, Boolean(argv['password-stdin']));
+  for (const p of parsed) for (const h of p.hosts) creds[h] = p.creds;
   const mirrors: Record<string, string[]> = {};
   for (const m of argv['registry-mirror'] ?? []) {
     const i = m.indexOf('=');
     if (i <= 0 || i === m.length - 1) throw new OcibuildError('USAGE', `--registry-mirror ${JSON.stringify(m)}: expected REGISTRY=HOST[:PORT]`);
     (mirrors[m.slice(0, i)] ??= []).push(m.slice(i + 1));
   }
-  const timeouts = registryTimeouts(argv['registry-timeout'], ctx.io.env.OCIBUILD_REGISTRY_TIMEOUT);
   return {
     env: ctx.io.env,
     ...(timeouts ? { timeouts } : {}),
@@ -133,8 +171,11 @@ export async function blobOrigins(store: Store): Promise<Map<Digest, string[]>> 
 }
 
 /** `pullImage`/`pushImage` hooks for `build()`, sharing one client. */
-export async function registryHooks(ctx: CommandContext, argv: RegistryArgs, names: readonly string[]) {
-  const client = await RegistryClient.create(registryClientOptions(ctx, argv, names));
+export async function registryHooks(ctx: CommandContext, argv: RegistryArgs & { PATH?: unknown; file?: unknown }, names: readonly string[]) {
+  if (argv['password-stdin'] && (argv.file === '-' || argv.PATH === STDIN_ARG)) {
+    throw new OcibuildError('USAGE', '--password-stdin cannot be used with a Dockerfile read from stdin');
+  }
+  const client = await RegistryClient.create(await registryClientOptions(ctx, argv, names));
   const pullHook: PullFn = async (ref, platform, { store, signal }) => {
     const reference = normalizeReference(ref);
     const result = await pullImage(client, reference, { sink: store, platform, acceptOtherPlatform: true, ...(signal ? { signal } : {}) });

@@ -21,6 +21,9 @@ import { pushImage } from '../../src/push/push.js';
 import { OciLayoutSource } from '../../src/push/oci-layout.js';
 import { makeBusyboxImage, makeRandomImage } from './base-image.js';
 import { makePki, skopeoRawManifest, startRegistry, type TestRegistry } from './harness.js';
+import { spawn } from 'node:child_process';
+import { main } from '../../src/cli/main.js';
+import { runCli } from '../cli-io.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const PASSWORD = 'wonderland-secret';
@@ -142,6 +145,91 @@ describe('htpasswd Basic auth', () => {
     expect(anon.code).toBe('REGISTRY_UNAUTHORIZED');
     expect(anon.message).not.toContain('rejected');
     expect(anon.hint).toMatch(/log in/);
+  });
+
+  test('issue 7: --creds USER takes the password from --password-stdin, or asks on the terminal', async () => {
+    const descriptor = await busybox.resolve();
+    await withClient({ creds: { [registry.host]: { username: 'alice', password: PASSWORD } } }, (c) =>
+      pushImage(c, busybox, { reference: normalizeReference(`${registry.host}/basic/stdin`), descriptor, tags: ['1'] }),
+    );
+    const ref = `${registry.host}/basic/stdin:1`;
+    const store = path.join(tmp, 'stdin-store');
+    const env = { PATH: process.env.PATH, HOME: path.join(tmp, 'no-home') };
+    // --password-stdin: one trailing newline is dropped, as docker login does.
+    const ok = await runCli(['pull', ref, '--store', store, '--creds', 'alice', '--password-stdin'], { env, stdin: `${PASSWORD}\n` });
+    expect(ok.stderr).not.toContain('error');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout.trim()).toBe(descriptor.digest);
+    // A wrong one is rejected by the registry, named as coming from --creds, never printed.
+    const bad = await runCli(['pull', ref, '--store', store, '--creds', `${registry.host}=alice`, '--password-stdin'], { env, stdin: 'nope-nope\n' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('the registry rejected the credentials from --creds');
+    expect(bad.stderr).not.toContain('nope-nope');
+    // --password-stdin with nothing to take it, or an empty stdin: usage errors.
+    const none = await runCli(['pull', ref, '--store', store, '--password-stdin'], { env, stdin: 'x\n' });
+    expect(none.stderr).toContain('--password-stdin needs a --creds USER given without a password');
+    const empty = await runCli(['pull', ref, '--store', store, '--creds', 'alice', '--password-stdin'], { env, stdin: '' });
+    expect(empty.stderr).toContain('--password-stdin: stdin is empty');
+    // No password, no --password-stdin and no terminal: say so instead of trying without one.
+    const noTty = await runCli(['pull', ref, '--store', store, '--creds', 'alice'], { env });
+    expect(noTty.code).not.toBe(0);
+    expect(noTty.stderr).toContain('--creds alice: no password given and stdin is not a terminal to ask for one');
+    // On a terminal the CLI asks (the prompt names user and registry, not the password).
+    const prompts: string[] = [];
+    let out = '';
+    let err = '';
+    const code = await main(['pull', ref, '--store', store, '--creds', 'alice'], {
+      stdout: { write: (x: string) => (out += x) },
+      stderr: { write: (x: string) => (err += x) },
+      env,
+      cwd: tmp,
+      readStdin: async () => '',
+      promptSecret: async (prompt) => {
+        prompts.push(prompt);
+        return PASSWORD;
+      },
+    });
+    expect(err).not.toContain('error');
+    expect(err).not.toContain(PASSWORD);
+    expect(code).toBe(0);
+    expect(out.trim()).toBe(descriptor.digest);
+    expect(prompts).toEqual([`Password for alice at ${registry.host}: `]);
+  });
+
+  test('issue 7: the terminal prompt reads the password from a real pseudo-terminal without echoing it', async () => {
+    // Transpile io.ts and errors.ts (no type check) so a child node runs them under `script`'s pty.
+    const ts = (await import('typescript')).default;
+    const out = path.join(tmp, 'tty-driver');
+    await mkdir(path.join(out, 'cli'), { recursive: true });
+    for (const [from, to] of [['src/errors.ts', 'errors.js'], ['src/cli/io.ts', 'cli/io.js']] as const) {
+      const js = ts.transpileModule(await readFile(from, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+      await writeFile(path.join(out, to), js);
+    }
+    await writeFile(path.join(out, 'package.json'), '{"type":"module"}');
+    await writeFile(
+      path.join(out, 'driver.js'),
+      "import { processIo } from './cli/io.js';\nimport { createHash } from 'node:crypto';\n" +
+        "const pw = await processIo().promptSecret('Password for alice at reg: ');\n" +
+        "console.log('GOT ' + createHash('sha256').update(pw).digest('hex') + ' ' + pw.length);\n",
+    );
+    const child = spawn('script', ['-q', '-e', '-c', `node ${path.join(out, 'driver.js')}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let text = '';
+    const prompted = new Promise<void>((resolve) => {
+      child.stdout.on('data', (b: Buffer) => {
+        text += b.toString();
+        if (text.includes('Password for alice at reg: ')) resolve();
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await prompted;
+    const typed = 'pty-secret-42';
+    child.stdin.write(`${typed.slice(0, 4)}X\u007f${typed.slice(4)}\r`);
+    expect(await exited).toBe(0);
+    child.stdin.end();
+    expect(text).toContain(`GOT ${createHash('sha256').update(typed).digest('hex')} ${typed.length}`);
+    // Nothing typed came back to the terminal.
+    expect(text).not.toContain('pty-');
+    expect(text).not.toContain('secret-42');
   });
 
   test('credentials from $DOCKER_CONFIG/config.json (auths.auth base64)', async () => {
