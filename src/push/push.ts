@@ -354,16 +354,16 @@ function checkCommitted(status: number, claimed: string | undefined, d: Descript
  * Upload in chunks with `PATCH` + `Content-Range`; after a failed chunk, ask
  * the registry for its offset (`GET` the upload URL) and resume from there.
  */
-async function uploadChunked(w: Work, d: Descriptor, session: { url: URL; minChunk: number }): Promise<void> {
+async function uploadChunked(w: Work, d: Descriptor, session: { url: URL; minChunk: number }, tries: { failed: number }): Promise<void> {
   const sequential = isRangeSource(w.source) ? undefined : new SequentialChunks(w.source, d);
   try {
-    await uploadChunks(w, d, session, sequential);
+    await uploadChunks(w, d, session, sequential, tries);
   } finally {
     sequential?.close();
   }
 }
 
-async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChunk: number }, sequential: SequentialChunks | undefined): Promise<void> {
+async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChunk: number }, sequential: SequentialChunks | undefined, tries: { failed: number }): Promise<void> {
   const chunk = Math.max(w.chunkSize, session.minChunk);
   let url = session.url;
   let offset = 0;
@@ -375,6 +375,7 @@ async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChun
     w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'retry', bytes: offset, total: d.size });
     await sleep(w.client.backoff(failures, retryAfterOf(e)), w.options.signal);
     failures++;
+    tries.failed++;
     // The commit may have landed before the connection dropped.
     if (await blobExists(w, d)) return 'done';
     const st = await uploadStatus(w, url, d);
@@ -459,6 +460,13 @@ function sessionLost(e: unknown): unknown {
   return e;
 }
 
+/** A REGISTRY_TIMEOUT of one request, restated with the tries the upload made in all. */
+function withAttempts(e: unknown, attempts: number): unknown {
+  if (!isOcibuildError(e) || e.code !== 'REGISTRY_TIMEOUT' || attempts <= 1) return e;
+  const message = e.message.replace(/\(\d+ attempts?\)$/, `(${attempts} attempts)`);
+  return new OcibuildError('REGISTRY_TIMEOUT', message, { cause: e.cause, ...(e.hint ? { hint: e.hint } : {}), details: { ...e.details, attempts } });
+}
+
 function retryAfterOf(e: unknown): string | undefined {
   const ra = (e as OcibuildError).details?.retryAfter;
   return typeof ra === 'string' ? ra : undefined;
@@ -499,17 +507,19 @@ async function uploadBlob(w: Work, d: Descriptor): Promise<void> {
     }
     break; // the registry opened a normal upload session instead
   }
+  const tries = { failed: 0 };
   for (let attempt = 0; ; attempt++) {
     try {
       session ??= await startUpload(w, d, undefined);
       if (!session) throw new OcibuildError('REGISTRY_ERROR', `start upload of ${d.digest}: registry answered 201 without a mount`);
       if (d.size <= w.monolithic) await uploadMonolithic(w, d, session);
-      else await uploadChunked(w, d, session);
+      else await uploadChunked(w, d, session, tries);
       break;
     } catch (e) {
       session = undefined;
       if (w.options.signal?.aborted || !isTransient(e) || attempt >= w.client.retry.retries) {
-        throw e instanceof RestartUpload ? (isOcibuildError(e.reason) ? e.reason : new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest} failed`, { cause: e.reason })) : e;
+        const err = e instanceof RestartUpload ? (isOcibuildError(e.reason) ? e.reason : new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest} failed`, { cause: e.reason })) : e;
+        throw withAttempts(err, attempt + 1 + tries.failed);
       }
       emit('retry', 0);
       await sleep(w.client.backoff(attempt, retryAfterOf(e)), w.options.signal);

@@ -47,7 +47,7 @@ export interface FaultProxyOptions {
   upstream: string;
   /** Decide a fault for request number `n` (0-based). */
   decide?: (req: { n: number; method: string; url: string; headers: http.IncomingHttpHeaders }) => Fault | undefined;
-  /** After `reset-after-upload` cut the registry's side, wait this long before cutting the client's. Default 500. */
+  /** After `reset-after-upload` cut the registry's side, wait this long before cutting the client's. Default 1000. */
   settleMs?: number;
 }
 
@@ -63,7 +63,7 @@ export interface FaultProxy {
 /** Start the proxy on a free port of 127.0.0.1. */
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   let decide = options.decide;
-  const settleMs = options.settleMs ?? 500;
+  const settleMs = options.settleMs ?? 1000;
   const requests: ProxyRequest[] = [];
   const sockets = new Set<net.Socket>();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });

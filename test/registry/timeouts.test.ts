@@ -139,10 +139,35 @@ test('issue 7: an upload whose commit never gets an answer fails in seconds and 
   );
   expect(Date.now() - t0).toBeLessThan(15_000);
   expect(err.code).toBe('REGISTRY_TIMEOUT');
-  expect(err.message).toMatch(/^upload blob sha256:[0-9a-f]{64}: PUT http:\/\/127\.0\.0\.1:\d+\/v2\/timeouts\/push\/blobs\/uploads\/[^ ]*: no response within 0\.8 s/);
+  expect(err.message).toMatch(/^upload blob sha256:[0-9a-f]{64}: PUT http:\/\/127\.0\.0\.1:\d+\/v2\/timeouts\/push\/blobs\/uploads\/[^ ]*: no response within 0\.8 s \(3 attempts\)$/);
+  expect(err.details).toMatchObject({ timeout: 'response', attempts: 3 });
   expect(events.some((e) => e.phase === 'waiting' && e.wait?.method === 'PUT' && e.wait.waitedMs >= 250)).toBe(true);
   expect(proxy.requests.some((r) => r.method === 'PUT' && r.url.includes('/manifests/'))).toBe(false);
 });
+
+test('issue 7: a chunk upload that never gets an answer fails in seconds, naming the chunk and every try', async () => {
+  proxy.setDecide(({ method }) => (method === 'PATCH' ? { type: 'hang' } : undefined));
+  const client = await RegistryClient.create(FAST);
+  const t0 = Date.now();
+  const dir = path.join(tmp, 'push-chunked');
+  await makeRandomImage(dir, [1 * MB]);
+  const src = new OciLayoutSource(dir);
+  const before = proxy.requests.length;
+  const err = await failure(
+    pushImage(client, src, {
+      reference: normalizeReference(`${proxy.host}/timeouts/chunked`),
+      descriptor: await src.resolve(),
+      tags: ['1'],
+      concurrency: 1,
+      monolithicThreshold: 64 * 1024,
+      chunkSize: 512 * 1024,
+    }).finally(() => client.close()),
+  );
+  expect(Date.now() - t0).toBeLessThan(25_000);
+  expect(err.code).toBe('REGISTRY_TIMEOUT');
+  expect(err.message).toMatch(/^upload chunk 0-524287 of blob sha256:[0-9a-f]{64}: PATCH http:\/\/127\.0\.0\.1:\d+\/v2\/timeouts\/chunked\/blobs\/uploads\/[^ ]*: no response within 0\.8 s \(9 attempts\)$/);
+  expect(proxy.requests.slice(before).filter((r) => r.method === 'PATCH')).toHaveLength(9);
+}, 30_000);
 
 test('issue 7: --registry-timeout bounds the waits of ocibuild pull, which says what it waits for', async () => {
   proxy.setDecide(({ method, url }) => (method === 'GET' && url.includes('/manifests/') ? { type: 'hang' } : undefined));
