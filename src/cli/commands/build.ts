@@ -16,27 +16,22 @@ function list(values: unknown): string[] {
   return ((values as string[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
 }
 
+/** BuildKit's plain progress lines (`#N name`, `#N CACHED`, `#N DONE 0.3s`); warnings are printed after the build. */
 function progressPrinter(ctx: CommandContext): (e: ProgressEvent) => void {
-  let n = 0;
+  const numbers = new Map<string, number>();
   return (e) => {
     switch (e.type) {
-      case 'stage':
-        ctx.io.stderr.write(`#${++n} [${e.platform}] stage ${e.name ?? e.stage}: FROM ${e.base}\n`);
+      case 'vertex.started':
+        numbers.set(e.vertex, numbers.size + 1);
+        ctx.io.stderr.write(`#${numbers.get(e.vertex)} ${e.name}\n`);
         break;
-      case 'step':
-        ctx.io.stderr.write(`#${++n} [${e.platform}] ${e.text.trim()}  (line ${e.line})\n`);
+      case 'vertex.completed':
+        ctx.io.stderr.write(`#${numbers.get(e.vertex) ?? '?'} ${e.cached ? 'CACHED' : `DONE ${(e.durationMs / 1000).toFixed(1)}s`}\n`);
         break;
-      case 'layer':
-        ctx.io.stderr.write(`   ${e.cached ? 'CACHED ' : ''}layer ${e.digest} ${e.size} bytes\n`);
+      case 'vertex.errored':
+        ctx.io.stderr.write(`#${numbers.get(e.vertex) ?? '?'} ERROR: ${e.message}\n`);
         break;
-      case 'pull':
-        ctx.io.stderr.write(`#${++n} pulled ${e.ref} ${e.digest}\n`);
-        break;
-      case 'output':
-        ctx.io.stderr.write(`#${++n} exported ${e.kind} ${e.dest}\n`);
-        break;
-      case 'warning':
-        ctx.io.stderr.write(`warning: ${e.message}\n`);
+      default:
         break;
     }
   };
