@@ -101,3 +101,18 @@ export function formatMissReason(r: MissReason): string {
       return 'same inputs as the last build, but the result is no longer in the cache';
   }
 }
+
+/** `--explain` for people: one line per step, the reasons of a miss indented below it. */
+export function formatExplain(entries: readonly ExplainEntry[]): string {
+  let out = '';
+  for (const e of entries) {
+    const where = `[${e.platform} ${e.stage}] line ${e.line}: ${e.instruction}`;
+    if (e.cached) out += `${where}: CACHED\n`;
+    else if (e.uncacheable !== undefined) out += `${where}: not cached (${e.uncacheable})\n`;
+    else {
+      out += `${where}: MISS\n`;
+      for (const r of e.reasons ?? []) out += `    ${formatMissReason(r)}\n`;
+    }
+  }
+  return out;
+}

@@ -10,6 +10,7 @@ import { STDIN_ARG, type CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
 import { openStore } from '../store.js';
 import { formatWarning } from '../warnings.js';
+import { formatExplain } from '../../engine/explain.js';
 import { registryFlags, registryHooks } from '../registry-options.js';
 
 function list(values: unknown): string[] {
@@ -57,6 +58,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('push', { type: 'boolean', default: false, describe: 'Push the tags to their registries' })
           .option('pull', { type: 'boolean', default: false, describe: 'Always pull base images, even when the store has them' })
           .option('no-cache', { type: 'boolean', default: false, describe: 'Do not use or record cached COPY/ADD layers' })
+          .option('explain', { type: 'boolean', default: false, describe: 'Say for every step whether it came from the cache, and for a miss what changed since the last build of the stage under the same tag' })
           .option('iidfile', { type: 'string', describe: 'Write the image ID (config digest; index digest for several platforms) to this file' })
           .option('metadata-file', { type: 'string', describe: 'Write build result metadata (digests, size, names) as JSON to this file' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'Print the build plan (stages, steps, dependencies) and stop' })
@@ -91,6 +93,7 @@ interface BuildArgs {
   push: boolean;
   pull: boolean;
   'no-cache': boolean;
+  explain: boolean;
   iidfile?: string;
   'metadata-file'?: string;
   'dry-run': boolean;
@@ -119,6 +122,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     push: argv.push,
     pull: argv.pull,
     noCache: argv['no-cache'],
+    ...(argv.explain ? { explain: true } : {}),
     env: ctx.io.env,
     ...(argv.quiet ? {} : { onProgress: progressPrinter(ctx) }),
   };
@@ -148,6 +152,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
   }
   for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
   for (const m of new Set(result.images.flatMap((i) => i.warnings.map((w) => w.message)))) ctx.io.stderr.write(`warning: ${m}\n`);
+  if (result.explain) ctx.io.stderr.write(formatExplain(result.explain));
   const imageId = result.configDigest ?? result.descriptor.digest;
   if (argv.iidfile) await writeFile(path.resolve(ctx.io.cwd, argv.iidfile), imageId);
   if (argv['metadata-file']) {

@@ -92,7 +92,7 @@ async function contextKey(ctx: StepContext<CopyStep>, entries: readonly LayerEnt
   return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: fileIdentities(ctx, entries, known) } };
 }
 
-/** Each entry's identity (bytes and metadata), by its name in the context (or in the layer). */
+/** Each entry's identity (bytes and metadata, not where it goes), by its name in the context (or in the layer). */
 function fileIdentities(ctx: StepContext, entries: readonly LayerEntry[], digests: Map<string, Digest>): Record<string, string> {
   const inContext = ctx.settings.contextDir.endsWith(path.sep) ? ctx.settings.contextDir : ctx.settings.contextDir + path.sep;
   const out: Record<string, string> = {};
@@ -101,7 +101,7 @@ function fileIdentities(ctx: StepContext, entries: readonly LayerEntry[], digest
     let content = '';
     if (e.type === 'file') content = src?.kind === 'path' ? (digests.get(src.path) ?? '') : src?.kind === 'buffer' ? sha256(src.data) : src ? '' : sha256(new Uint8Array(0));
     const name = src?.kind === 'path' && src.path.startsWith(inContext) ? src.path.slice(inContext.length).split(path.sep).join('/') : '/' + e.path;
-    const row = JSON.stringify([e.path, e.type, e.mode, e.uid, e.gid, e.linkname ?? '', e.type === 'file' ? (e.size ?? 0) : 0, content]);
+    const row = JSON.stringify([e.type, e.mode, e.uid, e.gid, e.linkname ?? '', e.type === 'file' ? (e.size ?? 0) : 0, content]);
     out[name] = createHash('sha256').update(row).digest('hex').slice(0, 16);
   }
   return out;
