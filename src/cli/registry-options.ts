@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import type { Store } from '../cache/store.js';
 import { OcibuildError } from '../errors.js';
 import { readImage } from '../image/read.js';
-import type { PullFn } from '../build.js';
+import type { PullFn, PushFn } from '../build.js';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import { RegistryClient, pullImage, normalizeReference, referenceName, type Credentials, type RegistryClientOptions, type RegistryTimeouts, type RegistryWait } from '../registry/index.js';
@@ -176,14 +176,21 @@ export async function registryHooks(ctx: CommandContext, argv: RegistryArgs & { 
     throw new OcibuildError('USAGE', '--password-stdin cannot be used with a Dockerfile read from stdin');
   }
   const client = await RegistryClient.create(await registryClientOptions(ctx, argv, names));
-  const pullHook: PullFn = async (ref, platform, { store, signal }) => {
+  const pullHook: PullFn = async (ref, platform, { store, signal, onProgress }) => {
     const reference = normalizeReference(ref);
-    const result = await pullImage(client, reference, { sink: store, platform, acceptOtherPlatform: true, ...(signal ? { signal } : {}) });
+    const result = await pullImage(client, reference, {
+      sink: store,
+      platform,
+      acceptOtherPlatform: true,
+      ...(signal ? { signal } : {}),
+      // Waits are reported through the client's onWait (a warning line), not as bytes moved.
+      ...(onProgress ? { onProgress: (e) => e.phase !== 'waiting' && onProgress({ digest: e.digest, kind: e.kind, current: e.bytes, total: e.total, done: e.phase === 'done' || e.phase === 'exists' }) } : {}),
+    });
     // Keep what was pulled under its name, as docker does: the next build finds it locally.
     if (!reference.digest) await store.tag(ref, result.descriptor);
     return { descriptor: result.descriptor, name: referenceName(result.reference) };
   };
-  const pushHook = async (store: Store, descriptor: Descriptor, ref: string, options: { signal?: AbortSignal }) => {
+  const pushHook: PushFn = async (store: Store, descriptor: Descriptor, ref: string, options) => {
     const reference = normalizeReference(ref);
     const origins = await blobOrigins(store);
     const r = await pushImage(client, store, {
@@ -192,6 +199,7 @@ export async function registryHooks(ctx: CommandContext, argv: RegistryArgs & { 
       tags: reference.tag ? [reference.tag] : [],
       origins: (d) => origins.get(d),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: (e) => e.phase !== 'waiting' && options.onProgress!({ digest: e.digest, current: e.bytes, total: e.total, done: e.phase === 'done' || e.phase === 'exists' || e.phase === 'mounted' }) } : {}),
     });
     return { digest: r.digest };
   };

@@ -60,7 +60,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           ...clientOptions,
           origins: (d) => origins.get(d),
           onProgress: (e) => {
-            if (e.phase !== 'uploading') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.phase}${e.tag ? ` ${e.tag}` : ''}\n`);
+            if (e.phase !== 'uploading' && e.phase !== 'waiting') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.phase}${e.tag ? ` ${e.tag}` : ''}\n`);
           },
         });
         ctx.io.stderr.write(`pushed ${result.uploaded} blobs (${result.uploadedBytes} bytes), ${result.existing} already there, ${result.mounted} mounted\n`);
