@@ -6,7 +6,7 @@ import { type SourceRange } from '../errors.js';
 import type { InstructionNode } from '../parser/ast.js';
 import type { ContainerConfig, Platform } from '../oci/types.js';
 import type { ArgValue, ChmodSpec, InlineFile, MountSpec, SourceRef, Step, StepCommon } from '../graph/types.js';
-import { addEnv, cleanPath, DEFAULT_PATH, splitKeyValue } from '../graph/config.js';
+import { cleanPath, DEFAULT_PATH, splitKeyValue } from '../graph/config.js';
 import type { CopyInstruction, Instruction, RunInstruction } from './instructions.js';
 import type { Linter } from './lint.js';
 import { formatPlatform, normalizePlatform } from './platform.js';
@@ -16,7 +16,9 @@ import { isValidSignal } from './signal.js';
 import { processWord, processWords, type ShellLexOptions } from './shell-lex.js';
 import { suggest } from './suggest.js';
 import {
+  attachLazyEnv,
   EnvList,
+  ImageEnv,
   NON_ENV_ARGS,
   PROXY_ARGS,
   SECRET_ALLOW,
@@ -56,9 +58,9 @@ export function initialState(
     if (!parent) throw new Error(`internal: parent stage ${s.base.index} not dispatched before ${s.index}`);
     return {
       env: parent.env.clone(),
-      imageEnv: [...parent.imageEnv],
+      imageEnv: parent.imageEnv,
       shell: parent.shell,
-      args: [...parent.args],
+      args: parent.args,
       workdirSet: parent.workdirSet,
       steps: [],
     };
@@ -76,7 +78,7 @@ export function initialState(
   }
   return {
     env,
-    imageEnv,
+    imageEnv: ImageEnv.of(imageEnv),
     shell: config?.Shell && config.Shell.length > 0 ? [...config.Shell] : undefined,
     args: [],
     workdirSet: false,
@@ -108,16 +110,19 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
   for (const { ins, fromOnbuild } of commands) {
     const node: InstructionNode = ins.node;
     const range = node.range;
+    const envSnapshot = st.imageEnv;
     const snapshot: StepCommon = {
       range,
       original: node.original,
-      env: [...st.imageEnv],
-      args: st.args.map((a) => ({ ...a })),
+      env: [], // replaced by a lazy view of envSnapshot once the step is built
+      args: st.args as ArgValue[],
       ...(fromOnbuild ? { fromOnbuild: true } : {}),
     };
     const common = (): StepCommon => snapshot;
-    // expansion with UndefinedVar reporting, against the env before this instruction
-    const envBefore = st.env.clone();
+    // Expansion with UndefinedVar reporting, against the env before this
+    // instruction. No copy: only ENV and ARG change st.env, ENV after all its
+    // expansions, ARG on purpose (each of its words sees the ones before).
+    const envBefore = st.env;
     const reportUnmatched = (unmatched: Set<string>) => {
       for (const v of unmatched) {
         if (st.args.some((a) => a.key === v) || NON_ENV_ARGS.has(v)) continue;
@@ -159,7 +164,7 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
             linter.run('SecretsUsedInArgOrEnv', range, `Do not use ARG or ENV instructions for sensitive data (ENV ${JSON.stringify(p.key)})`);
           }
           st.env.set(p.key, p.value);
-          st.imageEnv = addEnv(st.imageEnv, p.key, p.value);
+          st.imageEnv = st.imageEnv.set(p.key, p.value);
         }
         step = { kind: 'env', ...common(), pairs };
         break;
@@ -280,6 +285,7 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
         break;
       }
     }
+    attachLazyEnv(step, envSnapshot);
     st.steps.push(step);
   }
 }

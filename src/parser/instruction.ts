@@ -10,6 +10,7 @@ import type { ByteString } from './bytes.js';
 import {
   decodeByteString,
   displayByteString,
+  escapeNonPrintable,
   goQuoteBytes,
   goToLower,
   isSpaceRune,
@@ -40,11 +41,12 @@ interface Span {
 interface ArgNodes {
   args: ByteString[];
   json: boolean;
-  trigger?: InstructionNode;
+  /** ONBUILD: the trigger's text and where it sits, built by the caller's loop. */
+  trigger?: { span: Span; text: ByteString };
 }
 
 function syntaxError(ctx: InstructionContext, message: string, range: SourceRange): OcibuildError {
-  return new OcibuildError('DOCKERFILE_SYNTAX', message, { file: ctx.file, range });
+  return new OcibuildError('DOCKERFILE_SYNTAX', escapeNonPrintable(message), { file: ctx.file, range });
 }
 
 /** Go's strings.ToUpper for the fixed keys BuildKit uses in messages. */
@@ -94,8 +96,9 @@ function tokEnd(t: Tok): number {
 }
 
 /**
- * Build the node for `text` (the logical line, or an ONBUILD trigger's text),
- * which sits at `span.base` in `span.line`.
+ * Build the node for `text` (the logical line), which sits at `span.base` in
+ * `span.line`. ONBUILD triggers nest (`ONBUILD ONBUILD ...`, as deep as the line
+ * is long): they are built in a loop, not by recursion.
  */
 export function buildInstruction(
   ctx: InstructionContext,
@@ -103,6 +106,24 @@ export function buildInstruction(
   text: ByteString,
   comments: string[],
 ): InstructionNode {
+  const top = buildOne(ctx, span, text, comments);
+  let node = top.node;
+  let next = top.trigger;
+  while (next) {
+    const inner = buildOne(ctx, next.span, next.text, []);
+    node.trigger = inner.node;
+    node = inner.node;
+    next = inner.trigger;
+  }
+  return top.node;
+}
+
+function buildOne(
+  ctx: InstructionContext,
+  span: Span,
+  text: ByteString,
+  comments: string[],
+): { node: InstructionNode; trigger: { span: Span; text: ByteString } | undefined } {
   const { grammars, src } = ctx;
   const a = leftSpaceEnd(text);
   const b = rightSpaceStart(text, a);
@@ -165,8 +186,7 @@ export function buildInstruction(
     keywordRange: rangeOf(keywordStart, keywordEnd),
     argRange,
   };
-  if (nodes.trigger) node.trigger = nodes.trigger;
-  return node;
+  return { node, trigger: nodes.trigger };
 }
 
 function parseArgs(
@@ -223,7 +243,7 @@ function parseArgs(
       return { args: rest === '' ? [] : [rest], json: false };
     case 'onbuild': {
       if (rest === '') return { args: [], json: false };
-      return { args: [], json: false, trigger: buildInstruction(ctx, span, rest, []) };
+      return { args: [], json: false, trigger: { span, text: rest } };
     }
     default:
       return { args: [''], json: false };
