@@ -6,7 +6,7 @@ import { type SourceRange } from '../errors.js';
 import type { InstructionNode } from '../parser/ast.js';
 import type { ContainerConfig, Platform } from '../oci/types.js';
 import type { ArgValue, ChmodSpec, InlineFile, MountSpec, SourceRef, Step, StepCommon } from '../graph/types.js';
-import { cleanPath, DEFAULT_PATH, splitKeyValue } from '../graph/config.js';
+import { cleanPath, resolveWorkdir, DEFAULT_PATH, splitKeyValue } from '../graph/config.js';
 import type { CopyInstruction, Instruction, RunInstruction } from './instructions.js';
 import type { Linter } from './lint.js';
 import { formatPlatform, normalizePlatform } from './platform.js';
@@ -62,6 +62,7 @@ export function initialState(
       shell: parent.shell,
       args: parent.args,
       workdirSet: parent.workdirSet,
+      workdir: parent.workdir,
       steps: [],
     };
   }
@@ -82,6 +83,8 @@ export function initialState(
     shell: config?.Shell && config.Shell.length > 0 ? [...config.Shell] : undefined,
     args: [],
     workdirSet: false,
+    // known for scratch and for an image whose config was given; else decided at run time
+    workdir: s.base.kind === 'scratch' ? '/' : config ? resolveWorkdir(undefined, config.WorkingDir || '/') : undefined,
     steps: [],
   };
 }
@@ -187,6 +190,7 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
           linter.run('WorkdirRelativePath', range, `Relative workdir ${JSON.stringify(path)} can have unexpected results if the base image changes`);
         }
         st.workdirSet = true;
+        st.workdir = path.startsWith('/') ? resolveWorkdir(undefined, path) : st.workdir !== undefined ? resolveWorkdir(st.workdir, path) : undefined;
         step = { kind: 'workdir', ...common(), path };
         break;
       }
@@ -279,7 +283,7 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
         step = dispatchCopy(ins, common(), expand, ctx);
         break;
       case 'run': {
-        const r = dispatchRun(ins, common(), expand, ctx, sshCount);
+        const r = dispatchRun(ins, common(), expand, ctx, sshCount, st.workdir);
         sshCount += r.mounts.filter((m) => m.type === 'ssh').length;
         step = r;
         break;
@@ -393,6 +397,7 @@ function dispatchRun(
   expand: (w: string, o?: ShellLexOptions) => string,
   ctx: DispatchContext,
   sshBase: number,
+  workdir: string | undefined,
 ): Extract<Step, { kind: 'run' }> {
   const { file } = ctx;
   const mounts: MountSpec[] = [];
@@ -415,20 +420,27 @@ function dispatchRun(
       if (!from) throw new Error('internal: mount reference not resolved');
       if (from.kind === 'stage') dependsOn.add(from.index);
     }
-    const target = pm.target;
-    if (target !== undefined && cleanPath(target) === '/') throw instructionError(`invalid mount target ${JSON.stringify('/')}`, file, frange);
+    // bind, cache and tmpfs: a relative or empty target joins the working
+    // directory when the step runs (BuildKit dispatchRunMounts); only a target
+    // that resolves to `/` is an error, caught here when the directory is known.
+    const target = pm.target ?? '';
+    if (pm.type === 'bind' || pm.type === 'cache' || pm.type === 'tmpfs') {
+      const resolved = target.startsWith('/') ? cleanPath(target) : workdir !== undefined ? resolveWorkdir(workdir, target) : undefined;
+      if (resolved === '/') throw instructionError(`invalid mount target ${JSON.stringify('/')}`, file, frange);
+    }
     switch (pm.type) {
       case 'bind':
-        mounts.push({ type: 'bind', target: target as string, source: pm.source ?? '/', from: from ?? { kind: 'context' }, readOnly: pm.readOnly });
+        mounts.push({ type: 'bind', target, source: pm.source || '/', from: from ?? { kind: 'context' }, readOnly: pm.readOnly });
         break;
       case 'cache':
         mounts.push({
           type: 'cache',
-          target: target as string,
-          id: cacheId(pm.id ?? cleanPath(target as string), ctx.buildArgs.get('BUILDKIT_CACHE_MOUNT_NS')),
+          target,
+          // BuildKit: an empty id is the cleaned target as written (`.` for none)
+          id: cacheId(pm.id || cleanPath(target), ctx.buildArgs.get('BUILDKIT_CACHE_MOUNT_NS')),
           sharing: pm.sharing ?? 'shared',
           ...(from ? { from } : {}),
-          source: pm.source ?? '/',
+          source: pm.source || '/',
           readOnly: pm.readOnly,
           mode: pm.mode ?? 0o755,
           uid: pm.uid ?? 0,
@@ -436,11 +448,12 @@ function dispatchRun(
         });
         break;
       case 'tmpfs':
-        mounts.push({ type: 'tmpfs', target: target as string, ...(pm.size !== undefined ? { size: pm.size } : {}), readOnly: pm.readOnly });
+        mounts.push({ type: 'tmpfs', target, ...(pm.size !== undefined ? { size: pm.size } : {}), readOnly: pm.readOnly });
         break;
       case 'secret': {
-        const id = pm.source ?? pm.id ?? (pm.target !== undefined ? posixBase(pm.target) : (pm.env as string));
-        const secretTarget = pm.target ?? (pm.env === undefined ? `/run/secrets/${posixBase(id)}` : undefined);
+        // BuildKit dispatchSecret: source, else id, else the target's base name
+        const id = pm.source || pm.id || (pm.target ? posixBase(pm.target) : (pm.env as string));
+        const secretTarget = pm.target || (pm.env === undefined ? `/run/secrets/${posixBase(id)}` : undefined);
         mounts.push({
           type: 'secret',
           id,
@@ -456,8 +469,8 @@ function dispatchRun(
       case 'ssh':
         mounts.push({
           type: 'ssh',
-          id: pm.id ?? 'default',
-          target: pm.target ?? `/run/buildkit/ssh_agent.${ssh}`,
+          id: pm.id || 'default',
+          target: pm.target || `/run/buildkit/ssh_agent.${ssh}`,
           required: pm.required,
           mode: pm.mode ?? 0o600,
           uid: pm.uid ?? 0,

@@ -155,6 +155,8 @@ export interface DispatchState {
   args: readonly ArgValue[];
   /** A WORKDIR ran in this stage chain (WorkdirRelativePath checks only the first). */
   workdirSet: boolean;
+  /** The working directory when known at compile time (scratch, a given base config); undefined: only the build knows. */
+  workdir?: string;
   steps: Step[];
 }
 
