@@ -32,6 +32,23 @@ import {
   type StageInfo,
 } from './state.js';
 
+/**
+ * BuildKit's system.IsAbs for the stage's OS. Elsewhere only `/...` is absolute.
+ * On Windows the system drive's letter is dropped first (`C:\go`, `c:/go`,
+ * `\go` and `/go` are absolute; `C:go` and a path on another drive are not).
+ * The path is the expanded word: with the default escape `\`, `C:\go` has
+ * become `C:go`, which is why Windows Dockerfiles use `# escape=\``.
+ */
+export function isAbsPath(p: string, os: string): boolean {
+  if (os !== 'windows') return p.startsWith('/');
+  let rest = p;
+  if (/^[A-Za-z]:/.test(p)) {
+    if (p[0] !== 'C' && p[0] !== 'c') return false;
+    rest = p.slice(2);
+  }
+  return rest.startsWith('/') || rest.startsWith('\\');
+}
+
 /** Parse `--chmod` as BuildKit does: octal ≤ 07777, else symbolic (u+x, go=rX, ...). */
 export function parseChmod(value: string): ChmodSpec {
   const nonOctal = `invalid chmod parameter: '${value}'. it should be octal string and between 0 and 07777`;
@@ -92,6 +109,8 @@ export function initialState(
 /** What the dispatcher needs from the compile run. */
 export interface DispatchContext {
   file: string;
+  /** The stage's OS (`linux`, `windows`): which paths are absolute. */
+  os: string;
   linter: Linter;
   lexOptions: ShellLexOptions;
   globals: EnvList;
@@ -186,11 +205,18 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
         const path = expand(ins.value);
         if (path === '') throw instructionError('normalizing workdir: cannot normalize nothing', file, range);
         // only the first WORKDIR of the stage chain is checked: fixing it fixes the rest (BuildKit)
-        if (!path.startsWith('/') && !st.workdirSet) {
+        if (!isAbsPath(path, ctx.os) && !st.workdirSet) {
           linter.run('WorkdirRelativePath', range, `Relative workdir ${JSON.stringify(path)} can have unexpected results if the base image changes`);
         }
         st.workdirSet = true;
-        st.workdir = path.startsWith('/') ? resolveWorkdir(undefined, path) : st.workdir !== undefined ? resolveWorkdir(st.workdir, path) : undefined;
+        st.workdir =
+          ctx.os === 'windows'
+            ? undefined // Windows paths are resolved by the build, not here
+            : path.startsWith('/')
+              ? resolveWorkdir(undefined, path)
+              : st.workdir !== undefined
+                ? resolveWorkdir(st.workdir, path)
+                : undefined;
         step = { kind: 'workdir', ...common(), path };
         break;
       }
@@ -424,7 +450,7 @@ function dispatchRun(
     // directory when the step runs (BuildKit dispatchRunMounts); only a target
     // that resolves to `/` is an error, caught here when the directory is known.
     const target = pm.target ?? '';
-    if (pm.type === 'bind' || pm.type === 'cache' || pm.type === 'tmpfs') {
+    if ((pm.type === 'bind' || pm.type === 'cache' || pm.type === 'tmpfs') && ctx.os !== 'windows') {
       const resolved = target.startsWith('/') ? cleanPath(target) : workdir !== undefined ? resolveWorkdir(workdir, target) : undefined;
       if (resolved === '/') throw instructionError(`invalid mount target ${JSON.stringify('/')}`, file, frange);
     }
