@@ -16,6 +16,8 @@ import { isValidSignal } from './signal.js';
 import { processWord, processWords, type ShellLexOptions } from './shell-lex.js';
 import { suggest } from './suggest.js';
 import {
+  ArgChain,
+  attachLazyArgs,
   attachLazyEnv,
   EnvList,
   ImageEnv,
@@ -98,7 +100,7 @@ export function initialState(
     env,
     imageEnv: ImageEnv.of(imageEnv),
     shell: config?.Shell && config.Shell.length > 0 ? [...config.Shell] : undefined,
-    args: [],
+    args: ArgChain.empty(),
     workdirSet: false,
     // known for scratch and for an image whose config was given; else decided at run time
     workdir: s.base.kind === 'scratch' ? '/' : config ? resolveWorkdir(undefined, config.WorkingDir || '/') : undefined,
@@ -133,11 +135,12 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
     const node: InstructionNode = ins.node;
     const range = node.range;
     const envSnapshot = st.imageEnv;
+    const argsSnapshot = st.args;
     const snapshot: StepCommon = {
       range,
       original: node.original,
       env: [], // replaced by a lazy view of envSnapshot once the step is built
-      args: st.args as ArgValue[],
+      args: [], // replaced by a lazy view of argsSnapshot once the step is built
       ...(fromOnbuild ? { fromOnbuild: true } : {}),
     };
     const common = (): StepCommon => snapshot;
@@ -147,7 +150,7 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
     const envBefore = st.env;
     const reportUnmatched = (unmatched: Set<string>) => {
       for (const v of unmatched) {
-        if (st.args.some((a) => a.key === v) || NON_ENV_ARGS.has(v)) continue;
+        if (st.args.has(v) || NON_ENV_ARGS.has(v)) continue;
         const m = suggest(v, envBefore.keys(), true);
         linter.run('UndefinedVar', range, `Usage of undefined variable '$${v}'${m ? ` (did you mean $${m}?)` : ''}`);
       }
@@ -298,7 +301,7 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
           }
           if (value !== undefined) st.env.set(kv.key, value);
           const av: ArgValue = value === undefined ? { key: kv.key } : { key: kv.key, value };
-          st.args = [...st.args.filter((a) => a.key !== kv.key), av];
+          st.args = st.args.add(av);
           values.push(av);
         }
         step = { kind: 'arg', ...before, values };
@@ -316,6 +319,7 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
       }
     }
     attachLazyEnv(step, envSnapshot);
+    attachLazyArgs(step, argsSnapshot);
     st.steps.push(step);
   }
 }

@@ -113,6 +113,69 @@ export class ImageEnv {
 }
 
 /**
+ * The ARGs declared in a stage chain as a persistent chain (like ImageEnv): an
+ * ARG adds a node (a redeclared key moves to the end); the list is built on read.
+ */
+export class ArgChain {
+  private cache: readonly ArgValue[] | undefined;
+  private constructor(
+    private readonly prev: ArgChain | undefined,
+    private readonly arg: ArgValue | undefined,
+  ) {}
+
+  static empty(): ArgChain {
+    const c = new ArgChain(undefined, undefined);
+    c.cache = [];
+    return c;
+  }
+
+  add(arg: ArgValue): ArgChain {
+    return new ArgChain(this, arg);
+  }
+
+  list(): readonly ArgValue[] {
+    if (this.cache) return this.cache;
+    const pending: ArgValue[] = [];
+    let n: ArgChain = this;
+    while (!n.cache) {
+      pending.push(n.arg as ArgValue);
+      n = n.prev as ArgChain;
+    }
+    const byKey = new Map<string, ArgValue>();
+    for (const a of n.cache) byKey.set(a.key, a);
+    for (let i = pending.length - 1; i >= 0; i--) {
+      const a = pending[i]!;
+      byKey.delete(a.key);
+      byKey.set(a.key, a);
+    }
+    this.cache = [...byKey.values()];
+    return this.cache;
+  }
+
+  /** Whether `key` was declared (a walk back, no list built). */
+  has(key: string): boolean {
+    for (let n: ArgChain | undefined = this; n; n = n.prev) {
+      if (n.cache) return n.cache.some((a) => a.key === key);
+      if (n.arg?.key === key) return true;
+    }
+    return false;
+  }
+}
+
+/** Give `step` an `args` built from `args` on first read (a copy of each value per step). */
+export function attachLazyArgs(step: object, args: ArgChain): void {
+  let value: ArgValue[] | undefined;
+  Object.defineProperty(step, 'args', {
+    enumerable: true,
+    configurable: true,
+    get: () => (value ??= args.list().map((a) => ({ ...a }))),
+    set: (v: ArgValue[]) => {
+      value = v;
+    },
+  });
+}
+
+/**
  * Give `step` an `env` that is built from `env` on first read (a copy per step,
  * so a caller that changes one step's list changes no other).
  */
@@ -151,8 +214,7 @@ export interface DispatchState {
   env: EnvList;
   imageEnv: ImageEnv;
   shell?: string[];
-  /** Replaced, never mutated: steps share it. */
-  args: readonly ArgValue[];
+  args: ArgChain;
   /** A WORKDIR ran in this stage chain (WorkdirRelativePath checks only the first). */
   workdirSet: boolean;
   /** The working directory when known at compile time (scratch, a given base config); undefined: only the build knows. */

@@ -106,11 +106,14 @@ export function buildInstruction(
   text: ByteString,
   comments: string[],
 ): InstructionNode {
-  const top = buildOne(ctx, span, text, comments);
+  // Pieces of an ASCII line are ASCII: decoding them is the identity. Checked
+  // once here, not once per nested trigger (which would be quadratic).
+  const decode = /^[\x00-\x7f]*$/.test(text) ? (s: ByteString): string => s : decodeByteString;
+  const top = buildOne(ctx, span, text, comments, decode);
   let node = top.node;
   let next = top.trigger;
   while (next) {
-    const inner = buildOne(ctx, next.span, next.text, []);
+    const inner = buildOne(ctx, next.span, next.text, [], decode);
     node.trigger = inner.node;
     node = inner.node;
     next = inner.trigger;
@@ -123,6 +126,7 @@ function buildOne(
   span: Span,
   text: ByteString,
   comments: string[],
+  decode: (s: ByteString) => string,
 ): { node: InstructionNode; trigger: { span: Span; text: ByteString } | undefined } {
   const { grammars, src } = ctx;
   const a = leftSpaceEnd(text);
@@ -142,7 +146,7 @@ function buildOne(
   const keywordBytes = cst.keyword?.text ?? '';
   const keywordStart = cst.keyword?.offset ?? 0;
   const keywordEnd = keywordStart + keywordBytes.length;
-  const keyword = decodeByteString(goToLower(keywordBytes));
+  const keyword = decode(goToLower(keywordBytes));
 
   const flags: FlagNode[] = [];
   let restStart = cst.rest ? cst.rest.offset : trimmed.length;
@@ -174,13 +178,13 @@ function buildOne(
 
   const node: InstructionNode = {
     keyword,
-    keywordText: decodeByteString(keywordBytes),
+    keywordText: decode(keywordBytes),
     flags,
-    args: nodes.args.map(decodeByteString),
+    args: nodes.args.map(decode),
     json: nodes.json,
     heredocs: [],
-    original: decodeByteString(text),
-    argText: decodeByteString(args),
+    original: decode(text),
+    argText: decode(args),
     comments,
     range: rangeOf(keywordStart, trimmed.length),
     keywordRange: rangeOf(keywordStart, keywordEnd),
