@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { build } from '../src/build.js';
 import { Store } from '../src/cache/store.js';
 import { runCli } from './cli-io.js';
+import { startRegistry, type TestRegistry } from './registry/harness.js';
 
 let tmp: string;
 let storeDir: string;
@@ -89,5 +90,43 @@ describe('ocibuild check --platform, --build-arg, --target', () => {
     expect(missing.stderr).toMatch(/V: unset/);
     const noTarget = await check(df, ['--build-arg', 'V=1', '--target', 'c']);
     expect(noTarget.stderr).toMatch(/target stage "c" could not be found/);
+  });
+});
+
+describe('ocibuild check reads a base config from the registry when the store lacks it', () => {
+  let registry: TestRegistry;
+  beforeAll(async () => {
+    registry = await startRegistry({ auth: 'none' });
+    const pushed = await runCli(['push', 'gobase:local', `${registry.host}/gobase:1`, '--store', storeDir]);
+    expect(pushed.code).toBe(0);
+  });
+  afterAll(async () => {
+    await registry?.stop();
+  });
+
+  it('manifest and config only: no UndefinedVar, nothing stored; --pull=false keeps to the store', async () => {
+    const empty = path.join(tmp, 'empty-store');
+    const df = path.join(tmp, 'Dockerfile.remote');
+    await writeFile(df, `FROM ${registry.host}/gobase:1\nENV P=$GOPATH/bin\n`);
+    const r = await runCli(['check', '-f', df, tmp, '--store', empty, '--platform', 'linux/amd64']);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe('Check complete, no warnings found.\n');
+    expect(await (await Store.open(empty)).listTags()).toEqual([]);
+    const offline = await runCli(['check', '-f', df, tmp, '--store', empty, '--platform', 'linux/amd64', '--pull=false']);
+    expect(offline.stdout).toMatch(/UndefinedVar: Usage of undefined variable '\$GOPATH'/);
+    expect(offline.stderr.match(/^warning:/gm)).toHaveLength(1);
+  });
+
+  it('an unreachable registry: today\'s findings and one warning', async () => {
+    const df = path.join(tmp, 'Dockerfile.unreachable');
+    const port = registry.port;
+    await registry.stop();
+    await writeFile(df, `FROM 127.0.0.1:${port}/gobase:1\nENV P=$GOPATH/bin\n`);
+    const r = await runCli(['check', '-f', df, tmp, '--store', path.join(tmp, 'empty-store'), '--platform', 'linux/amd64']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/UndefinedVar/);
+    const warnings = r.stderr.split('\n').filter((l) => l.startsWith('warning:'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`127.0.0.1:${port}/gobase:1`);
   });
 });
