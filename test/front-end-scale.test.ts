@@ -139,6 +139,21 @@ describe('deep nesting: a result or a located error, never a stack overflow', ()
     expect(c.error?.range?.start.line).toBe(2);
   });
 
+  it('3,000 nested ${a:-...} on a heredoc line: the parser refuses it at its line too', () => {
+    let err: unknown;
+    try {
+      parseDockerfile(`FROM scratch\nRUN <<EOF echo ${nested(3000)}\nhi\nEOF\n`, { file: 'Dockerfile' });
+    } catch (e) {
+      err = e;
+    }
+    expect(isOcibuildError(err) && err.code).toBe('DOCKERFILE_SYNTAX');
+    expect(isOcibuildError(err) && err.message).toContain(`nested deeper than ${MAX_SUBSTITUTION_DEPTH} levels`);
+    expect(isOcibuildError(err) && err.range?.start.line).toBe(2);
+    // within the limit the heredoc is found
+    const ast = parseDockerfile(`FROM scratch\nRUN <<EOF echo ${nested(MAX_SUBSTITUTION_DEPTH)}\nhi\nEOF\n`, { file: 'Dockerfile' });
+    expect(ast.instructions[1]!.heredocs.map((h) => h.name)).toEqual(['EOF']);
+  });
+
   it('5,000 nested JSON arrays and objects are a located syntax error', () => {
     for (const json of ['['.repeat(5000) + ']'.repeat(5000), `["a", ${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}]`]) {
       expect(() => parseDockerfile(`FROM scratch\nCMD ${json}\n`, { file: 'Dockerfile' })).toThrow(

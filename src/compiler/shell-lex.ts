@@ -14,7 +14,7 @@
  * (`failed to process "<word>": <reason>`); the bare reason is in `details.reason`.
  */
 import { OcibuildError } from '../errors.js';
-import { escapeNonPrintable } from '../parser/index.js';
+import { escapeNonPrintable, MAX_SUBSTITUTION_DEPTH } from '../parser/index.js';
 
 /** Options of {@link processWord} and {@link processWords}. */
 export interface ShellLexOptions {
@@ -106,12 +106,11 @@ export function goQuote(s: string): string {
 }
 
 /**
- * How deep `${...}` substitutions may nest inside one another (`${a:-${b:-...}}`).
- * The scanner recurses once per level; past this depth a word is refused with a
- * DOCKERFILE_EXPANSION error (located at its instruction) instead of running out
- * of stack. Real Dockerfiles nest a handful of levels.
+ * How deep `${...}` substitutions may nest (the parser's limit, shared): past
+ * it a word is refused with a DOCKERFILE_EXPANSION error located at its
+ * instruction, instead of running out of stack.
  */
-export const MAX_SUBSTITUTION_DEPTH = 256;
+export { MAX_SUBSTITUTION_DEPTH };
 
 /** An error inside the lexer; wrapped with the source word at the top. */
 class LexError extends Error {}

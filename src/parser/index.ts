@@ -21,5 +21,5 @@ export {
 } from './directives.js';
 export { encodeSourceText, escapeNonPrintable, goQuote } from './bytes.js';
 export { decodeDockerfileSource } from './source.js';
-export { chompHeredocContent } from './heredoc.js';
+export { chompHeredocContent, MAX_SUBSTITUTION_DEPTH } from './heredoc.js';
 export { parseWords, parseNameValue, parseJsonArgs, parseHeredocWord, heredocNamesFromLine } from './helpers.js';
