@@ -56,7 +56,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
       let baseImageConfig: CompileOptions['baseImageConfig'];
       if (requests.length > 0) {
         const store = await openStore(ctx, argv.store);
-        const client = argv.pull ? await RegistryClient.create(registryClientOptions(ctx, argv, requests.map((r) => r.ref))) : undefined;
+        const client = argv.pull ? await RegistryClient.create(await registryClientOptions(ctx, argv, requests.map((r) => r.ref))) : undefined;
         try {
           const configs = await resolveBaseConfigs(requests, { store, pull: argv.pull, ...(client ? { client } : {}) });
           baseImageConfig = configs.lookup;
