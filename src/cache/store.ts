@@ -11,7 +11,7 @@ import { parseIndex } from '../oci/documents.js';
 import { parseImageName, formatImageName } from '../oci/names.js';
 import { walkImage } from './walk.js';
 import { withLock, type LockOptions } from './lock.js';
-import type { StepRecord } from './step-cache.js';
+import { isStepRecord, readStepRecord, writeStepRecord, type StepRecord } from './step-cache.js';
 
 export type { StepLayer, StepRecord } from './step-cache.js';
 
@@ -110,7 +110,6 @@ interface StoreIndex {
   annotations?: Record<string, string>;
 }
 
-const STEP_KEY_RE = /^(?:sha256:)?([a-f0-9]{64})$/;
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException)?.code;
@@ -215,7 +214,8 @@ export class Store implements BlobSource, BlobSink {
   /** Root directory of the layout. */
   readonly root: string;
   private readonly lockOptions: LockOptions;
-  private readonly now: () => number;
+  /** The store's clock (ms since epoch): last-use times of blobs, trees and step records. */
+  readonly now: () => number;
 
   private constructor(root: string, options: StoreOptions) {
     this.root = root;
@@ -770,78 +770,16 @@ export class Store implements BlobSource, BlobSink {
   }
 
   // -------------------------------------------------------------------------
-  // Step cache
+  // Step cache (kept in step-cache.ts; these stay for the Store's callers)
 
-  private stepPath(key: string): string {
-    const m = STEP_KEY_RE.exec(key);
-    if (!m) throw new OcibuildError('DIGEST_INVALID', `invalid cache key ${JSON.stringify(key)}: expected a SHA-256 hex digest`);
-    return path.join(this.root, 'steps', `${m[1]}.json`);
-  }
-
-  private static validStep(v: unknown): v is StepRecord {
-    if (typeof v !== 'object' || v === null) return false;
-    const r = v as Record<string, unknown>;
-    if (typeof r.created !== 'string' || !('configChange' in r)) return false;
-    if (r.layer !== undefined) {
-      const l = r.layer as Record<string, unknown>;
-      if (typeof l !== 'object' || l === null) return false;
-      if (typeof l.digest !== 'string' || !isDigest(l.digest)) return false;
-      if (typeof l.diffId !== 'string' || !isDigest(l.diffId)) return false;
-      if (typeof l.size !== 'number' || typeof l.mediaType !== 'string') return false;
-    }
-    return true;
-  }
-
-  /**
-   * Look up a step-cache entry. A missing, unreadable or malformed entry, or
-   * one whose layer blob is gone, is a miss (the broken entry is removed). A
-   * hit refreshes the entry's and its layer's last-use time.
-   */
+  /** Look up a step-cache entry (see {@link readStepRecord}). */
   async getStep<C = unknown>(key: string): Promise<StepRecord<C> | undefined> {
-    const p = this.stepPath(key);
-    let text: string;
-    try {
-      text = await fs.readFile(p, 'utf8');
-    } catch (e) {
-      if (errno(e) === 'ENOENT') return undefined;
-      throw ioError(`cannot read step cache entry ${p}`, e);
-    }
-    let rec: unknown;
-    try {
-      rec = JSON.parse(text);
-    } catch {
-      rec = undefined;
-    }
-    if (!Store.validStep(rec)) {
-      await fs.rm(p, { force: true });
-      return undefined;
-    }
-    if (rec.layer) {
-      const st = await this.stat(rec.layer.digest);
-      if (!st || st.size !== rec.layer.size) {
-        await fs.rm(p, { force: true });
-        return undefined;
-      }
-      await this.touch(rec.layer.digest);
-    }
-    const t = new Date(this.now());
-    await fs.utimes(p, t, t).catch(() => undefined);
-    return rec as StepRecord<C>;
+    return (await readStepRecord(this, key)) as StepRecord<C> | undefined;
   }
 
-  /**
-   * Record a step result (atomically: temp file, fsync, rename). The layer
-   * blob must already be in the store.
-   */
+  /** Record a step result (see {@link writeStepRecord}). */
   async putStep<C = unknown>(key: string, record: StepRecord<C>): Promise<void> {
-    const p = this.stepPath(key);
-    if (!Store.validStep(record)) throw new OcibuildError('MANIFEST_INVALID', `invalid step record for ${key}`);
-    if (record.layer) {
-      const st = await this.stat(record.layer.digest);
-      if (!st) throw new OcibuildError('BLOB_NOT_FOUND', `step ${key}: layer ${record.layer.digest} is not in the store`);
-      if (st.size !== record.layer.size) throw new OcibuildError('SIZE_MISMATCH', `step ${key}: layer ${record.layer.digest} has ${st.size} bytes, the record says ${record.layer.size}`);
-    }
-    await this.writeFileAtomic(p, Buffer.from(JSON.stringify(record)), 'step');
+    await writeStepRecord(this, key, record);
   }
 
   // -------------------------------------------------------------------------
@@ -943,7 +881,7 @@ export class Store implements BlobSource, BlobSink {
         } catch {
           record = undefined;
         }
-        steps.push({ file, mtimeMs: st.mtimeMs, record: Store.validStep(record) ? record : undefined });
+        steps.push({ file, mtimeMs: st.mtimeMs, record: isStepRecord(record) ? record : undefined });
       }
       steps.sort((a, b) => a.mtimeMs - b.mtimeMs);
       const removeStep = async (s: Step) => {
