@@ -1,9 +1,11 @@
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { OcibuildError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
+import { layerPathParts as components, parseWhiteout } from './names.js';
 import { readLayer } from './read.js';
 import type { TarHeader } from './tar-format.js';
 
@@ -14,6 +16,14 @@ export interface ApplyLayerOptions {
   /** Fail with DIGEST_MISMATCH at the end when the uncompressed tar's SHA-256 differs. */
   expectedDiffId?: Digest;
   signal?: AbortSignal;
+  /**
+   * Called for each whiteout instead of deleting anything (RUN's lower dirs
+   * keep whiteouts in overlay form). The whiteout is validated first (never
+   * `.`, `..` or an empty name), `dir` is its parent directory resolved inside
+   * the root (absolute; created when missing), and `name` the name it deletes
+   * there, undefined for the opaque marker `.wh..wh..opq` of `dir`.
+   */
+  onWhiteout?: (whiteout: { dir: string; name?: string }) => void | Promise<void>;
 }
 
 /** Something the applier could not reproduce on this host, and why. */
@@ -41,19 +51,6 @@ function escape(name: string, why: string): OcibuildError {
 }
 function invalid(name: string, why: string, cause?: unknown): OcibuildError {
   return new OcibuildError('LAYER_INVALID', `layer entry ${JSON.stringify(name)}: ${why}`, { details: { path: name }, cause });
-}
-
-/** Split an entry name into components; refuses absolute names and '..'. Empty result = the root. */
-function components(name: string, entry: string, what = 'name'): string[] {
-  if (name.startsWith('/')) throw escape(entry, `has an absolute ${what} (${JSON.stringify(name)})`);
-  if (name.includes('\0')) throw invalid(entry, `${what} contains a NUL byte`);
-  const out: string[] = [];
-  for (const c of name.split('/')) {
-    if (c === '' || c === '.') continue;
-    if (c === '..') throw escape(entry, `has a '..' component in its ${what} (${JSON.stringify(name)})`);
-    out.push(c);
-  }
-  return out;
 }
 
 function lstatOrNull(p: string): fs.Stats | null {
@@ -187,23 +184,32 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
     if (parts.length === 0) continue; // the root itself: its metadata belongs to the target directory
     const base = parts[parts.length - 1]!;
     try {
-      if (h.type === 'file' && base.startsWith('.wh.')) {
-        const dir = resolveCached(parts.slice(0, -1), h.path, false);
+      const wh = parseWhiteout(h);
+      if (wh) {
+        if (options.onWhiteout) {
+          const dir = resolveCached(wh.dir, h.path, true)!;
+          await options.onWhiteout(wh.name === undefined ? { dir } : { dir, name: wh.name });
+          continue;
+        }
+        const dir = resolveCached(wh.dir, h.path, false);
         if (dir === null) continue;
-        if (base === '.wh..wh..opq') {
+        if (wh.name === undefined) {
           for (const name of fs.readdirSync(dir)) {
             const child = path.join(dir, name);
             if (created.has(child) || createdAncestors.has(child)) continue;
             dirCache.clear();
             fs.rmSync(child, { recursive: true, force: true });
           }
-        } else if (!base.startsWith('.wh..wh.')) {
-          const victim = path.join(dir, base.slice(4));
+        } else {
+          const victim = path.join(dir, wh.name);
+          const rel = path.relative(root, victim);
+          assert(rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel), `whiteout ${h.path} resolved outside ${root}`);
           const st = lstatOrNull(victim);
           if (st && !created.has(victim)) remove(victim, st);
         }
         continue;
       }
+      if (base.startsWith('.wh.')) continue; // other aufs metadata (.wh..wh.plnk): no effect
       const dir = resolveCached(parts.slice(0, -1), h.path, true)!;
       const target = path.join(dir, base);
       const existing = lstatOrNull(target);

@@ -4,6 +4,7 @@ import zlib from 'node:zlib';
 import { OcibuildError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
 import { applyPax, BLOCK, decodeRawHeader, entryTypeOf, isZeroBlock, parsePax, TypeFlag, type RawHeader, type TarHeader } from './tar-format.js';
+import { validateLayerEntry } from './names.js';
 import type { LayerEntry } from './types.js';
 
 /** Largest pax or GNU long-name record we accept (as Go's archive/tar). */
@@ -174,8 +175,11 @@ function cString(b: Buffer): string {
  * are understood; names are given as stored, minus a trailing '/'. Each
  * entry's body must be consumed, or is skipped, before the next one comes.
  * The stream is read to its end so that `onEnd` reports the diffId of all of it.
+ * Every entry is validated before it is given (see `validateLayerEntry`): an
+ * absolute name, a '..' component, a hardlink out of the tree or a whiteout of
+ * `.`, `..` or an empty name ends the read with LAYER_ESCAPE.
  *
- * @throws OcibuildError LAYER_INVALID for corrupt or truncated input, UNSUPPORTED for zstd/xz/bzip2 and sparse files.
+ * @throws OcibuildError LAYER_INVALID for corrupt or truncated input, LAYER_ESCAPE for names leaving the tree, UNSUPPORTED for zstd/xz/bzip2 and sparse files.
  */
 export async function* readLayer(source: Source, options: ReadLayerOptions = {}): AsyncGenerator<TarEntry> {
   const src = await decompressed(source);
@@ -242,6 +246,7 @@ export async function* readLayer(source: Source, options: ReadLayerOptions = {})
         devminor: raw.devminor,
         xattrs,
       };
+      validateLayerEntry(header);
       const bodyLen = type === 'file' ? size : 0;
       let left = bodyLen;
       const what = `entry ${JSON.stringify(name)}`;
