@@ -17,6 +17,12 @@ export interface ApplyLayerOptions {
   expectedDiffId?: Digest;
   signal?: AbortSignal;
   /**
+   * Create block and character device nodes (as root; never without root).
+   * Default true. When false they are skipped, each listed in `skipped`
+   * (a local output is a directory for people, not a root filesystem).
+   */
+  devices?: boolean;
+  /**
    * Called for each whiteout instead of deleting anything (RUN's lower dirs
    * keep whiteouts in overlay form). The whiteout is validated first (never
    * `.`, `..` or an empty name), `dir` is its parent directory resolved inside
@@ -40,7 +46,7 @@ export interface ApplyLayerResult {
   size: number;
   /** Tar entries processed (whiteouts included). */
   entries: number;
-  /** Device nodes when not root; xattrs (node has no xattr API). */
+  /** Device nodes when not root or not asked for (`devices: false`); xattrs (node has no xattr API). */
   skipped: SkippedEntry[];
 }
 
@@ -270,8 +276,10 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
         }
         case 'char':
         case 'block': {
-          if (!isRoot) {
-            skipped.push({ path: h.path, reason: `${h.type} device ${h.devmajor}:${h.devminor} needs root` });
+          if (!isRoot || options.devices === false) {
+            // What the layer replaces is gone either way: the lower entry must not show through.
+            if (existing) remove(target, existing);
+            skipped.push({ path: h.path, reason: `${h.type} device ${h.devmajor}:${h.devminor} ${isRoot ? 'not written (device nodes were not asked for)' : 'needs root'}` });
             break;
           }
           if (existing) remove(target, existing);
