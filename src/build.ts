@@ -2,7 +2,7 @@
  * The build: Dockerfile text → graph → layers in the store → image(s) →
  * outputs. This is the only module that knows every other one.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Store } from './cache/store.js';
@@ -195,7 +195,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   if (outputs.some((o) => o.type === 'registry' || (o.type === 'image' && o.push)) && !options.pushImage) {
     throw new OcibuildError('USAGE', 'pushing needs a registry client (pushImage)');
   }
-  const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-'));
+  const tmpDir = await store.tempDir('build'); // under the store: a killed build's leftovers are removed at the next start
   let statCacheLoad: Promise<StatCache> | undefined;
   const statCache = () => (statCacheLoad ??= StatCache.load(path.join(store.root, 'statcache.json')));
   const resolved = new Map<string, Promise<ResolvedBase>>();
