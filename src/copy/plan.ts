@@ -13,6 +13,7 @@ import type { Owner } from './chown.js';
 import { matchInclude } from './glob.js';
 import { joinRel, parentRel, resolveInRoot, toRel, type LinkReader } from './paths.js';
 import type { DestFs, DestStat, SourceFs, SourceStat } from './types.js';
+import { encodeFsName } from '../fs-names.js';
 
 /** A path matcher for `--exclude` patterns (dockerignore semantics). */
 export interface ExcludeMatcher {
@@ -312,5 +313,5 @@ function notDir(rel: string): OcibuildError {
 
 /** Byte order of names, as Go's os.ReadDir sorts them. */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return Buffer.compare(encodeFsName(a), encodeFsName(b));
 }

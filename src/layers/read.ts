@@ -4,6 +4,7 @@ import zlib from 'node:zlib';
 import { OcibuildError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
 import { applyPax, BLOCK, decodeRawHeader, entryTypeOf, isZeroBlock, parsePax, TypeFlag, type RawHeader, type TarHeader } from './tar-format.js';
+import { decodeFsName } from '../fs-names.js';
 import { validateLayerEntry } from './names.js';
 import type { LayerEntry } from './types.js';
 
@@ -166,7 +167,7 @@ async function decompressed(source: Source): Promise<AsyncIterator<Uint8Array | 
 
 function cString(b: Buffer): string {
   const z = b.indexOf(0);
-  return b.toString('utf8', 0, z < 0 ? b.length : z);
+  return decodeFsName(b.subarray(0, z < 0 ? b.length : z));
 }
 
 /**

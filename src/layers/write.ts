@@ -8,6 +8,7 @@ import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
 import { GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
 import { ReadAhead, readSyncChecked, type ReadRequest, type ReadResult } from './read-ahead.js';
 import type { LayerEntry, LayerEntrySource, LayerResult, WriteLayerOptions } from './types.js';
+import { encodeFsName } from '../fs-names.js';
 
 /** Files are read in ranges of at most this size (big files: several ranges, read in parallel). */
 const READ_RANGE = 1024 * 1024;
@@ -76,7 +77,7 @@ function prepare(e: LayerEntry, sourceDateEpoch: number | undefined): Prepared {
   if (sourceDateEpoch !== undefined && mtime > sourceDateEpoch) mtime = sourceDateEpoch;
   const p: Prepared = {
     path,
-    key: Buffer.from(path, 'utf8'),
+    key: encodeFsName(path),
     name: path,
     typeflag: TypeFlag.file,
     mode,
@@ -149,7 +150,7 @@ function prepare(e: LayerEntry, sourceDateEpoch: number | undefined): Prepared {
     default:
       throw invalid(path, `unknown entry type ${JSON.stringify((e as { type: unknown }).type)}`);
   }
-  if (p.name !== path) p.key = Buffer.from(p.name, 'utf8');
+  if (p.name !== path) p.key = encodeFsName(p.name);
   return p;
 }
 
