@@ -214,8 +214,9 @@ export class LayerPlan {
   /** Add a hardlink entry (archives) pointing at an already planned path. */
   putHardlink(target: string, st: SourceStat, linkTarget: string): void {
     const n = this.nodes.get(linkTarget);
-    if (!n || (n.entry.type !== 'file' && n.entry.type !== 'hardlink')) {
-      throw new OcibuildError('LAYER_INVALID', `hardlink /${target} points at /${linkTarget}, which is not a file extracted before it`);
+    if (!n || n.entry.type === 'directory' || n.entry.type === 'whiteout' || n.entry.type === 'opaque') {
+      // Hardlinks to any non-directory are valid in tar (a symlink, a fifo, a device): the writer keeps them linked.
+      throw new OcibuildError('LAYER_INVALID', `hardlink /${target} points at /${linkTarget}, which is not a file, symlink or special file extracted before it`);
     }
     const primary = n.entry.type === 'hardlink' ? n.entry.linkname! : linkTarget;
     const { uid, gid } = this.owner(st);
