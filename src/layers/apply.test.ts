@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { applyLayer } from './apply.js';
 import { parseWhiteout, validateLayerEntry } from './names.js';
+import { decodeFsName } from '../fs-names.js';
 import { entriesFromDirectory } from './walk.js';
 import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
 import type { LayerEntry } from './types.js';
@@ -18,6 +19,18 @@ function rawTar(items: { name: string; type?: number; linkname?: string; body?: 
   }
   parts.push(Buffer.alloc(2 * BLOCK));
   return Buffer.concat(parts);
+}
+
+/** A one-member tar (a whiteout) whose name is these bytes. */
+function rawTarBytes(name: Buffer): Buffer {
+  const h = encodeHeader({ path: 'x', typeflag: TypeFlag.file, mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname: '', devmajor: 0, devminor: 0 });
+  h.fill(0, 0, 100);
+  name.copy(h, 0);
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  return Buffer.concat([h, Buffer.alloc(2 * BLOCK)]);
 }
 
 async function apply(layer: LayerEntry[] | Buffer, root: string, gzip = true) {
@@ -223,6 +236,34 @@ describe('applyLayer', () => {
       const boom = new Error('no');
       await expect(applyLayer(byteByByte(rawTar([{ name: '.wh.a' }])), root, { onWhiteout: () => { throw boom; } })).rejects.toMatchObject({ code: 'LAYER_INVALID', message: expect.stringContaining('".wh.a"'), cause: boom });
     });
+  });
+
+  it('issue 7: names are bytes: entries whose names are not valid UTF-8 land with exactly those bytes', async () => {
+    const root = path.join(work, 'root');
+    fs.mkdirSync(root);
+    const raw = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+    const name = (b: Buffer) => decodeFsName(b);
+    const d = raw('d', [0xe9]);
+    const f = raw('d', [0xe9], '/f', [0xff]);
+    const entries: LayerEntry[] = [
+      dir(name(d)),
+      file(name(f), 'bytes'),
+      { path: name(raw('l', [0xfe])), type: 'symlink', linkname: name(raw('t', [0xfd])), mode: 0o777, uid: 0, gid: 0 },
+      { path: name(raw('h', [0xfc])), type: 'hardlink', linkname: name(f), mode: 0o644, uid: 0, gid: 0 },
+      { path: name(raw('p', [0xfb])), type: 'fifo', mode: 0o600, uid: 0, gid: 0 },
+    ];
+    await apply(entries, root);
+    const rootB = Buffer.from(root + '/');
+    const names = fs.readdirSync(root, { encoding: 'buffer' }).map((b) => b.toString('hex')).sort();
+    expect(names).toEqual([d, raw('l', [0xfe]), raw('h', [0xfc]), raw('p', [0xfb])].map((b) => b.toString('hex')).sort());
+    expect(fs.readFileSync(Buffer.concat([rootB, f]), 'utf8')).toBe('bytes');
+    expect(fs.readlinkSync(Buffer.concat([rootB, raw('l', [0xfe])]), { encoding: 'buffer' }).equals(raw('t', [0xfd]))).toBe(true);
+    expect(fs.statSync(Buffer.concat([rootB, raw('h', [0xfc])])).ino).toBe(fs.statSync(Buffer.concat([rootB, f])).ino);
+    expect(fs.lstatSync(Buffer.concat([rootB, raw('p', [0xfb])])).isFIFO()).toBe(true);
+    expect(fs.readdirSync(root).filter((n) => n.startsWith('.ocibuild-node'))).toEqual([]);
+    // And a whiteout of such a name removes exactly it.
+    await apply(Buffer.concat([Buffer.from(rawTarBytes(raw('.wh.h', [0xfc])))]), root);
+    expect(fs.existsSync(Buffer.concat([rootB, raw('h', [0xfc])]))).toBe(false);
   });
 
   describe('resolves symlinks in parent paths inside the root (containerd RootPath), never outside', () => {
