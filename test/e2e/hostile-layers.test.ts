@@ -372,3 +372,71 @@ suite('issue 7: hostile layers through every path that reads a layer', () => {
     });
   });
 });
+
+suite('issue 7: a local output writes no device nodes unless asked', () => {
+  let tmp: string;
+  let reg: TestRegistry;
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-devices-'));
+    reg = await startRegistry({ auth: 'none' });
+  }, 60_000);
+  afterAll(async () => {
+    await reg?.stop();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('skips block and char nodes with a warning naming them; devices=true writes them (as root); fifos always', async () => {
+    const ref = await pushImage(reg, 'hostile/devices', [
+      tar([
+        { name: 'dev/', type: '5' },
+        { name: 'dev/disk', type: '4', mode: 0o666, devmajor: 252, devminor: 0 },
+        { name: 'dev/null', type: '3', mode: 0o666, devmajor: 1, devminor: 3 },
+        { name: 'dev/pipe', type: '6', mode: 0o600 },
+        { name: 'file', body: 'x' },
+      ]),
+    ]);
+    const ctx = path.join(tmp, 'ctx');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(path.join(ctx, 'Dockerfile'), `FROM ${ref}\n`);
+    const env = { PATH: process.env.PATH, HOME: tmp, OCIBUILD_HOME: path.join(tmp, 'store') };
+    const out = path.join(tmp, 'out');
+    const r = await runCli([ctx, '-o', `type=local,dest=${out}`], { env });
+    if (r.code !== 0) throw new Error(r.stderr);
+    expect(r.stderr).toMatch(/warning: .*2 device nodes not written \(add devices=true to write them\): \/dev\/disk, \/dev\/null/);
+    expect(existsSync(path.join(out, 'dev/disk'))).toBe(false);
+    expect(existsSync(path.join(out, 'dev/null'))).toBe(false);
+    const { lstatSync } = await import('node:fs');
+    expect(lstatSync(path.join(out, 'dev/pipe')).isFIFO()).toBe(true);
+    expect(await readFile(path.join(out, 'file'), 'utf8')).toBe('x');
+    if (process.getuid?.() === 0) {
+      const asked = path.join(tmp, 'asked');
+      const r2 = await runCli([ctx, '-o', `type=local,dest=${asked},devices=true`], { env });
+      if (r2.code !== 0) throw new Error(r2.stderr);
+      expect(r2.stderr).not.toMatch(/device node/);
+      expect(lstatSync(path.join(asked, 'dev/disk')).isBlockDevice()).toBe(true);
+      expect(lstatSync(path.join(asked, 'dev/null')).isCharacterDevice()).toBe(true);
+    }
+  });
+});
+
+describe('issue 7: context file names that are not valid UTF-8, end to end', () => {
+  it('COPY . / and COPY inv* /x/ copy them with their exact bytes into a local output', async () => {
+    const tmp = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-names-'));
+    try {
+      const ctx = path.join(tmp, 'ctx');
+      await mkdir(ctx, { recursive: true });
+      const bad = Buffer.from([0x69, 0x6e, 0x76, 0xff, 0xfe]);
+      await writeFile(Buffer.concat([Buffer.from(ctx + '/'), bad]), 'not utf-8');
+      await writeFile(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY . /all/\nCOPY inv* /x/\n');
+      const out = path.join(tmp, 'out');
+      const r = await runCli([ctx, '-o', `type=local,dest=${out}`], { env: { PATH: process.env.PATH, HOME: tmp, OCIBUILD_HOME: path.join(tmp, 'store') } });
+      if (r.code !== 0) throw new Error(r.stderr);
+      expect(await readFile(Buffer.concat([Buffer.from(out + '/all/'), bad]), 'utf8')).toBe('not utf-8');
+      expect(await readFile(Buffer.concat([Buffer.from(out + '/x/'), bad]), 'utf8')).toBe('not utf-8');
+      const { readdirSync } = await import('node:fs');
+      expect(readdirSync(path.join(out, 'x'), { encoding: 'buffer' }).map((b) => b.toString('hex'))).toEqual([bad.toString('hex')]);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  });
+});
