@@ -113,6 +113,10 @@ export async function writeLocal(
       }
     } catch (e) {
       blob.destroy();
+      // Say which layer holds the entry (the message names the entry itself).
+      if (isOcibuildError(e) && (e.code === 'LAYER_ESCAPE' || e.code === 'LAYER_INVALID')) {
+        throw new OcibuildError(e.code, `layer ${i} (${layer.digest}): ${e.message}`, { cause: e, details: { ...e.details, layer: layer.digest } });
+      }
       if (isOcibuildError(e)) throw e;
       throw new OcibuildError('LAYER_INVALID', `cannot apply layer ${i} (${layer.digest}): ${(e as Error).message}`, { cause: e });
     }

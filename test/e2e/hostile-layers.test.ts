@@ -320,6 +320,8 @@ suite('issue 7: hostile layers through every path that reads a layer', () => {
       const p = await project(c, 'from', dockerfile);
       const r = await runCli([p.dir, '-o', `type=local,dest=${p.out}`], { env: env(p.store) });
       expectClean(r, c);
+      // Located: the layer holding a bad entry is named too.
+      if (c.names) expect(r.stderr).toMatch(/layer \d+ \(sha256:[0-9a-f]{64}\)/);
       await expectUntouched(p, dockerfile);
       if (c.expect === 'contained') {
         // What went through the link landed inside the output.
