@@ -47,7 +47,8 @@ export { Store, defaultStoreRoot } from './cache/index.js';
 export { listImages, removeImages, pruneStore } from './cache/index.js';
 
 /** Write reproducible layers, read them back, apply them to a directory. */
-export { writeLayer, readLayer, listLayer, applyLayer, entriesFromDirectory } from './layers/index.js';
+export { writeLayer, readLayer, listLayer, applyLayer, entriesFromDirectory, validateLayerEntry } from './layers/index.js';
+export { decodeFsName, encodeFsName, fsPath } from './fs-names.js';
 /** The layer writer's entry and result types. */
 export type { LayerEntry, LayerResult, WriteLayerOptions } from './layers/index.js';
 

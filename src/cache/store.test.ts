@@ -197,6 +197,32 @@ describe('Store blobs', () => {
   });
 });
 
+describe('issue 7: temp dirs of killed processes', () => {
+  it('are removed when the store is next opened; those of live processes stay', async () => {
+    const store = await Store.open(path.join(tmp, 's'));
+    const build = await store.tempDir('build');
+    await fs.mkdir(path.join(build, 'copy-abc'));
+    await fs.writeFile(path.join(build, 'copy-abc', 'f'), 'x');
+    // A process that has exited: its pid names a dead owner.
+    const child = spawn(process.execPath, ['-e', '0']);
+    const dead = child.pid!;
+    await new Promise((r) => child.on('exit', r));
+    const orphan = path.join(store.root, 'tmp', `build-${dead}-0123456789abcdef`);
+    await fs.mkdir(path.join(orphan, 'copy-x'), { recursive: true });
+    await fs.writeFile(path.join(orphan, 'copy-x', 'f'), 'x');
+    await fs.chmod(path.join(orphan, 'copy-x'), 0o555);
+    const orphanFile = path.join(store.root, 'tmp', `blob-${dead}-fedcba9876543210`);
+    await fs.writeFile(orphanFile, 'partial');
+    const other = path.join(store.root, 'tmp', 'not-ours');
+    await fs.writeFile(other, 'x');
+    await Store.open(store.root);
+    await expect(fs.access(orphan)).rejects.toThrow();
+    await expect(fs.access(orphanFile)).rejects.toThrow();
+    expect(await fs.readFile(path.join(build, 'copy-abc', 'f'), 'utf8')).toBe('x'); // this process is alive
+    expect(await fs.readFile(other, 'utf8')).toBe('x');
+  });
+});
+
 describe('Store and the layer writer', () => {
   it('a layer from writeLayer streams into createWriter with the same digest and size', async () => {
     const store = await Store.open(tmp);

@@ -250,6 +250,26 @@ export class Store implements BlobSource, BlobSink {
     if (version !== '1.0.0') {
       throw new OcibuildError('STORE_CORRUPT', `${path.join(r, 'oci-layout')} is not an OCI layout 1.0.0 marker`);
     }
+    await this.removeOrphanedTemp();
+  }
+
+  /**
+   * Remove what killed processes left in `tmp/` (a build's work dirs, partial
+   * blobs): entries are named `<prefix>-<pid>-<random>`, and one whose process
+   * no longer exists on this host belongs to nobody. Processes sharing a store
+   * are assumed to share a pid namespace; anything else (a live pid, a name of
+   * another shape) is left to `prune`'s grace period. Best effort.
+   */
+  private async removeOrphanedTemp(): Promise<void> {
+    const dir = path.join(this.root, 'tmp');
+    const names = await fs.readdir(dir).catch(() => [] as string[]);
+    for (const name of names) {
+      const m = /-(\d+)-[0-9a-f]{16}$/.exec(name);
+      if (!m) continue;
+      const pid = Number(m[1]);
+      if (pid === process.pid || pid <= 0 || isAlive(pid)) continue;
+      await this.removeTree(path.join(dir, name)).catch(() => undefined);
+    }
   }
 
   /** Create a file atomically unless it exists (link() fails on EEXIST, so concurrent openers agree). */
@@ -987,5 +1007,15 @@ export class Store implements BlobSource, BlobSink {
       result.remainingBytes = total();
       return result;
     }, this.lockOptions);
+  }
+}
+
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }

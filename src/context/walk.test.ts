@@ -7,6 +7,7 @@ import { OcibuildError } from '../errors.js';
 import { loadIgnoreFile } from './ignore-file.js';
 import { matches, matchesOrParentMatches } from './pattern-matcher.js';
 import { ContextFilter, walkContext, type ContextEntry, type WalkContextOptions } from './walk.js';
+import { encodeFsName, fsPath } from '../fs-names.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -274,9 +275,16 @@ describe('walkContext', () => {
     expect(listing(await collect(path.join(tmp, 'ctxlink')))).toEqual(['file a']);
   });
 
-  it('refuses a file name that is not valid UTF-8 instead of silently dropping it', async () => {
+  it('keeps a file name that is not valid UTF-8 (issue 7: names are bytes), never dropping it', async () => {
     await writeFile(Buffer.concat([Buffer.from(tmp + '/bad'), Buffer.from([0xff])]), 'x');
-    await expect(collect(tmp)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
+    await mkdir(Buffer.concat([Buffer.from(tmp + '/d'), Buffer.from([0xe9])]));
+    await writeFile(Buffer.concat([Buffer.from(tmp + '/d'), Buffer.from([0xe9]), Buffer.from('/in')]), 'y');
+    const entries = await collect(tmp);
+    expect(entries.map((e) => encodeFsName(e.path).toString('hex'))).toEqual(
+      [Buffer.from([0x62, 0x61, 0x64, 0xff]), Buffer.from([0x64, 0xe9]), Buffer.from([0x64, 0xe9, 0x2f, 0x69, 0x6e])].map((b) => b.toString('hex')),
+    );
+    expect(entries.map((e) => e.type)).toEqual(['file', 'dir', 'file']);
+    expect(readFileSync(fsPath(entries[2]!.absolutePath), 'utf8')).toBe('y');
   });
 
   it('fails clearly for a missing or non-directory root, and honours an abort signal', async () => {

@@ -18,6 +18,7 @@ import { lstatSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
+import { decodeFsName, fsPath } from '../fs-names.js';
 import { compareUtf8, goClean } from './go-path.js';
 import { PatternMatcher, type IgnorePattern, type MatchInfo, type MatcherPattern } from './pattern-matcher.js';
 
@@ -28,7 +29,10 @@ export type ContextEntryType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 
 export interface ContextEntry {
   /** Slash-separated path relative to the context root (no leading `./` or `/`). */
   path: string;
-  /** Absolute path on disk. */
+  /**
+   * Absolute path on disk. A name that is not valid UTF-8 is kept losslessly
+   * (its bytes as U+DC80..U+DCFF, see `fsPath`): give `fsPath(absolutePath)` to fs calls.
+   */
   absolutePath: string;
   type: ContextEntryType;
   /** `lstat` of the entry (a symlink's own stat; it is never followed). */
@@ -214,13 +218,9 @@ function fsError(e: unknown, what: string): OcibuildError {
  */
 function lstatOrUndefined(abs: string): Stats | undefined {
   try {
-    return lstatSync(abs);
+    return lstatSync(fsPath(abs));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' && abs.includes('\ufffd')) {
-      // readdir decoded a name that is not valid UTF-8; the decoded name does not exist.
-      throw new OcibuildError('UNSUPPORTED', `file name is not valid UTF-8: ${abs}`, { cause: e });
-    }
     // Removed since readdir: gone from the context, as fsutil treats it.
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw fsError(e, `lstat ${abs}`);
@@ -307,9 +307,11 @@ async function planDir(
   parentIncl: MatchInfo | undefined,
   parentExcl: MatchInfo | undefined,
 ): Promise<Planned[] | undefined> {
-  let dirents: Dirent[];
+  // Names are read as bytes and decoded losslessly (src/fs-names.ts): one that is not valid UTF-8 is kept.
+  let dirents: { name: string; isDirectory(): boolean }[];
   try {
-    dirents = await readdir(dir.abs, { withFileTypes: true });
+    const raw = (await readdir(fsPath(dir.abs), { withFileTypes: true, encoding: 'buffer' })) as unknown as Dirent[];
+    dirents = raw.map((d) => ({ name: decodeFsName(d.name as unknown as Buffer), isDirectory: () => d.isDirectory() }));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;

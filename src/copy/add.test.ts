@@ -145,6 +145,29 @@ describe('ADD local archives', () => {
     expect(e.message).toBe('up.tar: archive symlink "up" points outside the extraction root');
   });
 
+  test('issue 7: a hardlink to a symlink (and a chain of them) works, and the layer keeps them linked', async () => {
+    writeTar('hl.tar', [
+      { name: 'target', data: 't' },
+      { name: 'sl', type: '2', linkname: 'target' },
+      { name: 'hl', type: '1', linkname: 'sl' },
+      { name: 'hl2', type: '1', linkname: 'hl' },
+    ]);
+    const { lines } = await plan(add(['hl.tar'], '/d/'));
+    expect(lines).toEqual(['directory d 0755 0:0', 'hardlink d/hl 0644 0:0 -> d/sl', 'hardlink d/hl2 0644 0:0 -> d/sl', 'symlink d/sl 0777 0:0 -> target', `file d/target 0644 0:0 ${h('t')}`]);
+    // Written: the first path carries the symlink, the others link to it; applied, they share an inode.
+    const { copyToLayer } = await import('./copy.js');
+    const { Writable, Readable } = await import('node:stream');
+    const chunks: Buffer[] = [];
+    await copyToLayer(add(['hl.tar'], '/d/'), { source: contextSourceFs(ctx), tmpDir: tmp }, new Writable({ write: (c, _e, cb) => (chunks.push(Buffer.from(c)), cb()) }), { compression: 'none' });
+    const { applyLayer } = await import('../layers/apply.js');
+    const root = path.join(tmp, 'root');
+    fs.mkdirSync(root);
+    await applyLayer(Readable.from([Buffer.concat(chunks)]), root);
+    expect(fs.readlinkSync(path.join(root, 'd/hl'))).toBe('target');
+    expect(fs.lstatSync(path.join(root, 'd/hl2')).ino).toBe(fs.lstatSync(path.join(root, 'd/sl')).ino);
+    expect(fs.lstatSync(path.join(root, 'd/hl')).ino).toBe(fs.lstatSync(path.join(root, 'd/sl')).ino);
+  });
+
   test('device entries are not supported (BuildKit unpack)', async () => {
     writeTar('dev.tar', [{ name: 'null', type: '3', devmajor: 1, devminor: 3 }]);
     const e = await failure(add(['dev.tar'], '/d/'));

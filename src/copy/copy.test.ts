@@ -589,3 +589,55 @@ describe('.dockerignore decisions follow BuildKit\'s context walk', () => {
     expect(new PatternMatcher(['a/b', '!a']).matchesOrParentMatches('a/b/x')).toBe(false); // the rule we do not use here
   });
 });
+
+describe('issue 7: context file names that are not valid UTF-8', () => {
+  const bad = Buffer.from([0x69, 0x6e, 0x76, 0xff, 0x2d, 0xc3, 0x28]); // "inv", 0xff, "-", a broken 2-byte sequence
+  const badDir = Buffer.from([0x64, 0xe9]); // "d" + latin-1 é
+
+  async function layerNames(spec: CopySpec): Promise<Buffer[]> {
+    const { copyToLayer } = await import('./copy.js');
+    const chunks: Buffer[] = [];
+    const { Writable } = await import('node:stream');
+    const out = new Writable({ write: (c, _e, cb) => (chunks.push(Buffer.from(c)), cb()) });
+    await copyToLayer(spec, { source: contextSourceFs(ctx), tmpDir: tmp }, out, { compression: 'none' });
+    const tarFile = path.join(tmp, 'layer.tar');
+    fs.writeFileSync(tarFile, Buffer.concat(chunks));
+    // GNU tar lists the names as stored (bytes), one per line.
+    const { execFileSync } = await import('node:child_process');
+    const listed = execFileSync('tar', ['-tf', tarFile, '--quoting-style=literal']);
+    const names: Buffer[] = [];
+    let start = 0;
+    for (let i = 0; i < listed.length; i++) if (listed[i] === 0x0a) (names.push(listed.subarray(start, i)), (start = i + 1));
+    return names;
+  }
+
+  beforeEach(() => {
+    const ctxB = Buffer.from(ctx);
+    fs.writeFileSync(Buffer.concat([ctxB, Buffer.from('/'), bad]), 'bad name');
+    fs.mkdirSync(Buffer.concat([ctxB, Buffer.from('/'), badDir]));
+    fs.writeFileSync(Buffer.concat([ctxB, Buffer.from('/'), badDir, Buffer.from('/f')]), 'in a bad dir');
+    fs.writeFileSync(path.join(ctx, 'inv-ok'), 'good name');
+  });
+
+  it('COPY . / copies them with their exact bytes (PAX path records)', async () => {
+    const names = await layerNames(copy(['.'], '/'));
+    const hex = names.map((n) => n.toString('hex')).sort();
+    expect(hex).toEqual(
+      [Buffer.concat([badDir, Buffer.from('/')]), Buffer.concat([badDir, Buffer.from('/f')]), bad, Buffer.from('inv-ok')].map((b) => b.toString('hex')).sort(),
+    );
+  });
+
+  it('COPY inv* /x/ matches them too', async () => {
+    const names = await layerNames(copy(['inv*'], '/x/'));
+    expect(names.map((n) => n.toString('hex')).sort()).toEqual(
+      [Buffer.from('x/'), Buffer.concat([Buffer.from('x/'), bad]), Buffer.from('x/inv-ok')].map((b) => b.toString('hex')).sort(),
+    );
+  });
+
+  it('the planned entries carry the names losslessly (and their bytes are read)', async () => {
+    const lines = await plan(copy(['.'], '/'));
+    expect(lines).toHaveLength(4);
+    expect(lines.some((l) => l.includes(h('bad name')))).toBe(true);
+    expect(lines.some((l) => l.includes(h('in a bad dir')))).toBe(true);
+  });
+});

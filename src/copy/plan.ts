@@ -13,6 +13,7 @@ import type { Owner } from './chown.js';
 import { matchInclude } from './glob.js';
 import { joinRel, parentRel, resolveInRoot, toRel, type LinkReader } from './paths.js';
 import type { DestFs, DestStat, SourceFs, SourceStat } from './types.js';
+import { encodeFsName } from '../fs-names.js';
 
 /** A path matcher for `--exclude` patterns (dockerignore semantics). */
 export interface ExcludeMatcher {
@@ -213,8 +214,9 @@ export class LayerPlan {
   /** Add a hardlink entry (archives) pointing at an already planned path. */
   putHardlink(target: string, st: SourceStat, linkTarget: string): void {
     const n = this.nodes.get(linkTarget);
-    if (!n || (n.entry.type !== 'file' && n.entry.type !== 'hardlink')) {
-      throw new OcibuildError('LAYER_INVALID', `hardlink /${target} points at /${linkTarget}, which is not a file extracted before it`);
+    if (!n || n.entry.type === 'directory' || n.entry.type === 'whiteout' || n.entry.type === 'opaque') {
+      // Hardlinks to any non-directory are valid in tar (a symlink, a fifo, a device): the writer keeps them linked.
+      throw new OcibuildError('LAYER_INVALID', `hardlink /${target} points at /${linkTarget}, which is not a file, symlink or special file extracted before it`);
     }
     const primary = n.entry.type === 'hardlink' ? n.entry.linkname! : linkTarget;
     const { uid, gid } = this.owner(st);
@@ -312,5 +314,5 @@ function notDir(rel: string): OcibuildError {
 
 /** Byte order of names, as Go's os.ReadDir sorts them. */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return Buffer.compare(encodeFsName(a), encodeFsName(b));
 }

@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
+import { decodeFsName, fsPath } from '../fs-names.js';
 import type { LayerEntrySource } from '../layers/types.js';
 import type { IgnoreHit, SourceFs, SourceStat, SourceType } from './types.js';
 
@@ -84,7 +85,7 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       // of 20,000 files is dominated by these calls.
       let st: fs.Stats | undefined;
       try {
-        st = fs.lstatSync(onDisk(rel), { throwIfNoEntry: false });
+        st = fs.lstatSync(fsPath(onDisk(rel)), { throwIfNoEntry: false });
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOTDIR') return undefined;
@@ -121,15 +122,17 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
     },
     async readlink(rel: string): Promise<string> {
       try {
-        return await fs.promises.readlink(onDisk(rel));
+        return decodeFsName(await fs.promises.readlink(fsPath(onDisk(rel)), { encoding: 'buffer' }));
       } catch (e) {
         throw readError(description, rel, e);
       }
     },
     async readdir(rel: string): Promise<string[]> {
-      let names: fs.Dirent[];
+      // Names as bytes, decoded losslessly: a name that is not valid UTF-8 is kept, never dropped.
+      let names: { name: string; isDirectory(): boolean }[];
       try {
-        names = await fs.promises.readdir(onDisk(rel), { withFileTypes: true });
+        const dirents = (await fs.promises.readdir(fsPath(onDisk(rel)), { withFileTypes: true, encoding: 'buffer' })) as unknown as fs.Dirent[];
+        names = dirents.map((d) => ({ name: decodeFsName(d.name as unknown as Buffer), isDirectory: () => d.isDirectory() }));
       } catch (e) {
         throw readError(description, rel, e);
       }

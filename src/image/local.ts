@@ -7,7 +7,7 @@ import { OcibuildError, isOcibuildError } from '../errors.js';
 import { DigestStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { BlobSource, Descriptor, Platform } from '../oci/types.js';
-import { applyLayer } from '../layers/apply.js';
+import { applyLayer, type SkippedEntry } from '../layers/apply.js';
 import { readImage } from './read.js';
 
 /**
@@ -15,7 +15,7 @@ import { readImage } from './read.js';
  * (for whiteouts `.wh.x`, `.wh..wh..opq`) deletes entries, refusing paths that
  * escape `rootDir`. This is the signature of `applyLayer` in `src/layers`.
  */
-export type ApplyLayerFn = (stream: Readable, rootDir: string, options?: { signal?: AbortSignal }) => Promise<unknown>;
+export type ApplyLayerFn = (stream: Readable, rootDir: string, options?: { signal?: AbortSignal; devices?: boolean }) => Promise<{ skipped?: readonly SkippedEntry[] } | void>;
 
 /** Options of writeLocal. */
 export interface WriteLocalOptions {
@@ -23,6 +23,13 @@ export interface WriteLocalOptions {
   applyLayer?: ApplyLayerFn;
   /** Platform to pick when the descriptor is an index (default: the host's). */
   platform?: Platform;
+  /**
+   * Write block and character device nodes (as root). Default false: a local
+   * output is a directory for people, and a layer's `brw-rw-rw- 8:0` would be
+   * a world-writable handle on a real disk. Skipped nodes are listed in the
+   * result's `skipped`. Fifos are always written.
+   */
+  devices?: boolean;
   signal?: AbortSignal;
 }
 
@@ -32,6 +39,8 @@ export interface WriteLocalResult {
   descriptor: Descriptor;
   /** diffIds of the layers applied, in order, each verified. */
   diffIds: Digest[];
+  /** Entries not written (device nodes not asked for, xattrs), by layer path; the last layer's word wins. */
+  skipped: SkippedEntry[];
 }
 
 type Decompress = () => NodeJS.ReadWriteStream;
@@ -84,6 +93,7 @@ export async function writeLocal(
     throw new OcibuildError('OUTPUT_INVALID', `cannot create ${destDir}: ${(e as Error).message}`, { cause: e });
   }
   const diffIds: Digest[] = [];
+  const skipped = new Map<string, SkippedEntry>();
   for (const [i, layer] of image.manifest.layers.entries()) {
     options.signal?.throwIfAborted();
     const expected = image.config.rootfs.diff_ids[i]!;
@@ -94,7 +104,8 @@ export async function writeLocal(
     if (decompress === 'none') pipelineCb(blob, digest, () => undefined);
     else pipelineCb(blob, decompress(), digest, () => undefined);
     try {
-      await apply(digest, destDir, { signal: options.signal });
+      const applied = await apply(digest, destDir, { signal: options.signal, devices: options.devices ?? false });
+      for (const s of applied?.skipped ?? []) skipped.set(s.path, s);
       // The applier may stop at the end-of-archive marker: hash the rest too.
       if (!digest.readableEnded) {
         digest.resume();
@@ -102,6 +113,10 @@ export async function writeLocal(
       }
     } catch (e) {
       blob.destroy();
+      // Say which layer holds the entry (the message names the entry itself).
+      if (isOcibuildError(e) && (e.code === 'LAYER_ESCAPE' || e.code === 'LAYER_INVALID')) {
+        throw new OcibuildError(e.code, `layer ${i} (${layer.digest}): ${e.message}`, { cause: e, details: { ...e.details, layer: layer.digest } });
+      }
       if (isOcibuildError(e)) throw e;
       throw new OcibuildError('LAYER_INVALID', `cannot apply layer ${i} (${layer.digest}): ${(e as Error).message}`, { cause: e });
     }
@@ -110,5 +125,5 @@ export async function writeLocal(
     }
     diffIds.push(digest.digest);
   }
-  return { descriptor: image.descriptor, diffIds };
+  return { descriptor: image.descriptor, diffIds, skipped: [...skipped.values()] };
 }

@@ -365,4 +365,42 @@ describe('writeLocal', () => {
     await expect(writeLocal(store, m.descriptor, dest)).rejects.toMatchObject({ code: 'UNSUPPORTED' });
     await expect(fs.access(dest)).rejects.toThrow();
   });
+
+  it('issue 7: writes no device nodes unless asked (devices: true), lists them as skipped; fifos are written', async () => {
+    const store = await Store.open(path.join(tmp, 'store'));
+    const { writeLayer } = await import('../layers/write.js');
+    const chunks: Buffer[] = [];
+    const sink = new Writable({ write: (c, _e, cb) => (chunks.push(Buffer.from(c)), cb()) });
+    const layer = await writeLayer(
+      [
+        { path: 'dev', type: 'directory', mode: 0o755, uid: 0, gid: 0 },
+        { path: 'dev/disk', type: 'block', mode: 0o666, uid: 0, gid: 0, devmajor: 252, devminor: 0 },
+        { path: 'dev/null', type: 'char', mode: 0o666, uid: 0, gid: 0, devmajor: 1, devminor: 3 },
+        { path: 'dev/pipe', type: 'fifo', mode: 0o600, uid: 0, gid: 0 },
+      ],
+      sink,
+      { compression: 'gzip' },
+    );
+    const blob = Buffer.concat(chunks);
+    await store.writeBlob(blob);
+    const cfg = createConfigBlob({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.diffId] } });
+    await store.writeBlob(cfg.bytes);
+    const m = createManifest(cfg.descriptor, [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }]);
+    await store.writeBlob(m.bytes);
+    const dest = path.join(tmp, 'rootfs');
+    const res = await writeLocal(store, m.descriptor, dest);
+    expect(res.skipped.map((s) => s.path).sort()).toEqual(['dev/disk', 'dev/null']);
+    expect(res.skipped[0]!.reason).toMatch(/device/);
+    await expect(fs.lstat(path.join(dest, 'dev/disk'))).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(fs.lstat(path.join(dest, 'dev/null'))).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await fs.lstat(path.join(dest, 'dev/pipe'))).isFIFO()).toBe(true);
+    if (process.getuid?.() === 0) {
+      const asked = path.join(tmp, 'asked');
+      const r2 = await writeLocal(store, m.descriptor, asked, { devices: true });
+      expect(r2.skipped).toEqual([]);
+      const st = await fs.lstat(path.join(asked, 'dev/disk'));
+      expect(st.isBlockDevice()).toBe(true);
+      expect((await fs.lstat(path.join(asked, 'dev/null'))).isCharacterDevice()).toBe(true);
+    }
+  });
 });

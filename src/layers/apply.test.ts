@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { applyLayer } from './apply.js';
+import { parseWhiteout, validateLayerEntry } from './names.js';
+import { decodeFsName } from '../fs-names.js';
 import { entriesFromDirectory } from './walk.js';
 import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
 import type { LayerEntry } from './types.js';
@@ -17,6 +19,18 @@ function rawTar(items: { name: string; type?: number; linkname?: string; body?: 
   }
   parts.push(Buffer.alloc(2 * BLOCK));
   return Buffer.concat(parts);
+}
+
+/** A one-member tar (a whiteout) whose name is these bytes. */
+function rawTarBytes(name: Buffer): Buffer {
+  const h = encodeHeader({ path: 'x', typeflag: TypeFlag.file, mode: 0o644, uid: 0, gid: 0, size: 0, mtime: 0, linkname: '', devmajor: 0, devminor: 0 });
+  h.fill(0, 0, 100);
+  name.copy(h, 0);
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8, 'latin1');
+  return Buffer.concat([h, Buffer.alloc(2 * BLOCK)]);
 }
 
 async function apply(layer: LayerEntry[] | Buffer, root: string, gzip = true) {
@@ -133,6 +147,123 @@ describe('applyLayer', () => {
       expect(fs.readFileSync(path.join(outside, 'secret'), 'utf8')).toBe('keep me');
       expect(fs.existsSync(path.join(work, 'escaped'))).toBe(false);
     });
+  });
+
+  describe('issue 7: refuses whiteouts of ".", ".." or an empty name, wherever they sit', () => {
+    const cases: [string, (outside: string) => Buffer][] = [
+      ['.wh... (the parent of the root)', () => rawTar([{ name: '.wh...' }])],
+      ['.wh.. (the root itself)', () => rawTar([{ name: '.wh..' }])],
+      ['.wh. (an empty name)', () => rawTar([{ name: '.wh.' }])],
+      ['./.wh...', () => rawTar([{ name: './.wh...' }])],
+      ['sub/.wh... (the root, from a subdirectory)', () => rawTar([{ name: 'sub', type: TypeFlag.directory }, { name: 'sub/.wh...' }])],
+      ['sub/.wh..', () => rawTar([{ name: 'sub', type: TypeFlag.directory }, { name: 'sub/.wh..' }])],
+      ['sub/.wh.', () => rawTar([{ name: 'sub', type: TypeFlag.directory }, { name: 'sub/.wh.' }])],
+      ['esc -> / then esc/.wh...', () => rawTar([{ name: 'esc', type: TypeFlag.symlink, linkname: '/' }, { name: 'esc/.wh...' }])],
+      ['esc -> <outside> then esc/.wh..', (o) => rawTar([{ name: 'esc', type: TypeFlag.symlink, linkname: o }, { name: 'esc/.wh..' }])],
+      ['up -> .. then up/.wh.', () => rawTar([{ name: 'up', type: TypeFlag.symlink, linkname: '..' }, { name: 'up/.wh.' }])],
+      ['a whiteout of .. as a directory entry', () => rawTar([{ name: '.wh...', type: TypeFlag.directory }])],
+    ];
+    it.each(cases)('%s', async (_name, make) => {
+      const outside = path.join(work, 'outside');
+      fs.mkdirSync(outside);
+      fs.writeFileSync(path.join(outside, 'secret'), 'keep me');
+      const root = path.join(work, 'root');
+      fs.mkdirSync(path.join(root, 'sub'), { recursive: true });
+      fs.writeFileSync(path.join(root, 'sub/file'), 'lower');
+      fs.writeFileSync(path.join(root, 'file'), 'lower');
+      await expect(applyLayer(byteByByte(make(outside)), root)).rejects.toMatchObject({ code: 'LAYER_ESCAPE', message: expect.stringMatching(/whiteout/), details: { path: expect.any(String) } });
+      expect(fs.readFileSync(path.join(outside, 'secret'), 'utf8')).toBe('keep me');
+      expect(fs.readFileSync(path.join(root, 'file'), 'utf8')).toBe('lower');
+      expect(fs.readFileSync(path.join(root, 'sub/file'), 'utf8')).toBe('lower');
+      // And with the hook, nothing is reported for them either.
+      const seen: unknown[] = [];
+      await expect(applyLayer(byteByByte(make(outside)), root, { onWhiteout: (w) => void seen.push(w) })).rejects.toMatchObject({ code: 'LAYER_ESCAPE' });
+      expect(seen).toEqual([]);
+    });
+
+    it('the exported validator says the same (for readers that do not apply)', () => {
+      for (const name of ['.wh...', 'a/.wh..', 'a/b/.wh.']) expect(() => validateLayerEntry({ path: name, type: 'file', linkname: '' })).toThrow(expect.objectContaining({ code: 'LAYER_ESCAPE' }));
+      expect(parseWhiteout({ path: 'a/.wh.b', type: 'file' })).toEqual({ dir: ['a'], name: 'b' });
+      expect(parseWhiteout({ path: './a/.wh..wh..opq', type: 'file' })).toEqual({ dir: ['a'] });
+      expect(parseWhiteout({ path: 'a/.wh..wh.plnk', type: 'file' })).toBeNull();
+      expect(parseWhiteout({ path: 'a/b', type: 'file' })).toBeNull();
+    });
+  });
+
+  describe('issue 7: onWhiteout reports whiteouts (resolved inside the root) instead of deleting', () => {
+    it('gives the resolved parent and the name, or no name for an opaque marker; deletes nothing', async () => {
+      const outside = path.join(work, 'outside');
+      fs.mkdirSync(outside);
+      fs.writeFileSync(path.join(outside, 'secret'), 'keep me');
+      const root = path.join(work, 'root');
+      fs.mkdirSync(path.join(root, 'real/d'), { recursive: true });
+      fs.writeFileSync(path.join(root, 'gone'), 'lower');
+      fs.writeFileSync(path.join(root, 'real/d/x'), 'lower');
+      const seen: { dir: string; name?: string }[] = [];
+      const tar = rawTar([
+        { name: '.wh.gone' },
+        { name: 'link', type: TypeFlag.symlink, linkname: '/real' },
+        { name: 'link/d/.wh..wh..opq' },
+        { name: 'esc', type: TypeFlag.symlink, linkname: outside },
+        { name: 'esc/.wh.secret' },
+        { name: 'new/deep/.wh.thing' },
+        { name: 'new/kept', body: 'k' },
+      ]);
+      const res = await applyLayer(byteByByte(tar), root, {
+        onWhiteout: async (w) => {
+          await new Promise((r) => setImmediate(r));
+          seen.push(w);
+        },
+      });
+      expect(res.entries).toBe(7);
+      expect(seen).toEqual([
+        { dir: root },
+        { dir: path.join(root, 'real/d') },
+        { dir: path.join(root, outside.slice(1)) },
+        { dir: path.join(root, 'new/deep') },
+      ].map((w, i) => (i === 1 ? w : { ...w, name: ['gone', '', 'secret', 'thing'][i] })));
+      expect(fs.readFileSync(path.join(root, 'gone'), 'utf8')).toBe('lower');
+      expect(fs.readFileSync(path.join(root, 'real/d/x'), 'utf8')).toBe('lower');
+      expect(fs.readFileSync(path.join(outside, 'secret'), 'utf8')).toBe('keep me');
+      expect(fs.statSync(path.join(root, 'new/deep')).isDirectory()).toBe(true);
+      expect(fs.readdirSync(path.join(root, 'new/deep'))).toEqual([]);
+      expect(fs.readFileSync(path.join(root, 'new/kept'), 'utf8')).toBe('k');
+    });
+
+    it('a hook that throws stops the apply (its error as the cause, the entry named)', async () => {
+      const root = path.join(work, 'root');
+      fs.mkdirSync(root);
+      const boom = new Error('no');
+      await expect(applyLayer(byteByByte(rawTar([{ name: '.wh.a' }])), root, { onWhiteout: () => { throw boom; } })).rejects.toMatchObject({ code: 'LAYER_INVALID', message: expect.stringContaining('".wh.a"'), cause: boom });
+    });
+  });
+
+  it('issue 7: names are bytes: entries whose names are not valid UTF-8 land with exactly those bytes', async () => {
+    const root = path.join(work, 'root');
+    fs.mkdirSync(root);
+    const raw = (...parts: (string | number[])[]) => Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));
+    const name = (b: Buffer) => decodeFsName(b);
+    const d = raw('d', [0xe9]);
+    const f = raw('d', [0xe9], '/f', [0xff]);
+    const entries: LayerEntry[] = [
+      dir(name(d)),
+      file(name(f), 'bytes'),
+      { path: name(raw('l', [0xfe])), type: 'symlink', linkname: name(raw('t', [0xfd])), mode: 0o777, uid: 0, gid: 0 },
+      { path: name(raw('h', [0xfc])), type: 'hardlink', linkname: name(f), mode: 0o644, uid: 0, gid: 0 },
+      { path: name(raw('p', [0xfb])), type: 'fifo', mode: 0o600, uid: 0, gid: 0 },
+    ];
+    await apply(entries, root);
+    const rootB = Buffer.from(root + '/');
+    const names = fs.readdirSync(root, { encoding: 'buffer' }).map((b) => b.toString('hex')).sort();
+    expect(names).toEqual([d, raw('l', [0xfe]), raw('h', [0xfc]), raw('p', [0xfb])].map((b) => b.toString('hex')).sort());
+    expect(fs.readFileSync(Buffer.concat([rootB, f]), 'utf8')).toBe('bytes');
+    expect(fs.readlinkSync(Buffer.concat([rootB, raw('l', [0xfe])]), { encoding: 'buffer' }).equals(raw('t', [0xfd]))).toBe(true);
+    expect(fs.statSync(Buffer.concat([rootB, raw('h', [0xfc])])).ino).toBe(fs.statSync(Buffer.concat([rootB, f])).ino);
+    expect(fs.lstatSync(Buffer.concat([rootB, raw('p', [0xfb])])).isFIFO()).toBe(true);
+    expect(fs.readdirSync(root).filter((n) => n.startsWith('.ocibuild-node'))).toEqual([]);
+    // And a whiteout of such a name removes exactly it.
+    await apply(Buffer.concat([Buffer.from(rawTarBytes(raw('.wh.h', [0xfc])))]), root);
+    expect(fs.existsSync(Buffer.concat([rootB, raw('h', [0xfc])]))).toBe(false);
   });
 
   describe('resolves symlinks in parent paths inside the root (containerd RootPath), never outside', () => {

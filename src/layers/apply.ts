@@ -1,9 +1,12 @@
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { OcibuildError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
+import { decodeFsName, fsPath as B, hasEscapedBytes } from '../fs-names.js';
+import { layerPathParts as components, parseWhiteout } from './names.js';
 import { readLayer } from './read.js';
 import type { TarHeader } from './tar-format.js';
 
@@ -14,6 +17,20 @@ export interface ApplyLayerOptions {
   /** Fail with DIGEST_MISMATCH at the end when the uncompressed tar's SHA-256 differs. */
   expectedDiffId?: Digest;
   signal?: AbortSignal;
+  /**
+   * Create block and character device nodes (as root; never without root).
+   * Default true. When false they are skipped, each listed in `skipped`
+   * (a local output is a directory for people, not a root filesystem).
+   */
+  devices?: boolean;
+  /**
+   * Called for each whiteout instead of deleting anything (RUN's lower dirs
+   * keep whiteouts in overlay form). The whiteout is validated first (never
+   * `.`, `..` or an empty name), `dir` is its parent directory resolved inside
+   * the root (absolute; created when missing), and `name` the name it deletes
+   * there, undefined for the opaque marker `.wh..wh..opq` of `dir`.
+   */
+  onWhiteout?: (whiteout: { dir: string; name?: string }) => void | Promise<void>;
 }
 
 /** Something the applier could not reproduce on this host, and why. */
@@ -30,7 +47,7 @@ export interface ApplyLayerResult {
   size: number;
   /** Tar entries processed (whiteouts included). */
   entries: number;
-  /** Device nodes when not root; xattrs (node has no xattr API). */
+  /** Device nodes when not root or not asked for (`devices: false`); xattrs (node has no xattr API). */
   skipped: SkippedEntry[];
 }
 
@@ -43,22 +60,9 @@ function invalid(name: string, why: string, cause?: unknown): OcibuildError {
   return new OcibuildError('LAYER_INVALID', `layer entry ${JSON.stringify(name)}: ${why}`, { details: { path: name }, cause });
 }
 
-/** Split an entry name into components; refuses absolute names and '..'. Empty result = the root. */
-function components(name: string, entry: string, what = 'name'): string[] {
-  if (name.startsWith('/')) throw escape(entry, `has an absolute ${what} (${JSON.stringify(name)})`);
-  if (name.includes('\0')) throw invalid(entry, `${what} contains a NUL byte`);
-  const out: string[] = [];
-  for (const c of name.split('/')) {
-    if (c === '' || c === '.') continue;
-    if (c === '..') throw escape(entry, `has a '..' component in its ${what} (${JSON.stringify(name)})`);
-    out.push(c);
-  }
-  return out;
-}
-
 function lstatOrNull(p: string): fs.Stats | null {
   try {
-    return fs.lstatSync(p);
+    return fs.lstatSync(B(p));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw e;
@@ -87,13 +91,13 @@ function resolveDir(root: string, parts: string[], entry: string, create: boolea
     const st = lstatOrNull(p);
     if (st === null) {
       if (!create) return null;
-      fs.mkdirSync(p, { mode: 0o755 });
+      fs.mkdirSync(B(p), { mode: 0o755 });
       stack.push(c);
       continue;
     }
     if (st.isSymbolicLink()) {
       if (++hops > MAX_SYMLINK_HOPS) throw escape(entry, 'resolves through too many symlinks');
-      const target = fs.readlinkSync(p);
+      const target = decodeFsName(fs.readlinkSync(B(p), { encoding: 'buffer' }));
       if (target.startsWith('/')) stack.length = 0; // absolute: from the root of the tree, not of the host
       queue.unshift(...target.split('/'));
       continue;
@@ -106,8 +110,20 @@ function resolveDir(root: string, parts: string[], entry: string, create: boolea
 
 /** Remove whatever is at `p` (file, link, or directory tree). */
 function removeAny(p: string, st: fs.Stats): void {
-  if (st.isDirectory()) fs.rmSync(p, { recursive: true, force: true });
-  else fs.unlinkSync(p);
+  if (st.isDirectory()) fs.rmSync(B(p), { recursive: true, force: true });
+  else fs.unlinkSync(B(p));
+}
+
+/**
+ * Create a special file with a command at `target`. Command arguments are
+ * UTF-8 text, so a name that is not valid UTF-8 is made under a plain
+ * temporary name in the root and renamed into place (names are bytes).
+ */
+function makeNode(root: string, target: string, make: (at: string) => void): void {
+  if (!hasEscapedBytes(target)) return make(target);
+  const tmp = path.join(root, `.ocibuild-node-${process.pid}-${Date.now().toString(36)}`);
+  make(tmp);
+  fs.renameSync(tmp, B(target));
 }
 
 function run(cmd: string, args: string[], entry: string): void {
@@ -176,8 +192,8 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
     skipped.push({ path: h.path, reason: `xattrs not applied (${Object.keys(h.xattrs).join(', ')}): node has no xattr API` });
   };
   const finish = (target: string, h: TarHeader, isLink: boolean) => {
-    if (owners) fs.lchownSync(target, h.uid, h.gid);
-    if (!isLink) fs.chmodSync(target, h.mode);
+    if (owners) fs.lchownSync(B(target), h.uid, h.gid);
+    if (!isLink) fs.chmodSync(B(target), h.mode);
     if (Object.keys(h.xattrs).length > 0) finishXattrs(h);
   };
 
@@ -187,31 +203,40 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
     if (parts.length === 0) continue; // the root itself: its metadata belongs to the target directory
     const base = parts[parts.length - 1]!;
     try {
-      if (h.type === 'file' && base.startsWith('.wh.')) {
-        const dir = resolveCached(parts.slice(0, -1), h.path, false);
+      const wh = parseWhiteout(h);
+      if (wh) {
+        if (options.onWhiteout) {
+          const dir = resolveCached(wh.dir, h.path, true)!;
+          await options.onWhiteout(wh.name === undefined ? { dir } : { dir, name: wh.name });
+          continue;
+        }
+        const dir = resolveCached(wh.dir, h.path, false);
         if (dir === null) continue;
-        if (base === '.wh..wh..opq') {
-          for (const name of fs.readdirSync(dir)) {
+        if (wh.name === undefined) {
+          for (const name of fs.readdirSync(B(dir), { encoding: 'buffer' }).map(decodeFsName)) {
             const child = path.join(dir, name);
             if (created.has(child) || createdAncestors.has(child)) continue;
             dirCache.clear();
-            fs.rmSync(child, { recursive: true, force: true });
+            fs.rmSync(B(child), { recursive: true, force: true });
           }
-        } else if (!base.startsWith('.wh..wh.')) {
-          const victim = path.join(dir, base.slice(4));
+        } else {
+          const victim = path.join(dir, wh.name);
+          const rel = path.relative(root, victim);
+          assert(rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel), `whiteout ${h.path} resolved outside ${root}`);
           const st = lstatOrNull(victim);
           if (st && !created.has(victim)) remove(victim, st);
         }
         continue;
       }
+      if (base.startsWith('.wh.')) continue; // other aufs metadata (.wh..wh.plnk): no effect
       const dir = resolveCached(parts.slice(0, -1), h.path, true)!;
       const target = path.join(dir, base);
       const existing = lstatOrNull(target);
       switch (h.type) {
         case 'directory': {
           if (existing && !existing.isDirectory()) remove(target, existing);
-          if (!existing || !existing.isDirectory()) fs.mkdirSync(target, { mode: 0o700 });
-          if (owners) fs.lchownSync(target, h.uid, h.gid);
+          if (!existing || !existing.isDirectory()) fs.mkdirSync(B(target), { mode: 0o700 });
+          if (owners) fs.lchownSync(B(target), h.uid, h.gid);
           if (Object.keys(h.xattrs).length > 0) finishXattrs(h);
           // Mode and mtime at the end (a read-only directory must still take its children).
           dirMeta.set(target, [h.mode, h.mtime]);
@@ -219,7 +244,7 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
         }
         case 'file': {
           if (existing) remove(target, existing);
-          const fd = fs.openSync(target, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
+          const fd = fs.openSync(B(target), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_NOFOLLOW, 0o600);
           try {
             let got = 0;
             for await (const chunk of body) {
@@ -232,14 +257,14 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
             fs.closeSync(fd);
           }
           finish(target, h, false);
-          fs.utimesSync(target, h.mtime, h.mtime);
+          fs.utimesSync(B(target), h.mtime, h.mtime);
           break;
         }
         case 'symlink': {
           if (existing) remove(target, existing);
-          fs.symlinkSync(h.linkname, target);
-          if (owners) fs.lchownSync(target, h.uid, h.gid);
-          fs.lutimesSync(target, h.mtime, h.mtime);
+          fs.symlinkSync(B(h.linkname), B(target));
+          if (owners) fs.lchownSync(B(target), h.uid, h.gid);
+          fs.lutimesSync(B(target), h.mtime, h.mtime);
           break;
         }
         case 'hardlink': {
@@ -252,26 +277,28 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
           if (sst.isDirectory()) throw invalid(h.path, `hardlink target ${JSON.stringify(h.linkname)} is a directory`);
           if (source === target) break;
           if (existing) remove(target, existing);
-          fs.linkSync(source!, target);
+          fs.linkSync(B(source!), B(target));
           break;
         }
         case 'fifo': {
           if (existing) remove(target, existing);
-          run('mkfifo', ['-m', (h.mode & 0o777).toString(8), '--', target], h.path);
+          makeNode(root, target, (at) => run('mkfifo', ['-m', (h.mode & 0o777).toString(8), '--', at], h.path));
           finish(target, h, false);
-          fs.utimesSync(target, h.mtime, h.mtime);
+          fs.utimesSync(B(target), h.mtime, h.mtime);
           break;
         }
         case 'char':
         case 'block': {
-          if (!isRoot) {
-            skipped.push({ path: h.path, reason: `${h.type} device ${h.devmajor}:${h.devminor} needs root` });
+          if (!isRoot || options.devices === false) {
+            // What the layer replaces is gone either way: the lower entry must not show through.
+            if (existing) remove(target, existing);
+            skipped.push({ path: h.path, reason: `${h.type} device ${h.devmajor}:${h.devminor} ${isRoot ? 'not written (device nodes were not asked for)' : 'needs root'}` });
             break;
           }
           if (existing) remove(target, existing);
-          run('mknod', ['-m', (h.mode & 0o777).toString(8), '--', target, h.type === 'char' ? 'c' : 'b', String(h.devmajor), String(h.devminor)], h.path);
+          makeNode(root, target, (at) => run('mknod', ['-m', (h.mode & 0o777).toString(8), '--', at, h.type === 'char' ? 'c' : 'b', String(h.devmajor), String(h.devminor)], h.path));
           finish(target, h, false);
-          fs.utimesSync(target, h.mtime, h.mtime);
+          fs.utimesSync(B(target), h.mtime, h.mtime);
           break;
         }
       }
@@ -285,8 +312,8 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
   // Directory modes and mtimes last, deepest first, once nothing more is written into them.
   const dirs = [...dirMeta].filter(([d]) => lstatOrNull(d)?.isDirectory()).sort((a, b) => b[0].length - a[0].length);
   for (const [d, [mode, mtime]] of dirs) {
-    fs.chmodSync(d, mode);
-    fs.utimesSync(d, mtime, mtime);
+    fs.chmodSync(B(d), mode);
+    fs.utimesSync(B(d), mtime, mtime);
   }
   if (!end) throw new OcibuildError('LAYER_INVALID', 'layer stream ended early');
   const result: { diffId: Digest; size: number } = end;

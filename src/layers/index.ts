@@ -6,3 +6,4 @@ export { applyLayer, type ApplyLayerOptions, type ApplyLayerResult, type Skipped
 export { createLayerLimit } from './limit.js';
 export { ParallelGzip, GZIP_BLOCK_SIZE, GZIP_HEADER, type ParallelGzipOptions } from './gzip.js';
 export type { TarHeader, TarEntryType } from './tar-format.js';
+export { validateLayerEntry, parseWhiteout, layerPathParts, type ParsedWhiteout } from './names.js';

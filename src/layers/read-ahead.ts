@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
+import { fsPath } from '../fs-names.js';
 
 /**
  * One read: `length` bytes of `path` at `position`. The file must be a
@@ -91,7 +92,7 @@ const BATCHES_AHEAD = 2 * WORKERS;
 export function readSyncChecked(req: ReadRequest): ReadResult {
   let fd: number;
   try {
-    fd = fs.openSync(req.path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    fd = fs.openSync(fsPath(req.path), fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
     return { ok: false, kind: 'io', code: (e as NodeJS.ErrnoException).code, message: (e as Error).message };
   }
@@ -184,7 +185,7 @@ export class ReadAhead {
         this.waiting.set(id, { resolve, reject });
       });
       done.catch(() => undefined);
-      this.workers[id % this.workers.length]!.postMessage({ id, reads: this.reads.slice(start, end).map((r) => [r.path, r.position, r.length, r.last]) });
+      this.workers[id % this.workers.length]!.postMessage({ id, reads: this.reads.slice(start, end).map((r) => [fsPath(r.path), r.position, r.length, r.last]) });
       this.batches.push({ start, end, done });
     }
   }

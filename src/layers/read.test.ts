@@ -150,4 +150,14 @@ describe('readLayer', () => {
     await listLayer(Readable.from([padded]), { onEnd: (i) => (info = i) });
     expect(info).toEqual({ diffId: `sha256:${createHash('sha256').update(padded).digest('hex')}`, size: padded.length });
   });
+
+  it('issue 7: refuses (LAYER_ESCAPE) whiteouts of ".", ".." or "", names leaving the tree and hardlinks out of it', async () => {
+    const one = (name: string, typeflag: number = TypeFlag.file, linkname = '') => Buffer.concat([encodeHeader({ ...fields, path: name, typeflag, linkname }), Buffer.alloc(2 * BLOCK)]);
+    for (const tar of [one('.wh...'), one('.wh..'), one('.wh.'), one('sub/.wh...'), one('a/b/.wh..'), one('../x'), one('/abs'), one('hl', TypeFlag.hardlink, '../x'), one('hl', TypeFlag.hardlink, '/etc/passwd')]) {
+      await expect(listLayer(byteByByte(tar))).rejects.toMatchObject({ code: 'LAYER_ESCAPE' });
+      const it = readLayer(Readable.from([tar]));
+      await expect(it.next()).rejects.toMatchObject({ code: 'LAYER_ESCAPE' });
+    }
+    expect(await listLayer(Readable.from([one('sub/.wh.x')]))).toMatchObject([{ path: 'sub/x', type: 'whiteout' }]);
+  });
 });

@@ -4,6 +4,8 @@ import zlib from 'node:zlib';
 import { OcibuildError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
 import { applyPax, BLOCK, decodeRawHeader, entryTypeOf, isZeroBlock, parsePax, TypeFlag, type RawHeader, type TarHeader } from './tar-format.js';
+import { decodeFsName } from '../fs-names.js';
+import { validateLayerEntry } from './names.js';
 import type { LayerEntry } from './types.js';
 
 /** Largest pax or GNU long-name record we accept (as Go's archive/tar). */
@@ -165,7 +167,7 @@ async function decompressed(source: Source): Promise<AsyncIterator<Uint8Array | 
 
 function cString(b: Buffer): string {
   const z = b.indexOf(0);
-  return b.toString('utf8', 0, z < 0 ? b.length : z);
+  return decodeFsName(b.subarray(0, z < 0 ? b.length : z));
 }
 
 /**
@@ -174,8 +176,11 @@ function cString(b: Buffer): string {
  * are understood; names are given as stored, minus a trailing '/'. Each
  * entry's body must be consumed, or is skipped, before the next one comes.
  * The stream is read to its end so that `onEnd` reports the diffId of all of it.
+ * Every entry is validated before it is given (see `validateLayerEntry`): an
+ * absolute name, a '..' component, a hardlink out of the tree or a whiteout of
+ * `.`, `..` or an empty name ends the read with LAYER_ESCAPE.
  *
- * @throws OcibuildError LAYER_INVALID for corrupt or truncated input, UNSUPPORTED for zstd/xz/bzip2 and sparse files.
+ * @throws OcibuildError LAYER_INVALID for corrupt or truncated input, LAYER_ESCAPE for names leaving the tree, UNSUPPORTED for zstd/xz/bzip2 and sparse files.
  */
 export async function* readLayer(source: Source, options: ReadLayerOptions = {}): AsyncGenerator<TarEntry> {
   const src = await decompressed(source);
@@ -242,6 +247,7 @@ export async function* readLayer(source: Source, options: ReadLayerOptions = {})
         devminor: raw.devminor,
         xattrs,
       };
+      validateLayerEntry(header);
       const bodyLen = type === 'file' ? size : 0;
       let left = bodyLen;
       const what = `entry ${JSON.stringify(name)}`;

@@ -9,6 +9,7 @@
  * archive/tar read it.
  */
 import { OcibuildError } from '../errors.js';
+import { decodeFsName, encodeFsName, hasEscapedBytes } from '../fs-names.js';
 
 export const BLOCK = 512;
 
@@ -119,7 +120,8 @@ function writeString(buf: Buffer, off: number, width: number, s: string): boolea
     return true;
   }
   // Does not fit (or is not portable ustar text): store a truncated copy, pax holds the truth.
-  buf.write(s, off, width, 'utf8');
+  if (hasEscapedBytes(s)) encodeFsName(s).copy(buf, off, 0, Math.min(width, encodeFsName(s).length));
+  else buf.write(s, off, width, 'utf8');
   return false;
 }
 
@@ -138,7 +140,7 @@ function finishHeader(buf: Buffer, off: number): void {
 
 /** One pax record: `"<len> <key>=<value>\n"`, where len counts the whole record. */
 export function paxRecord(key: string, value: string | Uint8Array): Buffer {
-  const v = typeof value === 'string' ? Buffer.from(value, 'utf8') : value;
+  const v = typeof value === 'string' ? encodeFsName(value) : value; // names are bytes (see fs-names.ts)
   const rest = Buffer.byteLength(key) + v.length + 3; // ' ', '=', '\n'
   let len = rest + String(rest).length;
   if (String(len).length !== String(rest).length) len = rest + String(len).length;
@@ -226,7 +228,7 @@ function readString(buf: Buffer, off: number, width: number): string {
   let end = off;
   const stop = off + width;
   while (end < stop && buf[end] !== 0) end++;
-  return buf.toString('utf8', off, end);
+  return decodeFsName(buf.subarray(off, end));
 }
 
 function readNumber(buf: Buffer, off: number, width: number, field: string): number {
@@ -357,10 +359,10 @@ export function applyPax(h: RawHeader, records: Map<string, Buffer>, xattrs: Rec
   for (const [key, v] of records) {
     switch (key) {
       case 'path':
-        h.name = v.toString('utf8');
+        h.name = decodeFsName(v);
         break;
       case 'linkpath':
-        h.linkname = v.toString('utf8');
+        h.linkname = decodeFsName(v);
         break;
       case 'size': {
         const n = paxNumber(v, key);

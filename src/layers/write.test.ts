@@ -201,6 +201,28 @@ describe('writeLayer', () => {
     fs.rmSync(out, { recursive: true, force: true });
   });
 
+  it('issue 7: hardlinks to a symlink, a fifo or a device: the first path carries the kind, the others link to it', async () => {
+    const entries: LayerEntry[] = [
+      { path: 'z-sl', type: 'symlink', linkname: 'target', mode: 0o777, uid: 0, gid: 0 },
+      { path: 'a-hl-sl', type: 'hardlink', linkname: 'z-sl', mode: 0, uid: 0, gid: 0 },
+      { path: 'p', type: 'fifo', mode: 0o600, uid: 0, gid: 0 },
+      { path: 'q-hl-p', type: 'hardlink', linkname: 'p', mode: 0, uid: 0, gid: 0 },
+      { path: 'null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666, uid: 0, gid: 0 },
+      { path: 'null2', type: 'hardlink', linkname: 'null', mode: 0, uid: 0, gid: 0 },
+    ];
+    const { data } = await writeToBuffer(entries);
+    const listed = await listLayer(Readable.from([data]));
+    expect(listed.map((e) => [e.path, e.type, e.linkname ?? null, e.devmajor ?? null])).toEqual([
+      ['a-hl-sl', 'symlink', 'target', null],
+      ['null', 'char', null, 1],
+      ['null2', 'hardlink', 'null', null],
+      ['p', 'fifo', null, null],
+      ['q-hl-p', 'hardlink', 'p', null],
+      ['z-sl', 'hardlink', 'a-hl-sl', null],
+    ]);
+    await expect(writeToBuffer([dir('d'), { path: 'hl', type: 'hardlink', linkname: 'd', mode: 0, uid: 0, gid: 0 }])).rejects.toMatchObject({ code: 'LAYER_INVALID' });
+  });
+
   it('reads files from disk: small ones on the read-ahead worker, big ones streamed, same bytes as buffers', async () => {
     const src = tempDir();
     const entries: LayerEntry[] = [];

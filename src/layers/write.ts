@@ -8,6 +8,7 @@ import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
 import { GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
 import { ReadAhead, readSyncChecked, type ReadRequest, type ReadResult } from './read-ahead.js';
 import type { LayerEntry, LayerEntrySource, LayerResult, WriteLayerOptions } from './types.js';
+import { encodeFsName } from '../fs-names.js';
 
 /** Files are read in ranges of at most this size (big files: several ranges, read in parallel). */
 const READ_RANGE = 1024 * 1024;
@@ -76,7 +77,7 @@ function prepare(e: LayerEntry, sourceDateEpoch: number | undefined): Prepared {
   if (sourceDateEpoch !== undefined && mtime > sourceDateEpoch) mtime = sourceDateEpoch;
   const p: Prepared = {
     path,
-    key: Buffer.from(path, 'utf8'),
+    key: encodeFsName(path),
     name: path,
     typeflag: TypeFlag.file,
     mode,
@@ -149,7 +150,7 @@ function prepare(e: LayerEntry, sourceDateEpoch: number | undefined): Prepared {
     default:
       throw invalid(path, `unknown entry type ${JSON.stringify((e as { type: unknown }).type)}`);
   }
-  if (p.name !== path) p.key = Buffer.from(p.name, 'utf8');
+  if (p.name !== path) p.key = encodeFsName(p.name);
   return p;
 }
 
@@ -157,6 +158,9 @@ function prepare(e: LayerEntry, sourceDateEpoch: number | undefined): Prepared {
  * Hardlinks must follow their target in a tar stream. After sorting, the
  * first path of each link group carries the data and the others link to it.
  */
+/** What a hardlink may point at: anything but a directory (and whiteouts, which are not files). */
+const LINKABLE = new Set<LayerEntry['type']>(['file', 'symlink', 'fifo', 'char', 'block']);
+
 function electHardlinks(sorted: Prepared[]): void {
   const byPath = new Map<string, Prepared>();
   for (const p of sorted) byPath.set(p.path, p);
@@ -169,8 +173,8 @@ function electHardlinks(sorted: Prepared[]): void {
       seen.add(target);
       target = byPath.get(target.linkname);
     }
-    if (!target || target.type !== 'file') {
-      throw invalid(p.path, `hardlink target ${JSON.stringify(p.linkname)} is not a regular file in this layer`);
+    if (!target || !LINKABLE.has(target.type)) {
+      throw invalid(p.path, `hardlink target ${JSON.stringify(p.linkname)} is not a regular file, symlink or special file in this layer`);
     }
     let g = groups.get(target);
     if (!g) groups.set(target, (g = [target]));
@@ -180,10 +184,12 @@ function electHardlinks(sorted: Prepared[]): void {
     // `sorted` order is byte order; members were pushed in that order except the file itself.
     members.sort((a, b) => Buffer.compare(a.key, b.key));
     const primary = members[0]!;
+    // The first path carries the target's kind (a file's data, a symlink's target, a device's numbers).
     const data = { size: file.size, source: file.source, mode: file.mode, uid: file.uid, gid: file.gid, mtime: file.mtime, xattrs: file.xattrs };
+    const kind = { typeflag: file.typeflag, linkname: file.linkname, type: file.type, devmajor: file.devmajor, devminor: file.devminor };
     for (const m of members) {
       if (m === primary) {
-        Object.assign(m, data, { typeflag: TypeFlag.file, linkname: '', type: 'file' });
+        Object.assign(m, data, kind);
       } else {
         Object.assign(m, { typeflag: TypeFlag.hardlink, linkname: primary.path, size: 0, source: undefined, type: 'hardlink', mode: file.mode, uid: file.uid, gid: file.gid, mtime: file.mtime, xattrs: file.xattrs });
       }

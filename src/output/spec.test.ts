@@ -7,6 +7,10 @@ describe('parseOutputSpec', () => {
     expect(parseOutputSpec('type=docker,dest=img.tar,name=a:1')).toEqual({ type: 'docker', dest: 'img.tar', names: ['a:1'] });
     expect(parseOutputSpec('dir')).toEqual({ type: 'local', dest: 'dir' });
     expect(parseOutputSpec('type=local,dest=d')).toEqual({ type: 'local', dest: 'd' });
+    expect(parseOutputSpec('type=local,dest=d,devices=true')).toEqual({ type: 'local', dest: 'd', devices: true });
+    expect(parseOutputSpec('type=local,dest=d,devices=false')).toEqual({ type: 'local', dest: 'd', devices: false });
+    expect(() => parseOutputSpec('type=local,dest=d,devices=yes')).toThrow(/expected true or false/);
+    expect(() => parseOutputSpec('type=oci,dest=d,devices=true')).toThrow(/does not take devices=/);
     expect(parseOutputSpec('type=image,"name=a:1,b:2",push=true')).toEqual({ type: 'image', names: ['a:1', 'b:2'], push: true });
     expect(parseOutputSpec('type=registry,name=r/x')).toEqual({ type: 'registry', names: ['r/x'] });
   });

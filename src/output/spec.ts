@@ -16,14 +16,14 @@ export type OutputSpec =
   /** A `docker load` archive. */
   | { type: 'docker'; dest: string; names: string[] }
   /** The final filesystem, written to a directory. */
-  | { type: 'local'; dest: string };
+  | { type: 'local'; dest: string; devices?: boolean };
 
 const KEYS: Record<OutputSpec['type'], readonly string[]> = {
   image: ['type', 'name', 'push'],
   registry: ['type', 'name'],
   oci: ['type', 'dest', 'tar', 'name'],
   docker: ['type', 'dest', 'name'],
-  local: ['type', 'dest'],
+  local: ['type', 'dest', 'devices'],
 };
 
 /** Splits a CSV field list the way buildx does (double quotes group, `""` escapes a quote). */
@@ -100,6 +100,6 @@ export function parseOutputSpec(text: string): OutputSpec {
     case 'docker':
       return { type, dest: needDest(), names };
     default:
-      return { type: 'local', dest: needDest() };
+      return { type: 'local', dest: needDest(), ...(fields.has('devices') ? { devices: parseBool('devices', fields.get('devices')!) } : {}) };
   }
 }

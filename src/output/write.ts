@@ -40,6 +40,8 @@ export interface OutputRecord {
   names: string[];
   /** Digest the destination holds (pushed manifest/index digest for registries). */
   digest: Digest;
+  /** What the output left out, for the user (a local output's device nodes). */
+  warnings: string[];
 }
 
 /** Options of {@link writeOutputs}. */
@@ -97,7 +99,7 @@ export async function writeOutputs(
       case 'image': {
         for (const name of names) await store.tag(name, descriptor);
         if (out.push) records.push(...(await push(store, descriptor, names, options)));
-        records.push({ type: 'image', dest: store.root, names, digest: descriptor.digest });
+        records.push({ type: 'image', dest: store.root, names, digest: descriptor.digest, warnings: [] });
         break;
       }
       case 'registry':
@@ -107,7 +109,7 @@ export async function writeOutputs(
         const dest = path.resolve(out.dest);
         if (!out.tar) await mkdir(dest, { recursive: true });
         await writeOciLayout(store, { descriptor, tags: names }, dest, { tar: out.tar, mtime: options.mtime });
-        records.push({ type: 'oci', dest, names, digest: descriptor.digest });
+        records.push({ type: 'oci', dest, names, digest: descriptor.digest, warnings: [] });
         break;
       }
       case 'docker': {
@@ -116,21 +118,22 @@ export async function writeOutputs(
         }
         const dest = path.resolve(out.dest);
         await writeDockerArchive(store, [{ descriptor: images[0]!.manifest, tags: names }], dest, { mtime: options.mtime });
-        records.push({ type: 'docker', dest, names, digest: images[0]!.manifest.digest });
+        records.push({ type: 'docker', dest, names, digest: images[0]!.manifest.digest, warnings: [] });
         break;
       }
       case 'local': {
         const dest = path.resolve(out.dest);
-        if (images.length === 1) {
-          await writeLocal(store, images[0]!.manifest, dest, { applyLayer, ...(options.signal ? { signal: options.signal } : {}) });
-        } else {
-          // As buildx: one directory per platform.
-          for (const img of images) {
-            const sub = path.join(dest, `${img.platform.os}_${img.platform.architecture}${img.platform.variant ? `_${img.platform.variant}` : ''}`);
-            await writeLocal(store, img.manifest, sub, { applyLayer, ...(options.signal ? { signal: options.signal } : {}) });
-          }
+        const targets = images.length === 1 ? [{ img: images[0]!, dir: dest }] : images.map((img) => ({ img, dir: path.join(dest, platformDir(img)) })); // as buildx: one directory per platform
+        const skipped: string[] = [];
+        for (const { img, dir } of targets) {
+          const r = await writeLocal(store, img.manifest, dir, { applyLayer, devices: out.devices ?? false, ...(options.signal ? { signal: options.signal } : {}) });
+          skipped.push(...r.skipped.filter((s) => /device/.test(s.reason)).map((s) => (dir === dest ? s.path : `${path.relative(dest, dir)}/${s.path}`)));
         }
-        records.push({ type: 'local', dest, names: [], digest: descriptor.digest });
+        const warnings =
+          skipped.length === 0
+            ? []
+            : [`-o type=local,dest=${out.dest}: ${skipped.length} device node${skipped.length === 1 ? '' : 's'} not written (add devices=true to write them): ${skipped.slice(0, 10).map((p) => `/${p}`).join(', ')}${skipped.length > 10 ? ', ...' : ''}`];
+        records.push({ type: 'local', dest, names: [], digest: descriptor.digest, warnings });
         break;
       }
     }
@@ -181,7 +184,11 @@ async function push(store: Store, descriptor: Descriptor, names: string[], optio
     }
     const t = now();
     emit?.({ type: 'vertex.completed', time: t, vertex, cached: false, durationMs: t - t0 });
-    records.push({ type: 'registry', dest: name, names: [name], digest: r.digest });
+    records.push({ type: 'registry', dest: name, names: [name], digest: r.digest, warnings: [] });
   }
   return records;
+}
+
+function platformDir(img: PlatformImage): string {
+  return `${img.platform.os}_${img.platform.architecture}${img.platform.variant ? `_${img.platform.variant}` : ''}`;
 }

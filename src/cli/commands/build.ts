@@ -152,6 +152,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
   }
   for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
   for (const m of new Set(result.images.flatMap((i) => i.warnings.map((w) => w.message)))) ctx.io.stderr.write(`warning: ${m}\n`);
+  for (const m of result.outputs.flatMap((o) => o.warnings)) ctx.io.stderr.write(`warning: ${m}\n`);
   if (result.explain) ctx.io.stderr.write(formatExplain(result.explain));
   const imageId = result.configDigest ?? result.descriptor.digest;
   if (argv.iidfile) await writeFile(path.resolve(ctx.io.cwd, argv.iidfile), imageId);

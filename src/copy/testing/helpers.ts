@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { normalizeTarName, readLayer } from '../../layers/read.js';
 import type { LayerEntry } from '../../layers/types.js';
+import { fsPath } from '../../fs-names.js';
 
 /** A file (string or bytes, optional mode/mtime), a directory (`dir`), a symlink or a hardlink. */
 export type TreeNode =
@@ -81,7 +82,7 @@ export function listEntries(entries: LayerEntry[]): string[] {
         const s = e.source;
         let data: Buffer;
         if (!s) data = Buffer.alloc(0);
-        else if (s.kind === 'path') data = fs.readFileSync(s.path);
+        else if (s.kind === 'path') data = fs.readFileSync(fsPath(s.path));
         else if (s.kind === 'buffer') data = Buffer.from(s.data);
         else throw new Error('stream sources are not listed');
         if (e.size !== data.length) throw new Error(`${e.path}: size ${e.size} but ${data.length} bytes`);
