@@ -128,7 +128,10 @@ export async function buildPlatform(
       const parent = layers.length > 0 ? views.get(layers.slice(0, -1).map((l) => l.diffId).join(',')) : undefined;
       const open = (i: number) => openLayer(store, layers[i]!);
       const diffIdOf = (i: number) => layers[i]?.diffId;
-      v = parent ? parent.then((p) => RootfsView.extend(p, layers.length - 1, open, diffIdOf)) : RootfsView.load(layers.length, open, signal, diffIdOf);
+      const digestOf = (i: number) => layers[i]?.digest;
+      v = parent
+        ? parent.then((p) => RootfsView.extend(p, layers.length - 1, open, diffIdOf, digestOf))
+        : RootfsView.load(layers.length, open, signal, diffIdOf, digestOf);
       views.set(key, v);
     }
     return v;

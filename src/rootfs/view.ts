@@ -41,6 +41,7 @@ export class RootfsView implements DestFs {
   private constructor(
     private readonly openLayer: OpenLayer,
     private readonly diffIdOf?: (i: number) => string | undefined,
+    private readonly digestOf?: (i: number) => string | undefined,
   ) {
     this.entries.set('/', { type: 'directory', mode: 0o755, uid: 0, gid: 0, layer: -1, tarPath: '/', size: 0 });
   }
@@ -50,8 +51,14 @@ export class RootfsView implements DestFs {
    * `diffIdOf`, each layer's uncompressed bytes must hash to its diffId
    * (DIGEST_MISMATCH otherwise): an image is verified as its view is read.
    */
-  static async load(count: number, openLayer: OpenLayer, signal?: AbortSignal, diffIdOf?: (i: number) => string | undefined): Promise<RootfsView> {
-    const view = new RootfsView(openLayer, diffIdOf);
+  static async load(
+    count: number,
+    openLayer: OpenLayer,
+    signal?: AbortSignal,
+    diffIdOf?: (i: number) => string | undefined,
+    digestOf?: (i: number) => string | undefined,
+  ): Promise<RootfsView> {
+    const view = new RootfsView(openLayer, diffIdOf, digestOf);
     for (let i = 0; i < count; i++) {
       signal?.throwIfAborted();
       await view.addLayer(i);
@@ -60,8 +67,14 @@ export class RootfsView implements DestFs {
   }
 
   /** A view that has the layers of `base` plus one more (`index` = base's count). */
-  static async extend(base: RootfsView | undefined, index: number, openLayer: OpenLayer, diffIdOf?: (i: number) => string | undefined): Promise<RootfsView> {
-    const view = new RootfsView(openLayer, diffIdOf);
+  static async extend(
+    base: RootfsView | undefined,
+    index: number,
+    openLayer: OpenLayer,
+    diffIdOf?: (i: number) => string | undefined,
+    digestOf?: (i: number) => string | undefined,
+  ): Promise<RootfsView> {
+    const view = new RootfsView(openLayer, diffIdOf, digestOf);
     if (base) {
       for (const [k, v] of base.entries) view.entries.set(k, v);
       for (const [k, v] of base.children) view.children.set(k, new Set(v));
@@ -136,7 +149,20 @@ export class RootfsView implements DestFs {
     return '/' + stack.join('/');
   }
 
+  /** Reads layer `i` into the view; an error names the layer (index and digest), as the local output does. */
   private async addLayer(i: number): Promise<void> {
+    try {
+      await this.readLayerInto(i);
+    } catch (e) {
+      if (!(e instanceof OcibuildError)) throw e;
+      const digest = this.digestOf?.(i);
+      const name = `layer ${i}${digest ? ` (${digest})` : ''}`;
+      if (e.message.startsWith(name)) throw e;
+      throw new OcibuildError(e.code, `${name}: ${e.message.replace(new RegExp(`^layer ${i}( of the image)?: `), '')}`, { cause: e, details: { ...e.details, ...(digest ? { layer: digest } : {}) } });
+    }
+  }
+
+  private async readLayerInto(i: number): Promise<void> {
     const stream = await this.openLayer(i);
     const expected = this.diffIdOf?.(i);
     const onEnd = ({ diffId }: { diffId: string }) => {
@@ -147,7 +173,13 @@ export class RootfsView implements DestFs {
     for await (const { header, body } of readLayer(stream, { onEnd })) {
       body?.resume();
       const tarPath = clean(header.path);
-      const dir = this.resolveParent(path.dirname(tarPath));
+      let dir: string;
+      try {
+        dir = this.resolveParent(path.dirname(tarPath));
+      } catch (e) {
+        if (!(e instanceof OcibuildError)) throw e;
+        throw new OcibuildError(e.code, `layer entry ${JSON.stringify(header.path)}: ${e.message}`, { cause: e, details: { ...e.details, path: header.path } });
+      }
       const base = path.basename(tarPath);
       const p = tarPath === '/' ? '/' : dir === '/' ? `/${base}` : `${dir}/${base}`;
       if (base === '.wh..wh..opq') {
