@@ -16,6 +16,8 @@ export interface CommandContext {
   sources: Map<string, string>;
   /** Exit code the command wants (0 unless set). */
   exitCode: number;
+  /** The clock (ms since the epoch). */
+  now: () => number;
 }
 
 type Register = (y: Argv, ctx: CommandContext) => Argv;
@@ -65,7 +67,7 @@ function deferHandlers(y: Argv, defer: (run: () => Promise<unknown>) => void): A
  */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   argv = markStdin(argv);
-  const ctx: CommandContext = { io, sources: new Map(), exitCode: 0 };
+  const ctx: CommandContext = { io, sources: new Map(), exitCode: 0, now: io.now ?? Date.now };
   const debug = Boolean(io.env.OCIBUILD_DEBUG);
   let failure: unknown;
   let usageError: string | undefined;

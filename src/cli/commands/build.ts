@@ -3,7 +3,7 @@ import os from 'node:os';
 import { OcibuildError } from '../../errors.js';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { build, plan, type BuildOptions, type ProgressEvent } from '../../build.js';
+import { build, plan, type BuildOptions } from '../../build.js';
 import { formatPlan } from '../../graph/index.js';
 import { readDockerfileInput } from '../dockerfile-input.js';
 import { STDIN_ARG, type CommandContext } from '../main.js';
@@ -11,35 +11,11 @@ import { parseKeyValues } from '../options.js';
 import { openStore } from '../store.js';
 import { formatWarning } from '../warnings.js';
 import { registryFlags, registryHooks } from '../registry-options.js';
+import { createProgressDisplay, PROGRESS_MODES, resolveProgressMode } from '../progress/index.js';
+import { createLegacyBridge } from '../progress/legacy.js';
 
 function list(values: unknown): string[] {
   return ((values as string[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
-}
-
-function progressPrinter(ctx: CommandContext): (e: ProgressEvent) => void {
-  let n = 0;
-  return (e) => {
-    switch (e.type) {
-      case 'stage':
-        ctx.io.stderr.write(`#${++n} [${e.platform}] stage ${e.name ?? e.stage}: FROM ${e.base}\n`);
-        break;
-      case 'step':
-        ctx.io.stderr.write(`#${++n} [${e.platform}] ${e.text.trim()}  (line ${e.line})\n`);
-        break;
-      case 'layer':
-        ctx.io.stderr.write(`   ${e.cached ? 'CACHED ' : ''}layer ${e.digest} ${e.size} bytes\n`);
-        break;
-      case 'pull':
-        ctx.io.stderr.write(`#${++n} pulled ${e.ref} ${e.digest}\n`);
-        break;
-      case 'output':
-        ctx.io.stderr.write(`#${++n} exported ${e.kind} ${e.dest}\n`);
-        break;
-      case 'warning':
-        ctx.io.stderr.write(`warning: ${e.message}\n`);
-        break;
-    }
-  };
 }
 
 /** `ocibuild build [PATH]` (also `ocibuild [PATH]`): docker build's flags, no daemon. */
@@ -66,7 +42,8 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('metadata-file', { type: 'string', describe: 'Write build result metadata (digests, size, names) as JSON to this file' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'Print the build plan (stages, steps, dependencies) and stop' })
           .option('store', { type: 'string', describe: 'Store directory (default $OCIBUILD_HOME or $XDG_CACHE_HOME/ocibuild)' })
-          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only the image digest' })
+          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only the image digest (same as --progress=quiet)' })
+          .option('progress', { type: 'string', choices: PROGRESS_MODES, default: 'auto', describe: 'Progress output: auto (tty on a terminal, else plain), tty, plain, json, quiet' })
       ),
     async (argv) => {
       // `ocibuild -` (as `docker build -`): the Dockerfile comes from stdin, with an empty context.
@@ -101,6 +78,7 @@ interface BuildArgs {
   'dry-run': boolean;
   store?: string;
   quiet: boolean;
+  progress: string;
   creds: string[];
   'registry-ca': string[];
   'insecure-registry': string[];
@@ -125,8 +103,8 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     pull: argv.pull,
     noCache: argv['no-cache'],
     env: ctx.io.env,
-    ...(argv.quiet ? {} : { onProgress: progressPrinter(ctx) }),
   };
+  const mode = argv.quiet ? 'quiet' : resolveProgressMode(argv.progress, ctx.io.stderr);
   const color = Boolean(ctx.io.stderr.isTTY);
   if (argv['dry-run']) {
     // Nothing is built, so nothing is tagged, pushed or written: say so rather than ignore the flags.
@@ -145,10 +123,24 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
   }
   const store = await openStore(ctx, argv.store);
   const hooks = await registryHooks(ctx, argv, argv.tag as string[]);
+  const display = createProgressDisplay(mode, ctx.io.stderr, ctx.now);
+  const bridge = createLegacyBridge(ctx.now, input.file);
   let result;
   try {
-    result = await build({ ...options, store, pullImage: hooks.pullImage, pushImage: hooks.pushImage });
+    result = await build({
+      ...options,
+      store,
+      pullImage: hooks.pullImage,
+      pushImage: hooks.pushImage,
+      ...(mode === 'quiet' ? {} : { onProgress: (e: unknown) => bridge.convert(e).forEach((x) => display.onProgress(x)) }),
+    });
+    bridge.finish().forEach((x) => display.onProgress(x));
+  } catch (err) {
+    const e = err as { message?: string; code?: string };
+    bridge.finish({ message: String(e?.message ?? err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) }).forEach((x) => display.onProgress(x));
+    throw err;
   } finally {
+    display.end();
     await hooks.close();
   }
   for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
