@@ -74,7 +74,7 @@ describe('tty progress frames', () => {
   const frameAt = (n: number, now: number, done = false) => {
     const state = createProgressState();
     for (const e of EVENTS.slice(0, n)) applyEvent(state, e);
-    return renderTtyFrame(state, now, { columns: 80, rows: 30, done });
+    return renderTtyFrame(state, now, { columns: done ? 100 : 80, rows: 30, done });
   };
 
   it('shows a running step with state, elapsed time and bytes so far', () => {

@@ -51,13 +51,14 @@ export function renderTtyFrame(state: ProgressState, now: number, options: Frame
   const lines: string[] = [fit(`[+] ${head} ${formatSeconds(total)} (${finished}/${state.vertices.length})`, '', columns)];
   for (const v of state.vertices) {
     lines.push(fit(` => ${v.name}`, `${STATE_WORD[v.state]} ${formatSeconds(elapsedOf(v, now))}`, columns));
+    const output = [...v.logs, ...Object.values(v.partial).filter(Boolean)];
     if (v.state === 'running') {
       for (const t of v.transfers) {
         lines.push(fit(` => => ${t.name ?? t.id} ${formatTransfer(t)}${t.completed ? ' done' : ''}`, formatSeconds((t.completed ? t.updated : now) - t.started), columns));
       }
-      for (const l of [...v.logs, ...Object.values(v.partial).filter(Boolean)].slice(-RUNNING_LOG_LINES)) lines.push(fit(` => => # ${l}`, '', columns));
+      for (const l of output.slice(-RUNNING_LOG_LINES)) lines.push(fit(` => => # ${l}`, '', columns));
     } else if (v.state === 'error') {
-      for (const l of v.logs.slice(-ERROR_LOG_LINES)) lines.push(fit(` => => # ${l}`, '', columns));
+      for (const l of output.slice(-ERROR_LOG_LINES)) lines.push(fit(` => => # ${l}`, '', columns));
       lines.push(fit(` => => ERROR: ${v.message ?? ''}${v.code ? ` [${v.code}]` : ''}`, '', columns));
     }
   }
