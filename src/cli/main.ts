@@ -83,8 +83,9 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     .alias('h', 'help')
     .version()
     .fail((msg, err) => {
-      if (err) failure = err;
-      else usageError = msg;
+      // yargs' own validation errors (YError: a missing value, a bad choice) are usage errors too.
+      if (err && err.name !== 'YError') failure = err;
+      else usageError = msg ?? err?.message;
     });
   let pending: (() => Promise<unknown>) | undefined;
   y = deferHandlers(y, (run) => {
@@ -97,7 +98,10 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       if (output) {
         io.stdout.write(output.endsWith('\n') ? output : output + '\n');
       }
-      if (err && !failure && !usageError) failure = err;
+      if (err && !failure && !usageError) {
+        if (err.name === 'YError') usageError = err.message;
+        else failure = err;
+      }
     });
   } catch (err) {
     if (!failure && !usageError) failure = err;
