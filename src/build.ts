@@ -27,8 +27,9 @@ import { PlatformBuild, baseKey, type LayerRecord, type PlatformImage, type Prog
 import { writeOutputs, type OutputRecord } from './builder/outputs.js';
 import { StatCache } from './builder/stat-cache.js';
 import { parseOutputSpec, type OutputSpec } from './builder/output-spec.js';
+import { checkBuildOptions, withBuildDefaults, type BuildRegistryOptions } from './build-defaults.js';
 
-export type { ProgressEvent, PlatformImage, OutputSpec, OutputRecord };
+export type { ProgressEvent, PlatformImage, OutputSpec, OutputRecord, BuildRegistryOptions };
 
 /**
  * Pulls an image into the store and returns the descriptor of what was
@@ -74,6 +75,13 @@ export interface BuildOptions {
   pullImage?: PullFn;
   /** Pushes a built image to a registry reference (the registry client provides it). */
   pushImage?: (store: Store, descriptor: Descriptor, ref: string, options: { signal?: AbortSignal }) => Promise<{ digest: Digest }>;
+  /**
+   * Registry settings for pulling bases and pushing when `pullImage`/`pushImage`
+   * are not given: explicit `creds` by host, `registryCa` files, `insecureRegistries`,
+   * `mirrors`. Credentials also come from `$DOCKER_CONFIG/config.json`, its helpers
+   * and `$REGISTRY_AUTH_FILE` (read from `env`), as for the CLI.
+   */
+  registry?: BuildRegistryOptions;
   /** HTTP options for ADD URLs. */
   http?: HttpOptions;
   /** Environment (SOURCE_DATE_EPOCH, OCIBUILD_HOME, ...): default `process.env`. */
@@ -161,6 +169,7 @@ function compileOptions(options: BuildOptions, prepared: Prepared, platform: Pla
  * prints (stages, steps, dependencies), for the first target platform.
  */
 export async function plan(options: BuildOptions): Promise<PlanResult> {
+  checkBuildOptions(options);
   const prepared = await prepare(options);
   const { value, warnings } = compileDockerfile(prepared.ast, compileOptions(options, prepared, prepared.platforms[0]!));
   return { ast: prepared.ast, graph: value, warnings };
@@ -180,6 +189,11 @@ function sourceDateEpoch(options: BuildOptions, env: Record<string, string | und
  * written to every requested output.
  */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  return withBuildDefaults(options, buildWithHooks);
+}
+
+/** {@link build} once its options are checked and its registry hooks set. */
+async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
   const prepared = await prepare(options);
   const env = prepared.env;
   const store = options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir())));
