@@ -8,6 +8,8 @@
 import type { BuildOptions, PullFn } from './build.js';
 import type { Store } from './cache/store.js';
 import { OcibuildError } from './errors.js';
+import { parseOutputSpec } from './builder/output-spec.js';
+import { parseImageName } from './image/names.js';
 import { readImage } from './image/read.js';
 import type { Digest } from './oci/digest.js';
 import type { Descriptor } from './oci/types.js';
@@ -77,6 +79,8 @@ export function checkBuildOptions(options: unknown): asserts options is BuildOpt
   if (o.dockerfile !== undefined && typeof o.dockerfile !== 'string' && !(o.dockerfile instanceof Uint8Array)) throw invalid('dockerfile', 'a string or a Uint8Array', o.dockerfile);
   for (const k of ['buildArgs', 'labels', 'annotations']) checkStringRecord(o, k);
   checkStringArray(o, 'tags');
+  // Malformed names and --output values fail here, before the store is opened or anything read.
+  for (const t of (o.tags as string[] | undefined) ?? []) parseImageName(t);
   if (o.platforms !== undefined) {
     if (!Array.isArray(o.platforms)) throw invalid('platforms', 'an array of platforms ("linux/arm64" or { os, architecture })', o.platforms);
     o.platforms.forEach((p, i) => {
@@ -87,7 +91,7 @@ export function checkBuildOptions(options: unknown): asserts options is BuildOpt
   if (o.outputs !== undefined) {
     if (!Array.isArray(o.outputs)) throw invalid('outputs', 'an array of outputs ("type=oci,dest=out" or { type, ... })', o.outputs);
     o.outputs.forEach((x, i) => {
-      if (typeof x === 'string') return;
+      if (typeof x === 'string') return void parseOutputSpec(x);
       if (!isRecord(x) || typeof x.type !== 'string') throw invalid(`outputs[${i}]`, 'a string like "type=oci,dest=out" or an object with a type', x);
     });
   }

@@ -152,6 +152,19 @@ describe('usage errors stop before any work (issue 7)', () => {
   });
 });
 
+describe('malformed values fail before the store is opened', () => {
+  it.each([
+    ['-o', 'type=bogus', /--output type=bogus is not supported.*\[OUTPUT_INVALID\]/],
+    ['-t', 'UPPER:bad:tag', /invalid reference "UPPER:bad:tag".*\[REFERENCE_INVALID\]/],
+  ])('%s %s', async (flag, value, message) => {
+    const never = path.join(tmp, `never-store-${value.replace(/\W/g, '')}`);
+    const r = await cli(['build', '../ctx', flag, value, '--store', never]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(existsSync(never)).toBe(false);
+  });
+});
+
 describe('help', () => {
   const commands = ['build', 'parse', 'check', 'images', 'rmi', 'prune', 'pull', 'push'];
 

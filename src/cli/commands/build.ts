@@ -8,7 +8,6 @@ import { formatPlan } from '../../graph/index.js';
 import { readDockerfileInput } from '../dockerfile-input.js';
 import { STDIN_ARG, type CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
-import { openStore } from '../store.js';
 import { formatWarning } from '../warnings.js';
 import { registryFlags, registryHooks } from '../registry-options.js';
 import { createProgressDisplay, PROGRESS_MODES, resolveProgressMode } from '../progress/index.js';
@@ -121,7 +120,6 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     ctx.io.stdout.write(formatPlan(p.graph));
     return;
   }
-  const store = await openStore(ctx, argv.store);
   const hooks = await registryHooks(ctx, argv, argv.tag as string[]);
   const display = createProgressDisplay(mode, ctx.io.stderr, ctx.now);
   const bridge = createLegacyBridge(ctx.now, input.file);
@@ -129,7 +127,8 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
   try {
     result = await build({
       ...options,
-      store,
+      // build() opens it once the options are checked: a usage error leaves no store behind.
+      ...(argv.store !== undefined ? { storeRoot: path.resolve(ctx.io.cwd, argv.store) } : {}),
       pullImage: hooks.pullImage,
       pushImage: hooks.pushImage,
       ...(mode === 'quiet' ? {} : { onProgress: (e: unknown) => bridge.convert(e).forEach((x) => display.onProgress(x)) }),
