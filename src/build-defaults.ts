@@ -164,7 +164,17 @@ export function registryClientHooks(client: () => Promise<RegistryClient>): { pu
   return {
     async pullImage(ref, platform, { store, signal }) {
       const reference = normalizeReference(ref);
-      const result = await pullImage(await client(), reference, { sink: store, platform, acceptOtherPlatform: true, ...(signal ? { signal } : {}) });
+      let result;
+      try {
+        result = await pullImage(await client(), reference, { sink: store, platform, acceptOtherPlatform: true, ...(signal ? { signal } : {}) });
+      } catch (e) {
+        // The registry has no such manifest: the base image does not exist (a missing blob stays a registry error).
+        const url = e instanceof OcibuildError ? String(e.details?.['url'] ?? '') : '';
+        if (e instanceof OcibuildError && e.code === 'REGISTRY_NOT_FOUND' && url.includes('/manifests/')) {
+          throw new OcibuildError('IMAGE_NOT_FOUND', `base image ${JSON.stringify(ref)} is neither in the local store nor in its registry (${reference.domain})`, { cause: e, details: e.details });
+        }
+        throw e;
+      }
       // Keep what was pulled under its name, as docker does: the next build finds it locally.
       if (!reference.digest) await store.tag(ref, result.descriptor);
       return { descriptor: result.descriptor, name: referenceName(result.reference) };

@@ -85,7 +85,8 @@ describe('step cache', () => {
     const args = [ctx, '-f', path.join(FIXTURE, 'Dockerfile'), '--store', store];
     await runCli(args);
     const warm = await runCli(args);
-    expect(warm.stderr).toMatch(/CACHED layer/);
+    // BuildKit's plain progress: `#N CACHED` (issue 9).
+    expect(warm.stderr).toMatch(/^#\d+ CACHED$/m);
     const cold = await runCli([...args, '--no-cache']);
     expect(cold.code).toBe(0);
     expect(cold.stderr).not.toMatch(/CACHED/);
