@@ -8,7 +8,7 @@
 import type { BuildOptions, PullFn } from './build.js';
 import type { Store } from './cache/store.js';
 import { OcibuildError } from './errors.js';
-import { parseOutputSpec } from './builder/output-spec.js';
+import { parseOutputSpec } from './output/spec.js';
 import { parseImageName } from './image/names.js';
 import { readImage } from './image/read.js';
 import type { Digest } from './oci/digest.js';
@@ -19,8 +19,7 @@ import { RegistryClient, normalizeReference, pullImage, referenceName, type Regi
 /** Registry settings of {@link BuildOptions.registry}: the client options minus `env` (from `BuildOptions.env`). */
 export type BuildRegistryOptions = Omit<RegistryClientOptions, 'env'>;
 
-/** The `pushImage` hook's type. */
-export type PushFn = NonNullable<BuildOptions['pushImage']>;
+type PushFn = NonNullable<BuildOptions['pushImage']>;
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -162,11 +161,17 @@ async function blobOrigins(store: Store): Promise<Map<Digest, string[]>> {
 /** `pullImage`/`pushImage` hooks over one registry client, as `ocibuild build` uses them. */
 export function registryClientHooks(client: () => Promise<RegistryClient>): { pullImage: PullFn; pushImage: PushFn } {
   return {
-    async pullImage(ref, platform, { store, signal }) {
+    async pullImage(ref, platform, { store, signal, onProgress }) {
       const reference = normalizeReference(ref);
       let result;
       try {
-        result = await pullImage(await client(), reference, { sink: store, platform, acceptOtherPlatform: true, ...(signal ? { signal } : {}) });
+        result = await pullImage(await client(), reference, {
+          sink: store,
+          platform,
+          acceptOtherPlatform: true,
+          ...(signal ? { signal } : {}),
+          ...(onProgress ? { onProgress: (e) => onProgress({ digest: e.digest, kind: e.kind, current: e.bytes, total: e.total, done: e.phase === 'done' || e.phase === 'exists' }) } : {}),
+        });
       } catch (e) {
         // The registry has no such manifest: the base image does not exist (a missing blob stays a registry error).
         const url = e instanceof OcibuildError ? String(e.details?.['url'] ?? '') : '';
@@ -179,7 +184,7 @@ export function registryClientHooks(client: () => Promise<RegistryClient>): { pu
       if (!reference.digest) await store.tag(ref, result.descriptor);
       return { descriptor: result.descriptor, name: referenceName(result.reference) };
     },
-    async pushImage(store: Store, descriptor: Descriptor, ref: string, options: { signal?: AbortSignal }) {
+    async pushImage(store: Store, descriptor: Descriptor, ref: string, options) {
       const reference = normalizeReference(ref);
       const origins = await blobOrigins(store);
       const r = await pushImage(await client(), store, {
@@ -188,6 +193,9 @@ export function registryClientHooks(client: () => Promise<RegistryClient>): { pu
         tags: reference.tag ? [reference.tag] : [],
         origins: (d) => origins.get(d),
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.onProgress
+          ? { onProgress: (e) => options.onProgress!({ digest: e.digest, current: e.bytes, total: e.total, done: e.phase === 'done' || e.phase === 'exists' || e.phase === 'mounted' }) }
+          : {}),
       });
       return { digest: r.digest };
     },

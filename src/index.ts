@@ -21,7 +21,7 @@ export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, Plat
 /** Where a progress event's vertex comes from in the Dockerfile, and the `onProgress` callback's type. */
 export type { ProgressLocation, ProgressSink } from './engine/progress.js';
 /** Parse an `--output` value (`type=oci,dest=out`) into an {@link OutputSpec}. */
-export { parseOutputSpec } from './builder/output-spec.js';
+export { parseOutputSpec } from './output/spec.js';
 
 /** Dockerfile text (or bytes) to a syntax tree with source ranges; variables are not expanded. */
 export { parseDockerfile } from './parser/index.js';

@@ -14,6 +14,7 @@ const EXAMPLES: Record<string, [string, string][]> = {
     ['$0 build -o type=oci,dest=app.oci -o type=docker,dest=app.tar .', 'OCI layout directory and a docker load archive'],
     ['$0 build -t localhost:5000/app:1 --push .', 'Build and push the tags to their registries'],
     ['$0 build --pull --no-cache .', 'Ask the registry for every base, use no cached steps'],
+    ['$0 build --explain .', 'Say for every step whether it came from the cache, and for a miss what changed'],
     ['$0 build --iidfile id.txt --metadata-file meta.json .', 'Write the image ID and the build metadata'],
     ['$0 build --dry-run .', 'Print the plan (stages, steps, dependencies); build nothing'],
     ['$0 build --store /var/cache/ocibuild .', 'Use another store directory'],

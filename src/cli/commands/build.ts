@@ -9,9 +9,11 @@ import { readDockerfileInput } from '../dockerfile-input.js';
 import { STDIN_ARG, type CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
 import { formatWarning } from '../warnings.js';
-import { registryFlags, registryHooks } from '../registry-options.js';
+import { formatExplain } from '../../engine/explain.js';
+import { registryClientOptions, registryFlags } from '../registry-options.js';
 import { createProgressDisplay, PROGRESS_MODES, resolveProgressMode } from '../progress/index.js';
-import { createLegacyBridge } from '../progress/legacy.js';
+import { registryClientHooks } from '../../build-defaults.js';
+import { RegistryClient } from '../../registry/index.js';
 
 function list(values: unknown): string[] {
   return ((values as string[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
@@ -37,6 +39,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('push', { type: 'boolean', default: false, describe: 'Push the tags to their registries' })
           .option('pull', { type: 'boolean', default: false, describe: 'Always pull base images, even when the store has them' })
           .option('no-cache', { type: 'boolean', default: false, describe: 'Do not use or record cached COPY/ADD layers' })
+          .option('explain', { type: 'boolean', default: false, describe: 'Say for every step whether it came from the cache, and for a miss what changed since the last build of the stage under the same tag' })
           .option('iidfile', { requiresArg: true, type: 'string', describe: 'Write the image ID (config digest; index digest for several platforms) to this file' })
           .option('metadata-file', { requiresArg: true, type: 'string', describe: 'Write build result metadata (digests, size, names) as JSON to this file' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'Print the build plan (stages, steps, dependencies) and stop' })
@@ -72,6 +75,7 @@ interface BuildArgs {
   push: boolean;
   pull: boolean;
   'no-cache': boolean;
+  explain: boolean;
   iidfile?: string;
   'metadata-file'?: string;
   'dry-run': boolean;
@@ -101,6 +105,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     push: argv.push,
     pull: argv.pull,
     noCache: argv['no-cache'],
+    ...(argv.explain ? { explain: true } : {}),
     env: ctx.io.env,
   };
   const mode = argv.quiet ? 'quiet' : resolveProgressMode(argv.progress, ctx.io.stderr);
@@ -120,9 +125,12 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     ctx.io.stdout.write(formatPlan(p.graph));
     return;
   }
-  const hooks = await registryHooks(ctx, argv, argv.tag as string[]);
-  const display = createProgressDisplay(mode, ctx.io.stderr, ctx.now);
-  const bridge = createLegacyBridge(ctx.now, input.file);
+  // The flags are checked now (a bad --creds is a usage error before any work); the client is made on the first pull or push.
+  const clientOptions = registryClientOptions(ctx, argv, argv.tag as string[]);
+  let client: Promise<RegistryClient> | undefined;
+  const hooks = registryClientHooks(() => (client ??= RegistryClient.create(clientOptions)));
+  // Warnings are printed after the build, with their code frames.
+  const display = createProgressDisplay(mode, ctx.io.stderr, ctx.now, { warnings: false });
   let result;
   try {
     result = await build({
@@ -131,19 +139,15 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
       ...(argv.store !== undefined ? { storeRoot: path.resolve(ctx.io.cwd, argv.store) } : {}),
       pullImage: hooks.pullImage,
       pushImage: hooks.pushImage,
-      ...(mode === 'quiet' ? {} : { onProgress: (e: unknown) => bridge.convert(e).forEach((x) => display.onProgress(x)) }),
+      ...(mode === 'quiet' ? {} : { onProgress: display.onProgress }),
     });
-    bridge.finish().forEach((x) => display.onProgress(x));
-  } catch (err) {
-    const e = err as { message?: string; code?: string };
-    bridge.finish({ message: String(e?.message ?? err), ...(typeof e?.code === 'string' ? { code: e.code } : {}) }).forEach((x) => display.onProgress(x));
-    throw err;
   } finally {
     display.end();
-    await hooks.close();
+    if (client) await (await client.catch(() => undefined))?.close();
   }
   for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
   for (const m of new Set(result.images.flatMap((i) => i.warnings.map((w) => w.message)))) ctx.io.stderr.write(`warning: ${m}\n`);
+  if (result.explain) ctx.io.stderr.write(formatExplain(result.explain));
   const imageId = result.configDigest ?? result.descriptor.digest;
   if (argv.iidfile) await writeFile(path.resolve(ctx.io.cwd, argv.iidfile), imageId);
   if (argv['metadata-file']) {

@@ -37,15 +37,26 @@ export function resolveProgressMode(mode: string, out: ProgressOutput): Exclude<
   return mode as Exclude<ProgressMode, 'auto'>;
 }
 
+/** What the display shows besides vertices. */
+export interface ProgressDisplayOptions {
+  /** Show warning events (default true; json always has them). The CLI prints warnings after the build instead. */
+  warnings?: boolean;
+}
+
 /** A display for `mode` writing to `out`, reading time from `now`. */
-export function createProgressDisplay(mode: Exclude<ProgressMode, 'auto'>, out: ProgressOutput, now: () => number = Date.now): ProgressDisplay {
+export function createProgressDisplay(
+  mode: Exclude<ProgressMode, 'auto'>,
+  out: ProgressOutput,
+  now: () => number = Date.now,
+  options: ProgressDisplayOptions = {},
+): ProgressDisplay {
   switch (mode) {
     case 'quiet':
       return { onProgress() {}, end() {} };
     case 'json':
       return { onProgress: (e) => void out.write(JSON.stringify(e) + '\n'), end() {} };
     case 'plain': {
-      const r = createPlainRenderer();
+      const r = createPlainRenderer({ warnings: options.warnings ?? true });
       return {
         onProgress: (e) => {
           const text = r.event(e);
@@ -58,7 +69,7 @@ export function createProgressDisplay(mode: Exclude<ProgressMode, 'auto'>, out: 
       };
     }
     case 'tty': {
-      const r = createTtyRenderer({ write: (t) => void out.write(t), now, columns: () => out.columns || 80, rows: () => out.rows || 24 });
+      const r = createTtyRenderer({ write: (t) => void out.write(t), now, columns: () => out.columns || 80, rows: () => out.rows || 24, warnings: options.warnings ?? true });
       return { onProgress: (e) => r.event(e), end: () => r.end() };
     }
   }

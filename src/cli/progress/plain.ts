@@ -25,7 +25,8 @@ export interface PlainRenderer {
   end(): string;
 }
 
-export function createPlainRenderer(): PlainRenderer {
+export function createPlainRenderer(options: { warnings?: boolean } = {}): PlainRenderer {
+  const showWarnings = options.warnings ?? true;
   const state: ProgressState = createProgressState();
   const lastStatus = new Map<string, number>();
   let lastVertex: string | undefined;
@@ -85,6 +86,7 @@ export function createPlainRenderer(): PlainRenderer {
           return block(e.vertex, [`#${v.n} ${t.name ?? t.id} ${formatTransfer(t)} ${formatSeconds(e.time - t.started)}${t.completed ? ' done' : ''}`]);
         }
         case 'warning': {
+          if (!showWarnings) return '';
           const where = e.location ? ` (${e.location.file}:${e.location.line})` : '';
           lastVertex = undefined;
           return `WARNING: ${e.rule ? `${e.rule}: ` : ''}${e.message}${where}\n`;

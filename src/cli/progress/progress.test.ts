@@ -1,7 +1,6 @@
 /** The progress renderers as pure functions of synthetic event streams and a clock. */
 import type { ProgressEvent } from '../../engine/progress.js';
 import { createProgressDisplay, resolveProgressMode } from './index.js';
-import { createLegacyBridge } from './legacy.js';
 import { createPlainRenderer } from './plain.js';
 import { applyEvent, createProgressState, formatBytes } from './state.js';
 import { createTtyRenderer, renderTtyFrame } from './tty.js';
@@ -63,6 +62,11 @@ describe('plain progress (BuildKit line format)', () => {
       { type: 'vertex.completed', time: T0 + 300, vertex: 'a', cached: false, durationMs: 300 },
     ]);
     expect(out).toBe('#1 A\n\n#2 0.000 hi\n\n#1 DONE 0.3s\n');
+  });
+
+  it('leaves warnings out when asked (the CLI prints them after the build, with code frames)', () => {
+    const r = createPlainRenderer({ warnings: false });
+    expect(EVENTS.map((e) => r.event(e)).join('')).not.toMatch(/WARNING/);
   });
 
   it('flushes an unterminated line at the end', () => {
@@ -149,29 +153,5 @@ describe('json and quiet progress, mode choice', () => {
 
   it('formats bytes as BuildKit does', () => {
     expect([formatBytes(0), formatBytes(999), formatBytes(1000), formatBytes(1_234_567), formatBytes(5e9)]).toEqual(['0B', '999B', '1.00kB', '1.23MB', '5.00GB']);
-  });
-});
-
-describe('the bridge from the builder events', () => {
-  it('opens a vertex per step, closes it at the next step of its stage, marks cached layers, fails open ones on error', () => {
-    let now = T0;
-    const b = createLegacyBridge(() => now, 'Dockerfile');
-    const out: ProgressEvent[] = [];
-    out.push(...b.convert({ type: 'stage', platform: 'linux/amd64', stage: 0, name: 'base', base: 'scratch' }));
-    out.push(...b.convert({ type: 'step', platform: 'linux/amd64', stage: 0, step: 0, text: 'COPY a /a', line: 2 }));
-    now += 100;
-    out.push(...b.convert({ type: 'layer', platform: 'linux/amd64', stage: 0, step: 0, digest: 'sha256:' + 'a'.repeat(64), size: 10, cached: true }));
-    out.push(...b.convert({ type: 'step', platform: 'linux/amd64', stage: 0, step: 1, text: 'COPY b /b', line: 3 }));
-    now += 50;
-    out.push(...b.finish({ message: 'boom', code: 'CONTEXT_NOT_FOUND' }));
-    expect(out.map((e) => [e.type, 'vertex' in e ? e.vertex : '', e.type === 'vertex.completed' ? e.cached : ''])).toEqual([
-      ['vertex.started', 'step:linux/amd64:0:0', ''],
-      ['status', 'step:linux/amd64:0:0', ''],
-      ['vertex.completed', 'step:linux/amd64:0:0', true],
-      ['vertex.started', 'step:linux/amd64:0:1', ''],
-      ['vertex.errored', 'step:linux/amd64:0:1', ''],
-    ]);
-    expect(out[0]).toMatchObject({ name: '[base] COPY a /a', location: { file: 'Dockerfile', line: 2 } });
-    expect(b.convert(EVENTS[3])).toEqual([EVENTS[3]]);
   });
 });

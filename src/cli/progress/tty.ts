@@ -23,6 +23,8 @@ export interface FrameOptions {
   rows: number;
   /** The build is over: the header says FINISHED (or ERROR) and the clock stops. */
   done?: boolean;
+  /** List warning events under the final frame (default true). */
+  warnings?: boolean;
 }
 
 const RUNNING_LOG_LINES = 6;
@@ -62,7 +64,7 @@ export function renderTtyFrame(state: ProgressState, now: number, options: Frame
       lines.push(fit(` => => ERROR: ${v.message ?? ''}${v.code ? ` [${v.code}]` : ''}`, '', columns));
     }
   }
-  if (options.done) {
+  if (options.done && (options.warnings ?? true)) {
     for (const w of state.warnings) {
       const where = w.location ? ` (${w.location.file}:${w.location.line})` : '';
       lines.push(fit(`WARNING: ${w.rule ? `${w.rule}: ` : ''}${w.message}${where}`, '', columns));
@@ -80,6 +82,8 @@ export interface TtyRendererOptions {
   rows(): number;
   /** How often running vertices' clocks redraw (ms). */
   intervalMs?: number;
+  /** List warning events under the final frame (default true). */
+  warnings?: boolean;
 }
 
 export interface TtyRenderer {
@@ -94,7 +98,7 @@ export function createTtyRenderer(options: TtyRendererOptions): TtyRenderer {
   let timer: NodeJS.Timeout | undefined;
   let dirty = false;
   const draw = (done: boolean) => {
-    const frame = renderTtyFrame(state, options.now(), { columns: options.columns(), rows: options.rows(), ...(done ? { done } : {}) });
+    const frame = renderTtyFrame(state, options.now(), { columns: options.columns(), rows: options.rows(), ...(done ? { done } : {}), ...(options.warnings === false ? { warnings: false } : {}) });
     const up = shown > 0 ? `\x1b[${shown}F` : '';
     options.write(up + frame.map((l) => `\x1b[2K${l}\n`).join('') + '\x1b[J');
     shown = frame.length;
