@@ -86,7 +86,7 @@ describe('--progress=tty in a terminal (tmux)', () => {
     expect(after.match(/\[\+\] Building/g)).toHaveLength(1);
     expect(after).toMatch(/^ => \[[^\]]+\] COPY small\.txt \/small\.txt +DONE \d+\.\ds$/m);
     expect(after).toMatch(/^ => \[[^\]]+\] ADD http:\/\/127\.0\.0\.1:\d+\/big\.bin \/big\.bin +DONE \d+\.\ds$/m);
-    expect(after).toMatch(/^ => \[[^\]]+\] LABEL done=yes +DONE \d+\.\ds$/m);
+    expect(after).toMatch(/^ => exporting to image tty:1 +DONE \d+\.\ds$/m);
     expect(after).not.toMatch(/RUNNING/);
     expect(after).toMatch(/^sha256:[0-9a-f]{64}$/m);
   });
