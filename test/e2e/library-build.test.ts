@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { build, OcibuildError, Store } from '../../src/index.js';
+import { build, OcibuildError, Store, type ProgressEvent } from '../../src/index.js';
 import { run, startRegistry, type TestRegistry } from '../registry/harness.js';
 import { makeBusyboxImage } from '../registry/base-image.js';
 
@@ -77,12 +77,13 @@ describe('build() pulls and pushes without hooks (local registry)', () => {
     await writeFile(path.join(ctx, 'Dockerfile'), `FROM ${reg.host}/base/busybox:1\nCOPY msg /msg\n`);
     await writeFile(path.join(ctx, 'msg'), 'from a build script\n');
     const store = await Store.open(path.join(tmp, 'store'));
-    const events: unknown[] = [];
+    const events: ProgressEvent[] = [];
     const result = await build({ context: ctx, tags: [`${reg.host}/team/lib:1`], push: true, store, env, onProgress: (e) => events.push(e) });
     expect(result.bases).toEqual([expect.stringMatching(/\/base\/busybox@sha256:[0-9a-f]{64}$/)]);
     const inspected = JSON.parse(await run('skopeo', ['inspect', '--tls-verify=false', '--creds', `alice:${reg.users.alice}`, `docker://${reg.host}/team/lib:1`]));
     expect(inspected.Digest).toBe(result.descriptor.digest);
-    expect(events.length).toBeGreaterThan(0);
+    expect(events.some((e) => e.type === 'vertex.started' && e.kind === 'pull')).toBe(true);
+    expect(events.some((e) => e.type === 'vertex.completed')).toBe(true);
   });
 
   it('explicit registry credentials win; wrong ones are refused by the registry', async () => {

@@ -73,12 +73,17 @@ try {
     const target = `${reg.host}/pkg/app:1`;
     const env = { PATH: process.env.PATH, HOME: tmp, DOCKER_CONFIG: dockerConfig };
     const { stdout } = await exec(process.execPath, ['build.mjs', target, path.join(tmp, 'store')], { cwd: project, env });
-    const out = JSON.parse(stdout) as { digest: string; bases: string[]; events: { type: string }[] };
+    const out = JSON.parse(stdout) as { digest: string; bases: string[]; events: { type: string; time: number; vertex?: string; kind?: string }[] };
     expect(out.bases).toEqual([expect.stringMatching(/\/base\/busybox@sha256:[0-9a-f]{64}$/)]);
     const inspected = JSON.parse(await run('skopeo', ['inspect', '--tls-verify=false', '--creds', `alice:${reg.users.alice}`, `docker://${target}`]));
     expect(inspected.Digest).toBe(out.digest);
     expect(out.events.length).toBeGreaterThan(0);
-    for (const e of out.events) expect(typeof e.type).toBe('string');
+    for (const e of out.events) expect(typeof e.time).toBe('number');
+    // The engine's event model (src/engine/progress.ts): the pull with its bytes, the steps, the push.
+    const started = out.events.filter((e) => e.type === 'vertex.started');
+    expect(new Set(started.map((e) => e.kind))).toEqual(new Set(['pull', 'step', 'output', 'push']));
+    expect(out.events.some((e) => e.type === 'status' && started.some((s) => s.kind === 'pull' && s.vertex === e.vertex))).toBe(true);
+    expect(out.events.filter((e) => e.type === 'vertex.completed')).toHaveLength(started.length);
     // The installed package is the packed one: its CLI runs too.
     const { stdout: help } = await exec(path.join(project, 'node_modules/.bin/ocibuild'), ['--help'], { cwd: project });
     expect(help).toMatch(/ocibuild build \[PATH\]/);
