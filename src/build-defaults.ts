@@ -170,7 +170,8 @@ export function registryClientHooks(client: () => Promise<RegistryClient>): { pu
           platform,
           acceptOtherPlatform: true,
           ...(signal ? { signal } : {}),
-          ...(onProgress ? { onProgress: (e) => onProgress({ digest: e.digest, kind: e.kind, current: e.bytes, total: e.total, done: e.phase === 'done' || e.phase === 'exists' }) } : {}),
+          // Waits (a registry slow to answer) are not bytes moved.
+          ...(onProgress ? { onProgress: (e) => e.phase !== 'waiting' && onProgress({ digest: e.digest, kind: e.kind, current: e.bytes, total: e.total, done: e.phase === 'done' || e.phase === 'exists' }) } : {}),
         });
       } catch (e) {
         // The registry has no such manifest: the base image does not exist (a missing blob stays a registry error).
@@ -194,7 +195,7 @@ export function registryClientHooks(client: () => Promise<RegistryClient>): { pu
         origins: (d) => origins.get(d),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.onProgress
-          ? { onProgress: (e) => options.onProgress!({ digest: e.digest, current: e.bytes, total: e.total, done: e.phase === 'done' || e.phase === 'exists' || e.phase === 'mounted' }) }
+          ? { onProgress: (e) => e.phase !== 'waiting' && options.onProgress!({ digest: e.digest, current: e.bytes, total: e.total, done: e.phase === 'done' || e.phase === 'exists' || e.phase === 'mounted' }) }
           : {}),
       });
       return { digest: r.digest };

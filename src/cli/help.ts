@@ -23,6 +23,8 @@ const EXAMPLES: Record<string, [string, string][]> = {
     ['$0 build --creds registry.example.com=me:secret --registry-ca ca.pem .', 'Credentials and an extra CA for a registry'],
     ['$0 build --insecure-registry build-cache:5000 .', 'Reach one registry over plain HTTP'],
     ['$0 build --registry-mirror docker.io=mirror.local:5000 .', 'Pull docker.io images through a mirror'],
+    ['echo "$TOKEN" | $0 build --creds registry.example.com=ci --password-stdin -t registry.example.com/app:1 --push .', 'The password of --creds from stdin'],
+    ['$0 build --registry-timeout 60 .', 'Let a slow registry take up to 60 s per wait'],
   ],
   parse: [
     ['$0 parse .', "BuildKit's AST dump of ./Dockerfile"],
@@ -51,6 +53,8 @@ const EXAMPLES: Record<string, [string, string][]> = {
     ['$0 pull --creds registry.example.com=me:secret --registry-ca ca.pem registry.example.com/app:1', 'Credentials and an extra CA'],
     ['$0 pull --insecure-registry build-cache:5000 build-cache:5000/app:1', 'Plain HTTP'],
     ['$0 pull --registry-mirror docker.io=mirror.local:5000 alpine', 'Through a mirror'],
+    ['echo "$TOKEN" | $0 pull --creds registry.example.com=ci --password-stdin registry.example.com/app:1', 'The password of --creds from stdin'],
+    ['$0 pull --registry-timeout 60 registry.example.com/app:1', 'Let a slow registry take up to 60 s per wait'],
   ],
   push: [
     ['$0 push app:1.0 registry.example.com/team/app:1.0', 'Push a store image under another name'],
@@ -58,6 +62,8 @@ const EXAMPLES: Record<string, [string, string][]> = {
     ['$0 push --creds registry.example.com=me:secret --registry-ca ca.pem app:1 registry.example.com/app:1', 'Credentials and an extra CA'],
     ['$0 push --insecure-registry build-cache:5000 app:1 build-cache:5000/app:1', 'Plain HTTP'],
     ['$0 push --registry-mirror docker.io=mirror.local:5000 app:1 docker.io/me/app:1', 'Mirrors serve pulls only; accepted for symmetry'],
+    ['echo "$TOKEN" | $0 push --creds registry.example.com=ci --password-stdin app:1 registry.example.com/app:1', 'The password of --creds from stdin'],
+    ['$0 push --registry-timeout 60 app:1 registry.example.com/app:1', 'Let a slow registry take up to 60 s per wait'],
   ],
 };
 
@@ -70,5 +76,5 @@ export function commandExamples(command: string): readonly [string, string][] {
 export function formatExamples(command: string): string | undefined {
   const examples = commandExamples(command);
   if (examples.length === 0) return undefined;
-  return ['Examples:', ...examples.flatMap(([line, what]) => [`  ${what}`, `    $ ${line.replace('$0', 'ocibuild')}`])].join('\n');
+  return ['Examples:', ...examples.flatMap(([line, what]) => [`  ${what}`, `    $ ${line.replaceAll('$0', 'ocibuild')}`])].join('\n');
 }

@@ -182,7 +182,7 @@ describe('help', () => {
     const listed = flags(r.stdout);
     expect(listed.length).toBeGreaterThan(0);
     for (const names of listed) {
-      const used = names.some((n) => new RegExp(`\\$ ocibuild .*(?:^|\\s)${n}(?:[ =]|$)`, 'm').test(examples));
+      const used = names.some((n) => new RegExp(`\\$ .*ocibuild .*(?:^|\\s)${n}(?:[ =]|$)`, 'm').test(examples));
       expect([command, names.join(', '), used]).toEqual([command, names.join(', '), true]);
     }
   });

@@ -10,10 +10,8 @@ import { STDIN_ARG, type CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
 import { formatWarning } from '../warnings.js';
 import { formatExplain } from '../../engine/explain.js';
-import { registryClientOptions, registryFlags } from '../registry-options.js';
+import { registryFlags, registryHooks } from '../registry-options.js';
 import { createProgressDisplay, PROGRESS_MODES, resolveProgressMode } from '../progress/index.js';
-import { registryClientHooks } from '../../build-defaults.js';
-import { RegistryClient } from '../../registry/index.js';
 
 function list(values: unknown): string[] {
   return ((values as string[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
@@ -125,10 +123,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     ctx.io.stdout.write(formatPlan(p.graph));
     return;
   }
-  // The flags are checked now (a bad --creds is a usage error before any work); the client is made on the first pull or push.
-  const clientOptions = registryClientOptions(ctx, argv, argv.tag as string[]);
-  let client: Promise<RegistryClient> | undefined;
-  const hooks = registryClientHooks(() => (client ??= RegistryClient.create(clientOptions)));
+  const hooks = await registryHooks(ctx, argv, argv.tag as string[]);
   // Warnings are printed after the build, with their code frames.
   const display = createProgressDisplay(mode, ctx.io.stderr, ctx.now, { warnings: false });
   let result;
@@ -143,7 +138,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     });
   } finally {
     display.end();
-    if (client) await (await client.catch(() => undefined))?.close();
+    await hooks.close();
   }
   for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
   for (const m of new Set(result.images.flatMap((i) => i.warnings.map((w) => w.message)))) ctx.io.stderr.write(`warning: ${m}\n`);
