@@ -74,6 +74,7 @@ describe('FROM a local image', () => {
         build({ context: tmp, dockerfile: `FROM ${host}/nosuch/image:1\n`, store, env: {}, platforms: ['linux/amd64'] }),
       ).rejects.toMatchObject({ code: 'IMAGE_NOT_FOUND', message: expect.stringMatching(/nosuch\/image:1/), range: { start: { line: 1, column: 1 } } });
     } finally {
+      registry.closeAllConnections();
       registry.close();
     }
   });

@@ -50,7 +50,9 @@ describe('--progress=tty in a terminal (tmux)', () => {
 
   afterAll(async () => {
     await tmux('kill-server').catch(() => undefined);
+    server?.closeAllConnections();
     server?.close();
+    registry?.closeAllConnections();
     registry?.close();
     await rm(tmp, { recursive: true, force: true });
   });
