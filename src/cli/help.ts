@@ -34,6 +34,13 @@ const EXAMPLES: Record<string, [string, string][]> = {
     ['$0 check .', "BuildKit's build checks on ./Dockerfile"],
     ['$0 check -f build/Dockerfile --target runtime --build-arg BASE=alpine', 'Check as if building stage "runtime" with a build arg'],
     ['$0 check --check "skip=JSONArgsRecommended;error=true" .', 'Override the check directive'],
+    ['$0 check --platform linux/arm64 --store /var/cache/ocibuild .', 'Check for another platform, reading base image configs from another store'],
+    ['$0 check --pull=false .', 'Use only base image configs already in the store (no registry)'],
+    ['$0 check --creds registry.example.com=me:secret --registry-ca ca.pem .', 'Credentials and an extra CA to read base image configs'],
+    ['$0 check --insecure-registry build-cache:5000 .', 'Reach one registry over plain HTTP'],
+    ['$0 check --registry-mirror docker.io=mirror.local:5000 .', 'Read docker.io configs through a mirror'],
+    ['echo "$TOKEN" | $0 check --creds registry.example.com=ci --password-stdin .', 'The password of --creds from stdin'],
+    ['$0 check --registry-timeout 60 .', 'Let a slow registry take up to 60 s per wait'],
   ],
   images: [
     ['$0 images', 'Tags in the local store'],
