@@ -32,7 +32,9 @@ import { StatCache } from './cache/stat-cache.js';
 import { localExplainLog, localStepCache } from './cache/step-cache.js';
 import { parseOutputSpec, type OutputSpec } from './output/spec.js';
 
-export type { ProgressEvent, ProgressSink, PlatformImage, OutputSpec, OutputRecord, ExplainEntry, PushFn, PushBlobProgress };
+import { checkBuildOptions, withBuildDefaults, type BuildRegistryOptions } from './build-defaults.js';
+
+export type { ProgressEvent, ProgressSink, PlatformImage, OutputSpec, OutputRecord, ExplainEntry, PushFn, PushBlobProgress, BuildRegistryOptions };
 
 /** Bytes of one blob of a pull, as they arrive. */
 export interface PullBlobProgress {
@@ -95,6 +97,13 @@ export interface BuildOptions {
   pullImage?: PullFn;
   /** Pushes a built image to a registry reference (the registry client provides it). */
   pushImage?: PushFn;
+  /**
+   * Registry settings for pulling bases and pushing when `pullImage`/`pushImage`
+   * are not given: explicit `creds` by host, `registryCa` files, `insecureRegistries`,
+   * `mirrors`. Credentials also come from `$DOCKER_CONFIG/config.json`, its helpers
+   * and `$REGISTRY_AUTH_FILE` (read from `env`), as for the CLI.
+   */
+  registry?: BuildRegistryOptions;
   /** HTTP options for ADD URLs. */
   http?: HttpOptions;
   /** Environment (SOURCE_DATE_EPOCH, OCIBUILD_HOME, ...): default `process.env`. */
@@ -185,6 +194,7 @@ function compileOptions(options: BuildOptions, prepared: Prepared, platform: Pla
  * prints (stages, steps, dependencies), for the first target platform.
  */
 export async function plan(options: BuildOptions): Promise<PlanResult> {
+  checkBuildOptions(options);
   const prepared = await prepare(options);
   const { value, warnings } = compileDockerfile(prepared.ast, compileOptions(options, prepared, prepared.platforms[0]!));
   return { ast: prepared.ast, graph: value, warnings };
@@ -204,6 +214,11 @@ function sourceDateEpoch(options: BuildOptions, env: Record<string, string | und
  * written to every requested output.
  */
 export async function build(options: BuildOptions): Promise<BuildResult> {
+  return withBuildDefaults(options, buildWithHooks);
+}
+
+/** {@link build} once its options are checked and its registry hooks set. */
+async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
   const prepared = await prepare(options);
   const env = prepared.env;
   const store = options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir())));

@@ -17,7 +17,9 @@ export { build } from './build.js';
 /** Parse and compile without building: the plan `ocibuild build --dry-run` prints. */
 export { plan } from './build.js';
 /** Options, results and progress events of {@link build} and {@link plan}. */
-export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord } from './build.js';
+export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord, BuildRegistryOptions } from './build.js';
+/** Where a progress event's vertex comes from in the Dockerfile, and the `onProgress` callback's type. */
+export type { ProgressLocation, ProgressSink } from './engine/progress.js';
 /** Parse an `--output` value (`type=oci,dest=out`) into an {@link OutputSpec}. */
 export { parseOutputSpec } from './output/spec.js';
 

@@ -3,9 +3,11 @@ import { OcibuildError } from '../errors.js';
 /** What the CLI talks to: injected so tests can run commands in-process. */
 export interface CliIo {
   stdout: { write(chunk: string): unknown; isTTY?: boolean };
-  stderr: { write(chunk: string): unknown; isTTY?: boolean };
+  stderr: { write(chunk: string): unknown; isTTY?: boolean; columns?: number; rows?: number };
   env: NodeJS.ProcessEnv;
   cwd: string;
+  /** The clock progress displays read (ms since the epoch); default `Date.now`. */
+  now?: () => number;
   /** Reads all of stdin (for `-f -`). */
   readStdin(): Promise<string>;
   /**

@@ -1,5 +1,7 @@
 import yargs, { type Argv } from 'yargs';
+import { OcibuildError } from '../errors.js';
 import { formatError } from './errors.js';
+import { formatExamples } from './help.js';
 import { processIo, type CliIo } from './io.js';
 import { register as registerBuild } from './commands/build.js';
 import { register as registerCheck } from './commands/check.js';
@@ -14,6 +16,8 @@ export interface CommandContext {
   sources: Map<string, string>;
   /** Exit code the command wants (0 unless set). */
   exitCode: number;
+  /** The clock (ms since the epoch). */
+  now: () => number;
 }
 
 type Register = (y: Argv, ctx: CommandContext) => Argv;
@@ -33,13 +37,37 @@ function markStdin(argv: string[]): string[] {
   });
 }
 
+type Handler = (argv: Record<string, unknown>) => unknown;
+
+/**
+ * Makes every command registered on `y` record its handler instead of running
+ * it, and adds its help examples: the handler runs only once the whole
+ * command line has parsed and validated, so a usage error (an unknown flag
+ * anywhere, a missing value) stops before any work.
+ */
+function deferHandlers(y: Argv, defer: (run: () => Promise<unknown>) => void): Argv {
+  const command = y.command.bind(y) as (...args: unknown[]) => Argv;
+  (y as unknown as { command: (...args: unknown[]) => Argv }).command = (...args: unknown[]) => {
+    const [cmd, , builder, handler] = args;
+    const name = String(Array.isArray(cmd) ? cmd[0] : cmd).split(' ')[0]!;
+    const withExamples = (c: Argv): Argv => {
+      const built = typeof builder === 'function' ? ((builder as (c: Argv) => Argv)(c) ?? c) : c;
+      const examples = formatExamples(name);
+      return examples ? built.epilog(examples) : built;
+    };
+    const deferred: Handler = (argv) => defer(async () => (handler as Handler)(argv));
+    return command(cmd, args[1], withExamples, typeof handler === 'function' ? deferred : handler, ...args.slice(4));
+  };
+  return y;
+}
+
 /**
  * Runs the CLI with `argv` (without node and script) and returns the exit code.
  * All output goes through `io`, so tests run commands in-process.
  */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
   argv = markStdin(argv);
-  const ctx: CommandContext = { io, sources: new Map(), exitCode: 0 };
+  const ctx: CommandContext = { io, sources: new Map(), exitCode: 0, now: io.now ?? Date.now };
   const debug = Boolean(io.env.OCIBUILD_DEBUG);
   let failure: unknown;
   let usageError: string | undefined;
@@ -48,38 +76,55 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     .usage('$0 [PATH] [options]\n\nDaemonless, rootless OCI image builder.')
     .strict()
     // `--no-cache` and `--no-prune` are flags of their own, as in docker (not negations of --cache/--prune)
-    .parserConfiguration({ 'boolean-negation': false })
+    .parserConfiguration({ 'boolean-negation': false, 'greedy-arrays': false })
     .exitProcess(false)
     .wrap(Math.min(110, process.stdout.columns || 100))
     .help()
     .alias('h', 'help')
     .version()
     .fail((msg, err) => {
-      if (err) failure = err;
-      else usageError = msg;
+      // yargs' own validation errors (YError: a missing value, a bad choice) are usage errors too.
+      if (err && err.name !== 'YError') failure = err;
+      else usageError = msg ?? err?.message;
     });
+  let pending: (() => Promise<unknown>) | undefined;
+  y = deferHandlers(y, (run) => {
+    pending = run;
+  });
   for (const register of COMMANDS) y = register(y, ctx);
-  let helpShown = false;
   y = y.showHelpOnFail(false);
   try {
     await y.parseAsync(argv, {}, (err, _argv, output) => {
       if (output) {
-        helpShown = true;
         io.stdout.write(output.endsWith('\n') ? output : output + '\n');
       }
-      if (err && !failure && !usageError) failure = err;
+      if (err && !failure && !usageError) {
+        if (err.name === 'YError') usageError = err.message;
+        else failure = err;
+      }
     });
   } catch (err) {
     if (!failure && !usageError) failure = err;
   }
+  if (usageError === undefined && failure === undefined && pending) {
+    try {
+      await pending();
+    } catch (err) {
+      failure = err;
+    }
+  }
   if (usageError !== undefined) {
     io.stderr.write(`error: ${usageError}\nRun 'ocibuild --help' for usage.\n`);
+    return 2;
+  }
+  if (failure instanceof OcibuildError && failure.code === 'USAGE') {
+    // A usage error found by a command (conflicting flags, a malformed value): exit 2 as for yargs' own.
+    io.stderr.write(formatError(failure, ctx.sources, { color: Boolean(io.stderr.isTTY), debug }) + `Run 'ocibuild ${'--help'}' for usage.\n`);
     return 2;
   }
   if (failure !== undefined) {
     io.stderr.write(formatError(failure, ctx.sources, { color: Boolean(io.stderr.isTTY), debug }));
     return 1;
   }
-  void helpShown;
   return ctx.exitCode;
 }

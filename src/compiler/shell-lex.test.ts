@@ -1,11 +1,8 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { describeConformance } from '../../test/conformance.js';
 import { OcibuildError } from '../errors.js';
 import { envFromList, goQuote, processWord, processWords, shellPatternToRegex } from './shell-lex.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const conformance = path.resolve(repoRoot, '../shared/conformance/buildkit-shell');
 
 function expansionError(fn: () => unknown): OcibuildError {
   try {
@@ -20,8 +17,8 @@ function expansionError(fn: () => unknown): OcibuildError {
 
 const sorted = (s: Set<string>) => [...s].sort();
 
-describe('conformance: buildkit-shell/envVarTest (ProcessWord)', () => {
-  const lines = readFileSync(path.join(conformance, 'envVarTest'), 'utf8').split('\n');
+describeConformance('buildkit-shell/envVarTest', 'conformance: buildkit-shell/envVarTest (ProcessWord)', (file) => {
+  const lines = readFileSync(file, 'utf8').split('\n');
   const env = new Map([
     ['PWD', '/home'],
     ['SHELL', 'bash'],
@@ -62,9 +59,9 @@ describe('conformance: buildkit-shell/envVarTest (ProcessWord)', () => {
   });
 });
 
-describe('conformance: buildkit-shell/wordsTest (ProcessWords)', () => {
+describeConformance('buildkit-shell/wordsTest', 'conformance: buildkit-shell/wordsTest (ProcessWords)', (wordsFile) => {
   it('runs every row', () => {
-    const lines = readFileSync(path.join(conformance, 'wordsTest'), 'utf8').split('\n');
+    const lines = readFileSync(wordsFile, 'utf8').split('\n');
     const env = new Map<string, string>();
     let count = 0;
     let envLines = 0;
@@ -113,8 +110,8 @@ interface ShellCases {
   shellPatternToRegex: { valid: { pattern: string; regexp: string }[]; invalid: string[] };
 }
 
-describe('conformance: buildkit-shell/shell-cases.json', () => {
-  const cases = JSON.parse(readFileSync(path.join(conformance, 'shell-cases.json'), 'utf8')) as ShellCases;
+describeConformance('buildkit-shell/shell-cases.json', 'conformance: buildkit-shell/shell-cases.json', (file) => {
+  const cases = JSON.parse(readFileSync(file, 'utf8')) as ShellCases;
 
   it('processWordWithMatches: result and matched/unmatched sets', () => {
     let n = 0;

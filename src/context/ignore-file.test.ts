@@ -2,16 +2,12 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { describeConformance } from '../../test/conformance.js';
 import { OcibuildError } from '../errors.js';
 import { loadIgnoreFile, readIgnoreFile, readIgnorePatterns } from './ignore-file.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const contextCases = JSON.parse(
-  readFileSync(path.resolve(repoRoot, '../shared/conformance/dockerignore/context-cases.json'), 'utf8'),
-) as { readIgnoreFile: { cases: { content: string | null; expect: string[] }[] } };
-
-describe('conformance: context-cases.json readIgnoreFile', () => {
+describeConformance('dockerignore/context-cases.json', 'conformance: context-cases.json readIgnoreFile', (file) => {
+  const contextCases = JSON.parse(readFileSync(file, 'utf8')) as { readIgnoreFile: { cases: { content: string | null; expect: string[] }[] } };
   it('turns ignore-file text into the pattern list', () => {
     let n = 0;
     for (const c of contextCases.readIgnoreFile.cases) {

@@ -1,14 +1,11 @@
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { describeConformance } from '../../test/conformance.js';
 import { OcibuildError } from '../errors.js';
 import { compareUtf8, goClean, goMatch, goTrimSpace, BadPatternError } from './go-path.js';
 import { formatExclusion, matches, matchesOrParentMatches, PatternMatcher } from './pattern-matcher.js';
 import { readIgnorePatterns } from './ignore-file.js';
 import { compileRe2, Re2SyntaxError } from './re2.js';
 
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const casesFile = path.resolve(repoRoot, '../shared/conformance/dockerignore/patternmatcher-cases.json');
 
 interface Case {
   pattern?: string;
@@ -37,7 +34,6 @@ interface Tables {
   compileTable: { cases: { pattern: string; matchType: string; regexp?: string }[] };
 }
 
-const tables = JSON.parse(readFileSync(casesFile, 'utf8')) as Tables;
 
 function patternError(fn: () => unknown): OcibuildError {
   try {
@@ -63,7 +59,8 @@ function viaParentResults(pm: PatternMatcher, p: string): boolean {
   return result;
 }
 
-describe('conformance: dockerignore/patternmatcher-cases.json', () => {
+describeConformance('dockerignore/patternmatcher-cases.json', 'conformance: dockerignore/patternmatcher-cases.json', (casesFile) => {
+  const tables = JSON.parse(readFileSync(casesFile, 'utf8')) as Tables;
   it('matchesTable (matchesOrParentMatches and matchesUsingParentResults)', () => {
     let n = 0;
     for (const c of tables.matchesTable.cases) {

@@ -2,14 +2,12 @@ import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { describeConformance } from '../../test/conformance.js';
 import { OcibuildError } from '../errors.js';
 import { loadIgnoreFile } from './ignore-file.js';
 import { matches, matchesOrParentMatches } from './pattern-matcher.js';
 import { ContextFilter, walkContext, type ContextEntry, type WalkContextOptions } from './walk.js';
 import { encodeFsName, fsPath } from '../fs-names.js';
-
-const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 interface ContextCases {
   walkListings: {
@@ -36,9 +34,7 @@ interface ContextCases {
   classicBuilderRemoval: { cases: { test: string; files: Record<string, string>; remaining: string[] }[] };
 }
 
-const cases = JSON.parse(
-  readFileSync(path.resolve(repoRoot, '../shared/conformance/dockerignore/context-cases.json'), 'utf8'),
-) as ContextCases;
+const loadCases = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as ContextCases;
 
 let tmp: string;
 beforeEach(async () => {
@@ -63,7 +59,8 @@ async function writeFiles(root: string, files: Record<string, string>): Promise<
   }
 }
 
-describe('conformance: context-cases.json walkListings', () => {
+describeConformance('dockerignore/context-cases.json', 'conformance: context-cases.json walkListings', (file) => {
+  const cases = loadCases(file);
   it('lists the filtered tree like fsutil, and opens single paths like fsutil', async () => {
     let listings = 0;
     let opens = 0;
@@ -108,7 +105,8 @@ describe('conformance: context-cases.json walkListings', () => {
   });
 });
 
-describe('conformance: context-cases.json buildContextScenarios', () => {
+describeConformance('dockerignore/context-cases.json', 'conformance: context-cases.json buildContextScenarios', (file) => {
+  const cases = loadCases(file);
   it('decides which files the context holds', async () => {
     let n = 0;
     for (const [i, c] of cases.buildContextScenarios.cases.entries()) {

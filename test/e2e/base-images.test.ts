@@ -3,6 +3,8 @@
  * and ONBUILD triggers carry into the new image, as Docker does.
  */
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from '../../src/build.js';
@@ -59,8 +61,21 @@ describe('FROM a local image', () => {
   });
 
   it('a missing base image is a clear error at the FROM line', async () => {
-    await expect(
-      build({ context: tmp, dockerfile: 'FROM nosuch/image:1\n', store, env: {}, platforms: ['linux/amd64'] }),
-    ).rejects.toMatchObject({ code: 'IMAGE_NOT_FOUND', message: expect.stringMatching(/nosuch\/image:1/), range: { start: { line: 1, column: 1 } } });
+    // build() asks the image's registry (issue 9): one that knows no such manifest, on loopback.
+    const registry = http.createServer((req, res) => {
+      const found = req.url === '/v2/';
+      res.writeHead(found ? 200 : 404, { 'content-type': 'application/json' });
+      res.end(found ? '{}' : JSON.stringify({ errors: [{ code: 'MANIFEST_UNKNOWN', message: 'manifest unknown' }] }));
+    });
+    await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
+    const host = `127.0.0.1:${(registry.address() as AddressInfo).port}`;
+    try {
+      await expect(
+        build({ context: tmp, dockerfile: `FROM ${host}/nosuch/image:1\n`, store, env: {}, platforms: ['linux/amd64'] }),
+      ).rejects.toMatchObject({ code: 'IMAGE_NOT_FOUND', message: expect.stringMatching(/nosuch\/image:1/), range: { start: { line: 1, column: 1 } } });
+    } finally {
+      registry.closeAllConnections();
+      registry.close();
+    }
   });
 });

@@ -92,6 +92,7 @@ describe('step cache', () => {
     const args = [ctx, '-f', path.join(FIXTURE, 'Dockerfile'), '--store', store];
     await runCli(args);
     const warm = await runCli(args);
+    // BuildKit's plain progress: `#N CACHED` (issue 9).
     expect(warm.stderr).toMatch(/^#\d+ CACHED$/m);
     const cold = await runCli([...args, '--no-cache']);
     expect(cold.code).toBe(0);

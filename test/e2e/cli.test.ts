@@ -62,7 +62,8 @@ describe('ocibuild CLI', () => {
     expect(r.stdout).toMatch(/unused/);
     expect(r.stdout).toMatch(/RUN echo later/);
     const mixed = await runCli(['build', '--dry-run', '-f', df, tmp, '-t', 'x:1', '--push']);
-    expect(mixed.code).toBe(1);
+    // A usage error: exit 2, as README says (issue 9).
+    expect(mixed.code).toBe(2);
     expect(mixed.stderr).toMatch(/--dry-run builds nothing, so -t, --push cannot apply/);
   });
 

@@ -3,39 +3,18 @@ import os from 'node:os';
 import { OcibuildError } from '../../errors.js';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { build, plan, type BuildOptions, type ProgressEvent } from '../../build.js';
+import { build, plan, type BuildOptions } from '../../build.js';
 import { formatPlan } from '../../graph/index.js';
 import { readDockerfileInput } from '../dockerfile-input.js';
 import { STDIN_ARG, type CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
-import { openStore } from '../store.js';
 import { formatWarning } from '../warnings.js';
 import { formatExplain } from '../../engine/explain.js';
 import { registryFlags, registryHooks } from '../registry-options.js';
+import { createProgressDisplay, PROGRESS_MODES, resolveProgressMode } from '../progress/index.js';
 
 function list(values: unknown): string[] {
   return ((values as string[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
-}
-
-/** BuildKit's plain progress lines (`#N name`, `#N CACHED`, `#N DONE 0.3s`); warnings are printed after the build. */
-function progressPrinter(ctx: CommandContext): (e: ProgressEvent) => void {
-  const numbers = new Map<string, number>();
-  return (e) => {
-    switch (e.type) {
-      case 'vertex.started':
-        numbers.set(e.vertex, numbers.size + 1);
-        ctx.io.stderr.write(`#${numbers.get(e.vertex)} ${e.name}\n`);
-        break;
-      case 'vertex.completed':
-        ctx.io.stderr.write(`#${numbers.get(e.vertex) ?? '?'} ${e.cached ? 'CACHED' : `DONE ${(e.durationMs / 1000).toFixed(1)}s`}\n`);
-        break;
-      case 'vertex.errored':
-        ctx.io.stderr.write(`#${numbers.get(e.vertex) ?? '?'} ERROR: ${e.message}\n`);
-        break;
-      default:
-        break;
-    }
-  };
 }
 
 /** `ocibuild build [PATH]` (also `ocibuild [PATH]`): docker build's flags, no daemon. */
@@ -47,23 +26,24 @@ export function register(y: Argv, ctx: CommandContext): Argv {
       registryFlags(
         c
           .positional('PATH', { type: 'string', describe: 'Build context directory', default: '.' })
-          .option('file', { alias: 'f', type: 'string', describe: 'Dockerfile (default PATH/Dockerfile, - for stdin)' })
-          .option('tag', { alias: 't', type: 'string', array: true, describe: 'Name and optionally a tag (name:tag)', default: [] as string[] })
-          .option('target', { type: 'string', describe: 'Build this stage' })
-          .option('build-arg', { type: 'string', array: true, describe: 'Build-time variable KEY=VALUE (KEY alone: from the environment)', default: [] as string[] })
-          .option('platform', { type: 'string', array: true, describe: 'Target platform(s), e.g. linux/amd64,linux/arm64', default: [] as string[] })
-          .option('label', { type: 'string', array: true, describe: 'Image label KEY=VALUE', default: [] as string[] })
-          .option('annotation', { type: 'string', array: true, describe: 'Manifest annotation KEY=VALUE', default: [] as string[] })
-          .option('output', { alias: 'o', type: 'string', array: true, describe: 'Output: type=oci|docker|local|image|registry,dest=...', default: [] as string[] })
+          .option('file', { requiresArg: true, alias: 'f', type: 'string', describe: 'Dockerfile (default PATH/Dockerfile, - for stdin)' })
+          .option('tag', { requiresArg: true, alias: 't', type: 'string', array: true, describe: 'Name and optionally a tag (name:tag)', default: [] as string[] })
+          .option('target', { requiresArg: true, type: 'string', describe: 'Build this stage' })
+          .option('build-arg', { requiresArg: true, type: 'string', array: true, describe: 'Build-time variable KEY=VALUE (KEY alone: from the environment)', default: [] as string[] })
+          .option('platform', { requiresArg: true, type: 'string', array: true, describe: 'Target platform(s), e.g. linux/amd64,linux/arm64', default: [] as string[] })
+          .option('label', { requiresArg: true, type: 'string', array: true, describe: 'Image label KEY=VALUE', default: [] as string[] })
+          .option('annotation', { requiresArg: true, type: 'string', array: true, describe: 'Manifest annotation KEY=VALUE', default: [] as string[] })
+          .option('output', { requiresArg: true, alias: 'o', type: 'string', array: true, describe: 'Output: type=oci|docker|local|image|registry,dest=...', default: [] as string[] })
           .option('push', { type: 'boolean', default: false, describe: 'Push the tags to their registries' })
           .option('pull', { type: 'boolean', default: false, describe: 'Always pull base images, even when the store has them' })
           .option('no-cache', { type: 'boolean', default: false, describe: 'Do not use or record cached COPY/ADD layers' })
           .option('explain', { type: 'boolean', default: false, describe: 'Say for every step whether it came from the cache, and for a miss what changed since the last build of the stage under the same tag' })
-          .option('iidfile', { type: 'string', describe: 'Write the image ID (config digest; index digest for several platforms) to this file' })
-          .option('metadata-file', { type: 'string', describe: 'Write build result metadata (digests, size, names) as JSON to this file' })
+          .option('iidfile', { requiresArg: true, type: 'string', describe: 'Write the image ID (config digest; index digest for several platforms) to this file' })
+          .option('metadata-file', { requiresArg: true, type: 'string', describe: 'Write build result metadata (digests, size, names) as JSON to this file' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'Print the build plan (stages, steps, dependencies) and stop' })
-          .option('store', { type: 'string', describe: 'Store directory (default $OCIBUILD_HOME or $XDG_CACHE_HOME/ocibuild)' })
-          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only the image digest' })
+          .option('store', { requiresArg: true, type: 'string', describe: 'Store directory (default $OCIBUILD_HOME or $XDG_CACHE_HOME/ocibuild)' })
+          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only the image digest (same as --progress=quiet)' })
+          .option('progress', { requiresArg: true, type: 'string', choices: PROGRESS_MODES, default: 'auto', describe: 'Progress output: auto (tty on a terminal, else plain), tty, plain, json, quiet' })
       ),
     async (argv) => {
       // `ocibuild -` (as `docker build -`): the Dockerfile comes from stdin, with an empty context.
@@ -99,6 +79,7 @@ interface BuildArgs {
   'dry-run': boolean;
   store?: string;
   quiet: boolean;
+  progress: string;
   creds: string[];
   'registry-ca': string[];
   'insecure-registry': string[];
@@ -124,8 +105,8 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     noCache: argv['no-cache'],
     ...(argv.explain ? { explain: true } : {}),
     env: ctx.io.env,
-    ...(argv.quiet ? {} : { onProgress: progressPrinter(ctx) }),
   };
+  const mode = argv.quiet ? 'quiet' : resolveProgressMode(argv.progress, ctx.io.stderr);
   const color = Boolean(ctx.io.stderr.isTTY);
   if (argv['dry-run']) {
     // Nothing is built, so nothing is tagged, pushed or written: say so rather than ignore the flags.
@@ -142,12 +123,21 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     ctx.io.stdout.write(formatPlan(p.graph));
     return;
   }
-  const store = await openStore(ctx, argv.store);
   const hooks = await registryHooks(ctx, argv, argv.tag as string[]);
+  // Warnings are printed after the build, with their code frames.
+  const display = createProgressDisplay(mode, ctx.io.stderr, ctx.now, { warnings: false });
   let result;
   try {
-    result = await build({ ...options, store, pullImage: hooks.pullImage, pushImage: hooks.pushImage });
+    result = await build({
+      ...options,
+      // build() opens it once the options are checked: a usage error leaves no store behind.
+      ...(argv.store !== undefined ? { storeRoot: path.resolve(ctx.io.cwd, argv.store) } : {}),
+      pullImage: hooks.pullImage,
+      pushImage: hooks.pushImage,
+      ...(mode === 'quiet' ? {} : { onProgress: display.onProgress }),
+    });
   } finally {
+    display.end();
     await hooks.close();
   }
   for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));

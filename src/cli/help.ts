@@ -1,0 +1,87 @@
+/**
+ * Examples shown by each command's `--help`: every flag of every command
+ * appears in at least one (test/e2e/cli-args.test.ts holds this).
+ */
+const EXAMPLES: Record<string, [string, string][]> = {
+  build: [
+    ['$0 build -t app:1.0 .', 'Build ./Dockerfile with . as context, tag app:1.0 in the local store'],
+    ['$0 build -f build/Dockerfile --target runtime ./ctx', 'Another Dockerfile, stop at stage "runtime"'],
+    ['$0 build -f - ./ctx < Dockerfile', 'Dockerfile from stdin, ./ctx as context'],
+    ['$0 build - < Dockerfile', 'Dockerfile from stdin, empty context'],
+    ['$0 build --build-arg VERSION=2 --label team=infra .', 'Build args and image labels'],
+    ['$0 build --annotation org.opencontainers.image.source=https://example.com/app .', 'Manifest annotations'],
+    ['$0 build --platform linux/amd64,linux/arm64 -t app .', 'One image per platform and an OCI index'],
+    ['$0 build -o type=oci,dest=app.oci -o type=docker,dest=app.tar .', 'OCI layout directory and a docker load archive'],
+    ['$0 build -t localhost:5000/app:1 --push .', 'Build and push the tags to their registries'],
+    ['$0 build --pull --no-cache .', 'Ask the registry for every base, use no cached steps'],
+    ['$0 build --explain .', 'Say for every step whether it came from the cache, and for a miss what changed'],
+    ['$0 build --iidfile id.txt --metadata-file meta.json .', 'Write the image ID and the build metadata'],
+    ['$0 build --dry-run .', 'Print the plan (stages, steps, dependencies); build nothing'],
+    ['$0 build --store /var/cache/ocibuild .', 'Use another store directory'],
+    ['$0 build -q .', 'Print only the image digest'],
+    ['$0 build --progress=plain .', 'Progress as BuildKit prints it in CI (auto: tty on a terminal; also tty, json, quiet)'],
+    ['$0 build --creds registry.example.com=me:secret --registry-ca ca.pem .', 'Credentials and an extra CA for a registry'],
+    ['$0 build --insecure-registry build-cache:5000 .', 'Reach one registry over plain HTTP'],
+    ['$0 build --registry-mirror docker.io=mirror.local:5000 .', 'Pull docker.io images through a mirror'],
+    ['echo "$TOKEN" | $0 build --creds registry.example.com=ci --password-stdin -t registry.example.com/app:1 --push .', 'The password of --creds from stdin'],
+    ['$0 build --registry-timeout 60 .', 'Let a slow registry take up to 60 s per wait'],
+  ],
+  parse: [
+    ['$0 parse .', "BuildKit's AST dump of ./Dockerfile"],
+    ['$0 parse -f build/Dockerfile --format=json', "ocibuild's syntax tree with ranges, as JSON"],
+  ],
+  check: [
+    ['$0 check .', "BuildKit's build checks on ./Dockerfile"],
+    ['$0 check -f build/Dockerfile --target runtime --build-arg BASE=alpine', 'Check as if building stage "runtime" with a build arg'],
+    ['$0 check --check "skip=JSONArgsRecommended;error=true" .', 'Override the check directive'],
+    ['$0 check --platform linux/arm64 --store /var/cache/ocibuild .', 'Check for another platform, reading base image configs from another store'],
+    ['$0 check --pull=false .', 'Use only base image configs already in the store (no registry)'],
+    ['$0 check --creds registry.example.com=me:secret --registry-ca ca.pem .', 'Credentials and an extra CA to read base image configs'],
+    ['$0 check --insecure-registry build-cache:5000 .', 'Reach one registry over plain HTTP'],
+    ['$0 check --registry-mirror docker.io=mirror.local:5000 .', 'Read docker.io configs through a mirror'],
+    ['echo "$TOKEN" | $0 check --creds registry.example.com=ci --password-stdin .', 'The password of --creds from stdin'],
+    ['$0 check --registry-timeout 60 .', 'Let a slow registry take up to 60 s per wait'],
+  ],
+  images: [
+    ['$0 images', 'Tags in the local store'],
+    ['$0 images --digests --format json --store /var/cache/ocibuild', 'Full digests, as JSON, from another store'],
+  ],
+  rmi: [
+    ['$0 rmi app:1.0 app:2.0', 'Untag two images, then free unreferenced blobs'],
+    ['$0 rmi --no-prune --store /var/cache/ocibuild app:1.0', 'Untag only, in another store'],
+  ],
+  prune: [
+    ['$0 prune --older-than 24h --keep-storage 10GB', 'Drop step-cache entries older than a day, keep at most 10 GB'],
+    ['$0 prune --all --store /var/cache/ocibuild', 'Drop the whole step cache of another store'],
+  ],
+  pull: [
+    ['$0 pull alpine:3.20 --platform linux/arm64', 'Pull one platform into the store'],
+    ['$0 pull -q --store /var/cache/ocibuild registry.example.com/team/app:1', 'Print only the digest'],
+    ['$0 pull --creds registry.example.com=me:secret --registry-ca ca.pem registry.example.com/app:1', 'Credentials and an extra CA'],
+    ['$0 pull --insecure-registry build-cache:5000 build-cache:5000/app:1', 'Plain HTTP'],
+    ['$0 pull --registry-mirror docker.io=mirror.local:5000 alpine', 'Through a mirror'],
+    ['echo "$TOKEN" | $0 pull --creds registry.example.com=ci --password-stdin registry.example.com/app:1', 'The password of --creds from stdin'],
+    ['$0 pull --registry-timeout 60 registry.example.com/app:1', 'Let a slow registry take up to 60 s per wait'],
+  ],
+  push: [
+    ['$0 push app:1.0 registry.example.com/team/app:1.0', 'Push a store image under another name'],
+    ['$0 push --store /var/cache/ocibuild localhost:5000/app:1', 'Push to the registry its name says'],
+    ['$0 push --creds registry.example.com=me:secret --registry-ca ca.pem app:1 registry.example.com/app:1', 'Credentials and an extra CA'],
+    ['$0 push --insecure-registry build-cache:5000 app:1 build-cache:5000/app:1', 'Plain HTTP'],
+    ['$0 push --registry-mirror docker.io=mirror.local:5000 app:1 docker.io/me/app:1', 'Mirrors serve pulls only; accepted for symmetry'],
+    ['echo "$TOKEN" | $0 push --creds registry.example.com=ci --password-stdin app:1 registry.example.com/app:1', 'The password of --creds from stdin'],
+    ['$0 push --registry-timeout 60 app:1 registry.example.com/app:1', 'Let a slow registry take up to 60 s per wait'],
+  ],
+};
+
+/** The `--help` examples of one command (by its name: `build`, `pull`, ...). */
+export function commandExamples(command: string): readonly [string, string][] {
+  return EXAMPLES[command] ?? [];
+}
+
+/** The examples as a help epilog: what it does, then the command line on its own line. */
+export function formatExamples(command: string): string | undefined {
+  const examples = commandExamples(command);
+  if (examples.length === 0) return undefined;
+  return ['Examples:', ...examples.flatMap(([line, what]) => [`  ${what}`, `    $ ${line.replaceAll('$0', 'ocibuild')}`])].join('\n');
+}
