@@ -12,11 +12,11 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const src = path.join(repoRoot, 'src');
 
 /**
- * Shared leaves every module may import: errors, and the progress event
+ * Shared leaves every module may import: errors, file names as bytes, and the progress event
  * model (src/engine/progress.ts, types only: pulls, layer writes and pushes
  * emit its events too).
  */
-const EVERYONE = ['errors', 'engine/progress'];
+const EVERYONE = ['errors', 'engine/progress', 'fs-names'];
 
 /**
  * What each module may import besides itself and EVERYONE, for the layout of
@@ -26,6 +26,8 @@ const EVERYONE = ['errors', 'engine/progress'];
 const ALLOWED: Record<string, readonly string[]> = {
   errors: [],
   'engine/progress': [],
+  // File names as bytes (names that are not UTF-8 kept losslessly): a leaf like errors.
+  'fs-names': [],
   oci: [],
   // The parser knows nothing else.
   parser: [],
@@ -66,8 +68,6 @@ const ONLY_IMPORTED_BY: Record<string, readonly string[]> = {
  * listed import that no longer exists fails this test so the list shrinks).
  */
 const KNOWN_VIOLATIONS: Record<string, string> = {
-  'src/cache/store.ts -> src/image/manifest.ts': 'issue 9 (store split: cache imports src/oci only)',
-  'src/cache/store.ts -> src/image/names.ts': 'issue 9 (store split: cache imports src/oci only)',
   'src/engine/history.ts -> src/parser/bytes.ts': 'issue 9 (history text needs goQuote: move it below the parser, e.g. src/oci or a shared leaf)',
   'src/output/write.ts -> src/engine/engine.ts': 'issue 9 (outputs take the engine\'s PlatformImage: move that type to src/image)',
 };
