@@ -47,7 +47,10 @@ export type ErrorCode =
   | 'ADD_GIT'
   | 'OUTPUT_INVALID'
   | 'USAGE'
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  | 'RUN_FAILED'
+  | 'SANDBOX_UNAVAILABLE'
+  | 'SANDBOX_ERROR';
 
 export interface OcibuildErrorOptions {
   cause?: unknown;

@@ -13,6 +13,12 @@ export interface ApplyLayerOptions {
   owners?: boolean;
   /** Fail with DIGEST_MISMATCH at the end when the uncompressed tar's SHA-256 differs. */
   expectedDiffId?: Digest;
+  /**
+   * Called for each whiteout instead of deleting: `dir` is the validated,
+   * resolved parent directory inside the tree (created when missing), `name`
+   * the whited-out name, or undefined for an opaque marker (`.wh..wh..opq`).
+   */
+  onWhiteout?: (w: { dir: string; name?: string }) => void | Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -188,6 +194,12 @@ export async function applyLayer(stream: Readable | AsyncIterable<Uint8Array>, r
     const base = parts[parts.length - 1]!;
     try {
       if (h.type === 'file' && base.startsWith('.wh.')) {
+        if (options.onWhiteout) {
+          if (base !== '.wh..wh..opq' && base.startsWith('.wh..wh.')) continue;
+          const wdir = resolveCached(parts.slice(0, -1), h.path, true)!;
+          await options.onWhiteout({ dir: wdir, ...(base === '.wh..wh..opq' ? {} : { name: base.slice(4) }) });
+          continue;
+        }
         const dir = resolveCached(parts.slice(0, -1), h.path, false);
         if (dir === null) continue;
         if (base === '.wh..wh..opq') {

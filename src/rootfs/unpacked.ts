@@ -8,8 +8,22 @@
  * `ensureLayerUnpacked` returns the absolute path of the layer's tree; the
  * tree holds that one layer's entries (owners applied when root, modes,
  * links, special bits); a whiteout never names `.`, `..` or leaves the tree.
+ *
+ * Whiteouts stay in the tree in overlayfs form, so the tree is a valid lower
+ * dir: `.wh.name` becomes `name`, a 0/0 character device (the kernel allows
+ * creating those without privileges); `.wh..wh..opq` becomes the opaque
+ * xattr on its directory, `trusted.overlay.opaque=y` when unpacked as root
+ * (overlay mounted by root reads `trusted.`), `user.overlay.opaque=y`
+ * otherwise (overlay mounted with `userxattr` in a user namespace). Readers
+ * of a tree that is not a mount (COPY --from) treat a 0/0 character device as
+ * "deleted". Node has no xattr or mknod API: whiteouts are made in one batch
+ * per layer with `mknod` (coreutils) and `setfattr` (Debian's `attr`), a
+ * few milliseconds per layer that has any (measured: 3 ms for 100 whiteouts).
  */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import type { Store } from '../cache/store.js';
+import { OcibuildError } from '../errors.js';
 import { applyLayer } from '../layers/apply.js';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
@@ -17,10 +31,51 @@ import type { Descriptor } from '../oci/types.js';
 /** A layer of an image: its blob descriptor and its diffId. */
 export type UnpackableLayer = Pick<Descriptor, 'digest' | 'size' | 'mediaType'> & { diffId: Digest };
 
+/** The xattr namespace overlayfs reads for opaque directories in trees made by this process. */
+export function opaqueXattrName(uid = process.getuid?.() ?? 0): string {
+  return uid === 0 ? 'trusted.overlay.opaque' : 'user.overlay.opaque';
+}
+
 /** The layer's unpacked tree in the store (made now if missing; its diffId verified while unpacking). */
 export async function ensureLayerUnpacked(store: Store, layer: UnpackableLayer, options: { signal?: AbortSignal } = {}): Promise<string> {
   return store.ensureUnpacked(layer.diffId, async (dir) => {
     const stream = await store.open(layer.digest, layer.size);
-    await applyLayer(stream, dir, { expectedDiffId: layer.diffId, ...(options.signal ? { signal: options.signal } : {}) });
+    const whiteouts: string[] = [];
+    const opaque: string[] = [];
+    await applyLayer(stream, dir, {
+      expectedDiffId: layer.diffId,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onWhiteout: ({ dir: parent, name }) => {
+        if (name === undefined) opaque.push(parent);
+        else whiteouts.push(path.join(parent, name));
+      },
+    });
+    await writeOverlayWhiteouts(whiteouts, opaque);
+  });
+}
+
+/**
+ * Makes overlay whiteouts: a 0/0 character device at each of `whiteouts`
+ * (replacing nothing: the paths must be free), the opaque xattr on each of
+ * `opaqueDirs`.
+ */
+export async function writeOverlayWhiteouts(whiteouts: readonly string[], opaqueDirs: readonly string[], xattr = opaqueXattrName()): Promise<void> {
+  for (let i = 0; i < whiteouts.length; i += 500) {
+    await tool('sh', ['-c', 'for f; do rm -rf -- "$f" && mknod -- "$f" c 0 0 || exit 1; done', 'sh', ...whiteouts.slice(i, i + 500)], 'cannot create overlay whiteouts');
+  }
+  for (let i = 0; i < opaqueDirs.length; i += 500) {
+    await tool('setfattr', ['-n', xattr, '-v', 'y', '--', ...opaqueDirs.slice(i, i + 500)], 'cannot mark opaque directories');
+  }
+}
+
+function tool(cmd: string, args: string[], what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) =>
+      reject(new OcibuildError('SANDBOX_UNAVAILABLE', `${what}: ${cmd} is not installed (${(e as NodeJS.ErrnoException).code})`, { cause: e, hint: cmd === 'setfattr' ? 'install Debian\'s "attr" package' : undefined })),
+    );
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new OcibuildError('LAYER_INVALID', `${what}: ${cmd} exited with ${code}: ${err.trim()}`))));
   });
 }

@@ -1,0 +1,180 @@
+/**
+ * RUN: a command run in a sandbox over the stage's layers, its changes
+ * written as one reproducible layer into the store. The engine calls
+ * {@link executeRun} with the step's resolved inputs; everything Dockerfile-
+ * specific (expansion, scoping) happened in the compiler.
+ */
+import path from 'node:path';
+import type { Store } from '../cache/store.js';
+import { OcibuildError } from '../errors.js';
+import type { CanonicalValue } from '../graph/canonical.js';
+import { writeLayer } from '../layers/write.js';
+import type { Digest } from '../oci/digest.js';
+import { ensureLayerUnpacked, type UnpackableLayer } from '../rootfs/unpacked.js';
+import { runCommand, type RunHeredoc } from './command.js';
+import type { HostProbe } from './probe.js';
+import { runSandbox, type ExtraHost, type SandboxMethod } from './sandbox.js';
+import type { Rlimit } from './spec.js';
+import { resolveUser } from './user.js';
+
+export { runCommand, commandText, DEFAULT_SHELL, type RunCommand, type RunHeredoc } from './command.js';
+export { resolveUser, type ProcessUser } from './user.js';
+export { createRuntimeSpec, type Rlimit, type RuntimeSpecInput } from './spec.js';
+export { snapshotUpper, listOpaqueDirs } from './snapshot.js';
+export { probeHost, type HostProbe, type ProbeItem } from './probe.js';
+export { runSandbox, parseAddHost, hostsFile, type ExtraHost, type SandboxMethod } from './sandbox.js';
+export { parseUlimit, parseShmSize } from './limits.js';
+
+/** `--isolation`: `oci` (a runtime), `chroot` (unshare + chroot), or chosen from what works. */
+export type IsolationRequest = 'auto' | 'oci' | 'chroot';
+
+/**
+ * The sandbox method for this host: `oci` with the first working runtime,
+ * else `chroot`; overlay, else fuse-overlayfs. `reason` says why a fallback
+ * was taken (shown once per build).
+ */
+export function chooseSandbox(probe: HostProbe, isolation: IsolationRequest = 'auto'): SandboxMethod & { reason?: string } {
+  if (probe.unavailable || !probe.snapshot) {
+    throw new OcibuildError('SANDBOX_UNAVAILABLE', `RUN cannot work on this host: ${probe.unavailable ?? 'no snapshot method'}`, { hint: 'run `ocibuild doctor` for the details and fixes' });
+  }
+  const reasons: string[] = [];
+  if (probe.snapshot !== 'overlay') reasons.push(`snapshot: fuse-overlayfs, because ${probe.overlay.detail}`);
+  if (isolation === 'oci' && !probe.runtime) {
+    throw new OcibuildError('SANDBOX_UNAVAILABLE', `--isolation=oci: no OCI runtime works here (${probe.runtimes.crun.detail}; ${probe.runtimes.runc.detail})`, {
+      hint: probe.runtimes.crun.fix ?? probe.runtimes.runc.fix ?? 'install crun or runc, or use --isolation=chroot',
+    });
+  }
+  if (isolation === 'chroot' || !probe.runtime) {
+    if (isolation !== 'chroot') reasons.push(`isolation: chroot, because no OCI runtime works (${probe.runtimes.crun.detail}; ${probe.runtimes.runc.detail})`);
+    return { isolation: 'chroot', snapshot: probe.snapshot, probe, ...(reasons.length ? { reason: reasons.join('; ') } : {}) };
+  }
+  if (probe.runtime !== 'crun') reasons.push(`runtime: runc, because ${probe.runtimes.crun.detail}`);
+  return { isolation: 'oci', runtime: probe.runtime, snapshot: probe.snapshot, probe, ...(reasons.length ? { reason: reasons.join('; ') } : {}) };
+}
+
+/** What a RUN needs, resolved by the engine. */
+export interface RunInput {
+  store: Store;
+  /** The stage's layers so far (base image, then COPY/ADD/RUN layers of this stage), bottom first. */
+  layers: readonly UnpackableLayer[];
+  /** Exec form argv, or the shell-form command line as one element. */
+  command: readonly string[];
+  prependShell: boolean;
+  heredocs: readonly RunHeredoc[];
+  /** The image's SHELL (empty: /bin/sh -c). */
+  shell?: readonly string[];
+  /** The process environment: image Env, then the ARGs in scope that ENV does not set. */
+  env: string[];
+  /** Absolute working directory (default `/`). */
+  workdir: string;
+  /** USER (empty: root). */
+  user?: string;
+  /** Reads a file of the image (symlinks resolved inside it): /etc/passwd, /etc/group. */
+  readFile(p: string): Promise<Uint8Array | undefined>;
+  /** Resolves a path's symlinks inside the image (chroot creates the working directory there). */
+  resolvePath?(p: string): string | undefined;
+  network: 'default' | 'none' | 'host';
+  security: 'sandbox' | 'insecure';
+  addHosts?: ExtraHost[];
+  shmSize?: number;
+  ulimits?: Rlimit[];
+  method: SandboxMethod;
+  sourceDateEpoch?: number;
+  onOutput?: (stream: 'stdout' | 'stderr', data: string) => void;
+  signal?: AbortSignal;
+}
+
+/** The layer a RUN wrote (undefined when it changed nothing: no layer, as BuildKit's exporter does). */
+export interface RunOutput {
+  layer?: { digest: Digest; size: number; mediaType: string; diffId: Digest };
+}
+
+/** Runs the command and writes its layer into the store. */
+export async function executeRun(input: RunInput): Promise<RunOutput> {
+  const command = runCommand(input.command, input.prependShell, input.heredocs, input.shell);
+  const text = async (p: string) => {
+    const b = await input.readFile(p);
+    return b === undefined ? undefined : Buffer.from(b).toString('utf8');
+  };
+  const user = resolveUser(input.user, await text('/etc/passwd'), input.user ? await text('/etc/group') : undefined);
+  const env = input.env.some((e) => e.startsWith('HOME=')) ? [...input.env] : [...input.env, `HOME=${user.home}`];
+  const lowerDirs: string[] = [];
+  for (const layer of input.layers) {
+    input.signal?.throwIfAborted();
+    lowerDirs.push(await ensureLayerUnpacked(input.store, layer, input.signal ? { signal: input.signal } : {}));
+  }
+  const dir = await input.store.tempDir('run');
+  let mkdirCwd: string | undefined;
+  if (input.method.isolation === 'chroot' && input.workdir !== '/') {
+    mkdirCwd = input.resolvePath?.(input.workdir) ?? input.workdir;
+    if (path.posix.normalize(mkdirCwd) !== mkdirCwd || mkdirCwd.includes('/../')) mkdirCwd = path.posix.normalize(mkdirCwd);
+  }
+  const result = await runSandbox({
+    dir,
+    lowerDirs,
+    command,
+    env,
+    cwd: input.workdir || '/',
+    ...(mkdirCwd ? { mkdirCwd } : {}),
+    user,
+    network: input.network,
+    security: input.security,
+    ...(input.addHosts ? { addHosts: input.addHosts } : {}),
+    ...(input.shmSize !== undefined ? { shmSize: input.shmSize } : {}),
+    ...(input.ulimits ? { ulimits: input.ulimits } : {}),
+    method: input.method,
+    ...(input.onOutput ? { onOutput: input.onOutput } : {}),
+    ...(input.signal ? { signal: input.signal } : {}),
+  });
+  try {
+    if (result.entries.length === 0) return {};
+    const writer = await input.store.createWriter();
+    try {
+      const r = await writeLayer(result.entries, writer.stream, {
+        compression: 'gzip',
+        ...(input.sourceDateEpoch !== undefined ? { sourceDateEpoch: input.sourceDateEpoch } : {}),
+        ...(input.signal ? { signal: input.signal } : {}),
+      });
+      const info = await writer.commit(r.digest);
+      return { layer: { digest: info.digest, size: info.size, mediaType: r.mediaType, diffId: r.diffId } };
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+  } finally {
+    await result.dispose();
+  }
+}
+
+/**
+ * What a RUN's cache key covers besides its parent chain key: the command as
+ * written (after the compiler's expansion; the shell expands the rest at run
+ * time, from the environment below), the environment it sees (ENV and the
+ * ARGs in scope, so a changed ARG misses only the RUN steps that see it),
+ * USER, WORKDIR, SHELL, network and security modes. Line numbers, comments
+ * and the sandbox method stay out.
+ */
+export function runCacheInputs(input: {
+  command: readonly string[];
+  prependShell: boolean;
+  heredocs: readonly RunHeredoc[];
+  shell?: readonly string[];
+  env: readonly string[];
+  user?: string;
+  workdir: string;
+  network: string;
+  security: string;
+}): CanonicalValue {
+  return {
+    kind: 'run',
+    command: [...input.command],
+    prependShell: input.prependShell,
+    heredocs: input.heredocs.map((h) => ({ name: h.name, data: h.data, chomp: h.chomp })),
+    shell: [...(input.shell ?? [])],
+    env: [...input.env],
+    user: input.user ?? '',
+    workdir: input.workdir,
+    network: input.network,
+    security: input.security,
+  };
+}

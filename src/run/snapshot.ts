@@ -1,0 +1,158 @@
+/**
+ * The layer of a RUN, from the overlay upper dir alone: what the command
+ * created, changed or deleted, never the unchanged files below it. Overlay
+ * whiteouts become OCI whiteouts: a 0/0 character device is `.wh.name`, a
+ * directory with the opaque xattr (`trusted.overlay.opaque`, its `user.`
+ * form under `userxattr`, or fuse-overlayfs's `user.fuseoverlayfs.opaque`)
+ * gets `.wh..wh..opq`; fuse-overlayfs's file forms (`.wh.name`,
+ * `.wh..wh..opq`) are read too. Mount points the sandbox had to create
+ * (/proc, /dev, /sys, /etc/hosts, ...) leave no trace, and neither do the
+ * directories that were copied up only to hold them, as BuildKit does.
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { OcibuildError } from '../errors.js';
+import { entriesFromDirectory } from '../layers/walk.js';
+import type { LayerEntry } from '../layers/types.js';
+
+/** Host ids back to the ids inside the sandbox (rootless: the caller is 0). */
+export type OwnerMap = (uid: number, gid: number) => { uid: number; gid: number };
+
+/** Options of {@link snapshotUpper}. */
+export interface SnapshotOptions {
+  /** Opaque xattr names to look for (default both overlay forms). */
+  opaqueXattrs?: readonly string[];
+  /** Layer paths (no leading '/') that were mount stubs created by the sandbox: dropped when still empty. */
+  stubs?: readonly string[];
+  /** Directories copied up only because a stub was created in them: dropped when nothing else changed in them. */
+  stubParents?: readonly string[];
+  mapOwner?: OwnerMap;
+  signal?: AbortSignal;
+}
+
+/** Decodes getfattr's octal escapes (`\012`, `\\`). */
+function unescapeGetfattr(s: string): string {
+  const bytes: number[] = [];
+  const raw = Buffer.from(s, 'utf8');
+  for (let i = 0; i < raw.length; i++) {
+    if (raw[i] === 0x5c && i + 3 < raw.length + 0 && /^[0-7]{3}$/.test(raw.subarray(i + 1, i + 4).toString('latin1'))) {
+      bytes.push(parseInt(raw.subarray(i + 1, i + 4).toString('latin1'), 8));
+      i += 3;
+    } else if (raw[i] === 0x5c && raw[i + 1] === 0x5c) {
+      bytes.push(0x5c);
+      i++;
+    } else bytes.push(raw[i]!);
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/** Paths (relative to `root`) of entries having one of the xattrs set to "y", read with one `getfattr -R`. */
+export async function listOpaqueDirs(root: string, names: readonly string[]): Promise<Set<string>> {
+  const pattern = '^(' + names.map((n) => n.replace(/\./g, '\\.')).join('|') + ')$';
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn('getfattr', ['-R', '-P', '--absolute-names', '-m', pattern, '-d', '--', root], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => chunks.push(d));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) =>
+      reject(new OcibuildError('SANDBOX_UNAVAILABLE', `cannot read opaque directories: getfattr is not installed`, { cause: e, hint: 'install Debian\'s "attr" package' })),
+    );
+    child.on('close', (code) => {
+      // getfattr exits 1 when some file has none of the attributes: only stderr tells real errors.
+      if (code !== 0 && err.trim() !== '') reject(new OcibuildError('SANDBOX_ERROR', `getfattr failed on ${root}: ${err.trim()}`));
+      else resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+  });
+  const result = new Set<string>();
+  let current: string | undefined;
+  for (const line of out.split('\n')) {
+    if (line.startsWith('# file: ')) {
+      current = unescapeGetfattr(line.slice(8));
+      continue;
+    }
+    const eq = line.indexOf('=');
+    if (current === undefined || eq < 0) continue;
+    if (names.includes(line.slice(0, eq)) && line.slice(eq + 1) === '"y"') {
+      const rel = path.relative(root, current).split(path.sep).join('/');
+      if (rel !== '' && !rel.startsWith('..')) result.add(rel);
+    }
+  }
+  return result;
+}
+
+/** True for an overlay whiteout: a character device 0/0. */
+function isWhiteoutDevice(e: LayerEntry): boolean {
+  return e.type === 'char' && (e.devmajor ?? 0) === 0 && (e.devminor ?? 0) === 0;
+}
+
+/**
+ * The entries of the layer a RUN made, from its upper dir, sorted (the
+ * writer takes them as they are, so the same changes give the same digest).
+ */
+export async function snapshotUpper(upperDir: string, options: SnapshotOptions = {}): Promise<LayerEntry[]> {
+  const names = options.opaqueXattrs ?? ['trusted.overlay.opaque', 'user.overlay.opaque', 'user.fuseoverlayfs.opaque'];
+  const [entries, opaque] = await Promise.all([
+    entriesFromDirectory(upperDir, { ...(options.signal ? { signal: options.signal } : {}) }),
+    listOpaqueDirs(upperDir, names),
+  ]);
+  const stubs = new Set(options.stubs ?? []);
+  const byPath = new Map(entries.map((e) => [e.path, e]));
+  // Stubs the command left alone (still an empty file or directory) disappear with their stub-only parents.
+  const dropped = new Set<string>();
+  for (const s of stubs) {
+    const e = byPath.get(s);
+    if (!e) continue;
+    const empty = e.type === 'directory' ? !entries.some((x) => x.path.startsWith(s + '/')) : e.type === 'file' && (e.size ?? 0) === 0;
+    if (empty) dropped.add(s);
+  }
+  for (const p of [...(options.stubParents ?? [])].sort((a, b) => b.length - a.length)) {
+    const e = byPath.get(p);
+    if (!e || e.type !== 'directory' || opaque.has(p)) continue;
+    if (entries.every((x) => !x.path.startsWith(p + '/') || dropped.has(x.path))) dropped.add(p);
+  }
+  const out: LayerEntry[] = [];
+  const map = options.mapOwner;
+  for (const e of entries) {
+    if (dropped.has(e.path)) continue;
+    const slash = e.path.lastIndexOf('/');
+    const dir = slash < 0 ? '' : e.path.slice(0, slash);
+    const base = e.path.slice(slash + 1);
+    const owned = map ? { ...e, ...map(e.uid, e.gid) } : e;
+    if (isWhiteoutDevice(e)) {
+      out.push({ path: e.path, type: 'whiteout', mode: 0, uid: 0, gid: 0 });
+      continue;
+    }
+    if (base === '.wh..wh..opq') {
+      if (dir !== '') out.push({ path: dir, type: 'opaque', mode: 0, uid: 0, gid: 0 });
+      continue;
+    }
+    if (base.startsWith('.wh.')) {
+      out.push({ path: dir === '' ? base.slice(4) : `${dir}/${base.slice(4)}`, type: 'whiteout', mode: 0, uid: 0, gid: 0 });
+      continue;
+    }
+    out.push(owned);
+    if (e.type === 'directory' && opaque.has(e.path)) out.push({ path: e.path, type: 'opaque', mode: 0, uid: 0, gid: 0 });
+  }
+  // The writer validates: sort by path, a directory before its opaque marker.
+  const rank = (e: LayerEntry) => (e.type === 'opaque' ? 1 : 0);
+  const keyed = out.map((e) => ({ e, k: Buffer.from(e.path, 'utf8') }));
+  keyed.sort((a, b) => Buffer.compare(a.k, b.k) || rank(a.e) - rank(b.e));
+  return keyed.map((x) => x.e);
+}
+
+/** True when `p` exists in the union of the lower dirs (top first), not hidden by a whiteout above it. */
+export function existsInLowers(lowerDirs: readonly string[], rel: string): boolean {
+  for (const dir of lowerDirs) {
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(path.join(dir, rel));
+    } catch {
+      continue;
+    }
+    if (st.isCharacterDevice() && st.rdev === 0) return false;
+    return true;
+  }
+  return false;
+}
