@@ -27,6 +27,7 @@ import { PlatformBuild, baseKey, type LayerRecord, type PlatformImage, type Prog
 import { writeOutputs, type OutputRecord } from './builder/outputs.js';
 import { StatCache } from './builder/stat-cache.js';
 import { parseOutputSpec, type OutputSpec } from './builder/output-spec.js';
+import { chooseSandbox, probeHost, type ExtraHost, type IsolationRequest, type Rlimit, type SandboxMethod } from './run/index.js';
 
 export type { ProgressEvent, PlatformImage, OutputSpec, OutputRecord };
 
@@ -76,10 +77,30 @@ export interface BuildOptions {
   pushImage?: (store: Store, descriptor: Descriptor, ref: string, options: { signal?: AbortSignal }) => Promise<{ digest: Digest }>;
   /** HTTP options for ADD URLs. */
   http?: HttpOptions;
+  /** How RUN steps run (docker build's RUN-side flags). */
+  run?: RunOptions;
   /** Environment (SOURCE_DATE_EPOCH, OCIBUILD_HOME, ...): default `process.env`. */
   env?: Record<string, string | undefined>;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+}
+
+/** RUN settings of a build. */
+export interface RunOptions {
+  /** `oci` (crun or runc), `chroot` (unshare + chroot), or `auto` (default: oci when a runtime works). */
+  isolation?: IsolationRequest;
+  /** Prefer this runtime when both work (default crun). */
+  runtime?: 'crun' | 'runc';
+  /** Network of RUN steps without `--network` (default: the host's). */
+  network?: 'default' | 'none' | 'host';
+  /** Extra /etc/hosts lines (`--add-host`). */
+  addHosts?: ExtraHost[];
+  /** /dev/shm size in bytes (`--shm-size`). */
+  shmSize?: number;
+  /** Lowered resource limits (`--ulimit`; see parseUlimit). */
+  ulimits?: Rlimit[];
+  /** Allow `RUN --security=insecure` (`--allow security.insecure`). */
+  allowInsecure?: boolean;
 }
 
 /** What a build produced. */
@@ -208,6 +229,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     }
     return r;
   };
+  // The RUN sandbox: probed on the first RUN (a few container starts), once per build.
+  let sandbox: Promise<SandboxMethod> | undefined;
+  const runOptions = options.run ?? {};
+  const sandboxMethod = () =>
+    (sandbox ??= probeHost({ ...(runOptions.runtime ? { preferRuntime: runOptions.runtime } : {}), tmpDir })
+      .then((probe) => chooseSandbox(probe, runOptions.isolation ?? 'auto'))
+      .then((m) => {
+        if (m.reason) options.onProgress?.({ type: 'warning', message: `RUN sandbox: ${m.reason}` });
+        return m;
+      }));
   try {
     const images: PlatformImage[] = [];
     const warnings: Warning[] = [];
@@ -255,6 +286,14 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
           tmpDir,
           ...(options.noCache ? { noCache: true } : { statCache }),
           ...(options.http ? { http: options.http } : {}),
+          run: {
+            method: sandboxMethod,
+            ...(runOptions.network ? { network: runOptions.network } : {}),
+            ...(runOptions.allowInsecure ? { allowInsecure: true } : {}),
+            ...(runOptions.addHosts ? { addHosts: runOptions.addHosts } : {}),
+            ...(runOptions.shmSize !== undefined ? { shmSize: runOptions.shmSize } : {}),
+            ...(runOptions.ulimits ? { ulimits: runOptions.ulimits } : {}),
+          },
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         },

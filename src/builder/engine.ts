@@ -17,7 +17,7 @@ import { canonicalJson, canonicalStep, type CanonicalValue } from '../graph/cano
 import { entriesDigest, hashPath } from '../copy/digest.js';
 import { statKey, type StatCache } from './stat-cache.js';
 import { createHash } from 'node:crypto';
-import type { BuildGraph, CopyStep, SourceRef, Stage, Step, WorkdirStep } from '../graph/types.js';
+import type { BuildGraph, CopyStep, RunStep, SourceRef, Stage, Step, WorkdirStep } from '../graph/types.js';
 import { createConfigBlob, createManifest } from '../image/manifest.js';
 import { createLayerLimit, writeLayer } from '../layers/index.js';
 import os from 'node:os';
@@ -28,6 +28,7 @@ import type { ContainerConfig, Descriptor, HistoryEntry, ImageConfig, Platform }
 import { HISTORY_COMMENT, historyText } from './history.js';
 import { materializeRootfs, rootfsSourceFs } from './materialize.js';
 import { RootfsView } from './rootfs.js';
+import { executeRun, runCacheInputs, type ExtraHost, type Rlimit, type SandboxMethod } from '../run/index.js';
 
 /** A layer of an image being built: its descriptor and its diffId. */
 export interface LayerRecord extends Descriptor {
@@ -53,6 +54,8 @@ export type ProgressEvent =
   | { type: 'step'; platform: string; stage: number; step: number; text: string; line: number }
   | { type: 'layer'; platform: string; stage: number; step: number; digest: Digest; size: number; diffId: Digest; cached: boolean }
   | { type: 'warning'; message: string; line?: number }
+  /** Output of a RUN step. */
+  | { type: 'log'; platform: string; stage: number; step: number; stream: 'stdout' | 'stderr'; data: string }
   | { type: 'pull'; ref: string; digest: Digest }
   | { type: 'output'; kind: string; dest: string };
 
@@ -80,8 +83,23 @@ export interface EngineContext {
   /** The stat cache (source file stat → content digest), loaded once per build. */
   statCache?: () => Promise<StatCache>;
   http?: HttpOptions;
+  /** How RUN steps run (the sandbox method is chosen on first use). */
+  run?: EngineRunOptions;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+}
+
+/** The build's RUN settings (docker build's RUN-side flags). */
+export interface EngineRunOptions {
+  /** The sandbox method, probed once per build on the first RUN. */
+  method(): Promise<SandboxMethod>;
+  /** `--network` for RUN steps that do not set their own. */
+  network?: 'default' | 'none' | 'host';
+  /** `--allow security.insecure`: RUN --security=insecure is allowed. */
+  allowInsecure?: boolean;
+  addHosts?: ExtraHost[];
+  shmSize?: number;
+  ulimits?: Rlimit[];
 }
 
 /** The state of a stage after its last step. */
@@ -275,14 +293,15 @@ export class PlatformBuild {
       this.ctx.onProgress?.({ type: 'step', platform: this.platformText, stage: stage.index, step: i, text: step.original, line: step.range.start.line });
       let layer: LayerRecord | undefined;
       let cached = false;
+      let key: string | undefined;
       const next = applyConfigStep(state, step);
       try {
-        ({ layer, cached } = await this.executeStep(step, state, next, layers, stage, platform, chain));
+        ({ layer, cached, key } = await this.executeStep(step, state, next, layers, stage, platform, chain, i));
       } catch (e) {
         throw this.locate(e, step);
       }
       state = next;
-      chain = layer ? stepKey({ parent: chain, layer: layer.diffId }) : stepKey({ parent: chain, step: canonicalStep(step) });
+      chain = layer ? stepKey({ parent: chain, layer: layer.diffId }) : key ?? stepKey({ parent: chain, step: canonicalStep(step) });
       if (layer) {
         layers = [...layers, layer];
         diffIds.push(layer.diffId);
@@ -326,7 +345,8 @@ export class PlatformBuild {
     stage: Stage,
     platform: Platform,
     chain: string,
-  ): Promise<{ layer?: LayerRecord; cached: boolean }> {
+    index: number,
+  ): Promise<{ layer?: LayerRecord; cached: boolean; key?: string }> {
     switch (step.kind) {
       case 'copy':
       case 'add':
@@ -336,14 +356,80 @@ export class PlatformBuild {
         return { ...(layer ? { layer } : {}), cached: false };
       }
       case 'run':
-        throw new OcibuildError(
-          'UNSUPPORTED',
-          'RUN is not supported yet: it needs the rootless sandbox, which is the next milestone (see README, "What is missing")',
-          { file: this.ctx.file, range: step.range, hint: `stage ${stage.name ?? stage.index} cannot be built until RUN lands; use --dry-run to see the plan` },
-        );
+        return this.runCommand(step, before, layers, stage, chain, index);
       default:
         return { cached: false };
     }
+  }
+
+  /**
+   * RUN: asked of the step cache first (the key: parent chain, command, the
+   * environment it sees, USER, WORKDIR, SHELL, network and security), else
+   * run in the sandbox over the stage's layers. A RUN that changes nothing
+   * has no layer (its history entry is an empty layer, as BuildKit exports it).
+   */
+  private async runCommand(step: RunStep, state: ConfigState, layers: LayerRecord[], stage: Stage, chain: string, index: number): Promise<{ layer?: LayerRecord; cached: boolean; key: string }> {
+    const runOpts = this.ctx.run;
+    if (step.security === 'insecure' && !runOpts?.allowInsecure) {
+      throw new OcibuildError('USAGE', 'RUN --security=insecure is not allowed', { hint: 'pass --allow security.insecure to the build to allow it' });
+    }
+    if (step.mounts.length > 0 || step.devices.length > 0) {
+      throw new OcibuildError('UNSUPPORTED', `RUN ${step.mounts.length > 0 ? '--mount' : '--device'} is not supported yet`);
+    }
+    const network = step.network === 'default' ? (runOpts?.network ?? 'default') : step.network;
+    // The environment: the image's Env, then the ARGs in scope that ENV does not set (never persisted).
+    const env = [...step.env];
+    const envKeys = new Set(env.map((e) => e.slice(0, e.indexOf('='))));
+    for (const a of step.args) {
+      if (a.value === undefined || envKeys.has(a.key)) continue;
+      env.push(`${a.key}=${a.value}`);
+      envKeys.add(a.key);
+    }
+    const workdir = state.config.WorkingDir || '/';
+    const inputs = {
+      command: step.command,
+      prependShell: step.prependShell,
+      heredocs: step.files,
+      ...(state.config.Shell ? { shell: state.config.Shell } : {}),
+      env,
+      ...(state.config.User ? { user: state.config.User } : {}),
+      workdir,
+      network,
+      security: step.security,
+    };
+    const key = stepKey({ parent: chain, run: runCacheInputs(inputs), epoch: this.ctx.sourceDateEpoch ?? null });
+    if (!this.ctx.noCache) {
+      const hit = await this.ctx.store.getStep(key);
+      if (hit && (!hit.layer || (await this.ctx.store.has(hit.layer.digest)))) {
+        if (!hit.layer) return { cached: true, key };
+        const { diffId, ...descriptor } = hit.layer;
+        return { layer: { ...descriptor, diffId }, cached: true, key };
+      }
+    }
+    if (!runOpts) throw new OcibuildError('SANDBOX_UNAVAILABLE', 'RUN needs a sandbox, and this build has none configured');
+    const method = await runOpts.method();
+    // Proxy build args reach the process without entering the key.
+    const processEnv = [...env];
+    for (const p of step.proxy) if (!envKeys.has(p.key)) processEnv.push(`${p.key}=${p.value}`);
+    const view = layers.length > 0 ? await this.view(layers) : undefined;
+    const out = await executeRun({
+      store: this.ctx.store,
+      layers,
+      ...inputs,
+      env: processEnv,
+      readFile: async (p) => view?.readFile(p),
+      resolvePath: (p) => view?.resolve(p) ?? p,
+      method,
+      ...(runOpts.addHosts ? { addHosts: runOpts.addHosts } : {}),
+      ...(runOpts.shmSize !== undefined ? { shmSize: runOpts.shmSize } : {}),
+      ...(runOpts.ulimits ? { ulimits: runOpts.ulimits } : {}),
+      ...(this.ctx.sourceDateEpoch !== undefined ? { sourceDateEpoch: this.ctx.sourceDateEpoch } : {}),
+      onOutput: (stream, data) => this.ctx.onProgress?.({ type: 'log', platform: this.platformText, stage: stage.index, step: index, stream, data }),
+      signal: this.signal,
+    });
+    const layer = out.layer ? { ...out.layer, mediaType: out.layer.mediaType } : undefined;
+    if (!this.ctx.noCache) await this.ctx.store.putStep(key, { ...(layer ? { layer } : {}), configChange: null, created: new Date().toISOString() });
+    return { ...(layer ? { layer } : {}), cached: false, key };
   }
 
   /** A layer from the step cache, when the key has one whose blob is still in the store. */
