@@ -86,6 +86,9 @@ export function parseSubIds(text: string, name: string | undefined, id: number):
   return undefined;
 }
 
+/** The namespaces of the sandbox's wrapper process (see sandbox.ts): its own mounts, /proc and pid namespace. */
+export const WRAPPER_NAMESPACES = ['--mount', '--propagation', 'private', '--fork', '--pid', '--mount-proc', '--kill-child'];
+
 /** The user-namespace prefix of a command run as the caller (empty as root). */
 export function usernsArgs(probe: Pick<HostProbe, 'root' | 'uid' | 'gid' | 'subids'>): string[] {
   if (probe.root) return [];
@@ -109,21 +112,32 @@ async function tryOverlay(prefix: string[], userxattr: boolean, tmp: string): Pr
 
 async function tryRuntime(runtime: 'crun' | 'runc', prefix: string[], tmp: string): Promise<ProbeItem> {
   if (!(await which(runtime))) return { ok: false, detail: `${runtime} is not installed`, fix: `apt-get install ${runtime}` };
-  // A real container: the host's root, read-only, running /bin/true (nothing of the host changes).
+  // A real container running the host's /bin/true: a rootfs of the host's bin/lib dirs bound read-only.
   const bundle = path.join(tmp, `bundle-${runtime}`);
-  await fs.mkdir(bundle, { recursive: true });
+  const rootfs = path.join(bundle, 'rootfs');
+  await fs.mkdir(rootfs, { recursive: true });
+  const mounts: Record<string, unknown>[] = [
+    { destination: '/proc', type: 'proc', source: 'proc' },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'mode=755'] },
+  ];
+  for (const d of ['usr', 'bin', 'sbin', 'lib', 'lib32', 'lib64']) {
+    const st = await fs.lstat(path.join('/', d)).catch(() => undefined);
+    if (!st) continue;
+    if (st.isSymbolicLink()) await fs.symlink(await fs.readlink(path.join('/', d)), path.join(rootfs, d));
+    else if (st.isDirectory()) mounts.push({ destination: `/${d}`, type: 'bind', source: `/${d}`, options: ['rbind', 'ro'] });
+  }
   const rootless = prefix.length > 0;
   const spec = {
     ociVersion: '1.0.2',
     process: { terminal: false, user: { uid: 0, gid: 0 }, args: ['/bin/true'], env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], cwd: '/' },
-    root: { path: '/', readonly: true },
-    mounts: [{ destination: '/proc', type: 'proc', source: 'proc' }],
+    root: { path: rootfs, readonly: false },
+    mounts,
     linux: { namespaces: [{ type: 'pid' }, { type: 'mount' }, { type: 'ipc' }, { type: 'uts' }] },
   };
   await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
   const id = `ocibuild-probe-${process.pid}-${runtime}`;
   const state = path.join(tmp, `state-${runtime}`);
-  const r = await run('unshare', [...prefix, '--mount', '--propagation', 'private', '--fork', '--pid', '--kill-child', runtime, '--root', state, ...(rootless && runtime === 'runc' ? ['--rootless', 'true'] : []), 'run', '--bundle', bundle, id]);
+  const r = await run('unshare', [...prefix, ...WRAPPER_NAMESPACES, runtime, '--root', state, ...(rootless && runtime === 'runc' ? ['--rootless', 'true'] : []), 'run', '--bundle', bundle, id]);
   await run(runtime, ['--root', state, 'delete', '--force', id]);
   if (r.code === 0) return { ok: true, detail: `${runtime} runs containers${rootless ? ' (rootless, in our user namespace)' : ''}` };
   const msg = (r.stderr.trim().split('\n').pop() ?? '').slice(0, 300);

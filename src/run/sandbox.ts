@@ -26,7 +26,7 @@ import { OcibuildError } from '../errors.js';
 import type { LayerEntry } from '../layers/types.js';
 import type { RunCommand } from './command.js';
 import { commandText } from './command.js';
-import { usernsArgs, type HostProbe } from './probe.js';
+import { usernsArgs, WRAPPER_NAMESPACES, type HostProbe } from './probe.js';
 import { existsInLowers, snapshotUpper, type OwnerMap } from './snapshot.js';
 import { createRuntimeSpec, SANDBOX_MOUNT_POINTS, specJson, type Rlimit } from './spec.js';
 import type { ProcessUser } from './user.js';
@@ -245,7 +245,7 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
     // unshare --setgid clears supplementary groups; say so rather than run with fewer rights silently.
     options.onOutput?.('stderr', `ocibuild: --isolation=chroot runs without the supplementary groups ${options.user.additionalGids.join(',')}\n`);
   }
-  const ns = ['--mount', '--propagation', 'private', '--fork', '--pid', '--kill-child'];
+  const ns = [...WRAPPER_NAMESPACES];
   if (method.isolation === 'chroot') ns.push('--uts', '--ipc');
   if (options.network === 'none') ns.push('--net');
   // chroot: `env -i NAME=VALUE... unshare --root=merged --wd=CWD --setuid --setgid -- argv`, so the
