@@ -125,8 +125,7 @@ mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,nosuid,noexec devpts "$m/
 ln -s pts/ptmx "$m/dev/ptmx"
 mount -t tmpfs -o "nosuid,noexec,nodev,mode=1777,size=$OCB_SHM" shm "$m/dev/shm"
 mount --bind -o ro pipes "$m/dev/pipes"
-mount --rbind /sys "$m/sys"
-mount -o remount,bind,ro "$m/sys" || true
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$m/sys" || { mount --rbind /sys "$m/sys" && mount -o remount,bind,ro "$m/sys"; }
 [ -d "$m/etc" ] || mkdir "$m/etc"
 for f in hosts resolv.conf hostname; do [ -e "$m/etc/$f" ] || : > "$m/etc/$f"; mount --bind "etc/$f" "$m/etc/$f"; done
 [ -z "$OCB_MKDIR" ] || mkdir -p "$m$OCB_MKDIR"
@@ -241,19 +240,21 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
       rootless,
     });
     await fs.writeFile(path.join(dir, 'bundle/config.json'), specJson(spec));
-  } else if (options.user.additionalGids.length > 0) {
-    // unshare --setgid clears supplementary groups; say so rather than run with fewer rights silently.
-    options.onOutput?.('stderr', `ocibuild: --isolation=chroot runs without the supplementary groups ${options.user.additionalGids.join(',')}\n`);
   }
   const ns = [...WRAPPER_NAMESPACES];
   if (method.isolation === 'chroot') ns.push('--uts', '--ipc');
   if (options.network === 'none') ns.push('--net');
   // chroot: `env -i NAME=VALUE... unshare --root=merged --wd=CWD --setuid --setgid -- argv`, so the
-  // command's environment is exactly the RUN's.
+  // command's environment is exactly the RUN's. unshare drops supplementary groups: with some,
+  // coreutils' chroot sets them (it always starts in /, so the image's /bin/sh changes directory).
+  const merged = path.join(dir, 'merged');
+  const { uid, gid, additionalGids } = options.user;
   const chroot =
-    method.isolation === 'chroot'
-      ? [...options.env, 'unshare', `--root=${path.join(dir, 'merged')}`, `--wd=${options.cwd}`, `--setuid=${options.user.uid}`, `--setgid=${options.user.gid}`, '--', ...command.argv]
-      : [];
+    method.isolation !== 'chroot'
+      ? []
+      : additionalGids.length === 0
+        ? [...options.env, 'unshare', `--root=${merged}`, `--wd=${options.cwd}`, `--setuid=${uid}`, `--setgid=${gid}`, '--', ...command.argv]
+        : [...options.env, 'chroot', `--userspec=${uid}:${gid}`, `--groups=${additionalGids.join(',')}`, merged, '/bin/sh', '-c', 'cd -- "$0" && exec "$@"', options.cwd, ...command.argv];
   const args = [...usernsArgs(probe), ...ns, 'sh', '-c', SCRIPT, 'sh', ...chroot];
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
