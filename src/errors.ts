@@ -50,7 +50,8 @@ export type ErrorCode =
   | 'UNSUPPORTED'
   | 'RUN_FAILED'
   | 'SANDBOX_UNAVAILABLE'
-  | 'SANDBOX_ERROR';
+  | 'SANDBOX_ERROR'
+  | 'INTERRUPTED';
 
 export interface OcibuildErrorOptions {
   cause?: unknown;

@@ -17,7 +17,9 @@ export { build } from './build.js';
 /** Parse and compile without building: the plan `ocibuild build --dry-run` prints. */
 export { plan } from './build.js';
 /** Options, results and progress events of {@link build} and {@link plan}. */
-export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord } from './build.js';
+export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord, RunOptions } from './build.js';
+/** What this host offers RUN (runtimes, overlayfs, user namespaces, subordinate ids), as `ocibuild doctor` prints it. */
+export { probeHost, type HostProbe, type ProbeItem } from './run/index.js';
 /** Parse an `--output` value (`type=oci,dest=out`) into an {@link OutputSpec}. */
 export { parseOutputSpec } from './builder/output-spec.js';
 

@@ -327,16 +327,14 @@ function supervise(
 ): Promise<{ code: number; tail: Tail }> {
   const tail = new Tail();
   return new Promise((resolve, reject) => {
-    const child = spawn('unshare', args, { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // Same process group as ours: a Ctrl-C in a terminal reaches the wrapper too, and its death
+    // kills the pid namespace (--kill-child), so the command never outlives the build.
+    const child = spawn('unshare', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let aborted = false;
     const onAbort = () => {
       aborted = true;
       // The wrapper is the parent of the pid namespace's init (--kill-child): SIGKILL reaches every process.
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // already gone
-      }
+      child.kill('SIGKILL');
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     const decode = (stream: 'stdout' | 'stderr') => (d: Buffer) => {

@@ -11,6 +11,7 @@ import { parseKeyValues } from '../options.js';
 import { openStore } from '../store.js';
 import { formatWarning } from '../warnings.js';
 import { registryFlags, registryHooks } from '../registry-options.js';
+import { runFlags, runOptionsFromArgs, withInterrupt } from '../run-options.js';
 
 function list(values: unknown): string[] {
   return ((values as string[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
@@ -38,6 +39,9 @@ function progressPrinter(ctx: CommandContext): (e: ProgressEvent) => void {
       case 'warning':
         ctx.io.stderr.write(`warning: ${e.message}\n`);
         break;
+      case 'log':
+        ctx.io.stderr.write(e.data.replace(/^(?=.)/gm, `#${n} `));
+        break;
     }
   };
 }
@@ -48,7 +52,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
     ['build [PATH]', '$0 [PATH]'],
     'Build an image from a Dockerfile',
     (c) =>
-      registryFlags(
+      registryFlags(runFlags(
         c
           .positional('PATH', { type: 'string', describe: 'Build context directory', default: '.' })
           .option('file', { alias: 'f', type: 'string', describe: 'Dockerfile (default PATH/Dockerfile, - for stdin)' })
@@ -67,7 +71,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('dry-run', { type: 'boolean', default: false, describe: 'Print the build plan (stages, steps, dependencies) and stop' })
           .option('store', { type: 'string', describe: 'Store directory (default $OCIBUILD_HOME or $XDG_CACHE_HOME/ocibuild)' })
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only the image digest' })
-      ),
+      )),
     async (argv) => {
       // `ocibuild -` (as `docker build -`): the Dockerfile comes from stdin, with an empty context.
       const fromStdin = argv.PATH === STDIN_ARG;
@@ -105,6 +109,14 @@ interface BuildArgs {
   'registry-ca': string[];
   'insecure-registry': string[];
   'registry-mirror': string[];
+  network?: 'default' | 'none' | 'host';
+  'add-host': string[];
+  'shm-size'?: string;
+  ulimit: string[];
+  'cgroup-parent'?: string;
+  allow: string[];
+  isolation?: 'auto' | 'oci' | 'chroot';
+  runtime?: 'crun' | 'runc';
 }
 
 /** Everything `build` does once the context directory is known. */
@@ -125,6 +137,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     pull: argv.pull,
     noCache: argv['no-cache'],
     env: ctx.io.env,
+    run: runOptionsFromArgs(argv),
     ...(argv.quiet ? {} : { onProgress: progressPrinter(ctx) }),
   };
   const color = Boolean(ctx.io.stderr.isTTY);
@@ -147,7 +160,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
   const hooks = await registryHooks(ctx, argv, argv.tag as string[]);
   let result;
   try {
-    result = await build({ ...options, store, pullImage: hooks.pullImage, pushImage: hooks.pushImage });
+    result = await withInterrupt((signal) => build({ ...options, store, pullImage: hooks.pullImage, pushImage: hooks.pushImage, signal }));
   } finally {
     await hooks.close();
   }
