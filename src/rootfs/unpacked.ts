@@ -17,14 +17,16 @@
  * otherwise (overlay mounted with `userxattr` in a user namespace). Readers
  * of a tree that is not a mount (COPY --from) treat a 0/0 character device as
  * "deleted". Node has no xattr or mknod API: whiteouts are made in one batch
- * per layer with `mknod` (coreutils) and `setfattr` (Debian's `attr`), a
- * few milliseconds per layer that has any (measured: 3 ms for 100 whiteouts).
+ * per layer: devices by one GNU tar, xattrs by one `setfattr` (Debian's
+ * `attr`), measured in src/run/snapshot.test.ts.
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { Store } from '../cache/store.js';
 import { OcibuildError } from '../errors.js';
 import { applyLayer } from '../layers/apply.js';
+import type { LayerEntry } from '../layers/types.js';
+import { writeLayer } from '../layers/write.js';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 
@@ -50,18 +52,37 @@ export async function ensureLayerUnpacked(store: Store, layer: UnpackableLayer, 
         else whiteouts.push(path.join(parent, name));
       },
     });
-    await writeOverlayWhiteouts(whiteouts, opaque);
+    await writeOverlayWhiteouts(dir, whiteouts, opaque);
   });
 }
 
 /**
- * Makes overlay whiteouts: a 0/0 character device at each of `whiteouts`
- * (replacing nothing: the paths must be free), the opaque xattr on each of
- * `opaqueDirs`.
+ * Makes overlay whiteouts under `root`: a 0/0 character device at each of
+ * `whiteouts` (free paths inside `root`, parents resolved), the opaque xattr
+ * on each of `opaqueDirs`. The devices come from one GNU tar extracting a
+ * tar of device entries (one process, not one mknod per whiteout: 100
+ * whiteouts took 6.5 s with a process each on this loaded 2-core machine).
  */
-export async function writeOverlayWhiteouts(whiteouts: readonly string[], opaqueDirs: readonly string[], xattr = opaqueXattrName()): Promise<void> {
-  for (let i = 0; i < whiteouts.length; i += 500) {
-    await tool('sh', ['-c', 'for f; do rm -rf -- "$f" && mknod -- "$f" c 0 0 || exit 1; done', 'sh', ...whiteouts.slice(i, i + 500)], 'cannot create overlay whiteouts');
+export async function writeOverlayWhiteouts(root: string, whiteouts: readonly string[], opaqueDirs: readonly string[], xattr = opaqueXattrName()): Promise<void> {
+  if (whiteouts.length > 0) {
+    const entries: LayerEntry[] = whiteouts.map((w) => {
+      const rel = path.relative(root, w);
+      if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw new OcibuildError('LAYER_ESCAPE', `whiteout ${JSON.stringify(w)} is outside ${root}`);
+      return { path: rel.split(path.sep).join('/'), type: 'char', mode: 0, uid: 0, gid: 0, devmajor: 0, devminor: 0, mtime: 0 };
+    });
+    const child = spawn('tar', ['-x', '-f', '-', '-C', root, '--no-same-owner', '--no-same-permissions'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const done = new Promise<number>((resolve, reject) => {
+      child.on('error', (e) => reject(new OcibuildError('SANDBOX_UNAVAILABLE', `cannot create overlay whiteouts: tar is not installed`, { cause: e })));
+      child.on('close', (code) => resolve(code ?? 1));
+    });
+    await writeLayer(entries, child.stdin, { compression: 'none' }).catch((e) => {
+      child.kill();
+      throw e;
+    });
+    const code = await done;
+    if (code !== 0) throw new OcibuildError('LAYER_INVALID', `cannot create overlay whiteouts: tar exited with ${code}: ${err.trim()}`);
   }
   for (let i = 0; i < opaqueDirs.length; i += 500) {
     await tool('setfattr', ['-n', xattr, '-v', 'y', '--', ...opaqueDirs.slice(i, i + 500)], 'cannot mark opaque directories');
