@@ -21,7 +21,7 @@ export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, Plat
 /** What this host offers RUN (runtimes, overlayfs, user namespaces, subordinate ids), as `ocibuild doctor` prints it. */
 export { probeHost, type HostProbe, type ProbeItem } from './run/index.js';
 /** Parse an `--output` value (`type=oci,dest=out`) into an {@link OutputSpec}. */
-export { parseOutputSpec } from './builder/output-spec.js';
+export { parseOutputSpec } from './output/spec.js';
 
 /** Dockerfile text (or bytes) to a syntax tree with source ranges; variables are not expanded. */
 export { parseDockerfile } from './parser/index.js';

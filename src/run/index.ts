@@ -10,7 +10,8 @@ import { OcibuildError } from '../errors.js';
 import type { CanonicalValue } from '../graph/canonical.js';
 import { writeLayer } from '../layers/write.js';
 import type { Digest } from '../oci/digest.js';
-import { ensureLayerUnpacked, type UnpackableLayer } from '../rootfs/unpacked.js';
+import type { Writable } from 'node:stream';
+import type { LayerResult } from '../layers/types.js';
 import { runCommand, type RunHeredoc } from './command.js';
 import type { HostProbe } from './probe.js';
 import { runSandbox, type ExtraHost, type SandboxMethod } from './sandbox.js';
@@ -55,8 +56,13 @@ export function chooseSandbox(probe: HostProbe, isolation: IsolationRequest = 'a
 /** What a RUN needs, resolved by the engine. */
 export interface RunInput {
   store: Store;
-  /** The stage's layers so far (base image, then COPY/ADD/RUN layers of this stage), bottom first. */
-  layers: readonly UnpackableLayer[];
+  /**
+   * The unpacked trees of the stage's layers so far (base image, then the
+   * COPY/ADD/RUN layers of this stage; `ensureLayerUnpacked`), bottom first.
+   */
+  lowerDirs: readonly string[];
+  /** Writes the layer blob into the store (default: straight into a store writer). */
+  writeBlob?: (write: (out: Writable) => Promise<LayerResult>) => Promise<RunLayer>;
   /** Exec form argv, or the shell-form command line as one element. */
   command: readonly string[];
   prependShell: boolean;
@@ -84,9 +90,29 @@ export interface RunInput {
   signal?: AbortSignal;
 }
 
+/** A layer written by a RUN. */
+export interface RunLayer {
+  digest: Digest;
+  size: number;
+  mediaType: string;
+  diffId: Digest;
+}
+
 /** The layer a RUN wrote (undefined when it changed nothing: no layer, as BuildKit's exporter does). */
 export interface RunOutput {
-  layer?: { digest: Digest; size: number; mediaType: string; diffId: Digest };
+  layer?: RunLayer;
+}
+
+async function writeToStore(store: Store, write: (out: Writable) => Promise<LayerResult>): Promise<RunLayer> {
+  const writer = await store.createWriter();
+  try {
+    const r = await write(writer.stream);
+    const info = await writer.commit(r.digest);
+    return { digest: info.digest, size: info.size, mediaType: r.mediaType, diffId: r.diffId };
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  }
 }
 
 /** Runs the command and writes its layer into the store. */
@@ -98,11 +124,7 @@ export async function executeRun(input: RunInput): Promise<RunOutput> {
   };
   const user = resolveUser(input.user, await text('/etc/passwd'), input.user ? await text('/etc/group') : undefined);
   const env = input.env.some((e) => e.startsWith('HOME=')) ? [...input.env] : [...input.env, `HOME=${user.home}`];
-  const lowerDirs: string[] = [];
-  for (const layer of input.layers) {
-    input.signal?.throwIfAborted();
-    lowerDirs.push(await ensureLayerUnpacked(input.store, layer, input.signal ? { signal: input.signal } : {}));
-  }
+  const lowerDirs = [...input.lowerDirs];
   const dir = await input.store.tempDir('run');
   let mkdirCwd: string | undefined;
   if (input.method.isolation === 'chroot' && input.workdir !== '/') {
@@ -128,19 +150,13 @@ export async function executeRun(input: RunInput): Promise<RunOutput> {
   });
   try {
     if (result.entries.length === 0) return {};
-    const writer = await input.store.createWriter();
-    try {
-      const r = await writeLayer(result.entries, writer.stream, {
+    const write = (out: Writable) =>
+      writeLayer(result.entries, out, {
         compression: 'gzip',
         ...(input.sourceDateEpoch !== undefined ? { sourceDateEpoch: input.sourceDateEpoch } : {}),
         ...(input.signal ? { signal: input.signal } : {}),
       });
-      const info = await writer.commit(r.digest);
-      return { layer: { digest: info.digest, size: info.size, mediaType: r.mediaType, diffId: r.diffId } };
-    } catch (e) {
-      await writer.abort();
-      throw e;
-    }
+    return { layer: await (input.writeBlob ? input.writeBlob(write) : writeToStore(input.store, write)) };
   } finally {
     await result.dispose();
   }
