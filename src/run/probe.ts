@@ -94,8 +94,9 @@ export function usernsArgs(probe: Pick<HostProbe, 'root' | 'uid' | 'gid' | 'subi
   if (probe.root) return [];
   const r = probe.subids.ranges;
   if (!r) return ['--user', '--map-root-user'];
-  // 0 -> the caller, 1.. -> the subordinate range (newuidmap/newgidmap write the maps).
-  return ['--user', `--map-users=${probe.uid},0,1`, `--map-users=${r.uid.start},1,${r.uid.count}`, `--map-groups=${probe.gid},0,1`, `--map-groups=${r.gid.start},1,${r.gid.count}`, '--setgroups=allow'];
+  // 0 -> the caller, 1.. -> the subordinate range (newuidmap/newgidmap write both maps; util-linux
+  // 2.38 keeps only the last --map-users, so the caller's line comes from --map-root-user).
+  return ['--user', '--map-root-user', `--map-users=${r.uid.start},1,${r.uid.count}`, `--map-groups=${r.gid.start},1,${r.gid.count}`];
 }
 
 async function tryOverlay(prefix: string[], userxattr: boolean, tmp: string): Promise<ProbeItem> {
