@@ -229,4 +229,15 @@ describe.each(isolations)('RUN with --isolation=%s', (isolation) => {
     expect(stdout).not.toContain(`sleep ${marker}`);
     expect(await readdir(path.join(store.root, 'tmp'))).toEqual([]);
   }, 120_000);
+
+  it('mounts more lower layers than one page of overlay options holds (short symlinked names)', async () => {
+    if (unavailable()) return;
+    // 120 layers (WORKDIR makes one each): their store paths alone would be ~14 KB of lowerdir=.
+    const dirs = Array.from({ length: 120 }, (_, i) => `WORKDIR /deep/d${i}`).join('\n');
+    const r = await build(opts(`FROM busybox:test\n${dirs}\nRUN ls /deep | wc -l > /count # ${isolation}\n`));
+    const layers = r.images[0]!.layers;
+    expect(layers).toHaveLength(122);
+    expect((await layerFile(store, layers[121]!.digest, 'count'))!.trim()).toBe('120');
+  }, 300_000);
 });
+
