@@ -31,7 +31,7 @@ import { writeOutputs, type OutputRecord, type PushBlobProgress, type PushFn } f
 import { StatCache } from './cache/stat-cache.js';
 import { localExplainLog, localStepCache } from './cache/step-cache.js';
 import { parseOutputSpec, type OutputSpec } from './output/spec.js';
-import { chooseSandbox, probeHost, type ExtraHost, type IsolationRequest, type Rlimit, type SandboxMethod } from './run/index.js';
+import { chooseSandbox, probeHost, readSecret, type ExtraHost, type IsolationRequest, type Rlimit, type SandboxMethod, type SecretSource } from './run/index.js';
 
 export type { ProgressEvent, ProgressSink, PlatformImage, OutputSpec, OutputRecord, ExplainEntry, PushFn, PushBlobProgress };
 
@@ -123,6 +123,13 @@ export interface RunOptions {
   ulimits?: Rlimit[];
   /** Allow `RUN --security=insecure` (`--allow security.insecure`). */
   allowInsecure?: boolean;
+  /**
+   * Secrets for `RUN --mount=type=secret`, by id (`--secret id=x,src=FILE|env=VAR`).
+   * Read when a RUN mounts them; never stored, logged or put in a cache key.
+   */
+  secrets?: Record<string, SecretSource>;
+  /** SSH forwarding for `RUN --mount=type=ssh`, by id: agent sockets or key files (`[]`: `$SSH_AUTH_SOCK`). */
+  ssh?: Record<string, string[]>;
 }
 
 /** What a build produced. */
@@ -316,6 +323,16 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
               ...(runOptions.addHosts ? { addHosts: runOptions.addHosts } : {}),
               ...(runOptions.shmSize !== undefined ? { shmSize: runOptions.shmSize } : {}),
               ...(runOptions.ulimits ? { ulimits: runOptions.ulimits } : {}),
+              ...(runOptions.secrets
+                ? {
+                    secret: async (id: string) => {
+                      const src = Object.prototype.hasOwnProperty.call(runOptions.secrets, id) ? runOptions.secrets![id] : undefined;
+                      return src ? readSecret(src, env) : undefined;
+                    },
+                  }
+                : {}),
+              ...(runOptions.ssh ? { ssh: (id: string) => (Object.prototype.hasOwnProperty.call(runOptions.ssh, id) ? runOptions.ssh![id] : undefined) } : {}),
+              env,
             },
           },
           resolveImage,

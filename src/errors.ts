@@ -51,6 +51,9 @@ export type ErrorCode =
   | 'RUN_FAILED'
   | 'SANDBOX_UNAVAILABLE'
   | 'SANDBOX_ERROR'
+  | 'RUN_MOUNT'
+  | 'SECRET_MISSING'
+  | 'SSH_MISSING'
   | 'INTERRUPTED';
 
 export interface OcibuildErrorOptions {

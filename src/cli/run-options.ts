@@ -6,7 +6,7 @@
 import type { Argv } from 'yargs';
 import type { RunOptions } from '../build.js';
 import { OcibuildError } from '../errors.js';
-import { parseAddHost, parseShmSize, parseUlimit } from '../run/index.js';
+import { parseAddHost, parseSecretFlag, parseShmSize, parseSshFlag, parseUlimit, type SecretSource } from '../run/index.js';
 
 /** The flags, added to `build`. */
 export function runFlags<T>(y: Argv<T>) {
@@ -18,7 +18,9 @@ export function runFlags<T>(y: Argv<T>) {
     .option('cgroup-parent', { type: 'string', describe: 'Not supported: RUN steps use no cgroups of their own' })
     .option('allow', { type: 'string', array: true, default: [] as string[], describe: 'Extra privileges: security.insecure (allows RUN --security=insecure)' })
     .option('isolation', { choices: ['auto', 'oci', 'chroot'] as const, describe: 'RUN isolation: oci (crun/runc), chroot (unshare + chroot), auto (oci when a runtime works)' })
-    .option('runtime', { choices: ['crun', 'runc'] as const, describe: 'Prefer this OCI runtime when both work (default crun)' });
+    .option('runtime', { choices: ['crun', 'runc'] as const, describe: 'Prefer this OCI runtime when both work (default crun)' })
+    .option('secret', { type: 'string', array: true, default: [] as string[], describe: 'Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR' })
+    .option('ssh', { type: 'string', array: true, default: [] as string[], describe: 'SSH agent for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK) or ID=SOCKET|KEY[,KEY...]' });
 }
 
 interface RunArgs {
@@ -30,6 +32,8 @@ interface RunArgs {
   allow?: string[];
   isolation?: 'auto' | 'oci' | 'chroot';
   runtime?: 'crun' | 'runc';
+  secret?: string[];
+  ssh?: string[];
 }
 
 /** build()'s run options from the flags (refusing what cannot be honoured). */
@@ -44,7 +48,19 @@ export function runOptionsFromArgs(argv: RunArgs): RunOptions {
   }
   const ulimits = (argv.ulimit ?? []).map((u) => parseUlimit(u));
   const addHosts = (argv['add-host'] ?? []).flatMap((v) => v.split(',')).filter(Boolean).map(parseAddHost);
+  const secrets: Record<string, SecretSource> = {};
+  for (const v of argv.secret ?? []) {
+    const { id, source } = parseSecretFlag(v);
+    secrets[id] = source;
+  }
+  const ssh: Record<string, string[]> = {};
+  for (const v of argv.ssh ?? []) {
+    const { id, paths } = parseSshFlag(v);
+    ssh[id] = paths;
+  }
   return {
+    ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
+    ...(Object.keys(ssh).length > 0 ? { ssh } : {}),
     ...(argv.isolation ? { isolation: argv.isolation } : {}),
     ...(argv.runtime ? { runtime: argv.runtime } : {}),
     ...(argv.network ? { network: argv.network } : {}),

@@ -59,6 +59,12 @@ export interface RunSettings {
   addHosts?: ExtraHost[];
   shmSize?: number;
   ulimits?: Rlimit[];
+  /** A build secret's value by id (`--secret`); undefined when the build has none of that id. */
+  secret?(id: string): Promise<Uint8Array | undefined>;
+  /** SSH forwarding by id (`--ssh`): agent sockets or key files (empty: `$SSH_AUTH_SOCK`); undefined when not given. */
+  ssh?(id: string): readonly string[] | undefined;
+  /** The build's environment (`$SSH_AUTH_SOCK` for `--ssh default`). */
+  env?: Record<string, string | undefined>;
 }
 
 /** Files a step reads besides its own root filesystem. */

@@ -17,6 +17,7 @@ import type { HostProbe } from './probe.js';
 import { runSandbox, type ExtraHost, type SandboxMethod } from './sandbox.js';
 import type { Rlimit } from './spec.js';
 import { resolveUser } from './user.js';
+import type { OutputRedactor, SandboxMount } from './mounts.js';
 
 export { runCommand, commandText, DEFAULT_SHELL, type RunCommand, type RunHeredoc } from './command.js';
 export { resolveUser, type ProcessUser } from './user.js';
@@ -25,6 +26,8 @@ export { snapshotUpper, listOpaqueDirs } from './snapshot.js';
 export { probeHost, type HostProbe, type ProbeItem } from './probe.js';
 export { runSandbox, parseAddHost, hostsFile, type ExtraHost, type SandboxMethod } from './sandbox.js';
 export { parseUlimit, parseShmSize } from './limits.js';
+export { OutputRedactor, runtimeMounts, type SandboxMount } from './mounts.js';
+export { parseSecretFlag, parseSshFlag, readSecret, type SecretSource } from './secrets.js';
 
 /** `--isolation`: `oci` (a runtime), `chroot` (unshare + chroot), or chosen from what works. */
 export type IsolationRequest = 'auto' | 'oci' | 'chroot';
@@ -88,6 +91,10 @@ export interface RunInput {
   sourceDateEpoch?: number;
   onOutput?: (stream: 'stdout' | 'stderr', data: string) => void;
   signal?: AbortSignal;
+  /** `RUN --mount`s, host side resolved (engine: steps/run-mounts.ts). */
+  mounts?: readonly SandboxMount[];
+  /** Redacts secret values in the output and errors. */
+  redactor?: () => OutputRedactor;
 }
 
 /** A layer written by a RUN. */
@@ -147,6 +154,8 @@ export async function executeRun(input: RunInput): Promise<RunOutput> {
     method: input.method,
     ...(input.onOutput ? { onOutput: input.onOutput } : {}),
     ...(input.signal ? { signal: input.signal } : {}),
+    ...(input.mounts ? { mounts: input.mounts } : {}),
+    ...(input.redactor ? { redactor: input.redactor } : {}),
   });
   try {
     if (result.entries.length === 0) return {};

@@ -30,6 +30,7 @@ import { usernsArgs, WRAPPER_NAMESPACES, type HostProbe } from './probe.js';
 import { existsInLowers, snapshotUpper, type OwnerMap } from './snapshot.js';
 import { createRuntimeSpec, SANDBOX_MOUNT_POINTS, specJson, type Rlimit } from './spec.js';
 import type { ProcessUser } from './user.js';
+import { runtimeMounts, type OutputRedactor, type SandboxMount } from './mounts.js';
 
 /** An `--add-host` entry. */
 export interface ExtraHost {
@@ -71,6 +72,10 @@ export interface SandboxOptions {
   resolvConf?: string;
   onOutput?: (stream: 'stdout' | 'stderr', data: string) => void;
   signal?: AbortSignal;
+  /** `RUN --mount`s (OCI isolation only); their targets leave no trace in the layer. */
+  mounts?: readonly SandboxMount[];
+  /** Secret values to redact from the output and error messages (one redactor per stream). */
+  redactor?: () => OutputRedactor;
 }
 
 /** A finished RUN: its layer entries (files read from `dir` while writing) and the cleanup. */
@@ -212,7 +217,11 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
   const lowersTopFirst = [...options.lowerDirs].reverse();
   const stubs: string[] = [];
   const stubParents = new Set<string>();
-  for (const mp of SANDBOX_MOUNT_POINTS) {
+  const extra = options.mounts ?? [];
+  if (extra.length > 0 && method.isolation !== 'oci') {
+    throw new OcibuildError('UNSUPPORTED', 'RUN --mount needs an OCI runtime (crun or runc): it is not supported with --isolation=chroot');
+  }
+  for (const mp of [...SANDBOX_MOUNT_POINTS, ...extra.map((m) => m.destination)]) {
     const rel = mp.slice(1);
     if (existsInLowers(lowersTopFirst, rel)) continue;
     stubs.push(rel);
@@ -238,6 +247,7 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
       ...(options.ulimits ? { rlimits: options.ulimits } : {}),
       insecure: options.security === 'insecure',
       rootless,
+      ...(extra.length > 0 ? { extraMounts: runtimeMounts(extra) } : {}),
     });
     await fs.writeFile(path.join(dir, 'bundle/config.json'), specJson(spec));
   }
@@ -285,7 +295,8 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
   if (code.code !== 0) {
     const runtimeLog = method.isolation === 'oci' ? await runtimeErrors(path.join(dir, 'runtime.log')) : [];
     const tail = code.tail.lines().filter((l) => l !== '');
-    const lines = [...tail, ...runtimeLog.map((l) => `${method.runtime}: ${l}`)];
+    const redact = options.redactor?.();
+    const lines = [...tail, ...runtimeLog.map((l) => `${method.runtime}: ${redact ? redact.text(l) : l}`)];
     throw new OcibuildError(
       'RUN_FAILED',
       `process "${commandText(command.argv)}" did not complete successfully: exit code: ${code.code}${lines.length > 0 ? '\n' + lines.map((l) => `  ${l}`).join('\n') : ''}`,
@@ -337,19 +348,32 @@ function supervise(
       child.kill('SIGKILL');
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
-    const decode = (stream: 'stdout' | 'stderr') => (d: Buffer) => {
-      const s = d.toString('utf8');
+    const redactors = { stdout: options.redactor?.(), stderr: options.redactor?.() };
+    const emit = (stream: 'stdout' | 'stderr', s: string) => {
+      if (s === '') return;
       tail.push(s);
       options.onOutput?.(stream, s);
     };
+    const decode = (stream: 'stdout' | 'stderr') => (d: Buffer) => {
+      const s = d.toString('utf8');
+      const r = redactors[stream];
+      emit(stream, r ? r.push(s) : s);
+    };
     child.stdout.on('data', decode('stdout'));
     child.stderr.on('data', decode('stderr'));
+    const flush = () => {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const r = redactors[stream];
+        if (r) emit(stream, r.end());
+      }
+    };
     child.on('error', (e) => {
       options.signal?.removeEventListener('abort', onAbort);
       reject(new OcibuildError('SANDBOX_UNAVAILABLE', `cannot start the RUN sandbox: unshare: ${(e as NodeJS.ErrnoException).code}`, { cause: e, hint: 'install util-linux' }));
     });
     child.on('close', (code, signal) => {
       options.signal?.removeEventListener('abort', onAbort);
+      flush();
       const finish = async () => {
         if (method.isolation === 'oci' && method.runtime) {
           // The runtime's record of the container (and its cgroup, as root) goes with it.

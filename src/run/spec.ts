@@ -40,6 +40,8 @@ export interface RuntimeSpecInput {
   insecure?: boolean;
   /** The runtime runs inside a user namespace we made (not root on the host): no gid options, /sys bound, not mounted. */
   rootless?: boolean;
+  /** `RUN --mount` entries (mounts.ts runtimeMounts), after the sandbox's own. */
+  extraMounts?: Record<string, unknown>[];
 }
 
 const DEFAULT_CAPS = [
@@ -135,6 +137,7 @@ export function createRuntimeSpec(input: RuntimeSpecInput): Record<string, unkno
     { destination: '/etc/hostname', type: 'bind', source: input.etc.hostname, options: ['rbind', 'rprivate'] },
   ];
   if (input.pipesDir) mounts.push({ destination: '/dev/pipes', type: 'bind', source: input.pipesDir, options: ['rbind', 'ro', 'rprivate'] });
+  if (input.extraMounts) mounts.push(...input.extraMounts);
   const user: Record<string, unknown> = { uid: input.user.uid, gid: input.user.gid };
   if (input.user.additionalGids.length > 0) user.additionalGids = input.user.additionalGids;
   return {

@@ -13,6 +13,8 @@ import type { RunStep } from '../../graph/types.js';
 import { executeRun, runCacheInputs, type RunHeredoc } from '../../run/index.js';
 import type { Executor, StepContext } from '../step.js';
 import { outcomeWith, writeLayerBlob } from './common.js';
+import { mountsCacheInputs, prepareMounts } from './run-mounts.js';
+import { OutputRedactor } from '../../run/mounts.js';
 
 interface RunInputs {
   command: readonly string[];
@@ -54,14 +56,15 @@ function check(ctx: StepContext<RunStep>): void {
   if (step.security === 'insecure' && !ctx.settings.run?.allowInsecure) {
     throw new OcibuildError('USAGE', 'RUN --security=insecure is not allowed', { hint: 'pass --allow security.insecure to the build to allow it' });
   }
-  if (step.mounts.length > 0) throw new OcibuildError('UNSUPPORTED', `RUN --mount=type=${step.mounts[0]!.type} is not supported yet`);
   if (step.devices.length > 0) throw new OcibuildError('UNSUPPORTED', 'RUN --device is not supported yet');
 }
 
 export const runExecutor: Executor<RunStep> = {
   async key(ctx) {
     check(ctx);
-    const key = hashKey({ parent: ctx.chain, run: runCacheInputs(inputsOf(ctx)), epoch: ctx.settings.sourceDateEpoch ?? null });
+    const inputs = inputsOf(ctx);
+    const mounts = await mountsCacheInputs(ctx, inputs.workdir);
+    const key = hashKey({ parent: ctx.chain, run: runCacheInputs(inputs), epoch: ctx.settings.sourceDateEpoch ?? null, ...(mounts !== undefined ? { mounts } : {}) });
     return { cacheable: true, key };
   },
   async execute(ctx) {
@@ -75,6 +78,8 @@ export const runExecutor: Executor<RunStep> = {
     const keys = new Set(env.map((e) => e.slice(0, e.indexOf('='))));
     for (const p of ctx.step.proxy) if (!keys.has(p.key)) env.push(`${p.key}=${p.value}`);
     const view = await ctx.rootfs.view();
+    const prepared = await prepareMounts(ctx, inputs.workdir, env);
+    env.push(...prepared.env);
     const out = await executeRun({
       store: ctx.store,
       lowerDirs: await ctx.rootfs.unpacked(),
@@ -90,7 +95,9 @@ export const runExecutor: Executor<RunStep> = {
       ...(ctx.settings.sourceDateEpoch !== undefined ? { sourceDateEpoch: ctx.settings.sourceDateEpoch } : {}),
       onOutput: (stream, data) => ctx.progress.log(stream, data),
       signal: ctx.signal,
-    });
+      ...(prepared.mounts.length > 0 ? { mounts: prepared.mounts } : {}),
+      ...(prepared.secrets.length > 0 ? { redactor: () => new OutputRedactor(prepared.secrets) } : {}),
+    }).finally(() => prepared.release());
     return outcomeWith(ctx, out.layer);
   },
   reuse(ctx, layer) {
