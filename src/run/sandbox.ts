@@ -164,10 +164,18 @@ export function ownerMap(probe: HostProbe): OwnerMap | undefined {
   return (uid, gid) => ({ uid: back(uid, probe.uid, r?.uid), gid: back(gid, probe.gid, r?.gid) });
 }
 
-function rmrf(dir: string): Promise<void> {
-  // Trees can hold read-only directories (a RUN's chmod 0555): make them writable first.
+/**
+ * Removes a sandbox dir. Trees can hold read-only directories (a RUN's chmod
+ * 0555): made writable first. Rootless with subordinate ids, the upper dir
+ * holds files of ids we are not: removed from inside the user namespace.
+ */
+function rmrf(dir: string, probe: HostProbe): Promise<void> {
+  const script = 'chmod -R u+rwX -- "$1" 2>/dev/null; rm -rf -- "$1"';
+  const inNs = !probe.root && probe.subids.ranges ? usernsArgs(probe) : undefined;
   return new Promise((resolve) => {
-    execFile('sh', ['-c', 'chmod -R u+rwX -- "$1" 2>/dev/null; rm -rf -- "$1"', 'sh', dir], () => resolve());
+    const plain = () => execFile('sh', ['-c', script, 'sh', dir], () => resolve());
+    if (inNs) execFile('unshare', [...inNs, 'sh', '-c', script, 'sh', dir], () => plain());
+    else plain();
   });
 }
 
@@ -180,7 +188,7 @@ function rmrf(dir: string): Promise<void> {
  */
 export async function runSandbox(options: SandboxOptions): Promise<SandboxResult> {
   const { dir } = options;
-  const dispose = () => rmrf(dir);
+  const dispose = () => rmrf(dir, options.method.probe);
   try {
     return { entries: await runIn(options), dispose };
   } catch (e) {
@@ -297,7 +305,7 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
     opaqueXattrs: method.snapshot === 'fuse-overlayfs' ? ['trusted.overlay.opaque', 'user.overlay.opaque', 'user.fuseoverlayfs.opaque'] : [rootless ? 'user.overlay.opaque' : 'trusted.overlay.opaque'],
     stubs,
     stubParents: [...stubParents],
-    ...(ownerMap(probe) ? { mapOwner: ownerMap(probe)! } : {}),
+    ...(rootless && probe.subids.ranges ? { usernsPrefix: usernsArgs(probe) } : ownerMap(probe) ? { mapOwner: ownerMap(probe)! } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
 }
