@@ -107,13 +107,17 @@ cd "$OCB_DIR"
 if [ "$OCB_NET" = none ]; then ip link set lo up; fi
 case "$OCB_SNAPSHOT" in
   overlay) (cd l && mount -t overlay overlay -o "lowerdir=$OCB_LOWER,upperdir=../upper,workdir=../work$OCB_OVERLAY_OPTS" ../merged) ;;
-  fuse-overlayfs) (cd l && fuse-overlayfs -o "lowerdir=$OCB_LOWER,upperdir=$OCB_DIR/upper,workdir=$OCB_DIR/work" "$OCB_DIR/merged") ;;
+  fuse-overlayfs) fuse-overlayfs -o "lowerdir=$OCB_LOWER,upperdir=$OCB_DIR/upper,workdir=$OCB_DIR/work" "$OCB_DIR/merged" </dev/null >/dev/null ;;
 esac
 m="$OCB_DIR/merged"
 if [ "$OCB_ISOLATION" = oci ]; then
   : > "$OCB_DIR/started"
   exec 2>&3 3>&-
-  exec "$OCB_RUNTIME" --root "$OCB_DIR/state" --log "$OCB_DIR/runtime.log" $OCB_RUNTIME_FLAGS run --bundle "$OCB_DIR/bundle" "$OCB_ID"
+  # Not exec'd: this shell stays pid 1 of the namespace, so its exit ends every process in it
+  # (a fuse-overlayfs daemon included), whatever the runtime does with its children.
+  code=0
+  "$OCB_RUNTIME" --root "$OCB_DIR/state" --log "$OCB_DIR/runtime.log" $OCB_RUNTIME_FLAGS run --bundle "$OCB_DIR/bundle" "$OCB_ID" || code=$?
+  exit "$code"
 fi
 # chroot isolation: this shell is pid 1 of the new pid namespace.
 for p in proc dev sys; do [ -d "$m/$p" ] || mkdir "$m/$p"; done
@@ -305,6 +309,7 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
     opaqueXattrs: method.snapshot === 'fuse-overlayfs' ? ['trusted.overlay.opaque', 'user.overlay.opaque', 'user.fuseoverlayfs.opaque'] : [rootless ? 'user.overlay.opaque' : 'trusted.overlay.opaque'],
     stubs,
     stubParents: [...stubParents],
+    lowerDirs: lowersTopFirst,
     ...(rootless && probe.subids.ranges ? { usernsPrefix: usernsArgs(probe) } : ownerMap(probe) ? { mapOwner: ownerMap(probe)! } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });

@@ -35,7 +35,17 @@ export interface SnapshotOptions {
    * --user ...`). Owners then come as the sandbox saw them (no `mapOwner`).
    */
   usernsPrefix?: readonly string[];
+  /**
+   * The lower dirs, top first: an opaque marker on a directory none of them
+   * has means nothing and is left out (fuse-overlayfs marks every new directory).
+   */
+  lowerDirs?: readonly string[];
   signal?: AbortSignal;
+}
+
+/** Names overlay implementations keep for themselves (fuse-overlayfs's `.wh..opq` device, `.wh..wh.*`). */
+function isMarker(base: string): boolean {
+  return base === '.wh..opq' || base.startsWith('.wh..wh.');
 }
 
 /** Decodes getfattr's octal escapes (`\012`, `\\`). */
@@ -112,36 +122,42 @@ export async function snapshotUpper(upperDir: string, options: SnapshotOptions =
   for (const s of stubs) {
     const e = byPath.get(s);
     if (!e) continue;
-    const empty = e.type === 'directory' ? !entries.some((x) => x.path.startsWith(s + '/')) : e.type === 'file' && (e.size ?? 0) === 0;
+    const empty = e.type === 'directory' ? !entries.some((x) => x.path.startsWith(s + '/') && !isMarker(x.path.slice(x.path.lastIndexOf('/') + 1))) : e.type === 'file' && (e.size ?? 0) === 0;
     if (empty) dropped.add(s);
   }
   for (const p of [...(options.stubParents ?? [])].sort((a, b) => b.length - a.length)) {
     const e = byPath.get(p);
     if (!e || e.type !== 'directory' || opaque.has(p)) continue;
-    if (entries.every((x) => !x.path.startsWith(p + '/') || dropped.has(x.path))) dropped.add(p);
+    if (entries.every((x) => !x.path.startsWith(p + '/') || dropped.has(x.path) || isMarker(x.path.slice(x.path.lastIndexOf('/') + 1)))) dropped.add(p);
   }
   const out: LayerEntry[] = [];
   const map = options.mapOwner;
+  // fuse-overlayfs marks an opaque directory three ways at once (xattr, `.wh..wh..opq`, a `.wh..opq` device).
+  const opaqueDirs = new Set(opaque);
   for (const e of entries) {
-    if (dropped.has(e.path)) continue;
+    if (dropped.has(e.path) || [...dropped].some((d) => e.path.startsWith(d + '/'))) continue;
     const slash = e.path.lastIndexOf('/');
     const dir = slash < 0 ? '' : e.path.slice(0, slash);
     const base = e.path.slice(slash + 1);
-    const owned = map ? { ...e, ...map(e.uid, e.gid) } : e;
-    if (isWhiteoutDevice(e)) {
-      out.push({ path: e.path, type: 'whiteout', mode: 0, uid: 0, gid: 0 });
+    if (base === '.wh..wh..opq') {
+      if (dir !== '') opaqueDirs.add(dir);
       continue;
     }
-    if (base === '.wh..wh..opq') {
-      if (dir !== '') out.push({ path: dir, type: 'opaque', mode: 0, uid: 0, gid: 0 });
+    if (isMarker(base)) continue;
+    if (isWhiteoutDevice(e)) {
+      out.push({ path: e.path, type: 'whiteout', mode: 0, uid: 0, gid: 0 });
       continue;
     }
     if (base.startsWith('.wh.')) {
       out.push({ path: dir === '' ? base.slice(4) : `${dir}/${base.slice(4)}`, type: 'whiteout', mode: 0, uid: 0, gid: 0 });
       continue;
     }
-    out.push(owned);
-    if (e.type === 'directory' && opaque.has(e.path)) out.push({ path: e.path, type: 'opaque', mode: 0, uid: 0, gid: 0 });
+    out.push(map ? { ...e, ...map(e.uid, e.gid) } : e);
+  }
+  for (const d of opaqueDirs) {
+    if (byPath.get(d)?.type !== 'directory' || dropped.has(d)) continue;
+    if (options.lowerDirs && !existsInLowers(options.lowerDirs, d)) continue;
+    out.push({ path: d, type: 'opaque', mode: 0, uid: 0, gid: 0 });
   }
   // The writer validates: sort by path, a directory before its opaque marker.
   const rank = (e: LayerEntry) => (e.type === 'opaque' ? 1 : 0);

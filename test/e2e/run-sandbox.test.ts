@@ -241,3 +241,27 @@ describe.each(isolations)('RUN with --isolation=%s', (isolation) => {
   }, 300_000);
 });
 
+describe('RUN with the fuse-overlayfs snapshot', () => {
+  it('writes a file, deletes a base file, removes a directory of a lower layer', async () => {
+    if (skip) return;
+    if (!probe!.fuseOverlayfs.ok) {
+      if (process.env.CI) throw new Error(`fuse-overlayfs unavailable on CI: ${probe!.fuseOverlayfs.detail}`);
+      console.warn(`SKIPPED (loudly): ${probe!.fuseOverlayfs.detail}`);
+      return;
+    }
+    const r = await build({
+      context: tmp,
+      dockerfile: 'FROM busybox:test\nRUN echo fuse > /hello && rm /etc/group && mkdir -p /data/sub && touch /data/a /data/sub/b\nRUN rm -rf /data && mkdir /data && echo x > /data/new\n',
+      store,
+      env: {},
+      platforms: ['linux/amd64'],
+      sourceDateEpoch: 0,
+      run: { snapshot: 'fuse-overlayfs' },
+    });
+    const layers = r.images[0]!.layers;
+    expect(await layerNames(store, layers[1]!.digest)).toEqual(['directory data', 'file data/a', 'directory data/sub', 'file data/sub/b', 'directory etc', 'whiteout etc/group', 'file hello']);
+    expect(await layerNames(store, layers[2]!.digest)).toEqual(['directory data', 'opaque data', 'file data/new']);
+    expect(await readdir(path.join(store.root, 'tmp'))).toEqual([]);
+    expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(store.root);
+  }, 120_000);
+});
