@@ -28,7 +28,7 @@ import type { RunCommand } from './command.js';
 import { commandText } from './command.js';
 import { usernsArgs, WRAPPER_NAMESPACES, type HostProbe } from './probe.js';
 import { existsInLowers, snapshotUpper, type OwnerMap } from './snapshot.js';
-import { createRuntimeSpec, SANDBOX_MOUNT_POINTS, specJson, type Rlimit } from './spec.js';
+import { createRuntimeSpec, RLIM_INFINITY, SANDBOX_MOUNT_POINTS, specJson, type Rlimit } from './spec.js';
 import type { ProcessUser } from './user.js';
 
 /** An `--add-host` entry. */
@@ -138,6 +138,10 @@ hostname "$OCB_HOSTNAME"
 exec 2>&3 3>&-
 exec env -i "$@"
 `;
+
+function limitText(n: number): string {
+  return n === RLIM_INFINITY ? 'unlimited' : String(n);
+}
 
 /** Parses `--add-host` values (`host:ip`, `host=ip`); `host-gateway` is refused (no bridge here). */
 export function parseAddHost(value: string): ExtraHost {
@@ -261,12 +265,17 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
   // coreutils' chroot sets them (it always starts in /, so the image's /bin/sh changes directory).
   const merged = path.join(dir, 'merged');
   const { uid, gid, additionalGids } = options.user;
+  // --ulimit under chroot: util-linux's prlimit sets them before the chroot (lowering only, checked by parseUlimit).
+  const prlimit =
+    options.ulimits && options.ulimits.length > 0
+      ? ['prlimit', ...options.ulimits.map((r) => `--${r.type.replace(/^RLIMIT_/, '').toLowerCase()}=${limitText(r.soft)}:${limitText(r.hard)}`)]
+      : [];
   const chroot =
     method.isolation !== 'chroot'
       ? []
       : additionalGids.length === 0
-        ? [...options.env, 'unshare', `--root=${merged}`, `--wd=${options.cwd}`, `--setuid=${uid}`, `--setgid=${gid}`, '--', ...command.argv]
-        : [...options.env, 'chroot', `--userspec=${uid}:${gid}`, `--groups=${additionalGids.join(',')}`, merged, '/bin/sh', '-c', 'cd -- "$0" && exec "$@"', options.cwd, ...command.argv];
+        ? [...options.env, ...prlimit, 'unshare', `--root=${merged}`, `--wd=${options.cwd}`, `--setuid=${uid}`, `--setgid=${gid}`, '--', ...command.argv]
+        : [...options.env, ...prlimit, 'chroot', `--userspec=${uid}:${gid}`, `--groups=${additionalGids.join(',')}`, merged, '/bin/sh', '-c', 'cd -- "$0" && exec "$@"', options.cwd, ...command.argv];
   const args = [...usernsArgs(probe), ...ns, 'sh', '-c', SCRIPT, 'sh', ...chroot];
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',

@@ -230,6 +230,19 @@ describe.each(isolations)('RUN with --isolation=%s', (isolation) => {
     expect(await readdir(path.join(store.root, 'tmp'))).toEqual([]);
   }, 120_000);
 
+  it('--add-host, --shm-size and --ulimit reach the process', async () => {
+    if (unavailable()) return;
+    const r = await build(
+      opts(`FROM busybox:test\nRUN grep -w db /etc/hosts > /hosts.txt && df -k /dev/shm | tail -1 | awk '{print $2}' > /shm.txt && ulimit -n > /nofile.txt # ${isolation}\n`, {
+        run: { isolation, addHosts: [{ host: 'db', ip: '10.1.2.3' }], shmSize: 32 * 1024 * 1024, ulimits: [{ type: 'RLIMIT_NOFILE', soft: 1000, hard: 1000 }] },
+      }),
+    );
+    const layer = r.images[0]!.layers[1]!;
+    expect(await layerFile(store, layer.digest, 'hosts.txt')).toBe('10.1.2.3\tdb\n');
+    expect(await layerFile(store, layer.digest, 'shm.txt')).toBe('32768\n');
+    expect(await layerFile(store, layer.digest, 'nofile.txt')).toBe('1000\n');
+  }, 120_000);
+
   it('mounts more lower layers than one page of overlay options holds (short symlinked names)', async () => {
     if (unavailable()) return;
     // 120 layers (WORKDIR makes one each): their store paths alone would be ~14 KB of lowerdir=.
