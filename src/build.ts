@@ -113,6 +113,8 @@ export interface RunOptions {
   isolation?: IsolationRequest;
   /** Prefer this runtime when both work (default crun). */
   runtime?: 'crun' | 'runc';
+  /** The snapshot method (default: kernel overlay when it mounts, else fuse-overlayfs). */
+  snapshot?: 'overlay' | 'fuse-overlayfs';
   /** Network of RUN steps without `--network` (default: the host's). */
   network?: 'default' | 'none' | 'host';
   /** Extra /etc/hosts lines (`--add-host`). */
@@ -266,7 +268,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const runOptions = options.run ?? {};
   const sandboxMethod = () =>
     (sandbox ??= probeHost(runOptions.runtime ? { preferRuntime: runOptions.runtime } : {})
-      .then((probe) => chooseSandbox(probe, runOptions.isolation ?? 'auto'))
+      .then((probe) => chooseSandbox(probe, runOptions.isolation ?? 'auto', runOptions.snapshot))
       .then((m) => {
         if (m.reason) options.onProgress?.({ type: 'warning', time: now(), message: `RUN sandbox: ${m.reason}` });
         return m;

@@ -21,10 +21,13 @@
  * `attr`), measured in src/run/snapshot.test.ts.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Store } from '../cache/store.js';
 import { OcibuildError } from '../errors.js';
 import { applyLayer } from '../layers/apply.js';
+import { listLayer } from '../layers/read.js';
 import type { LayerEntry } from '../layers/types.js';
 import { writeLayer } from '../layers/write.js';
 import type { Digest } from '../oci/digest.js';
@@ -53,7 +56,77 @@ export async function ensureLayerUnpacked(store: Store, layer: UnpackableLayer, 
       },
     });
     await writeOverlayWhiteouts(dir, whiteouts, opaque);
+    const userns = rootlessUserns();
+    if (userns) await applyOwnersInUserns(store, layer, dir, userns, options.signal);
   });
+}
+
+/**
+ * Not root but with subordinate ids (/etc/subuid and /etc/subgid): the
+ * `unshare` prefix of the RUN sandbox's user namespace (the caller is 0,
+ * the subordinate ids 1..n), else undefined. Trees unpacked then get the
+ * layer's owners as that namespace maps them, so a RUN sees them right.
+ */
+export function rootlessUserns(): string[] | undefined {
+  const uid = process.getuid?.() ?? 0;
+  if (uid === 0) return undefined;
+  const name = (() => {
+    try {
+      return os.userInfo().username;
+    } catch {
+      return undefined;
+    }
+  })();
+  const range = (file: string, id: number) => {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      return undefined;
+    }
+    for (const line of text.split('\n')) {
+      const [who, start, count] = line.trim().split(':');
+      if ((who === name || who === String(id)) && Number(count) > 0) return { start: Number(start), count: Number(count) };
+    }
+    return undefined;
+  };
+  const u = range('/etc/subuid', uid);
+  const g = range('/etc/subgid', process.getgid?.() ?? 0);
+  if (!u || !g) return undefined;
+  return ['--user', '--map-root-user', `--map-users=${u.start},1,${u.count}`, `--map-groups=${g.start},1,${g.count}`];
+}
+
+/**
+ * Gives a tree unpacked as the caller its layer's owners (and then again
+ * the setuid/setgid bits chown clears), from inside the user namespace:
+ * one `chown` per owner and one `chmod` per mode, over NUL-separated lists.
+ */
+async function applyOwnersInUserns(store: Store, layer: UnpackableLayer, dir: string, userns: readonly string[], signal?: AbortSignal): Promise<void> {
+  const owners = new Map<string, string[]>();
+  const modes = new Map<string, string[]>();
+  for (const e of await listLayer(await store.open(layer.digest, layer.size), signal ? { signal } : {})) {
+    if (e.type === 'whiteout' || e.type === 'opaque' || e.path === '.' || e.path === '') continue;
+    if (e.uid !== 0 || e.gid !== 0) {
+      const k = `${e.uid}:${e.gid}`;
+      owners.set(k, [...(owners.get(k) ?? []), e.path]);
+      if (e.type !== 'symlink' && e.mode & 0o6000) {
+        const m = (e.mode & 0o7777).toString(8);
+        modes.set(m, [...(modes.get(m) ?? []), e.path]);
+      }
+    }
+  }
+  const xargs = async (cmd: string[], paths: string[]) => {
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('unshare', [...userns, 'sh', '-c', 'cd -- "$1" && shift && exec xargs -0 -r "$@"', 'sh', dir, ...cmd], { stdio: ['pipe', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve() : reject(new OcibuildError('LAYER_INVALID', `cannot give ${layer.diffId}'s files their owners: ${err.trim() || `exit ${code}`}`))));
+      child.stdin.end(Buffer.from(paths.map((p) => `./${p}\0`).join(''), 'utf8'));
+    });
+  };
+  for (const [owner, paths] of owners) await xargs(['chown', '-h', '--', owner], paths);
+  for (const [mode, paths] of modes) await xargs(['chmod', '--', mode], paths);
 }
 
 /**

@@ -37,12 +37,17 @@ export type IsolationRequest = 'auto' | 'oci' | 'chroot';
  * else `chroot`; overlay, else fuse-overlayfs. `reason` says why a fallback
  * was taken (shown once per build).
  */
-export function chooseSandbox(probe: HostProbe, isolation: IsolationRequest = 'auto'): SandboxMethod & { reason?: string } {
+export function chooseSandbox(probe: HostProbe, isolation: IsolationRequest = 'auto', snapshotRequest?: 'overlay' | 'fuse-overlayfs'): SandboxMethod & { reason?: string } {
   if (probe.unavailable || !probe.snapshot) {
     throw new OcibuildError('SANDBOX_UNAVAILABLE', `RUN cannot work on this host: ${probe.unavailable ?? 'no snapshot method'}`, { hint: 'run `ocibuild doctor` for the details and fixes' });
   }
   const reasons: string[] = [];
-  if (probe.snapshot !== 'overlay') reasons.push(`snapshot: fuse-overlayfs, because ${probe.overlay.detail}`);
+  let snapshot = probe.snapshot;
+  if (snapshotRequest) {
+    const item = snapshotRequest === 'overlay' ? probe.overlay : probe.fuseOverlayfs;
+    if (!item.ok) throw new OcibuildError('SANDBOX_UNAVAILABLE', `snapshot ${snapshotRequest}: ${item.detail}`, item.fix ? { hint: item.fix } : {});
+    snapshot = snapshotRequest;
+  } else if (probe.snapshot !== 'overlay') reasons.push(`snapshot: fuse-overlayfs, because ${probe.overlay.detail}`);
   if (isolation === 'oci' && !probe.runtime) {
     throw new OcibuildError('SANDBOX_UNAVAILABLE', `--isolation=oci: no OCI runtime works here (${probe.runtimes.crun.detail}; ${probe.runtimes.runc.detail})`, {
       hint: probe.runtimes.crun.fix ?? probe.runtimes.runc.fix ?? 'install crun or runc, or use --isolation=chroot',
@@ -50,10 +55,10 @@ export function chooseSandbox(probe: HostProbe, isolation: IsolationRequest = 'a
   }
   if (isolation === 'chroot' || !probe.runtime) {
     if (isolation !== 'chroot') reasons.push(`isolation: chroot, because no OCI runtime works (${probe.runtimes.crun.detail}; ${probe.runtimes.runc.detail})`);
-    return { isolation: 'chroot', snapshot: probe.snapshot, probe, ...(reasons.length ? { reason: reasons.join('; ') } : {}) };
+    return { isolation: 'chroot', snapshot, probe, ...(reasons.length ? { reason: reasons.join('; ') } : {}) };
   }
   if (probe.runtime !== 'crun') reasons.push(`runtime: runc, because ${probe.runtimes.crun.detail}`);
-  return { isolation: 'oci', runtime: probe.runtime, snapshot: probe.snapshot, probe, ...(reasons.length ? { reason: reasons.join('; ') } : {}) };
+  return { isolation: 'oci', runtime: probe.runtime, snapshot, probe, ...(reasons.length ? { reason: reasons.join('; ') } : {}) };
 }
 
 /** What a RUN needs, resolved by the engine. */

@@ -28,7 +28,7 @@ import type { RunCommand } from './command.js';
 import { commandText } from './command.js';
 import { usernsArgs, WRAPPER_NAMESPACES, type HostProbe } from './probe.js';
 import { existsInLowers, snapshotUpper, type OwnerMap } from './snapshot.js';
-import { createRuntimeSpec, SANDBOX_MOUNT_POINTS, specJson, type Rlimit } from './spec.js';
+import { createRuntimeSpec, RLIM_INFINITY, SANDBOX_MOUNT_POINTS, specJson, type Rlimit } from './spec.js';
 import type { ProcessUser } from './user.js';
 import { runtimeMounts, type OutputRedactor, type SandboxMount } from './mounts.js';
 
@@ -112,13 +112,17 @@ cd "$OCB_DIR"
 if [ "$OCB_NET" = none ]; then ip link set lo up; fi
 case "$OCB_SNAPSHOT" in
   overlay) (cd l && mount -t overlay overlay -o "lowerdir=$OCB_LOWER,upperdir=../upper,workdir=../work$OCB_OVERLAY_OPTS" ../merged) ;;
-  fuse-overlayfs) (cd l && fuse-overlayfs -o "lowerdir=$OCB_LOWER,upperdir=$OCB_DIR/upper,workdir=$OCB_DIR/work" "$OCB_DIR/merged") ;;
+  fuse-overlayfs) fuse-overlayfs -o "lowerdir=$OCB_LOWER,upperdir=$OCB_DIR/upper,workdir=$OCB_DIR/work" "$OCB_DIR/merged" </dev/null >/dev/null ;;
 esac
 m="$OCB_DIR/merged"
 if [ "$OCB_ISOLATION" = oci ]; then
   : > "$OCB_DIR/started"
   exec 2>&3 3>&-
-  exec "$OCB_RUNTIME" --root "$OCB_DIR/state" --log "$OCB_DIR/runtime.log" $OCB_RUNTIME_FLAGS run --bundle "$OCB_DIR/bundle" "$OCB_ID"
+  # Not exec'd: this shell stays pid 1 of the namespace, so its exit ends every process in it
+  # (a fuse-overlayfs daemon included), whatever the runtime does with its children.
+  code=0
+  "$OCB_RUNTIME" --root "$OCB_DIR/state" --log "$OCB_DIR/runtime.log" $OCB_RUNTIME_FLAGS run --bundle "$OCB_DIR/bundle" "$OCB_ID" || code=$?
+  exit "$code"
 fi
 # chroot isolation: this shell is pid 1 of the new pid namespace.
 for p in proc dev sys; do [ -d "$m/$p" ] || mkdir "$m/$p"; done
@@ -139,6 +143,10 @@ hostname "$OCB_HOSTNAME"
 exec 2>&3 3>&-
 exec env -i "$@"
 `;
+
+function limitText(n: number): string {
+  return n === RLIM_INFINITY ? 'unlimited' : String(n);
+}
 
 /** Parses `--add-host` values (`host:ip`, `host=ip`); `host-gateway` is refused (no bridge here). */
 export function parseAddHost(value: string): ExtraHost {
@@ -169,10 +177,18 @@ export function ownerMap(probe: HostProbe): OwnerMap | undefined {
   return (uid, gid) => ({ uid: back(uid, probe.uid, r?.uid), gid: back(gid, probe.gid, r?.gid) });
 }
 
-function rmrf(dir: string): Promise<void> {
-  // Trees can hold read-only directories (a RUN's chmod 0555): make them writable first.
+/**
+ * Removes a sandbox dir. Trees can hold read-only directories (a RUN's chmod
+ * 0555): made writable first. Rootless with subordinate ids, the upper dir
+ * holds files of ids we are not: removed from inside the user namespace.
+ */
+function rmrf(dir: string, probe: HostProbe): Promise<void> {
+  const script = 'chmod -R u+rwX -- "$1" 2>/dev/null; rm -rf -- "$1"';
+  const inNs = !probe.root && probe.subids.ranges ? usernsArgs(probe) : undefined;
   return new Promise((resolve) => {
-    execFile('sh', ['-c', 'chmod -R u+rwX -- "$1" 2>/dev/null; rm -rf -- "$1"', 'sh', dir], () => resolve());
+    const plain = () => execFile('sh', ['-c', script, 'sh', dir], () => resolve());
+    if (inNs) execFile('unshare', [...inNs, 'sh', '-c', script, 'sh', dir], () => plain());
+    else plain();
   });
 }
 
@@ -185,7 +201,7 @@ function rmrf(dir: string): Promise<void> {
  */
 export async function runSandbox(options: SandboxOptions): Promise<SandboxResult> {
   const { dir } = options;
-  const dispose = () => rmrf(dir);
+  const dispose = () => rmrf(dir, options.method.probe);
   try {
     return { entries: await runIn(options), dispose };
   } catch (e) {
@@ -259,12 +275,17 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
   // coreutils' chroot sets them (it always starts in /, so the image's /bin/sh changes directory).
   const merged = path.join(dir, 'merged');
   const { uid, gid, additionalGids } = options.user;
+  // --ulimit under chroot: util-linux's prlimit sets them before the chroot (lowering only, checked by parseUlimit).
+  const prlimit =
+    options.ulimits && options.ulimits.length > 0
+      ? ['prlimit', ...options.ulimits.map((r) => `--${r.type.replace(/^RLIMIT_/, '').toLowerCase()}=${limitText(r.soft)}:${limitText(r.hard)}`)]
+      : [];
   const chroot =
     method.isolation !== 'chroot'
       ? []
       : additionalGids.length === 0
-        ? [...options.env, 'unshare', `--root=${merged}`, `--wd=${options.cwd}`, `--setuid=${uid}`, `--setgid=${gid}`, '--', ...command.argv]
-        : [...options.env, 'chroot', `--userspec=${uid}:${gid}`, `--groups=${additionalGids.join(',')}`, merged, '/bin/sh', '-c', 'cd -- "$0" && exec "$@"', options.cwd, ...command.argv];
+        ? [...options.env, ...prlimit, 'unshare', `--root=${merged}`, `--wd=${options.cwd}`, `--setuid=${uid}`, `--setgid=${gid}`, '--', ...command.argv]
+        : [...options.env, ...prlimit, 'chroot', `--userspec=${uid}:${gid}`, `--groups=${additionalGids.join(',')}`, merged, '/bin/sh', '-c', 'cd -- "$0" && exec "$@"', options.cwd, ...command.argv];
   const args = [...usernsArgs(probe), ...ns, 'sh', '-c', SCRIPT, 'sh', ...chroot];
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
@@ -308,7 +329,8 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
     opaqueXattrs: method.snapshot === 'fuse-overlayfs' ? ['trusted.overlay.opaque', 'user.overlay.opaque', 'user.fuseoverlayfs.opaque'] : [rootless ? 'user.overlay.opaque' : 'trusted.overlay.opaque'],
     stubs,
     stubParents: [...stubParents],
-    ...(ownerMap(probe) ? { mapOwner: ownerMap(probe)! } : {}),
+    lowerDirs: lowersTopFirst,
+    ...(rootless && probe.subids.ranges ? { usernsPrefix: usernsArgs(probe) } : ownerMap(probe) ? { mapOwner: ownerMap(probe)! } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
   });
 }

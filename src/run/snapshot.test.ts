@@ -41,6 +41,7 @@ describe('snapshotUpper: overlay upper dir -> layer entries', () => {
     for (const f of ['etc/hosts', 'etc/resolv.conf', 'etc/hostname']) fs.writeFileSync(path.join(up, f), '');
     fs.writeFileSync(path.join(up, 'var/.wh.cache'), '');
     fs.writeFileSync(path.join(up, 'var/lib/.wh..wh..opq'), '');
+    await writeOverlayWhiteouts(up, [path.join(up, 'var/lib/.wh..opq')], [path.join(up, 'var/lib')], xattr);
     const uid = process.getuid!();
     const entries = await snapshotUpper(up, {
       stubs: ['proc', 'sys', 'dev', 'etc/hosts', 'etc/resolv.conf', 'etc/hostname'],

@@ -230,6 +230,19 @@ describe.each(isolations)('RUN with --isolation=%s', (isolation) => {
     expect(await readdir(path.join(store.root, 'tmp'))).toEqual([]);
   }, 120_000);
 
+  it('--add-host, --shm-size and --ulimit reach the process', async () => {
+    if (unavailable()) return;
+    const r = await build(
+      opts(`FROM busybox:test\nRUN grep -w db /etc/hosts > /hosts.txt && df -k /dev/shm | tail -1 | awk '{print $2}' > /shm.txt && ulimit -n > /nofile.txt # ${isolation}\n`, {
+        run: { isolation, addHosts: [{ host: 'db', ip: '10.1.2.3' }], shmSize: 32 * 1024 * 1024, ulimits: [{ type: 'RLIMIT_NOFILE', soft: 1000, hard: 1000 }] },
+      }),
+    );
+    const layer = r.images[0]!.layers[1]!;
+    expect(await layerFile(store, layer.digest, 'hosts.txt')).toBe('10.1.2.3\tdb\n');
+    expect(await layerFile(store, layer.digest, 'shm.txt')).toBe('32768\n');
+    expect(await layerFile(store, layer.digest, 'nofile.txt')).toBe('1000\n');
+  }, 120_000);
+
   it('mounts more lower layers than one page of overlay options holds (short symlinked names)', async () => {
     if (unavailable()) return;
     // 120 layers (WORKDIR makes one each): their store paths alone would be ~14 KB of lowerdir=.
@@ -241,3 +254,27 @@ describe.each(isolations)('RUN with --isolation=%s', (isolation) => {
   }, 300_000);
 });
 
+describe('RUN with the fuse-overlayfs snapshot', () => {
+  it('writes a file, deletes a base file, removes a directory of a lower layer', async () => {
+    if (skip) return;
+    if (!probe!.fuseOverlayfs.ok) {
+      if (process.env.CI) throw new Error(`fuse-overlayfs unavailable on CI: ${probe!.fuseOverlayfs.detail}`);
+      console.warn(`SKIPPED (loudly): ${probe!.fuseOverlayfs.detail}`);
+      return;
+    }
+    const r = await build({
+      context: tmp,
+      dockerfile: 'FROM busybox:test\nRUN echo fuse > /hello && rm /etc/group && mkdir -p /data/sub && touch /data/a /data/sub/b\nRUN rm -rf /data && mkdir /data && echo x > /data/new\n',
+      store,
+      env: {},
+      platforms: ['linux/amd64'],
+      sourceDateEpoch: 0,
+      run: { snapshot: 'fuse-overlayfs' },
+    });
+    const layers = r.images[0]!.layers;
+    expect(await layerNames(store, layers[1]!.digest)).toEqual(['directory data', 'file data/a', 'directory data/sub', 'file data/sub/b', 'directory etc', 'whiteout etc/group', 'file hello']);
+    expect(await layerNames(store, layers[2]!.digest)).toEqual(['directory data', 'opaque data', 'file data/new']);
+    expect(await readdir(path.join(store.root, 'tmp'))).toEqual([]);
+    expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(store.root);
+  }, 120_000);
+});
