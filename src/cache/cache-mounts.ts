@@ -9,6 +9,7 @@
  * `private` takes the directory when nobody holds it, else gets a fresh one
  * of its own for the step, dropped afterwards.
  */
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -98,7 +99,7 @@ export async function openCacheMount(store: Store, id: string, options: OpenCach
         if (!(e instanceof OcibuildError && e.code === 'STORE_LOCKED')) throw e;
         // Busy: a directory of this step's own, as BuildKit makes a new one for a second private user.
         const own = await newDataDir(store, options);
-        return { path: own, release: () => fs.rm(own, { recursive: true, force: true }) };
+        return { path: own, release: () => removeTree(own) };
       }
     }
     const data = path.join(dir, 'data');
@@ -133,6 +134,11 @@ export async function openCacheMount(store: Store, id: string, options: OpenCach
     if (e instanceof OcibuildError) throw e;
     throw new OcibuildError('STORE_IO', `cache mount ${JSON.stringify(id)}: ${(e as Error).message}`, { cause: e });
   }
+}
+
+/** Removes a tree a RUN filled (it may hold read-only directories). */
+function removeTree(dir: string): Promise<void> {
+  return new Promise((resolve) => execFile('sh', ['-c', 'chmod -R u+rwX -- "$1" 2>/dev/null; rm -rf -- "$1"', 'sh', dir], () => resolve()));
 }
 
 async function duSize(dir: string): Promise<number> {
@@ -202,7 +208,7 @@ export async function pruneCacheMounts(store: Store, options: PruneCacheMountsOp
       const trash = path.join(root, `.removing-${n}-${process.pid}`);
       await fs.rename(path.join(dir, 'data'), trash).catch(() => undefined);
       await fs.rm(path.join(dir, 'meta.json'), { force: true });
-      await fs.rm(trash, { recursive: true, force: true });
+      await removeTree(trash);
       freedBytes += size;
       removed++;
     } finally {

@@ -15,6 +15,7 @@ import { OcibuildError } from '../../src/errors.js';
 import { listLayer } from '../../src/layers/index.js';
 import { probeHost, type HostProbe } from '../../src/run/index.js';
 import { makeBusyboxImage } from '../base-image.js';
+import { runCli } from '../cli-io.js';
 import { probeRuntime } from '../runtime.js';
 
 const exec = promisify(execFile);
@@ -268,6 +269,39 @@ describe('RUN --mount=type=secret', () => {
     const newTmp = (await readdir(os.tmpdir())).filter((n) => !tmpBefore.has(n) && !n.startsWith('jest'));
     for (const n of newTmp) expect(await grep(path.join(os.tmpdir(), n)).catch(() => '')).toBe('');
   }, 240_000);
+});
+
+describe('the CLI: --secret, images --caches, prune', () => {
+  it('takes --secret id=,env= and id=,src=, leaks nothing to its output or --metadata-file, lists and prunes cache mounts', async () => {
+    if (skip) return;
+    const value = 'cli-secret-' + process.pid + '-value';
+    const b64 = Buffer.from(value).toString('base64');
+    const dir = path.join(tmp, 'cli');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'file-secret'), value + '-file');
+    await writeFile(
+      path.join(dir, 'Dockerfile'),
+      'FROM busybox:test\nRUN --mount=type=secret,id=e,env=E --mount=type=secret,id=f --mount=type=cache,target=/cache,id=cli-cache echo "e=$E f=$(cat /run/secrets/f)"; echo x > /cache/x; echo ok > /ok\n',
+    );
+    const meta = path.join(dir, 'meta.json');
+    const storeDir = store.root;
+    const r = await runCli(['build', dir, '--store', storeDir, '--secret', 'id=e,env=CLI_SECRET', '--secret', `id=f,src=${path.join(dir, 'file-secret')}`, '--metadata-file', meta, '--no-cache', '-t', 'cli-secret:1'], {
+      env: { ...process.env, CLI_SECRET: value, SOURCE_DATE_EPOCH: '0' },
+    });
+    expect(r.stderr + r.stdout).toContain('e=**** f=****');
+    for (const text of [r.stdout, r.stderr, await readFile(meta, 'utf8')]) {
+      expect(text).not.toContain(value);
+      expect(text).not.toContain(b64);
+    }
+    expect(r.code).toBe(0);
+    const listed = await runCli(['images', '--caches', '--store', storeDir]);
+    expect(listed.stdout).toMatch(/^cli-cache\s+\d/m);
+    const pruned = await runCli(['prune', '--caches', '--store', storeDir]);
+    expect(pruned.stdout).toMatch(/Deleted [1-9]\d* cache mounts/);
+    expect((await runCli(['images', '--caches', '--store', storeDir])).stdout).not.toMatch(/cli-cache/);
+    const missing = await runCli(['build', dir, '--store', storeDir, '--no-cache', '--secret', 'id=e,env=UNSET_VAR', '--secret', 'id=f,src=/nonexistent'], { env: { ...process.env } });
+    expect(missing.code).toBe(0); // optional secrets that are not there mount nothing
+  }, 180_000);
 });
 
 describe('RUN --mount=type=ssh', () => {
