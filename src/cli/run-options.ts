@@ -3,6 +3,7 @@
  * `--ulimit` (lowering only), `--cgroup-parent` (refused: builds use no
  * cgroups of their own), `--allow security.insecure`, `--isolation`.
  */
+import { existsSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import type { RunOptions } from '../build.js';
 import { OcibuildError } from '../errors.js';
@@ -51,6 +52,8 @@ export function runOptionsFromArgs(argv: RunArgs): RunOptions {
   const secrets: Record<string, SecretSource> = {};
   for (const v of argv.secret ?? []) {
     const { id, source } = parseSecretFlag(v);
+    // As docker buildx: a secret file that is not there fails the build before it starts.
+    if ('file' in source && !existsSync(source.file)) throw new OcibuildError('USAGE', `--secret id=${id}: ${source.file}: no such file`);
     secrets[id] = source;
   }
   const ssh: Record<string, string[]> = {};

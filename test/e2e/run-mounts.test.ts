@@ -299,8 +299,12 @@ describe('the CLI: --secret, images --caches, prune', () => {
     const pruned = await runCli(['prune', '--caches', '--store', storeDir]);
     expect(pruned.stdout).toMatch(/Deleted [1-9]\d* cache mounts/);
     expect((await runCli(['images', '--caches', '--store', storeDir])).stdout).not.toMatch(/cli-cache/);
-    const missing = await runCli(['build', dir, '--store', storeDir, '--no-cache', '--secret', 'id=e,env=UNSET_VAR', '--secret', 'id=f,src=/nonexistent'], { env: { ...process.env } });
-    expect(missing.code).toBe(0); // optional secrets that are not there mount nothing
+    // An optional secret whose variable is unset mounts nothing; a secret file that is not there is a usage error.
+    const unset = await runCli(['build', dir, '--store', storeDir, '--no-cache', '--secret', 'id=e,env=UNSET_VAR'], { env: { ...process.env } });
+    expect(unset.code).toBe(0);
+    const missing = await runCli(['build', dir, '--store', storeDir, '--secret', 'id=f,src=/nonexistent'], { env: { ...process.env } });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('--secret id=f: /nonexistent: no such file');
   }, 180_000);
 });
 
@@ -354,6 +358,11 @@ describe('RUN --mount target in the working directory', () => {
     if (skip) return;
     const logs: string[] = [];
     const r = await build(opts('FROM busybox:test\nWORKDIR /w\nRUN --mount=type=bind,source=src,target=rel cat /w/rel/b.txt\n', { noCache: true, ...logsOf(logs) }));
+    await expect(build(opts('FROM busybox:test\n\nRUN --mount=type=bind,source=nope,target=/x true\n'))).rejects.toMatchObject({
+      code: 'RUN_MOUNT',
+      message: expect.stringContaining('nope: not found in build context'),
+      range: expect.objectContaining({ start: expect.objectContaining({ line: 3 }) }),
+    });
     expect(logs.join('')).toContain('beta\n');
     expect(r.images[0]!.layers).toHaveLength(2); // WORKDIR's /w only
     expect(await readFile(path.join(ctxDir, 'src/b.txt'), 'utf8')).toBe('beta\n');
