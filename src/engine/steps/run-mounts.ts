@@ -162,7 +162,13 @@ export async function prepareMounts(ctx: StepContext<RunStep>, workdir: string, 
         }
         const text = Buffer.from(value).toString('utf8');
         secrets.push(text);
-        if (m.env !== undefined) extraEnv.push(`${m.env}=${text}`);
+        if (m.env !== undefined) {
+          if (run && (await run.method()).isolation !== 'oci') {
+            // chroot isolation passes the environment on a command line, which any local user can read.
+            throw new OcibuildError('UNSUPPORTED', `secret ${m.id}: env= needs an OCI runtime (crun or runc); with --isolation=chroot the value would show in the process list`);
+          }
+          extraEnv.push(`${m.env}=${text}`);
+        }
         if (m.target !== undefined) {
           if (!secretDir) {
             secretDir = await ctx.tempDir('secrets');
