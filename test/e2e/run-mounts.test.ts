@@ -353,6 +353,19 @@ describe('RUN --mount=type=ssh', () => {
   }, 180_000);
 });
 
+describe('RUN --mount with --isolation=chroot', () => {
+  it('is refused with the reason, never run without its mounts', async () => {
+    if (skip) return;
+    await expect(build(opts('FROM busybox:test\nRUN --mount=type=tmpfs,target=/t true\n', { noCache: true, run: { isolation: 'chroot' } }))).rejects.toMatchObject({
+      code: 'UNSUPPORTED',
+      message: expect.stringContaining('RUN --mount needs an OCI runtime'),
+    });
+    await expect(
+      build(opts('FROM busybox:test\nRUN --mount=type=secret,id=s,env=S true\n', { noCache: true, run: { isolation: 'chroot', secrets: { s: { value: 'chroot-secret' } } } })),
+    ).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringContaining('env= needs an OCI runtime') });
+  }, 60_000);
+});
+
 describe('RUN --mount target in the working directory', () => {
   it('resolves a relative target against WORKDIR and leaves no trace of it', async () => {
     if (skip) return;
