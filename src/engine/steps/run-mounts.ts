@@ -118,6 +118,8 @@ export async function prepareMounts(ctx: StepContext<RunStep>, workdir: string, 
     throw e;
   }
   if (firstSsh !== undefined && !env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) extraEnv.push(`SSH_AUTH_SOCK=${firstSsh}`);
+  // As BuildKit's exec op: sorted by destination, so a parent is mounted before what is mounted inside it.
+  mounts.sort((a, b) => (a.destination < b.destination ? -1 : a.destination > b.destination ? 1 : 0));
   return { mounts, env: extraEnv, secrets, release };
 
   async function prepareOne(m: MountSpec): Promise<void> {
