@@ -266,6 +266,8 @@ describe('RUN --mount=type=secret', () => {
     expect(await grep(out)).toBe('');
     // Temp files of the build: none left in the store's tmp, none new in the OS temp dir holding it.
     expect(await readdir(path.join(leakStore.root, 'tmp'))).toEqual([]);
+    // Secret files live in /dev/shm during the step: nothing of ours is left there.
+    expect((await readdir('/dev/shm').catch(() => [] as string[])).filter((n) => n.startsWith('ocibuild-secrets-'))).toEqual([]);
     const newTmp = (await readdir(os.tmpdir())).filter((n) => !tmpBefore.has(n) && !n.startsWith('jest'));
     for (const n of newTmp) expect(await grep(path.join(os.tmpdir(), n)).catch(() => '')).toBe('');
   }, 240_000);

@@ -16,7 +16,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { openCacheMount } from '../../cache/cache-mounts.js';
-import { entriesDigest } from '../../copy/digest.js';
+import { statKey } from '../../cache/stat-cache.js';
+import { entriesDigest, hashPath } from '../../copy/digest.js';
 import { OcibuildError } from '../../errors.js';
 import type { CanonicalValue } from '../../graph/canonical.js';
 import type { MountSpec, RunStep, SourceRef } from '../../graph/types.js';
@@ -39,7 +40,19 @@ async function fromIdentity(ctx: StepContext<RunStep>, from: SourceRef): Promise
 async function bindIdentity(ctx: StepContext<RunStep>, from: SourceRef, source: string): Promise<string> {
   if (from.kind === 'image') return `${await fromIdentity(ctx, from)}:${source}`;
   const tree = await readSourceTree(await ctx.inputs.sourceFs(from), source);
-  return entriesDigest(tree.entries, { signal: ctx.signal });
+  // Context files: the stat cache spares a warm rebuild from re-reading unchanged files (as COPY).
+  const statCache = from.kind === 'context' ? await ctx.inputs.statCache?.() : undefined;
+  const hashFile = statCache
+    ? async (file: string, size: number) => {
+        const k = statKey(file);
+        const known = statCache.get(file, k);
+        if (known) return known;
+        const d = await hashPath(file, size);
+        if (k !== undefined && statKey(file) === k) statCache.set(file, k, d);
+        return d;
+      }
+    : undefined;
+  return entriesDigest(tree.entries, { signal: ctx.signal, ...(hashFile ? { hashFile } : {}) });
 }
 
 /**
@@ -83,6 +96,22 @@ export async function mountsCacheInputs(ctx: StepContext<RunStep>, workdir: stri
     }
   }
   return out;
+}
+
+/**
+ * Where secret files live during the step: a fresh directory in /dev/shm (memory: the value never
+ * reaches a disk) when there is one, else a step temp dir in the store. Removed when the step ends.
+ */
+async function secretsTempDir(ctx: StepContext<RunStep>): Promise<string> {
+  const shm = await fs.stat('/dev/shm').catch(() => undefined);
+  if (shm?.isDirectory()) {
+    const d = await fs.mkdtemp('/dev/shm/ocibuild-secrets-').catch(() => undefined);
+    if (d) {
+      ctx.defer(() => fs.rm(d, { recursive: true, force: true }));
+      return d;
+    }
+  }
+  return ctx.tempDir('secrets');
 }
 
 /** The mounts of one RUN, ready for the sandbox. */
@@ -173,7 +202,7 @@ export async function prepareMounts(ctx: StepContext<RunStep>, workdir: string, 
         }
         if (m.target !== undefined) {
           if (!secretDir) {
-            secretDir = await ctx.tempDir('secrets');
+            secretDir = await secretsTempDir(ctx);
             const d = secretDir;
             await fs.chmod(d, 0o711);
             releases.push(() => fs.rm(d, { recursive: true, force: true }));
