@@ -11,7 +11,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { Digest } from '../oci/digest.js';
+import { OcibuildError } from '../errors.js';
+import { isDigest, type Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Store } from './store.js';
 
@@ -36,11 +37,84 @@ export interface StepCache {
   put(key: string, record: StepRecord): Promise<void>;
 }
 
-/** The step cache kept in the local store. */
+const STEP_KEY_RE = /^(?:sha256:)?([a-f0-9]{64})$/;
+
+/** Where the record of `key` lives (`steps/<hex>.json`). */
+function stepPath(store: Store, key: string): string {
+  const m = STEP_KEY_RE.exec(key);
+  if (!m) throw new OcibuildError('DIGEST_INVALID', `invalid cache key ${JSON.stringify(key)}: expected a SHA-256 hex digest`);
+  return path.join(store.root, 'steps', `${m[1]}.json`);
+}
+
+/** True when `v` has the shape of a step record (a layer with digests, size and media type, if any). */
+export function isStepRecord(v: unknown): v is StepRecord {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Record<string, unknown>;
+  if (typeof r.created !== 'string' || !('configChange' in r)) return false;
+  if (r.layer !== undefined) {
+    const l = r.layer as Record<string, unknown>;
+    if (typeof l !== 'object' || l === null) return false;
+    if (typeof l.digest !== 'string' || !isDigest(l.digest)) return false;
+    if (typeof l.diffId !== 'string' || !isDigest(l.diffId)) return false;
+    if (typeof l.size !== 'number' || typeof l.mediaType !== 'string') return false;
+  }
+  return true;
+}
+
+/**
+ * Look up a step-cache entry. A missing, unreadable or malformed entry, or
+ * one whose layer blob is gone, is a miss (the broken entry is removed). A
+ * hit refreshes the entry's and its layer's last-use time.
+ */
+export async function readStepRecord(store: Store, key: string): Promise<StepRecord | undefined> {
+  const p = stepPath(store, key);
+  let text: string;
+  try {
+    text = await fs.readFile(p, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code === 'ENOENT') return undefined;
+    throw new OcibuildError('STORE_IO', `cannot read step cache entry ${p}: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  }
+  let rec: unknown;
+  try {
+    rec = JSON.parse(text);
+  } catch {
+    rec = undefined;
+  }
+  if (!isStepRecord(rec)) {
+    await fs.rm(p, { force: true });
+    return undefined;
+  }
+  if (rec.layer) {
+    const st = await store.stat(rec.layer.digest);
+    if (!st || st.size !== rec.layer.size) {
+      await fs.rm(p, { force: true });
+      return undefined;
+    }
+    await store.touch(rec.layer.digest);
+  }
+  const t = new Date(store.now());
+  await fs.utimes(p, t, t).catch(() => undefined);
+  return rec;
+}
+
+/** Record a step result (atomically: temp file, fsync, rename). The layer blob must already be in the store. */
+export async function writeStepRecord(store: Store, key: string, record: StepRecord): Promise<void> {
+  const p = stepPath(store, key);
+  if (!isStepRecord(record)) throw new OcibuildError('MANIFEST_INVALID', `invalid step record for ${key}`);
+  if (record.layer) {
+    const st = await store.stat(record.layer.digest);
+    if (!st) throw new OcibuildError('BLOB_NOT_FOUND', `step ${key}: layer ${record.layer.digest} is not in the store`);
+    if (st.size !== record.layer.size) throw new OcibuildError('SIZE_MISMATCH', `step ${key}: layer ${record.layer.digest} has ${st.size} bytes, the record says ${record.layer.size}`);
+  }
+  await store.writeRecord(path.relative(store.root, p), Buffer.from(JSON.stringify(record)));
+}
+
+/** The step cache kept in the local store (`steps/<key>.json`). */
 export function localStepCache(store: Store): StepCache {
   return {
-    get: (key) => store.getStep(key),
-    put: (key, record) => store.putStep(key, record),
+    get: (key) => readStepRecord(store, key),
+    put: (key, record) => writeStepRecord(store, key, record),
   };
 }
 

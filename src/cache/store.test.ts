@@ -480,7 +480,7 @@ describe('locking', () => {
 async function transpileForChild(dir: string): Promise<string> {
   // store.ts and everything it imports, found by following relative imports (a list by hand goes stale)
   const files: string[] = [];
-  const queue = ['src/cache/store.ts'];
+  const queue = ['src/cache/store.ts', 'src/image/manifest.ts']; // the store no longer imports src/image; the child does
   while (queue.length > 0) {
     const f = queue.shift()!;
     if (files.includes(f)) continue;

@@ -7,10 +7,11 @@ import { OcibuildError, isOcibuildError } from '../errors.js';
 import { digestAlgorithm, digestHex, isDigest, parseDigest, sha256, type Digest } from '../oci/digest.js';
 import { MediaType, isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import type { BlobInfo, BlobSink, BlobSource, Descriptor, Platform } from '../oci/types.js';
-import { parseConfig, parseIndex, parseManifest, sniffMediaType } from '../image/manifest.js';
-import { parseImageName, formatImageName } from '../image/names.js';
+import { parseIndex } from '../oci/documents.js';
+import { parseImageName, formatImageName } from '../oci/names.js';
+import { walkImage } from './walk.js';
 import { withLock, type LockOptions } from './lock.js';
-import type { StepRecord } from './step-cache.js';
+import { isStepRecord, readStepRecord, writeStepRecord, type StepRecord } from './step-cache.js';
 
 export type { StepLayer, StepRecord } from './step-cache.js';
 
@@ -109,7 +110,6 @@ interface StoreIndex {
   annotations?: Record<string, string>;
 }
 
-const STEP_KEY_RE = /^(?:sha256:)?([a-f0-9]{64})$/;
 
 function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException)?.code;
@@ -214,7 +214,8 @@ export class Store implements BlobSource, BlobSink {
   /** Root directory of the layout. */
   readonly root: string;
   private readonly lockOptions: LockOptions;
-  private readonly now: () => number;
+  /** The store's clock (ms since epoch): last-use times of blobs, trees and step records. */
+  readonly now: () => number;
 
   private constructor(root: string, options: StoreOptions) {
     this.root = root;
@@ -646,38 +647,27 @@ export class Store implements BlobSource, BlobSink {
    * Check that every blob a manifest or index names is present (children of an
    * index may be absent: partial pulls). Returns the platform of a manifest's config.
    */
-  private async checkComplete(descriptor: Descriptor, depth = 0): Promise<Platform | undefined> {
-    const bytes = await this.readBlob(descriptor.digest);
-    if (bytes.length !== descriptor.size) {
-      throw new OcibuildError('SIZE_MISMATCH', `${descriptor.digest}: descriptor says ${descriptor.size} bytes, the blob has ${bytes.length}`);
-    }
-    const mt = descriptor.mediaType || sniffMediaType(bytes);
-    if (isIndexMediaType(mt)) {
-      const idx = parseIndex(bytes, descriptor.mediaType, `index ${descriptor.digest}`);
-      if (depth < 2) {
-        for (const m of idx.manifests) {
-          if ((isManifestMediaType(m.mediaType) || isIndexMediaType(m.mediaType)) && (await this.has(m.digest))) await this.checkComplete(m, depth + 1);
-        }
-      }
-      return;
-    }
-    const m = parseManifest(bytes, descriptor.mediaType, `manifest ${descriptor.digest}`);
-    for (const d of [m.config, ...m.layers]) {
-      const st = await this.stat(d.digest);
-      if (!st) {
-        if (d.urls && d.urls.length > 0) continue; // non-distributable layer fetched from its URLs
-        throw new OcibuildError('BLOB_NOT_FOUND', `cannot tag ${descriptor.digest}: blob ${d.digest} (${d.mediaType}) is not in the store`);
-      }
-      if (st.size !== d.size) throw new OcibuildError('SIZE_MISMATCH', `blob ${d.digest}: manifest says ${d.size} bytes, the store has ${st.size}`);
-      await this.touch(d.digest);
-    }
+  private async checkComplete(descriptor: Descriptor): Promise<Platform | undefined> {
+    let platform: Platform | undefined;
     try {
-      const c = parseConfig(await this.readBlob(m.config.digest));
-      return { architecture: c.architecture, os: c.os, ...(c.variant ? { variant: c.variant } : {}) };
+      await walkImage(
+        this,
+        descriptor,
+        {
+          blob: async (d, info) => {
+            if (info && d.digest !== descriptor.digest) await this.touch(d.digest);
+          },
+          config: (c, manifest) => {
+            if (manifest.digest === descriptor.digest) platform = { architecture: c.architecture, os: c.os, ...(c.variant ? { variant: c.variant } : {}) };
+          },
+        },
+        { strict: true },
+      );
     } catch (e) {
-      if (isOcibuildError(e) && e.code === 'STORE_CORRUPT') throw e;
-      return undefined; // an artifact, not an image config
+      if (isOcibuildError(e) && e.code === 'BLOB_NOT_FOUND' && e.message.includes(' of ')) e.message = `cannot tag ${descriptor.digest}: ${e.message}`;
+      throw e;
     }
+    return platform;
   }
 
   /**
@@ -753,45 +743,18 @@ export class Store implements BlobSource, BlobSink {
   async listImages(): Promise<ImageSummary[]> {
     const out: ImageSummary[] = [];
     for (const t of await this.listTags()) {
-      const seen = new Map<string, number>();
+      let size = 0;
       const creates: string[] = [];
       const platforms: string[] = [];
-      const visit = async (d: Descriptor, depth: number): Promise<void> => {
-        if (seen.has(d.digest)) return;
-        const st = await this.stat(d.digest);
-        if (!st) return;
-        seen.set(d.digest, st.size);
-        if (!isManifestMediaType(d.mediaType) && !isIndexMediaType(d.mediaType)) return;
-        let bytes: Buffer;
-        try {
-          bytes = await this.readBlob(d.digest);
-        } catch {
-          return;
-        }
-        if (isIndexMediaType(d.mediaType)) {
-          if (depth >= 2) return;
-          const idx = parseIndex(bytes, d.mediaType);
-          for (const m of idx.manifests) await visit(m, depth + 1);
-          return;
-        }
-        const m = parseManifest(bytes, d.mediaType);
-        for (const l of m.layers) if (!seen.has(l.digest)) seen.set(l.digest, (await this.stat(l.digest))?.size ?? 0);
-        if (seen.has(m.config.digest)) return;
-        const cst = await this.stat(m.config.digest);
-        seen.set(m.config.digest, cst?.size ?? 0);
-        if (!cst || m.config.mediaType === MediaType.ociEmpty) return;
-        try {
-          const config = parseConfig(await this.readBlob(m.config.digest));
+      await walkImage(this, t.descriptor, {
+        blob: (_d, info) => {
+          size += info?.size ?? 0;
+        },
+        config: (config, manifest) => {
           if (typeof config.created === 'string') creates.push(config.created);
-          if (!d.annotations?.['vnd.docker.reference.type']) {
-            platforms.push([config.os, config.architecture, config.variant].filter(Boolean).join('/'));
-          }
-        } catch {
-          // not an image config (an artifact): counted, not described
-        }
-      };
-      await visit(t.descriptor, 0);
-      const size = [...seen.values()].reduce((a, b) => a + b, 0);
+          if (!manifest.annotations?.['vnd.docker.reference.type']) platforms.push([config.os, config.architecture, config.variant].filter(Boolean).join('/'));
+        },
+      });
       creates.sort();
       out.push({
         name: t.name,
@@ -807,78 +770,16 @@ export class Store implements BlobSource, BlobSink {
   }
 
   // -------------------------------------------------------------------------
-  // Step cache
+  // Step cache (kept in step-cache.ts; these stay for the Store's callers)
 
-  private stepPath(key: string): string {
-    const m = STEP_KEY_RE.exec(key);
-    if (!m) throw new OcibuildError('DIGEST_INVALID', `invalid cache key ${JSON.stringify(key)}: expected a SHA-256 hex digest`);
-    return path.join(this.root, 'steps', `${m[1]}.json`);
-  }
-
-  private static validStep(v: unknown): v is StepRecord {
-    if (typeof v !== 'object' || v === null) return false;
-    const r = v as Record<string, unknown>;
-    if (typeof r.created !== 'string' || !('configChange' in r)) return false;
-    if (r.layer !== undefined) {
-      const l = r.layer as Record<string, unknown>;
-      if (typeof l !== 'object' || l === null) return false;
-      if (typeof l.digest !== 'string' || !isDigest(l.digest)) return false;
-      if (typeof l.diffId !== 'string' || !isDigest(l.diffId)) return false;
-      if (typeof l.size !== 'number' || typeof l.mediaType !== 'string') return false;
-    }
-    return true;
-  }
-
-  /**
-   * Look up a step-cache entry. A missing, unreadable or malformed entry, or
-   * one whose layer blob is gone, is a miss (the broken entry is removed). A
-   * hit refreshes the entry's and its layer's last-use time.
-   */
+  /** Look up a step-cache entry (see {@link readStepRecord}). */
   async getStep<C = unknown>(key: string): Promise<StepRecord<C> | undefined> {
-    const p = this.stepPath(key);
-    let text: string;
-    try {
-      text = await fs.readFile(p, 'utf8');
-    } catch (e) {
-      if (errno(e) === 'ENOENT') return undefined;
-      throw ioError(`cannot read step cache entry ${p}`, e);
-    }
-    let rec: unknown;
-    try {
-      rec = JSON.parse(text);
-    } catch {
-      rec = undefined;
-    }
-    if (!Store.validStep(rec)) {
-      await fs.rm(p, { force: true });
-      return undefined;
-    }
-    if (rec.layer) {
-      const st = await this.stat(rec.layer.digest);
-      if (!st || st.size !== rec.layer.size) {
-        await fs.rm(p, { force: true });
-        return undefined;
-      }
-      await this.touch(rec.layer.digest);
-    }
-    const t = new Date(this.now());
-    await fs.utimes(p, t, t).catch(() => undefined);
-    return rec as StepRecord<C>;
+    return (await readStepRecord(this, key)) as StepRecord<C> | undefined;
   }
 
-  /**
-   * Record a step result (atomically: temp file, fsync, rename). The layer
-   * blob must already be in the store.
-   */
+  /** Record a step result (see {@link writeStepRecord}). */
   async putStep<C = unknown>(key: string, record: StepRecord<C>): Promise<void> {
-    const p = this.stepPath(key);
-    if (!Store.validStep(record)) throw new OcibuildError('MANIFEST_INVALID', `invalid step record for ${key}`);
-    if (record.layer) {
-      const st = await this.stat(record.layer.digest);
-      if (!st) throw new OcibuildError('BLOB_NOT_FOUND', `step ${key}: layer ${record.layer.digest} is not in the store`);
-      if (st.size !== record.layer.size) throw new OcibuildError('SIZE_MISMATCH', `step ${key}: layer ${record.layer.digest} has ${st.size} bytes, the record says ${record.layer.size}`);
-    }
-    await this.writeFileAtomic(p, Buffer.from(JSON.stringify(record)), 'step');
+    await writeStepRecord(this, key, record);
   }
 
   // -------------------------------------------------------------------------
@@ -888,35 +789,14 @@ export class Store implements BlobSource, BlobSink {
   private async markTagged(): Promise<{ blobs: Set<string>; diffIds: Set<string> }> {
     const blobs = new Set<string>();
     const diffIds = new Set<string>();
-    const visit = async (d: Descriptor, depth: number): Promise<void> => {
-      if (blobs.has(d.digest)) return;
-      blobs.add(d.digest);
-      if (!isManifestMediaType(d.mediaType) && !isIndexMediaType(d.mediaType)) return;
-      let bytes: Buffer;
-      try {
-        bytes = await this.readBlob(d.digest);
-      } catch {
-        return;
-      }
-      try {
-        if (isIndexMediaType(d.mediaType)) {
-          if (depth < 2) for (const m of parseIndex(bytes, d.mediaType).manifests) await visit(m, depth + 1);
-          return;
-        }
-        const m = parseManifest(bytes, d.mediaType);
-        blobs.add(m.config.digest);
-        for (const l of m.layers) blobs.add(l.digest);
-        try {
-          const config = parseConfig(await this.readBlob(m.config.digest));
+    for (const d of (await this.readIndex()).manifests) {
+      await walkImage(this, d, {
+        blob: (b) => void blobs.add(b.digest),
+        config: (config) => {
           for (const id of config.rootfs.diff_ids) diffIds.add(id);
-        } catch {
-          // not an image config
-        }
-      } catch {
-        // malformed document: keep what it is, nothing below it is known
-      }
-    };
-    for (const d of (await this.readIndex()).manifests) await visit(d, 0);
+        },
+      });
+    }
     return { blobs, diffIds };
   }
 
@@ -1001,7 +881,7 @@ export class Store implements BlobSource, BlobSink {
         } catch {
           record = undefined;
         }
-        steps.push({ file, mtimeMs: st.mtimeMs, record: Store.validStep(record) ? record : undefined });
+        steps.push({ file, mtimeMs: st.mtimeMs, record: isStepRecord(record) ? record : undefined });
       }
       steps.sort((a, b) => a.mtimeMs - b.mtimeMs);
       const removeStep = async (s: Step) => {

@@ -127,7 +127,8 @@ export async function buildPlatform(
     if (!v) {
       const parent = layers.length > 0 ? views.get(layers.slice(0, -1).map((l) => l.diffId).join(',')) : undefined;
       const open = (i: number) => openLayer(store, layers[i]!);
-      v = parent ? parent.then((p) => RootfsView.extend(p, layers.length - 1, open)) : RootfsView.load(layers.length, open, signal);
+      const diffIdOf = (i: number) => layers[i]?.diffId;
+      v = parent ? parent.then((p) => RootfsView.extend(p, layers.length - 1, open, diffIdOf)) : RootfsView.load(layers.length, open, signal, diffIdOf);
       views.set(key, v);
     }
     return v;
@@ -188,7 +189,7 @@ export async function buildPlatform(
       const name = stage.name ?? (multiStage ? `stage-${stage.index}` : '');
       return [options.showPlatform ? platformText : '', name].filter(Boolean).join(' ');
     },
-    async start(stage): Promise<StageStart> {
+    async start(stage, signal): Promise<StageStart> {
       const p = stagePlatform(stage, platform);
       switch (stage.base.kind) {
         case 'scratch':
@@ -204,6 +205,10 @@ export async function buildPlatform(
           if (diffIds.length !== base.layers.length) {
             throw new OcibuildError('MANIFEST_INVALID', `base ${base.pinned} has ${base.layers.length} layers but ${diffIds.length} diff_ids in its config`);
           }
+          // Verify the base before anything is built on it (and so before anything is tagged or
+          // written): reading its view hashes every layer against its diff_id. The view is
+          // memoized, so COPY's destination checks reuse it.
+          if (base.layers.length > 0) await view(base.layers, signal);
           return {
             image: imageFromConfig(base.config, base.layers, p),
             baseConfig: base.config.config,

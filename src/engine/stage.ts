@@ -49,7 +49,7 @@ export interface StageDeps {
   /** Prefix of vertex names (`[linux/arm64 build 2/5]`): the platform when there are several, the stage name. */
   vertexPrefix(stage: Stage): string;
   file: string;
-  start(stage: Stage): Promise<StageStart>;
+  start(stage: Stage, signal: AbortSignal): Promise<StageStart>;
   /** The cached executor of each step kind. */
   runner<K extends Step['kind']>(kind: K): CachedExecutor<StepOf<K>>;
   /** The context of one step (disposers run by the caller through `dispose`). */
@@ -72,7 +72,12 @@ const VERTEX_KINDS: ReadonlySet<Step['kind']> = new Set(['run', 'copy', 'add', '
 
 /** Runs the steps of `stage`, returning its final image state. */
 export async function runStage(deps: StageDeps, stage: Stage, signal: AbortSignal): Promise<StageResult> {
-  const start = await deps.start(stage);
+  let start: StageStart;
+  try {
+    start = await deps.start(stage, signal);
+  } catch (e) {
+    throw locate(e, stage, deps.file);
+  }
   const total = stage.steps.length + 1;
   const prefix = deps.vertexPrefix(stage);
   const label = (i: number) => `[${prefix ? `${prefix} ` : ''}${i}/${total}]`;
@@ -157,7 +162,7 @@ export async function runStage(deps: StageDeps, stage: Stage, signal: AbortSigna
 }
 
 /** Attach the instruction's location to an error raised while executing it. */
-function locate(e: unknown, step: Step, file: string): unknown {
+function locate(e: unknown, step: { range: Step['range'] }, file: string): unknown {
   if (isOcibuildError(e) && !e.range) {
     e.file = file;
     e.range = step.range;

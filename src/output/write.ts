@@ -72,6 +72,11 @@ export async function writeOutputs(
   for (const out of outputs) {
     options.signal?.throwIfAborted();
     const names = 'names' in out && out.names.length > 0 ? out.names : options.tags;
+    if (out.type === 'registry') {
+      // A push is its own vertex, one per name, with its uploads as statuses.
+      await writeOne(out, names);
+      continue;
+    }
     const vertex = `output:${n++}`;
     const t0 = now();
     emit?.({ type: 'vertex.started', time: t0, vertex, name: outputName(out, names), kind: 'output' });

@@ -38,13 +38,20 @@ export class RootfsView implements DestFs {
   /** Paths some hardlink entry points at. */
   private readonly linkTargets = new Set<string>();
 
-  private constructor(private readonly openLayer: OpenLayer) {
+  private constructor(
+    private readonly openLayer: OpenLayer,
+    private readonly diffIdOf?: (i: number) => string | undefined,
+  ) {
     this.entries.set('/', { type: 'directory', mode: 0o755, uid: 0, gid: 0, layer: -1, tarPath: '/', size: 0 });
   }
 
-  /** Reads the headers of `count` layers, in order, into a view. */
-  static async load(count: number, openLayer: OpenLayer, signal?: AbortSignal): Promise<RootfsView> {
-    const view = new RootfsView(openLayer);
+  /**
+   * Reads the headers of `count` layers, in order, into a view. With
+   * `diffIdOf`, each layer's uncompressed bytes must hash to its diffId
+   * (DIGEST_MISMATCH otherwise): an image is verified as its view is read.
+   */
+  static async load(count: number, openLayer: OpenLayer, signal?: AbortSignal, diffIdOf?: (i: number) => string | undefined): Promise<RootfsView> {
+    const view = new RootfsView(openLayer, diffIdOf);
     for (let i = 0; i < count; i++) {
       signal?.throwIfAborted();
       await view.addLayer(i);
@@ -53,8 +60,8 @@ export class RootfsView implements DestFs {
   }
 
   /** A view that has the layers of `base` plus one more (`index` = base's count). */
-  static async extend(base: RootfsView | undefined, index: number, openLayer: OpenLayer): Promise<RootfsView> {
-    const view = new RootfsView(openLayer);
+  static async extend(base: RootfsView | undefined, index: number, openLayer: OpenLayer, diffIdOf?: (i: number) => string | undefined): Promise<RootfsView> {
+    const view = new RootfsView(openLayer, diffIdOf);
     if (base) {
       for (const [k, v] of base.entries) view.entries.set(k, v);
       for (const [k, v] of base.children) view.children.set(k, new Set(v));
@@ -107,7 +114,7 @@ export class RootfsView implements DestFs {
     let hops = 0;
     while (parts.length > 0) {
       const c = parts.shift()!;
-      if (c === '.') continue;
+      if (c === '' || c === '.') continue;
       if (c === '..') {
         stack.pop();
         continue;
@@ -131,7 +138,13 @@ export class RootfsView implements DestFs {
 
   private async addLayer(i: number): Promise<void> {
     const stream = await this.openLayer(i);
-    for await (const { header, body } of readLayer(stream)) {
+    const expected = this.diffIdOf?.(i);
+    const onEnd = ({ diffId }: { diffId: string }) => {
+      if (expected !== undefined && diffId !== expected) {
+        throw new OcibuildError('DIGEST_MISMATCH', `layer ${i} of the image: its content hashes to diffId ${diffId}, but the image config says ${expected}`);
+      }
+    };
+    for await (const { header, body } of readLayer(stream, { onEnd })) {
       body?.resume();
       const tarPath = clean(header.path);
       const dir = this.resolveParent(path.dirname(tarPath));

@@ -85,8 +85,12 @@ export interface RunInput {
   user?: string;
   /** Reads a file of the image (symlinks resolved inside it): /etc/passwd, /etc/group. */
   readFile(p: string): Promise<Uint8Array | undefined>;
-  /** Resolves a path's symlinks inside the image (chroot creates the working directory there). */
-  resolvePath?(p: string): string | undefined;
+  /**
+   * Resolves a path's symlinks inside the image: the real path, undefined
+   * when nothing is there, null when something is there but does not resolve
+   * (a dangling symlink). chroot creates a missing working directory with it.
+   */
+  resolvePath?(p: string): Promise<string | undefined | null>;
   network: 'default' | 'none' | 'host';
   security: 'sandbox' | 'insecure';
   addHosts?: ExtraHost[];
@@ -140,8 +144,18 @@ export async function executeRun(input: RunInput): Promise<RunOutput> {
   const dir = await input.store.tempDir('run');
   let mkdirCwd: string | undefined;
   if (input.method.isolation === 'chroot' && input.workdir !== '/') {
-    mkdirCwd = input.resolvePath?.(input.workdir) ?? input.workdir;
-    if (path.posix.normalize(mkdirCwd) !== mkdirCwd || mkdirCwd.includes('/../')) mkdirCwd = path.posix.normalize(mkdirCwd);
+    // The longest existing prefix with its symlinks resolved inside the image, then the missing
+    // rest (which no layer has, so no symlink can lead `mkdir -p` out of the root).
+    const parts = path.posix.normalize('/' + input.workdir).split('/').filter(Boolean);
+    // A dangling symlink on the way: nothing is created (the command then fails to enter it).
+    for (let i = parts.length; i >= 0; i--) {
+      const prefix = '/' + parts.slice(0, i).join('/');
+      const resolved = i === 0 ? '/' : input.resolvePath ? await input.resolvePath(prefix) : undefined;
+      if (resolved === null) break;
+      if (resolved === undefined) continue;
+      mkdirCwd = path.posix.join(resolved, ...parts.slice(i));
+      break;
+    }
   }
   const result = await runSandbox({
     dir,

@@ -243,8 +243,9 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
     stubs.push(rel);
     for (let p = path.posix.dirname(rel); p !== '.'; p = path.posix.dirname(p)) stubParents.add(p);
   }
-  if (rootless && options.user.uid !== 0 && !probe.subids.ranges) {
-    throw new OcibuildError('SANDBOX_UNAVAILABLE', `USER uid ${options.user.uid} cannot run here: without subordinate ids only root exists in the sandbox`, {
+  const { user } = options;
+  if (rootless && !probe.subids.ranges && (user.uid !== 0 || user.gid !== 0 || user.additionalGids.some((g) => g !== 0))) {
+    throw new OcibuildError('SANDBOX_UNAVAILABLE', `USER ${user.uid}:${user.gid} cannot run here: without subordinate ids only root exists in the sandbox`, {
       hint: probe.subids.fix ?? 'add /etc/subuid and /etc/subgid entries for your user',
     });
   }

@@ -13,6 +13,9 @@ import { run, startRegistry, type TestRegistry } from '../registry/harness.js';
 import { makeBusyboxImage, makeMultiPlatformImage } from '../registry/base-image.js';
 import { Store } from '../../src/cache/store.js';
 import { readImage } from '../../src/image/read.js';
+import { build, type ProgressEvent } from '../../src/build.js';
+import { RegistryClient, normalizeReference, pullImage } from '../../src/registry/index.js';
+import { pushImage as pushImageTo } from '../../src/push/index.js';
 
 describe('builds with a registry (docker-registry on 127.0.0.1)', () => {
   let tmp: string;
@@ -65,6 +68,51 @@ describe('builds with a registry (docker-registry on 127.0.0.1)', () => {
     expect([uploaded, bytes]).toEqual([0, 0]);
     expect(existing! + mounted!).toBe(3);
     expect(mounted).toBeGreaterThanOrEqual(1);
+  });
+
+  it('build() reports pulls and pushes as progress events: bytes as they arrive, a vertex per pull, step, output and push (issue 9)', async () => {
+    const client = await RegistryClient.create({ env: {}, creds: { [reg.host]: { username: 'alice', password: reg.users.alice } } });
+    const store = await Store.open(path.join(tmp, 'progress-store'));
+    const ctx = path.join(tmp, 'progress-ctx');
+    await mkdir(ctx, { recursive: true });
+    await writeFile(path.join(ctx, 'msg'), 'hello\n');
+    const events: ProgressEvent[] = [];
+    try {
+      await build({
+        context: ctx,
+        dockerfile: `FROM ${reg.host}/base/busybox:1\nCOPY msg /msg\n`,
+        store,
+        env: {},
+        platforms: ['linux/amd64'],
+        tags: [`${reg.host}/team/progress:1`],
+        push: true,
+        onProgress: (e) => events.push(e),
+        pullImage: async (ref, platform, o) => {
+          const r = await pullImage(client, normalizeReference(ref), { sink: o.store, platform, ...(o.onProgress ? { onProgress: (e) => o.onProgress!({ digest: e.digest, kind: e.kind, current: e.bytes, total: e.total, done: e.phase === 'done' }) } : {}) });
+          return { descriptor: r.descriptor, name: ref };
+        },
+        pushImage: async (s, descriptor, ref, o) => {
+          const r = await pushImageTo(client, s, { reference: normalizeReference(ref), descriptor, tags: ['1'], ...(o.onProgress ? { onProgress: (e) => o.onProgress!({ digest: e.digest, current: e.bytes, total: e.total, done: e.phase === 'done' }) } : {}) });
+          return { digest: r.digest };
+        },
+      });
+    } finally {
+      await client.close();
+    }
+    const started = events.filter((e): e is Extract<ProgressEvent, { type: 'vertex.started' }> => e.type === 'vertex.started');
+    expect(started.map((e) => e.kind)).toEqual(['pull', 'step', 'step', 'output', 'push']);
+    expect(started[2]).toMatchObject({ name: '[2/2] COPY msg /msg', location: { line: 2 } });
+    // every vertex completes, after its statuses
+    for (const v of started) {
+      const done = events.findIndex((e) => e.type === 'vertex.completed' && e.vertex === v.vertex);
+      expect(done).toBeGreaterThan(events.indexOf(v));
+      expect(events.slice(done + 1).some((e) => e.type === 'status' && e.vertex === v.vertex)).toBe(false);
+    }
+    const pullBytes = events.filter((e): e is Extract<ProgressEvent, { type: 'status' }> => e.type === 'status' && e.vertex === started[0]!.vertex);
+    expect(pullBytes.some((e) => e.completed && e.total !== undefined && e.current === e.total)).toBe(true);
+    expect(events.some((e) => e.type === 'status' && e.vertex === started[2]!.vertex && e.completed)).toBe(true); // the COPY layer's bytes
+    expect(events.some((e) => e.type === 'status' && e.vertex === started[4]!.vertex)).toBe(true); // the upload
+    expect(events.every((e) => typeof e.time === 'number')).toBe(true);
   });
 
   it('ocibuild pull stores an image skopeo pushed, by the same digest; a wrong password is the registry\'s own error', async () => {

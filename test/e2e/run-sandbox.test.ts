@@ -243,6 +243,16 @@ describe.each(isolations)('RUN with --isolation=%s', (isolation) => {
     expect(await layerFile(store, layer.digest, 'nofile.txt')).toBe('1000\n');
   }, 120_000);
 
+  it('a working directory replaced by a symlink out of the image creates nothing outside it', async () => {
+    if (unavailable()) return;
+    const outside = path.join(tmp, `outside-${isolation}`);
+    // A runtime creates the missing cwd inside the container's root (fine); chroot creates nothing and fails.
+    await build(opts(`FROM busybox:test\nWORKDIR /w\nRUN cd / && rmdir /w && ln -s ${outside} /w\nRUN true\n`)).catch((e: unknown) => {
+      expect(e).toBeInstanceOf(OcibuildError);
+    });
+    await expect(readdir(outside)).rejects.toThrow(/ENOENT/);
+  }, 120_000);
+
   it('mounts more lower layers than one page of overlay options holds (short symlinked names)', async () => {
     if (unavailable()) return;
     // 120 layers (WORKDIR makes one each): their store paths alone would be ~14 KB of lowerdir=.

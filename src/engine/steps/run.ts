@@ -87,7 +87,12 @@ export const runExecutor: Executor<RunStep> = {
       ...inputs,
       env,
       readFile: async (p) => view?.readFile(p),
-      resolvePath: (p) => view?.resolve(p) ?? p,
+      resolvePath: async (p) => {
+        if (!view) return undefined;
+        const r = view.resolve(p);
+        if (r !== undefined) return r;
+        return (await view.lstat(p)) ? null : undefined;
+      },
       method,
       ...(run.addHosts ? { addHosts: run.addHosts } : {}),
       ...(run.shmSize !== undefined ? { shmSize: run.shmSize } : {}),

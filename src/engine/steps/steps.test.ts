@@ -1,0 +1,122 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { StatCache } from '../../cache/stat-cache.js';
+import { Store } from '../../cache/store.js';
+import { contextSourceFs } from '../../copy/index.js';
+import { applyConfigStep, initialConfigState } from '../../graph/config.js';
+import type { CopyStep, EnvStep, RunStep, Stage, Step, WorkdirStep } from '../../graph/types.js';
+import { emptyImage } from '../../image/state.js';
+import type { ProgressEvent } from '../progress.js';
+import type { StepContext } from '../step.js';
+import { executors } from './index.js';
+
+const range = { start: { line: 2, column: 1, offset: 10 }, end: { line: 2, column: 9, offset: 18 } };
+const common = { range, env: [], args: [] };
+
+describe('step executors', () => {
+  let tmp: string;
+  let store: Store;
+  let contextDir: string;
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-steps-'));
+    store = await Store.open(path.join(tmp, 'store'));
+    contextDir = path.join(tmp, 'ctx');
+    await import('node:fs/promises').then((fs) => fs.mkdir(contextDir));
+    await writeFile(path.join(contextDir, 'a.txt'), 'a\n');
+  });
+  afterAll(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  function context<S extends Step>(step: S, events: ProgressEvent[] = [], statCache?: StatCache): StepContext<S> & { dispose(): Promise<void> } {
+    const config = initialConfigState();
+    const stage: Stage = { index: 0, base: { kind: 'scratch' }, steps: [step], dependsOn: [], range, original: 'FROM scratch' };
+    const disposers: (() => Promise<void> | void)[] = [];
+    const vertex = 'step:test';
+    return {
+      step,
+      index: 0,
+      stage,
+      platform: { os: 'linux', architecture: 'amd64' },
+      image: emptyImage({ os: 'linux', architecture: 'amd64' }, config.config),
+      config,
+      configAfter: applyConfigStep(config, step),
+      args: step.args,
+      chain: 'c'.repeat(64),
+      inputs: {
+        sourceFs: async () => contextSourceFs(contextDir),
+        sourceIdentity: async () => undefined,
+        ...(statCache ? { statCache: async () => statCache } : {}),
+      },
+      rootfs: { view: async () => undefined, unpacked: async () => [] },
+      store,
+      settings: { contextDir, file: 'Dockerfile', created: '1970-01-01T00:00:00Z', sourceDateEpoch: 0 },
+      async tempDir(prefix) {
+        const d = await store.tempDir(prefix);
+        disposers.push(() => rm(d, { recursive: true, force: true }));
+        return d;
+      },
+      defer: (fn) => disposers.push(fn),
+      signal: new AbortController().signal,
+      progress: {
+        vertex,
+        status: (id, current, total, completed) => events.push({ type: 'status', time: 0, vertex, id, current, ...(total !== undefined ? { total } : {}), ...(completed ? { completed } : {}) }),
+        log: () => undefined,
+        emit: (e) => events.push(e),
+      },
+      async dispose() {
+        for (const fn of disposers.reverse()) await fn();
+      },
+    };
+  }
+
+  it('has an executor for every step kind', () => {
+    const kinds: Step['kind'][] = ['run', 'copy', 'add', 'workdir', 'env', 'label', 'maintainer', 'expose', 'user', 'volume', 'stopsignal', 'healthcheck', 'shell', 'cmd', 'entrypoint', 'arg', 'onbuild'];
+    expect(Object.keys(executors).sort()).toEqual([...kinds].sort());
+  });
+
+  it('config steps: not cacheable, the config change and a history entry, no layer', async () => {
+    const step: EnvStep = { ...common, kind: 'env', original: 'ENV A=1', pairs: [{ key: 'A', value: '1' }] };
+    const ctx = context(step);
+    expect(await executors.env.key(ctx)).toEqual({ cacheable: false, reason: 'changes the image config only' });
+    const out = await executors.env.execute(ctx);
+    expect(out.layer).toBeUndefined();
+    expect(out.config.config.Env).toContain('A=1');
+    expect(out.history).toEqual({ created: '1970-01-01T00:00:00Z', created_by: 'ENV A=1', comment: 'buildkit.dockerfile.v0' });
+  });
+
+  it('WORKDIR writes its directories as a layer, reporting the bytes written; `/` makes none', async () => {
+    const events: ProgressEvent[] = [];
+    const step: WorkdirStep = { ...common, kind: 'workdir', original: 'WORKDIR /app/x', path: '/app/x' };
+    const out = await executors.workdir.execute(context(step, events));
+    expect(out.layer).toMatchObject({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' });
+    expect(await store.has(out.layer!.digest)).toBe(true);
+    expect(out.config.config.WorkingDir).toBe('/app/x');
+    expect(events.at(-1)).toMatchObject({ type: 'status', id: 'layer:step:test', current: out.layer!.size, total: out.layer!.size, completed: true });
+    const root = await executors.workdir.execute(context({ ...step, original: 'WORKDIR /', path: '/' }));
+    expect(root.layer).toBeUndefined();
+    expect(root.history?.created_by).toBe('WORKDIR /');
+  });
+
+  it('COPY from the context: the key is known before the step once the stat cache knows the files, and equals the one recorded', async () => {
+    const step: CopyStep = { ...common, kind: 'copy', original: 'COPY a.txt /', sources: ['a.txt'], inline: [], dest: '/', from: { kind: 'context' }, link: false, parents: false, exclude: [], keepGitDir: false, dependsOn: [] };
+    const stat = await StatCache.load(path.join(tmp, 'stat.json'));
+    const first = context(step, [], stat);
+    expect(await executors.copy.key(first)).toEqual({ cacheable: true });
+    const out = await executors.copy.execute(first);
+    await first.dispose();
+    expect(out.key).toMatch(/^[0-9a-f]{64}$/);
+    expect(Object.keys(out.explain!.files!)).toEqual(['a.txt']);
+    const second = context(step, [], stat);
+    const k = await executors.copy.key(second);
+    await second.dispose();
+    expect(k).toEqual({ cacheable: true, key: out.key, explain: out.explain });
+    expect(executors.copy.reuse(second, out.layer)).toEqual({ layer: out.layer, config: second.configAfter, history: out.history });
+  });
+
+  it('RUN is refused with UNSUPPORTED at its line', async () => {
+    const step: RunStep = { ...common, kind: 'run', original: 'RUN true', command: ['true'], prependShell: true, files: [], mounts: [], network: 'default', security: 'sandbox', devices: [], proxy: [], dependsOn: [] };
+    await expect(executors.run.key(context(step))).rejects.toMatchObject({ code: 'UNSUPPORTED', range });
+  });
+});
