@@ -31,6 +31,7 @@ import { writeOutputs, type OutputRecord, type PushBlobProgress, type PushFn } f
 import { StatCache } from './cache/stat-cache.js';
 import { localExplainLog, localStepCache } from './cache/step-cache.js';
 import { parseOutputSpec, type OutputSpec } from './output/spec.js';
+import { chooseSandbox, probeHost, readSecret, type ExtraHost, type IsolationRequest, type Rlimit, type SandboxMethod, type SecretSource } from './run/index.js';
 
 import { checkBuildOptions, withBuildDefaults, type BuildRegistryOptions } from './build-defaults.js';
 
@@ -106,11 +107,40 @@ export interface BuildOptions {
   registry?: BuildRegistryOptions;
   /** HTTP options for ADD URLs. */
   http?: HttpOptions;
+  /** How RUN steps run (docker build's RUN-side flags). */
+  run?: RunOptions;
   /** Environment (SOURCE_DATE_EPOCH, OCIBUILD_HOME, ...): default `process.env`. */
   env?: Record<string, string | undefined>;
   signal?: AbortSignal;
   /** Receives the build's progress events (steps, pulls, layer writes, outputs, warnings). */
   onProgress?: ProgressSink;
+}
+
+/** RUN settings of a build. */
+export interface RunOptions {
+  /** `oci` (crun or runc), `chroot` (unshare + chroot), or `auto` (default: oci when a runtime works). */
+  isolation?: IsolationRequest;
+  /** Prefer this runtime when both work (default crun). */
+  runtime?: 'crun' | 'runc';
+  /** The snapshot method (default: kernel overlay when it mounts, else fuse-overlayfs). */
+  snapshot?: 'overlay' | 'fuse-overlayfs';
+  /** Network of RUN steps without `--network` (default: the host's). */
+  network?: 'default' | 'none' | 'host';
+  /** Extra /etc/hosts lines (`--add-host`). */
+  addHosts?: ExtraHost[];
+  /** /dev/shm size in bytes (`--shm-size`). */
+  shmSize?: number;
+  /** Lowered resource limits (`--ulimit`; see parseUlimit). */
+  ulimits?: Rlimit[];
+  /** Allow `RUN --security=insecure` (`--allow security.insecure`). */
+  allowInsecure?: boolean;
+  /**
+   * Secrets for `RUN --mount=type=secret`, by id (`--secret id=x,src=FILE|env=VAR`).
+   * Read when a RUN mounts them; never stored, logged or put in a cache key.
+   */
+  secrets?: Record<string, SecretSource>;
+  /** SSH forwarding for `RUN --mount=type=ssh`, by id: agent sockets or key files (`[]`: `$SSH_AUTH_SOCK`). */
+  ssh?: Record<string, string[]>;
 }
 
 /** What a build produced. */
@@ -248,6 +278,16 @@ async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
     }
     return r;
   };
+  // The RUN sandbox: probed on the first RUN (a few container starts), once per build.
+  let sandbox: Promise<SandboxMethod> | undefined;
+  const runOptions = options.run ?? {};
+  const sandboxMethod = () =>
+    (sandbox ??= probeHost(runOptions.runtime ? { preferRuntime: runOptions.runtime } : {})
+      .then((probe) => chooseSandbox(probe, runOptions.isolation ?? 'auto', runOptions.snapshot))
+      .then((m) => {
+        if (m.reason) options.onProgress?.({ type: 'warning', time: now(), message: `RUN sandbox: ${m.reason}` });
+        return m;
+      }));
   const images: PlatformImage[] = [];
   const warnings: Warning[] = [];
   const ignoreView = ignoreViewFromPatterns(prepared.ignore.patterns, prepared.ignore.name);
@@ -293,6 +333,24 @@ async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
             ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
             created,
             ...(options.http ? { http: options.http } : {}),
+            run: {
+              method: sandboxMethod,
+              ...(runOptions.network ? { network: runOptions.network } : {}),
+              ...(runOptions.allowInsecure ? { allowInsecure: true } : {}),
+              ...(runOptions.addHosts ? { addHosts: runOptions.addHosts } : {}),
+              ...(runOptions.shmSize !== undefined ? { shmSize: runOptions.shmSize } : {}),
+              ...(runOptions.ulimits ? { ulimits: runOptions.ulimits } : {}),
+              ...(runOptions.secrets
+                ? {
+                    secret: async (id: string) => {
+                      const src = Object.prototype.hasOwnProperty.call(runOptions.secrets, id) ? runOptions.secrets![id] : undefined;
+                      return src ? readSecret(src, env) : undefined;
+                    },
+                  }
+                : {}),
+              ...(runOptions.ssh ? { ssh: (id: string) => (Object.prototype.hasOwnProperty.call(runOptions.ssh, id) ? runOptions.ssh![id] : undefined) } : {}),
+              env,
+            },
           },
           resolveImage,
           ...(options.noCache ? {} : { stepCache: localStepCache(store), explainLog: localExplainLog(store), explainScope: tags[0] ?? '', statCache }),

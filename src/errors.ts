@@ -48,7 +48,14 @@ export type ErrorCode =
   | 'ADD_GIT'
   | 'OUTPUT_INVALID'
   | 'USAGE'
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  | 'RUN_FAILED'
+  | 'SANDBOX_UNAVAILABLE'
+  | 'SANDBOX_ERROR'
+  | 'RUN_MOUNT'
+  | 'SECRET_MISSING'
+  | 'SSH_MISSING'
+  | 'INTERRUPTED';
 
 export interface OcibuildErrorOptions {
   cause?: unknown;

@@ -17,9 +17,13 @@ export { build } from './build.js';
 /** Parse and compile without building: the plan `ocibuild build --dry-run` prints. */
 export { plan } from './build.js';
 /** Options, results and progress events of {@link build} and {@link plan}. */
-export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord, BuildRegistryOptions } from './build.js';
+export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord, BuildRegistryOptions, RunOptions } from './build.js';
 /** Where a progress event's vertex comes from in the Dockerfile, and the `onProgress` callback's type. */
 export type { ProgressLocation, ProgressSink } from './engine/progress.js';
+/** What this host offers RUN (runtimes, overlayfs, user namespaces, subordinate ids), as `ocibuild doctor` prints it. */
+export { probeHost, type HostProbe, type ProbeItem } from './run/index.js';
+/** Where a build secret comes from (`RunOptions.secrets`), and the `--secret` / `--ssh` value parsers. */
+export { parseSecretFlag, parseSshFlag, type SecretSource } from './run/index.js';
 /** Parse an `--output` value (`type=oci,dest=out`) into an {@link OutputSpec}. */
 export { parseOutputSpec } from './output/spec.js';
 
@@ -47,6 +51,8 @@ export { levels } from './graph/index.js';
 export { Store, defaultStoreRoot } from './cache/index.js';
 /** Store operations as the CLI offers them: list, remove and prune images. */
 export { listImages, removeImages, pruneStore } from './cache/index.js';
+/** `RUN --mount=type=cache` directories of a store: list (`ocibuild images --caches`) and prune. */
+export { listCacheMounts, pruneCacheMounts, type CacheMountInfo, type PruneCacheMountsOptions } from './cache/cache-mounts.js';
 
 /** Write reproducible layers, read them back, apply them to a directory. */
 export { writeLayer, readLayer, listLayer, applyLayer, entriesFromDirectory, validateLayerEntry } from './layers/index.js';

@@ -16,6 +16,7 @@ import type { ImageState, Layer } from '../image/state.js';
 import type { HistoryEntry, Platform } from '../oci/types.js';
 import type { RootfsView } from '../rootfs/view.js';
 import type { ProgressEvent } from './progress.js';
+import type { ExtraHost, Rlimit, SandboxMethod } from '../run/index.js';
 
 /** The progress sink of one step: events about its vertex. */
 export interface StepProgress {
@@ -43,6 +44,27 @@ export interface BuildSettings {
   created: string;
   /** HTTP options for ADD URLs. */
   http?: HttpOptions;
+  /** How RUN steps run (none: RUN cannot run in this build). */
+  run?: RunSettings;
+}
+
+/** The build's RUN settings (docker build's RUN-side flags). */
+export interface RunSettings {
+  /** The sandbox method, probed once per build on the first RUN that runs. */
+  method(): Promise<SandboxMethod>;
+  /** `--network` for RUN steps that do not set their own. */
+  network?: 'default' | 'none' | 'host';
+  /** `--allow security.insecure`: RUN --security=insecure is allowed. */
+  allowInsecure?: boolean;
+  addHosts?: ExtraHost[];
+  shmSize?: number;
+  ulimits?: Rlimit[];
+  /** A build secret's value by id (`--secret`); undefined when the build has none of that id. */
+  secret?(id: string): Promise<Uint8Array | undefined>;
+  /** SSH forwarding by id (`--ssh`): agent sockets or key files (empty: `$SSH_AUTH_SOCK`); undefined when not given. */
+  ssh?(id: string): readonly string[] | undefined;
+  /** The build's environment (`$SSH_AUTH_SOCK` for `--ssh default`). */
+  env?: Record<string, string | undefined>;
 }
 
 /** Files a step reads besides its own root filesystem. */

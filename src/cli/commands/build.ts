@@ -12,6 +12,7 @@ import { formatWarning } from '../warnings.js';
 import { formatExplain } from '../../engine/explain.js';
 import { registryFlags, registryHooks } from '../registry-options.js';
 import { createProgressDisplay, PROGRESS_MODES, resolveProgressMode } from '../progress/index.js';
+import { runFlags, runOptionsFromArgs, withInterrupt } from '../run-options.js';
 
 function list(values: unknown): string[] {
   return ((values as string[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
@@ -23,7 +24,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
     ['build [PATH]', '$0 [PATH]'],
     'Build an image from a Dockerfile',
     (c) =>
-      registryFlags(
+      registryFlags(runFlags(
         c
           .positional('PATH', { type: 'string', describe: 'Build context directory', default: '.' })
           .option('file', { requiresArg: true, alias: 'f', type: 'string', describe: 'Dockerfile (default PATH/Dockerfile, - for stdin)' })
@@ -44,7 +45,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('store', { requiresArg: true, type: 'string', describe: 'Store directory (default $OCIBUILD_HOME or $XDG_CACHE_HOME/ocibuild)' })
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print only the image digest (same as --progress=quiet)' })
           .option('progress', { requiresArg: true, type: 'string', choices: PROGRESS_MODES, default: 'auto', describe: 'Progress output: auto (tty on a terminal, else plain), tty, plain, json, quiet' })
-      ),
+      )),
     async (argv) => {
       // `ocibuild -` (as `docker build -`): the Dockerfile comes from stdin, with an empty context.
       const fromStdin = argv.PATH === STDIN_ARG;
@@ -84,6 +85,14 @@ interface BuildArgs {
   'registry-ca': string[];
   'insecure-registry': string[];
   'registry-mirror': string[];
+  network?: 'default' | 'none' | 'host';
+  'add-host': string[];
+  'shm-size'?: string;
+  ulimit: string[];
+  'cgroup-parent'?: string;
+  allow: string[];
+  isolation?: 'auto' | 'oci' | 'chroot';
+  runtime?: 'crun' | 'runc';
 }
 
 /** Everything `build` does once the context directory is known. */
@@ -105,6 +114,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     noCache: argv['no-cache'],
     ...(argv.explain ? { explain: true } : {}),
     env: ctx.io.env,
+    run: runOptionsFromArgs(argv),
   };
   const mode = argv.quiet ? 'quiet' : resolveProgressMode(argv.progress, ctx.io.stderr);
   const color = Boolean(ctx.io.stderr.isTTY);
@@ -128,14 +138,15 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
   const display = createProgressDisplay(mode, ctx.io.stderr, ctx.now, { warnings: false });
   let result;
   try {
-    result = await build({
+    result = await withInterrupt((signal) => build({
       ...options,
       // build() opens it once the options are checked: a usage error leaves no store behind.
       ...(argv.store !== undefined ? { storeRoot: path.resolve(ctx.io.cwd, argv.store) } : {}),
       pullImage: hooks.pullImage,
       pushImage: hooks.pushImage,
       ...(mode === 'quiet' ? {} : { onProgress: display.onProgress }),
-    });
+      signal,
+    }));
   } finally {
     display.end();
     await hooks.close();

@@ -1,5 +1,8 @@
 import type { Argv } from 'yargs';
+import { listCacheMounts, pruneCacheMounts } from '../../cache/cache-mounts.js';
 import { listImages, pruneStore, removeImages } from '../../cache/commands.js';
+import { DEFAULT_GRACE_PERIOD_MS } from '../../cache/store.js';
+import { parseDuration } from '../../cache/units.js';
 import { formatSize } from '../../cache/units.js';
 import type { CommandContext } from '../main.js';
 import { openStore } from '../store.js';
@@ -16,8 +19,24 @@ export function register(y: Argv, ctx: CommandContext): Argv {
     .command(
       'images',
       'List images in the local store',
-      (c) => c.option('store', store).option('digests', { type: 'boolean', default: false, describe: 'Show full digests' }).option('format', { choices: ['table', 'json'] as const, default: 'table' as const }),
+      (c) =>
+        c
+          .option('store', store)
+          .option('digests', { type: 'boolean', default: false, describe: 'Show full digests' })
+          .option('format', { choices: ['table', 'json'] as const, default: 'table' as const })
+          .option('caches', { type: 'boolean', default: false, describe: 'List the RUN --mount=type=cache directories instead' }),
       async (argv) => {
+        if (argv.caches) {
+          const caches = await listCacheMounts(await openStore(ctx, argv.store));
+          if (argv.format === 'json') {
+            ctx.io.stdout.write(JSON.stringify(caches, null, 2) + '\n');
+            return;
+          }
+          const rows = [['CACHE ID', 'SIZE', 'LAST USED', 'CREATED']];
+          for (const c of caches) rows.push([c.id, formatSize(c.size ?? 0), c.lastUsed, c.created]);
+          ctx.io.stdout.write(table(rows));
+          return;
+        }
         const images = await listImages(await openStore(ctx, argv.store));
         if (argv.format === 'json') {
           ctx.io.stdout.write(JSON.stringify(images, null, 2) + '\n');
@@ -42,20 +61,25 @@ export function register(y: Argv, ctx: CommandContext): Argv {
     )
     .command(
       'prune',
-      'Free space in the local store: unreferenced blobs and old step-cache entries',
+      'Free space in the local store: unreferenced blobs, old step-cache entries and RUN cache mounts',
       (c) =>
         c
           .option('store', store)
           .option('all', { alias: 'a', type: 'boolean', default: false, describe: 'Drop the whole step cache too' })
           .option('older-than', { type: 'string', describe: 'Only step-cache entries older than this (e.g. 24h, 7d)' })
-          .option('keep-storage', { type: 'string', describe: 'Keep at most this much step cache (e.g. 10GB)' }),
+          .option('keep-storage', { type: 'string', describe: 'Keep at most this much step cache (e.g. 10GB)' })
+          .option('caches', { type: 'boolean', default: false, describe: 'Remove every RUN --mount=type=cache directory not in use (default: those unused for 15 minutes, or for --older-than); --all implies it' }),
       async (argv) => {
-        const r = await pruneStore(await openStore(ctx, argv.store), {
+        const s = await openStore(ctx, argv.store);
+        const r = await pruneStore(s, {
           all: argv.all,
           ...(argv['older-than'] !== undefined ? { olderThan: argv['older-than'] } : {}),
           ...(argv['keep-storage'] !== undefined ? { keepStorage: argv['keep-storage'] } : {}),
         });
         ctx.io.stdout.write(`Deleted ${r.removedBlobs} blobs and ${r.removedSteps} step-cache entries, ${formatSize(r.freedBytes)} freed\n`);
+        const olderThan = argv['older-than'] !== undefined ? parseDuration(argv['older-than']) : argv.caches || argv.all ? undefined : DEFAULT_GRACE_PERIOD_MS;
+        const c = await pruneCacheMounts(s, olderThan !== undefined ? { olderThan } : {});
+        ctx.io.stdout.write(`Deleted ${c.removed} cache mounts, ${formatSize(c.freedBytes)} freed\n`);
       },
     );
 }

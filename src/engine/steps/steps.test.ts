@@ -115,8 +115,28 @@ describe('step executors', () => {
     expect(executors.copy.reuse(second, out.layer)).toEqual({ layer: out.layer, config: second.configAfter, history: out.history });
   });
 
-  it('RUN is refused with UNSUPPORTED at its line', async () => {
-    const step: RunStep = { ...common, kind: 'run', original: 'RUN true', command: ['true'], prependShell: true, files: [], mounts: [], network: 'default', security: 'sandbox', devices: [], proxy: [], dependsOn: [] };
-    await expect(executors.run.key(context(step))).rejects.toMatchObject({ code: 'UNSUPPORTED', range });
+  it('RUN: the key is known before running, covers the command, the ARGs in scope and USER, not the line', async () => {
+    const base: RunStep = { ...common, kind: 'run', original: 'RUN true', command: ['true'], prependShell: true, files: [], mounts: [], network: 'default', security: 'sandbox', devices: [], proxy: [], dependsOn: [] };
+    const key = async (step: RunStep) => {
+      const k = await executors.run.key(context(step));
+      expect(k.cacheable).toBe(true);
+      return (k as { key: string }).key;
+    };
+    const k = await key(base);
+    expect(k).toMatch(/^[0-9a-f]{64}$/);
+    const moved = { ...base, range: { start: { line: 9, column: 1, offset: 90 }, end: { line: 9, column: 9, offset: 98 } } };
+    expect(await key(moved)).toBe(k);
+    expect(await key({ ...base, args: [{ key: 'V', value: '1' }] })).not.toBe(k);
+    expect(await key({ ...base, args: [{ key: 'V', value: '1' }] })).toBe(await key({ ...base, args: [{ key: 'V', value: '1' }] }));
+    expect(await key({ ...base, command: ['false'] })).not.toBe(k);
+    expect(await key({ ...base, network: 'none' })).not.toBe(k);
+    // Proxy args reach the process but not the key.
+    expect(await key({ ...base, proxy: [{ key: 'HTTP_PROXY', value: 'http://p:3128' }] })).toBe(k);
+  });
+
+  it('RUN --security=insecure is refused without --allow security.insecure; without a sandbox RUN cannot execute', async () => {
+    const step: RunStep = { ...common, kind: 'run', original: 'RUN true', command: ['true'], prependShell: true, files: [], mounts: [], network: 'default', security: 'insecure', devices: [], proxy: [], dependsOn: [] };
+    await expect(executors.run.key(context(step))).rejects.toMatchObject({ code: 'USAGE' });
+    await expect(executors.run.execute(context({ ...step, security: 'sandbox' }))).rejects.toMatchObject({ code: 'SANDBOX_UNAVAILABLE' });
   });
 });

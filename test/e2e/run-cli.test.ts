@@ -1,0 +1,60 @@
+/**
+ * RUN through the CLI: `ocibuild doctor` and a build whose RUN output is
+ * shown under its step, with the RUN-side flags parsed (or refused).
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Store } from '../../src/cache/store.js';
+import { probeHost } from '../../src/run/index.js';
+import { makeBusyboxImage } from '../base-image.js';
+import { runCli } from '../cli-io.js';
+
+describe('RUN from the command line', () => {
+  let tmp: string;
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-runcli-'));
+  });
+  afterAll(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('doctor names the isolation and snapshot RUN will use', async () => {
+    const r = await runCli(['doctor']);
+    const probe = await probeHost();
+    if (probe.unavailable) {
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain('RUN cannot work here');
+      return;
+    }
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^RUN will use: isolation (oci \((crun|runc)\)|chroot \(unshare \+ chroot\)), snapshot (overlay|fuse-overlayfs)/m);
+    expect(r.stdout).toMatch(/^ {2}(ok|no) {3}overlayfs/m);
+    const json = JSON.parse((await runCli(['doctor', '--format', 'json'])).stdout);
+    expect(json.snapshot).toBe(probe.snapshot);
+  }, 60_000);
+
+  it('build shows the RUN output under its step; refused flags say why', async () => {
+    const probe = await probeHost();
+    if (probe.unavailable) {
+      if (process.env.CI) throw new Error(`RUN cannot work on CI: ${probe.unavailable}`);
+      console.warn(`SKIPPED (loudly): RUN sandbox unavailable: ${probe.unavailable}`);
+      return;
+    }
+    const storeDir = path.join(tmp, 'store');
+    await makeBusyboxImage(await Store.open(storeDir), 'busybox:test');
+    const ctx = path.join(tmp, 'ctx');
+    await rm(ctx, { recursive: true, force: true });
+    await import('node:fs/promises').then((f) => f.mkdir(ctx));
+    await writeFile(path.join(ctx, 'Dockerfile'), 'FROM busybox:test\nRUN echo hello from run && grep -w db /etc/hosts\n');
+    const r = await runCli(['build', ctx, '--store', storeDir, '--add-host', 'db:10.9.8.7', '--network', 'none', '--shm-size', '16m']);
+    expect(r.stderr).toMatch(/^#\d+ hello from run$/m);
+    expect(r.stderr).toMatch(/^#\d+ 10\.9\.8\.7\tdb$/m);
+    expect(r.code).toBe(0);
+    const refused = await runCli(['build', ctx, '--store', storeDir, '--cgroup-parent', 'x']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('--cgroup-parent is not supported');
+    const raise = await runCli(['build', ctx, '--store', storeDir, '--ulimit', 'nofile=99999999']);
+    expect(raise.stderr).toContain('would raise the hard limit of nofile');
+  }, 120_000);
+});
