@@ -113,9 +113,9 @@ const DOCKER_LAYER_TYPES: Record<string, string> = {
   [MediaType.dockerForeignLayerGzip]: 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
 };
 
-/** Opens a layer blob from the store (digest verified); readers detect gzip themselves. */
+/** Opens a layer blob from the store (digest verified); readers detect gzip and zstd themselves. */
 async function openLayerTar(store: Store, layer: LayerRecord): Promise<Readable> {
-  if (!/(\.tar|\+gzip|\.gzip)$/.test(layer.mediaType)) {
+  if (!/(\.tar|\+gzip|\.gzip|\+zstd)$/.test(layer.mediaType)) {
     throw new OcibuildError('UNSUPPORTED', `layer ${layer.digest} has media type ${layer.mediaType}, which ocibuild cannot read yet`);
   }
   return store.open(layer.digest, layer.size);
