@@ -12,7 +12,7 @@ import { lstat, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import {
   buildOci, expectOk, layerListings, makeActor, mountsUnder, ocibuild, processesMatching, runBundle, runTestsUnavailable, skipLoudly, startWorld, unpack, writeContext,
-  type Actor, type ActorKind, type RunWorld,
+  type Actor, type ActorKind, type CliRun, type RunWorld,
 } from './run-harness.js';
 
 /** Everything in one Dockerfile (one build per actor); each `it` checks one feature of the result. */
@@ -198,11 +198,13 @@ describe.each(KINDS)('RUN end to end as %s', (kind) => {
     const marker = `sleep 4${kind.length}4${process.pid % 1000}`;
     const ctx = await writeContext(actor, 'interrupted', { Dockerfile: `FROM ${world!.busybox}\nRUN echo started && ${marker}\n` });
     let pid = 0;
-    const running = ocibuild(actor, world!.tmp, ['build', ctx, '-t', 'interrupted:latest'], { onSpawn: (p) => (pid = p) });
+    let ended: CliRun | undefined;
+    const running = ocibuild(actor, world!.tmp, ['build', ctx, '-t', 'interrupted:latest'], { onSpawn: (p) => (pid = p) }).then((r) => (ended = r));
     // wait until the sandboxed command runs, then interrupt the CLI as a terminal's Ctrl-C does
     const deadline = Date.now() + 180_000;
     while ((await processesMatching(marker)).length === 0) {
-      if (Date.now() > deadline) throw new Error(`the RUN never started: ${JSON.stringify(await Promise.race([running, new Promise((r) => setTimeout(() => r('still running'), 10))]))}`);
+      if (ended) throw new Error(`the build ended before the RUN started (exit ${ended.code}):\n${ended.stderr}`);
+      if (Date.now() > deadline) throw new Error('the RUN did not start within 3 minutes');
       await new Promise((r) => setTimeout(r, 200));
     }
     const t0 = Date.now();
