@@ -2,7 +2,7 @@
  * The build: Dockerfile text → graph → layers in the store → image(s) →
  * outputs. This is the only module that knows every other one.
  */
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Store } from './cache/store.js';
@@ -23,18 +23,37 @@ import { isIndexMediaType } from './oci/media-types.js';
 import type { Descriptor, ImageConfig, Platform } from './oci/types.js';
 import { parseDockerfile } from './parser/index.js';
 import type { DockerfileAst } from './parser/ast.js';
-import { PlatformBuild, baseKey, type LayerRecord, type PlatformImage, type ProgressEvent, type ResolvedBase } from './builder/engine.js';
-import { writeOutputs, type OutputRecord } from './builder/outputs.js';
-import { StatCache } from './builder/stat-cache.js';
-import { parseOutputSpec, type OutputSpec } from './builder/output-spec.js';
+import { buildPlatform, baseKey, type PlatformImage, type ResolvedBase } from './engine/engine.js';
+import type { ExplainEntry } from './engine/explain.js';
+import type { ProgressEvent, ProgressSink } from './engine/progress.js';
+import type { Layer } from './image/state.js';
+import { writeOutputs, type OutputRecord, type PushBlobProgress, type PushFn } from './output/write.js';
+import { StatCache } from './cache/stat-cache.js';
+import { localExplainLog, localStepCache } from './cache/step-cache.js';
+import { parseOutputSpec, type OutputSpec } from './output/spec.js';
 
-export type { ProgressEvent, PlatformImage, OutputSpec, OutputRecord };
+export type { ProgressEvent, ProgressSink, PlatformImage, OutputSpec, OutputRecord, ExplainEntry, PushFn, PushBlobProgress };
+
+/** Bytes of one blob of a pull, as they arrive. */
+export interface PullBlobProgress {
+  digest: Digest;
+  /** `layer`, `config`, `manifest` or `index`. */
+  kind: string;
+  /** Bytes received so far. */
+  current: number;
+  total?: number;
+  done: boolean;
+}
 
 /**
  * Pulls an image into the store and returns the descriptor of what was
  * pulled (a manifest or an index). Supplied by the registry client.
  */
-export type PullFn = (ref: string, platform: Platform, options: { store: Store; signal?: AbortSignal }) => Promise<{ descriptor: Descriptor; name: string }>;
+export type PullFn = (
+  ref: string,
+  platform: Platform,
+  options: { store: Store; signal?: AbortSignal; onProgress?: (event: PullBlobProgress) => void },
+) => Promise<{ descriptor: Descriptor; name: string }>;
 
 /** Options of {@link build}. */
 export interface BuildOptions {
@@ -64,6 +83,8 @@ export interface BuildOptions {
   pull?: boolean;
   /** Neither look up nor record COPY/ADD layers in the store's step cache. */
   noCache?: boolean;
+  /** Say, for every step, whether it came from the cache and, for a miss, what changed since the last build (`result.explain`). */
+  explain?: boolean;
   /** SOURCE_DATE_EPOCH (seconds): clamps layer mtimes and sets `created`. Default: `env.SOURCE_DATE_EPOCH`. */
   sourceDateEpoch?: number;
   /** The local store (default: opened at `storeRoot`). */
@@ -73,13 +94,14 @@ export interface BuildOptions {
   /** Pulls base images missing from the store (the registry client provides it). */
   pullImage?: PullFn;
   /** Pushes a built image to a registry reference (the registry client provides it). */
-  pushImage?: (store: Store, descriptor: Descriptor, ref: string, options: { signal?: AbortSignal }) => Promise<{ digest: Digest }>;
+  pushImage?: PushFn;
   /** HTTP options for ADD URLs. */
   http?: HttpOptions;
   /** Environment (SOURCE_DATE_EPOCH, OCIBUILD_HOME, ...): default `process.env`. */
   env?: Record<string, string | undefined>;
   signal?: AbortSignal;
-  onProgress?: (event: ProgressEvent) => void;
+  /** Receives the build's progress events (steps, pulls, layer writes, outputs, warnings). */
+  onProgress?: ProgressSink;
 }
 
 /** What a build produced. */
@@ -94,6 +116,8 @@ export interface BuildResult {
   outputs: OutputRecord[];
   /** Base images, pinned by digest. */
   bases: string[];
+  /** With `explain`: every step, hit or miss, and for a miss what changed. */
+  explain?: ExplainEntry[];
 }
 
 /** A compiled plan (for `--dry-run`). */
@@ -195,7 +219,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   if (outputs.some((o) => o.type === 'registry' || (o.type === 'image' && o.push)) && !options.pushImage) {
     throw new OcibuildError('USAGE', 'pushing needs a registry client (pushImage)');
   }
-  const tmpDir = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-'));
+  // The clock enters here.
+  const now = () => Date.now();
   let statCacheLoad: Promise<StatCache> | undefined;
   const statCache = () => (statCacheLoad ??= StatCache.load(path.join(store.root, 'statcache.json')));
   const resolved = new Map<string, Promise<ResolvedBase>>();
@@ -203,101 +228,105 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const key = baseKey(ref, platform);
     let r = resolved.get(key);
     if (!r) {
-      r = resolveBase(store, ref, platform, options);
+      r = resolveBase(store, ref, platform, options, now);
       resolved.set(key, r);
     }
     return r;
   };
-  try {
-    const images: PlatformImage[] = [];
-    const warnings: Warning[] = [];
-    const ignoreView = ignoreViewFromPatterns(prepared.ignore.patterns, prepared.ignore.name);
-    for (const platform of prepared.platforms) {
-      const copts = compileOptions(options, prepared, platform);
-      const first = compileDockerfile(prepared.ast, copts);
-      // Resolve image bases first: their Env and Shell take part in expansion (a second, exact compile).
-      const bases = new Map<string, ResolvedBase>();
-      for (const stage of first.value.stages) {
-        if (stage.base.kind !== 'image') continue;
-        const p = stage.platform ? normalizePlatform(parsePlatform(stage.platform)) : platform;
-        try {
-          const base = await resolveImage(stage.base.ref, p);
-          bases.set(baseKey(stage.base.ref, p), base);
-          if (base.platformMismatch) {
-            const w = checkBaseImagePlatform(prepared.ast, { buildArgs: options.buildArgs }, { image: stage.base.ref, ...base.platformMismatch, range: stage.range });
-            if (w) warnings.push(w);
-          }
-        } catch (e) {
-          if (e instanceof OcibuildError && !e.range) {
-            e.file = prepared.file;
-            e.range = stage.range;
-          }
-          throw e;
+  const images: PlatformImage[] = [];
+  const warnings: Warning[] = [];
+  const ignoreView = ignoreViewFromPatterns(prepared.ignore.patterns, prepared.ignore.name);
+  for (const platform of prepared.platforms) {
+    const copts = compileOptions(options, prepared, platform);
+    const first = compileDockerfile(prepared.ast, copts);
+    // Resolve image bases first: their Env and Shell take part in expansion (a second, exact compile).
+    const bases = new Map<string, ResolvedBase>();
+    for (const stage of first.value.stages) {
+      if (stage.base.kind !== 'image') continue;
+      const p = stage.platform ? normalizePlatform(parsePlatform(stage.platform)) : platform;
+      try {
+        const base = await resolveImage(stage.base.ref, p);
+        bases.set(baseKey(stage.base.ref, p), base);
+        if (base.platformMismatch) {
+          const w = checkBaseImagePlatform(prepared.ast, { buildArgs: options.buildArgs }, { image: stage.base.ref, ...base.platformMismatch, range: stage.range });
+          if (w) warnings.push(w);
         }
+      } catch (e) {
+        if (e instanceof OcibuildError && !e.range) {
+          e.file = prepared.file;
+          e.range = stage.range;
+        }
+        throw e;
       }
-      const { value: graph, warnings: w } = compileDockerfile(prepared.ast, {
-        ...copts,
-        baseImageConfig: (ref, plat) => {
-          const p = normalizePlatform(parsePlatform(plat));
-          return bases.get(baseKey(ref, p))?.config.config;
-        },
-      });
-      if (images.length === 0) warnings.push(...w);
-      const run = new PlatformBuild(
+    }
+    const { value: graph, warnings: w } = compileDockerfile(prepared.ast, {
+      ...copts,
+      baseImageConfig: (ref, plat) => {
+        const p = normalizePlatform(parsePlatform(plat));
+        return bases.get(baseKey(ref, p))?.config.config;
+      },
+    });
+    if (images.length === 0) warnings.push(...w);
+    images.push(
+      await buildPlatform(
         {
           store,
-          contextDir: prepared.contextDir,
-          ignore: ignoreView,
-          file: prepared.file,
-          sourceDateEpoch: epoch,
-          created,
+          settings: {
+            contextDir: prepared.contextDir,
+            ignore: ignoreView,
+            file: prepared.file,
+            ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
+            created,
+            ...(options.http ? { http: options.http } : {}),
+          },
           resolveImage,
-          tmpDir,
-          ...(options.noCache ? { noCache: true } : { statCache }),
-          ...(options.http ? { http: options.http } : {}),
+          ...(options.noCache ? {} : { stepCache: localStepCache(store), explainLog: localExplainLog(store), explainScope: tags[0] ?? '', statCache }),
+          showPlatform: prepared.platforms.length > 1,
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+          now,
         },
         graph,
         platform,
-      );
-      images.push(await run.run({ labels: options.labels, annotations: options.annotations }));
-    }
-    if (statCacheLoad) await (await statCacheLoad).save();
-    let descriptor: Descriptor;
-    if (images.length === 1) {
-      descriptor = images[0]!.manifest;
-    } else {
-      const index = createIndex(images.map((i) => i.manifest), options.annotations);
-      await store.writeBlob(index.bytes);
-      descriptor = index.descriptor;
-    }
-    const records = await writeOutputs(store, descriptor, images, outputs, {
-      tags,
-      ...(options.pushImage ? { pushImage: options.pushImage } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-      created,
-      mtime: epoch ?? 0,
-    });
-    return {
-      descriptor,
-      ...(images.length === 1 ? { configDigest: images[0]!.config.digest } : {}),
-      images,
-      tags,
-      warnings,
-      outputs: records,
-      bases: [...new Set(images.flatMap((i) => i.bases))],
-    };
-  } finally {
-    await rm(tmpDir, { recursive: true, force: true });
+        { ...(options.labels ? { labels: options.labels } : {}), ...(options.annotations ? { annotations: options.annotations } : {}) },
+      ),
+    );
   }
+  if (statCacheLoad) await (await statCacheLoad).save();
+  let descriptor: Descriptor;
+  if (images.length === 1) {
+    descriptor = images[0]!.manifest;
+  } else {
+    const index = createIndex(images.map((i) => i.manifest), options.annotations);
+    await store.writeBlob(index.bytes);
+    descriptor = index.descriptor;
+  }
+  const records = await writeOutputs(store, descriptor, images, outputs, {
+    tags,
+    ...(options.pushImage ? { pushImage: options.pushImage } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    created,
+    mtime: epoch ?? 0,
+    now,
+  });
+  return {
+    descriptor,
+    ...(images.length === 1 ? { configDigest: images[0]!.config.digest } : {}),
+    images,
+    tags,
+    warnings,
+    outputs: records,
+    bases: [...new Set(images.flatMap((i) => i.bases))],
+    ...(options.explain ? { explain: images.flatMap((i) => i.explain) } : {}),
+  };
 }
 
-/** A base image from the store (a local tag), else pulled from its registry. */
-async function resolveBase(store: Store, ref: string, platform: Platform, options: BuildOptions): Promise<ResolvedBase> {
+/** A base image from the store (a local tag), else pulled from its registry (bytes reported as they arrive). */
+async function resolveBase(store: Store, ref: string, platform: Platform, options: BuildOptions, now: () => number): Promise<ResolvedBase> {
   let descriptor: Descriptor | undefined;
   let name = ref;
+  let pulled = false;
   if (!options.pull) {
     descriptor = await store.resolve(ref);
     if (!descriptor) {
@@ -312,10 +341,31 @@ async function resolveBase(store: Store, ref: string, platform: Platform, option
     if (!options.pullImage) {
       throw new OcibuildError('IMAGE_NOT_FOUND', `base image ${JSON.stringify(ref)} is not in the local store, and no registry client was given to pull it`);
     }
-    const pulled = await options.pullImage(ref, platform, { store, ...(options.signal ? { signal: options.signal } : {}) });
-    descriptor = pulled.descriptor;
-    name = pulled.name;
-    options.onProgress?.({ type: 'pull', ref, digest: descriptor.digest });
+    const emit = options.onProgress;
+    const vertex = `pull:${ref}|${formatPlatform(platform)}`;
+    const t0 = now();
+    emit?.({ type: 'vertex.started', time: t0, vertex, name: `[internal] pull ${ref}`, kind: 'pull', platform: formatPlatform(platform) });
+    try {
+      const result = await options.pullImage(ref, platform, {
+        store,
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(emit
+          ? {
+              onProgress: (e: PullBlobProgress) =>
+                emit({ type: 'status', time: now(), vertex, id: e.digest, name: `${e.kind} ${e.digest.slice(0, 19)}`, current: e.current, ...(e.total !== undefined ? { total: e.total } : {}), ...(e.done ? { completed: true } : {}) }),
+            }
+          : {}),
+      });
+      descriptor = result.descriptor;
+      name = result.name;
+      pulled = true;
+    } catch (e) {
+      const t = now();
+      emit?.({ type: 'vertex.errored', time: t, vertex, durationMs: t - t0, message: (e as Error)?.message ?? String(e), ...(e instanceof OcibuildError ? { code: e.code } : {}) });
+      throw e;
+    }
+    const t = now();
+    emit?.({ type: 'vertex.completed', time: t, vertex, cached: false, durationMs: t - t0 });
   }
   let image;
   let mismatch: ResolvedBase['platformMismatch'];
@@ -328,7 +378,7 @@ async function resolveBase(store: Store, ref: string, platform: Platform, option
     mismatch = { expected: platform, actual: { os: image.config.os, architecture: image.config.architecture, ...(image.config.variant ? { variant: image.config.variant } : {}) } };
   }
   const config: ImageConfig = image.config;
-  const layers: LayerRecord[] = image.manifest.layers.map((l, i) => ({ ...l, diffId: config.rootfs.diff_ids[i]! }));
+  const layers: Layer[] = image.manifest.layers.map((l, i) => ({ ...l, diffId: config.rootfs.diff_ids[i]! }));
   const repo = name.includes('@') ? name.slice(0, name.indexOf('@')) : name;
-  return { ref, pinned: `${repo}@${image.descriptor.digest}`, manifest: image.descriptor, config, layers, ...(mismatch ? { platformMismatch: mismatch } : {}) };
+  return { ref, pinned: `${repo}@${image.descriptor.digest}`, manifest: image.descriptor, config, layers, ...(pulled ? { pulled } : {}), ...(mismatch ? { platformMismatch: mismatch } : {}) };
 }

@@ -19,7 +19,7 @@ export { plan } from './build.js';
 /** Options, results and progress events of {@link build} and {@link plan}. */
 export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord } from './build.js';
 /** Parse an `--output` value (`type=oci,dest=out`) into an {@link OutputSpec}. */
-export { parseOutputSpec } from './builder/output-spec.js';
+export { parseOutputSpec } from './output/spec.js';
 
 /** Dockerfile text (or bytes) to a syntax tree with source ranges; variables are not expanded. */
 export { parseDockerfile } from './parser/index.js';

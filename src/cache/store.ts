@@ -10,6 +10,9 @@ import type { BlobInfo, BlobSink, BlobSource, Descriptor, Platform } from '../oc
 import { parseConfig, parseIndex, parseManifest, sniffMediaType } from '../image/manifest.js';
 import { parseImageName, formatImageName } from '../image/names.js';
 import { withLock, type LockOptions } from './lock.js';
+import type { StepRecord } from './step-cache.js';
+
+export type { StepLayer, StepRecord } from './step-cache.js';
 
 /** Annotation naming a tag in an OCI layout (`skopeo ... oci:<dir>:<ref.name>`). */
 export const ANNOTATION_REF_NAME = 'org.opencontainers.image.ref.name';
@@ -74,19 +77,6 @@ export interface ImageSummary {
   created?: string;
   /** Platforms, `os/arch[/variant]`. */
   platforms: string[];
-}
-
-/** A layer descriptor as the step cache records it, with the layer's uncompressed digest. */
-export type StepLayer = Descriptor & { diffId: Digest };
-
-/** What the step cache remembers for one cache key. */
-export interface StepRecord<C = unknown> {
-  /** The layer the step produced, if any (metadata steps have none). */
-  layer?: StepLayer;
-  /** The change the step made to the image config (defined by the builder). */
-  configChange: C;
-  /** When the step ran (RFC 3339). */
-  created: string;
 }
 
 /** Options of Store.prune. */
@@ -614,6 +604,17 @@ export class Store implements BlobSource, BlobSink {
       await fs.rm(tmp, { force: true });
       throw ioError(`cannot write ${dest}`, e);
     }
+  }
+
+  /**
+   * Writes a small record file at `rel` (a path inside the store, such as
+   * `explain/<hex>.json`) atomically: temp file, fsync, rename.
+   */
+  async writeRecord(rel: string, data: Buffer): Promise<void> {
+    const dest = path.resolve(this.root, rel);
+    if (!dest.startsWith(this.root + path.sep)) throw new OcibuildError('USAGE', `record path ${rel} leaves the store`);
+    await io(`cannot create ${path.dirname(dest)}`, () => fs.mkdir(path.dirname(dest), { recursive: true }));
+    await this.writeFileAtomic(dest, data, 'record');
   }
 
   /** Run a read-modify-write of index.json under the store lock. */

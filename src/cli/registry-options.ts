@@ -2,7 +2,7 @@ import type { Argv } from 'yargs';
 import type { Store } from '../cache/store.js';
 import { OcibuildError } from '../errors.js';
 import { readImage } from '../image/read.js';
-import type { PullFn } from '../build.js';
+import type { PullFn, PushFn } from '../build.js';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import { RegistryClient, pullImage, normalizeReference, referenceName, type Credentials, type RegistryClientOptions } from '../registry/index.js';
@@ -102,14 +102,20 @@ export async function blobOrigins(store: Store): Promise<Map<Digest, string[]>> 
 /** `pullImage`/`pushImage` hooks for `build()`, sharing one client. */
 export async function registryHooks(ctx: CommandContext, argv: RegistryArgs, names: readonly string[]) {
   const client = await RegistryClient.create(registryClientOptions(ctx, argv, names));
-  const pullHook: PullFn = async (ref, platform, { store, signal }) => {
+  const pullHook: PullFn = async (ref, platform, { store, signal, onProgress }) => {
     const reference = normalizeReference(ref);
-    const result = await pullImage(client, reference, { sink: store, platform, acceptOtherPlatform: true, ...(signal ? { signal } : {}) });
+    const result = await pullImage(client, reference, {
+      sink: store,
+      platform,
+      acceptOtherPlatform: true,
+      ...(signal ? { signal } : {}),
+      ...(onProgress ? { onProgress: (e) => onProgress({ digest: e.digest, kind: e.kind, current: e.bytes, total: e.total, done: e.phase === 'done' || e.phase === 'exists' }) } : {}),
+    });
     // Keep what was pulled under its name, as docker does: the next build finds it locally.
     if (!reference.digest) await store.tag(ref, result.descriptor);
     return { descriptor: result.descriptor, name: referenceName(result.reference) };
   };
-  const pushHook = async (store: Store, descriptor: Descriptor, ref: string, options: { signal?: AbortSignal }) => {
+  const pushHook: PushFn = async (store: Store, descriptor: Descriptor, ref: string, options) => {
     const reference = normalizeReference(ref);
     const origins = await blobOrigins(store);
     const r = await pushImage(client, store, {
@@ -118,6 +124,7 @@ export async function registryHooks(ctx: CommandContext, argv: RegistryArgs, nam
       tags: reference.tag ? [reference.tag] : [],
       origins: (d) => origins.get(d),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: (e) => options.onProgress!({ digest: e.digest, current: e.bytes, total: e.total, done: e.phase === 'done' || e.phase === 'exists' || e.phase === 'mounted' }) } : {}),
     });
     return { digest: r.digest };
   };

@@ -10,33 +10,29 @@ import { STDIN_ARG, type CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
 import { openStore } from '../store.js';
 import { formatWarning } from '../warnings.js';
+import { formatExplain } from '../../engine/explain.js';
 import { registryFlags, registryHooks } from '../registry-options.js';
 
 function list(values: unknown): string[] {
   return ((values as string[] | undefined) ?? []).flatMap((v) => String(v).split(',')).map((v) => v.trim()).filter(Boolean);
 }
 
+/** BuildKit's plain progress lines (`#N name`, `#N CACHED`, `#N DONE 0.3s`); warnings are printed after the build. */
 function progressPrinter(ctx: CommandContext): (e: ProgressEvent) => void {
-  let n = 0;
+  const numbers = new Map<string, number>();
   return (e) => {
     switch (e.type) {
-      case 'stage':
-        ctx.io.stderr.write(`#${++n} [${e.platform}] stage ${e.name ?? e.stage}: FROM ${e.base}\n`);
+      case 'vertex.started':
+        numbers.set(e.vertex, numbers.size + 1);
+        ctx.io.stderr.write(`#${numbers.get(e.vertex)} ${e.name}\n`);
         break;
-      case 'step':
-        ctx.io.stderr.write(`#${++n} [${e.platform}] ${e.text.trim()}  (line ${e.line})\n`);
+      case 'vertex.completed':
+        ctx.io.stderr.write(`#${numbers.get(e.vertex) ?? '?'} ${e.cached ? 'CACHED' : `DONE ${(e.durationMs / 1000).toFixed(1)}s`}\n`);
         break;
-      case 'layer':
-        ctx.io.stderr.write(`   ${e.cached ? 'CACHED ' : ''}layer ${e.digest} ${e.size} bytes\n`);
+      case 'vertex.errored':
+        ctx.io.stderr.write(`#${numbers.get(e.vertex) ?? '?'} ERROR: ${e.message}\n`);
         break;
-      case 'pull':
-        ctx.io.stderr.write(`#${++n} pulled ${e.ref} ${e.digest}\n`);
-        break;
-      case 'output':
-        ctx.io.stderr.write(`#${++n} exported ${e.kind} ${e.dest}\n`);
-        break;
-      case 'warning':
-        ctx.io.stderr.write(`warning: ${e.message}\n`);
+      default:
         break;
     }
   };
@@ -62,6 +58,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('push', { type: 'boolean', default: false, describe: 'Push the tags to their registries' })
           .option('pull', { type: 'boolean', default: false, describe: 'Always pull base images, even when the store has them' })
           .option('no-cache', { type: 'boolean', default: false, describe: 'Do not use or record cached COPY/ADD layers' })
+          .option('explain', { type: 'boolean', default: false, describe: 'Say for every step whether it came from the cache, and for a miss what changed since the last build of the stage under the same tag' })
           .option('iidfile', { type: 'string', describe: 'Write the image ID (config digest; index digest for several platforms) to this file' })
           .option('metadata-file', { type: 'string', describe: 'Write build result metadata (digests, size, names) as JSON to this file' })
           .option('dry-run', { type: 'boolean', default: false, describe: 'Print the build plan (stages, steps, dependencies) and stop' })
@@ -96,6 +93,7 @@ interface BuildArgs {
   push: boolean;
   pull: boolean;
   'no-cache': boolean;
+  explain: boolean;
   iidfile?: string;
   'metadata-file'?: string;
   'dry-run': boolean;
@@ -124,6 +122,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     push: argv.push,
     pull: argv.pull,
     noCache: argv['no-cache'],
+    ...(argv.explain ? { explain: true } : {}),
     env: ctx.io.env,
     ...(argv.quiet ? {} : { onProgress: progressPrinter(ctx) }),
   };
@@ -153,6 +152,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
   }
   for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
   for (const m of new Set(result.images.flatMap((i) => i.warnings.map((w) => w.message)))) ctx.io.stderr.write(`warning: ${m}\n`);
+  if (result.explain) ctx.io.stderr.write(formatExplain(result.explain));
   const imageId = result.configDigest ?? result.descriptor.digest;
   if (argv.iidfile) await writeFile(path.resolve(ctx.io.cwd, argv.iidfile), imageId);
   if (argv['metadata-file']) {

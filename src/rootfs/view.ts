@@ -16,6 +16,8 @@ import { readLayer } from '../layers/index.js';
 export interface RootfsEntry extends DestStat {
   /** Index of the layer the entry comes from. */
   layer: number;
+  /** The entry's name in its layer (`/esc/file` for `/some/dir/file` written through `esc -> /some/dir`). */
+  tarPath: string;
   size: number;
 }
 
@@ -37,7 +39,7 @@ export class RootfsView implements DestFs {
   private readonly linkTargets = new Set<string>();
 
   private constructor(private readonly openLayer: OpenLayer) {
-    this.entries.set('/', { type: 'directory', mode: 0o755, uid: 0, gid: 0, layer: -1, size: 0 });
+    this.entries.set('/', { type: 'directory', mode: 0o755, uid: 0, gid: 0, layer: -1, tarPath: '/', size: 0 });
   }
 
   /** Reads the headers of `count` layers, in order, into a view. */
@@ -86,43 +88,94 @@ export class RootfsView implements DestFs {
       if (!set) this.children.set(parent, (set = new Set()));
       set.add(path.basename(child));
       if (!this.entries.has(parent)) {
-        this.entries.set(parent, { type: 'directory', mode: 0o755, uid: 0, gid: 0, layer: e.layer, size: 0 });
+        this.entries.set(parent, { type: 'directory', mode: 0o755, uid: 0, gid: 0, layer: e.layer, tarPath: parent, size: 0 });
       } else break;
       child = parent;
     }
+  }
+
+  /**
+   * Where a layer entry's parent directory is in the union: symlinks are
+   * followed inside the image, as applying the layer does (containerd's
+   * RootPath), so `esc/file` under `esc -> /some/dir` is `/some/dir/file`.
+   * A missing component and what follows it are taken as written (applying
+   * creates them).
+   */
+  private resolveParent(dir: string): string {
+    const parts = dir.split('/').filter(Boolean);
+    const stack: string[] = [];
+    let hops = 0;
+    while (parts.length > 0) {
+      const c = parts.shift()!;
+      if (c === '.') continue;
+      if (c === '..') {
+        stack.pop();
+        continue;
+      }
+      const next = '/' + [...stack, c].join('/');
+      const e = this.entries.get(next);
+      if (e?.type === 'symlink' && e.linkname !== undefined) {
+        if (++hops > 255) throw new OcibuildError('LAYER_INVALID', `${dir} resolves through too many symbolic links`);
+        if (e.linkname.startsWith('/')) stack.length = 0;
+        parts.unshift(...e.linkname.split('/'));
+        continue;
+      }
+      stack.push(c);
+      if (!e) {
+        stack.push(...parts.filter((x) => x !== '' && x !== '.'));
+        break;
+      }
+    }
+    return '/' + stack.join('/');
   }
 
   private async addLayer(i: number): Promise<void> {
     const stream = await this.openLayer(i);
     for await (const { header, body } of readLayer(stream)) {
       body?.resume();
-      const p = clean(header.path);
-      const dir = path.dirname(p);
-      const base = path.basename(p);
+      const tarPath = clean(header.path);
+      const dir = this.resolveParent(path.dirname(tarPath));
+      const base = path.basename(tarPath);
+      const p = tarPath === '/' ? '/' : dir === '/' ? `/${base}` : `${dir}/${base}`;
       if (base === '.wh..wh..opq') {
         for (const k of [...(this.children.get(dir) ?? [])]) this.removeTree(dir === '/' ? `/${k}` : `${dir}/${k}`);
         continue;
       }
       if (base.startsWith('.wh.')) {
+        const name = base.slice(4);
+        if (name === '' || name === '.' || name === '..') throw new OcibuildError('LAYER_ESCAPE', `layer ${i}: whiteout ${JSON.stringify(header.path)} names ${name === '' ? 'nothing' : JSON.stringify(name)}`);
         this.removeTree(dir === '/' ? `/${base.slice(4)}` : `${dir}/${base.slice(4)}`);
         continue;
       }
       if (p === '/') {
-        this.entries.set('/', { type: 'directory', mode: header.mode & 0o7777, uid: header.uid, gid: header.gid, mtime: header.mtime, layer: i, size: 0 });
+        this.entries.set('/', { type: 'directory', mode: header.mode & 0o7777, uid: header.uid, gid: header.gid, mtime: header.mtime, layer: i, tarPath, size: 0 });
         continue;
       }
-      if (header.type === 'hardlink') this.linkTargets.add(clean(header.linkname));
+      let linkname: string | undefined;
+      if (header.type === 'symlink') linkname = header.linkname;
+      else if (header.type === 'hardlink') {
+        const l = clean(header.linkname);
+        const ldir = this.resolveParent(path.dirname(l));
+        linkname = ldir === '/' ? `/${path.basename(l)}` : `${ldir}/${path.basename(l)}`;
+        this.linkTargets.add(linkname);
+      }
       this.set(p, {
         type: header.type === 'hardlink' ? 'hardlink' : header.type,
         mode: header.mode & 0o7777,
         uid: header.uid,
         gid: header.gid,
         mtime: header.mtime,
-        linkname: header.type === 'symlink' ? header.linkname : header.type === 'hardlink' ? clean(header.linkname) : undefined,
+        linkname,
         layer: i,
+        tarPath,
         size: header.size,
       });
     }
+  }
+
+  /** The full entry at `p` (its layer and name in that layer), not following symlinks. */
+  entry(p: string): RootfsEntry | undefined {
+    return this.entries.get(clean(p));
   }
 
   /** Number of paths in the view. */
@@ -194,9 +247,9 @@ export class RootfsView implements DestFs {
     if (!e || e.type !== 'file') return undefined;
     if (e.size > MAX_READ) throw new OcibuildError('UNSUPPORTED', `${p} in the image is too large to read (${e.size} bytes)`);
     const stream = await this.openLayer(e.layer);
-    const want = real.slice(1);
+    const want = e.tarPath;
     for await (const { header, body } of readLayer(stream)) {
-      if (clean(header.path) === real && header.type === 'file') {
+      if (clean(header.path) === want && header.type === 'file') {
         const chunks: Buffer[] = [];
         for await (const c of body!) chunks.push(c as Buffer);
         stream.destroy();

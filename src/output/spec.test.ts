@@ -1,4 +1,4 @@
-import { parseOutputSpec, splitCsv } from './output-spec.js';
+import { parseOutputSpec, splitCsv } from './spec.js';
 
 describe('parseOutputSpec', () => {
   it('parses the buildx forms', () => {

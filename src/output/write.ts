@@ -11,8 +11,25 @@ import { writeLocal } from '../image/local.js';
 import { applyLayer } from '../layers/index.js';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
-import type { PlatformImage, ProgressEvent } from './engine.js';
-import type { OutputSpec } from './output-spec.js';
+import type { PlatformImage } from '../engine/engine.js';
+import type { ProgressSink } from '../engine/progress.js';
+import type { OutputSpec } from './spec.js';
+
+/** Bytes of one blob of a push, as they leave. */
+export interface PushBlobProgress {
+  digest: Digest;
+  current: number;
+  total?: number;
+  done: boolean;
+}
+
+/** Pushes a built image to a registry reference (the registry client provides it). */
+export type PushFn = (
+  store: Store,
+  descriptor: Descriptor,
+  ref: string,
+  options: { signal?: AbortSignal; onProgress?: (event: PushBlobProgress) => void },
+) => Promise<{ digest: Digest }>;
 
 /** What one output did. */
 export interface OutputRecord {
@@ -29,9 +46,11 @@ export interface OutputRecord {
 export interface WriteOutputsOptions {
   /** The build's `-t` names. */
   tags: string[];
-  pushImage?: (store: Store, descriptor: Descriptor, ref: string, options: { signal?: AbortSignal }) => Promise<{ digest: Digest }>;
+  pushImage?: PushFn;
   signal?: AbortSignal;
-  onProgress?: (event: ProgressEvent) => void;
+  onProgress?: ProgressSink;
+  /** The clock, for event times. */
+  now?: () => number;
   /** Image creation time (RFC 3339), recorded with store tags. */
   created: string;
   /** mtime of tar entries of archive outputs (seconds). */
@@ -47,9 +66,28 @@ export async function writeOutputs(
   options: WriteOutputsOptions,
 ): Promise<OutputRecord[]> {
   const records: OutputRecord[] = [];
+  const now = options.now ?? Date.now;
+  const emit = options.onProgress;
+  let n = 0;
   for (const out of outputs) {
     options.signal?.throwIfAborted();
     const names = 'names' in out && out.names.length > 0 ? out.names : options.tags;
+    const vertex = `output:${n++}`;
+    const t0 = now();
+    emit?.({ type: 'vertex.started', time: t0, vertex, name: outputName(out, names), kind: 'output' });
+    try {
+      await writeOne(out, names);
+    } catch (e) {
+      const t = now();
+      emit?.({ type: 'vertex.errored', time: t, vertex, durationMs: t - t0, message: (e as Error)?.message ?? String(e), ...(e instanceof OcibuildError ? { code: e.code } : {}) });
+      throw e;
+    }
+    const t = now();
+    emit?.({ type: 'vertex.completed', time: t, vertex, cached: false, durationMs: t - t0 });
+  }
+  return records;
+
+  async function writeOne(out: OutputSpec, names: string[]): Promise<void> {
     switch (out.type) {
       case 'image': {
         for (const name of names) await store.tag(name, descriptor);
@@ -91,17 +129,53 @@ export async function writeOutputs(
         break;
       }
     }
-    options.onProgress?.({ type: 'output', kind: out.type, dest: records[records.length - 1]?.dest ?? '' });
   }
-  return records;
+}
+
+/** The output's vertex name, as BuildKit's exporters call themselves. */
+function outputName(out: OutputSpec, names: readonly string[]): string {
+  switch (out.type) {
+    case 'image':
+      return `exporting to image${names.length > 0 ? ` ${names.join(', ')}` : ''}${out.push ? ' (push)' : ''}`;
+    case 'registry':
+      return `pushing ${names.join(', ')}`;
+    case 'oci':
+      return `exporting to oci image format ${out.dest}`;
+    case 'docker':
+      return `exporting to docker image format ${out.dest}`;
+    case 'local':
+      return `copying files to ${out.dest}`;
+  }
 }
 
 async function push(store: Store, descriptor: Descriptor, names: string[], options: WriteOutputsOptions): Promise<OutputRecord[]> {
   if (!options.pushImage) throw new OcibuildError('USAGE', 'pushing needs a registry client');
   if (names.length === 0) throw new OcibuildError('USAGE', 'nothing to push to: give the image a name with -t (or name= in --output)');
   const records: OutputRecord[] = [];
+  const now = options.now ?? Date.now;
+  const emit = options.onProgress;
   for (const name of names) {
-    const r = await options.pushImage(store, descriptor, name, { ...(options.signal ? { signal: options.signal } : {}) });
+    const vertex = `push:${name}`;
+    const t0 = now();
+    emit?.({ type: 'vertex.started', time: t0, vertex, name: `pushing ${name}`, kind: 'push' });
+    let r: { digest: Digest };
+    try {
+      r = await options.pushImage(store, descriptor, name, {
+        ...(options.signal ? { signal: options.signal } : {}),
+        ...(emit
+          ? {
+              onProgress: (e: PushBlobProgress) =>
+                emit({ type: 'status', time: now(), vertex, id: e.digest, current: e.current, ...(e.total !== undefined ? { total: e.total } : {}), ...(e.done ? { completed: true } : {}) }),
+            }
+          : {}),
+      });
+    } catch (e) {
+      const t = now();
+      emit?.({ type: 'vertex.errored', time: t, vertex, durationMs: t - t0, message: (e as Error)?.message ?? String(e), ...(e instanceof OcibuildError ? { code: e.code } : {}) });
+      throw e;
+    }
+    const t = now();
+    emit?.({ type: 'vertex.completed', time: t, vertex, cached: false, durationMs: t - t0 });
     records.push({ type: 'registry', dest: name, names: [name], digest: r.digest });
   }
   return records;

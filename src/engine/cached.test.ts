@@ -1,0 +1,107 @@
+import type { StepCache, StepRecord } from '../cache/step-cache.js';
+import type { EnvStep } from '../graph/types.js';
+import { initialConfigState } from '../graph/config.js';
+import type { Layer } from '../image/state.js';
+import type { Digest } from '../oci/digest.js';
+import { withCache } from './cached.js';
+import type { Executor, StepContext, StepKey, StepOutcome } from './step.js';
+
+const layer = (n: string): Layer => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${n.repeat(64)}` as Digest, size: 10, diffId: `sha256:${n.repeat(64)}` as Digest });
+const config = initialConfigState();
+
+function memoryCache(): StepCache & { records: Map<string, StepRecord>; gets: string[] } {
+  const records = new Map<string, StepRecord>();
+  const gets: string[] = [];
+  return {
+    records,
+    gets,
+    async get(k) {
+      gets.push(k);
+      return records.get(k);
+    },
+    async put(k, r) {
+      records.set(k, r);
+    },
+  };
+}
+
+function executor(key: StepKey, outcome: Partial<StepOutcome> = {}): Executor<EnvStep> & { executed: number } {
+  const e = {
+    executed: 0,
+    async key() {
+      return key;
+    },
+    async execute() {
+      e.executed++;
+      return { config, layer: layer('b'), ...outcome };
+    },
+    reuse(_ctx: StepContext<EnvStep>, l: Layer | undefined) {
+      return { config, ...(l ? { layer: l } : {}), history: { created_by: 'reused' } };
+    },
+  };
+  return e;
+}
+
+const ctx = { signal: new AbortController().signal } as unknown as StepContext<EnvStep>;
+const now = () => new Date(0);
+
+describe('withCache', () => {
+  it('executes and records a miss, then reuses the recorded layer', async () => {
+    const cache = memoryCache();
+    const ex = executor({ cacheable: true, key: 'k1' });
+    const first = await withCache(ex, cache, now)(ctx);
+    expect(first).toMatchObject({ cached: false, cacheKey: 'k1', layer: layer('b') });
+    expect(cache.records.get('k1')).toEqual({ layer: layer('b'), configChange: null, created: '1970-01-01T00:00:00.000Z' });
+    const second = await withCache(ex, cache, now)(ctx);
+    expect(second).toMatchObject({ cached: true, cacheKey: 'k1', layer: layer('b'), history: { created_by: 'reused' } });
+    expect(ex.executed).toBe(1);
+  });
+
+  it('records a key known only after the step ran under that key', async () => {
+    const cache = memoryCache();
+    const ex = executor({ cacheable: true }, { key: 'late' });
+    const r = await withCache(ex, cache, now)(ctx);
+    expect(cache.gets).toEqual([]); // nothing to look up before
+    expect(r).toMatchObject({ cached: false, cacheKey: 'late' });
+    expect(cache.records.has('late')).toBe(true);
+  });
+
+  it('records under the key the outcome names when it differs from the one looked up', async () => {
+    const cache = memoryCache();
+    const r = await withCache(executor({ cacheable: true, key: 'before' }, { key: 'after' }), cache, now)(ctx);
+    expect(cache.gets).toEqual(['before']);
+    expect([...cache.records.keys()]).toEqual(['after']);
+    expect(r.cacheKey).toBe('after');
+  });
+
+  it('neither looks up nor records an uncacheable step, and says why', async () => {
+    const cache = memoryCache();
+    const r = await withCache(executor({ cacheable: false, reason: 'config only' }), cache, now)(ctx);
+    expect(r).toMatchObject({ cached: false, uncacheable: 'config only' });
+    expect(cache.gets).toEqual([]);
+    expect(cache.records.size).toBe(0);
+  });
+
+  it('without a cache (--no-cache) only executes', async () => {
+    const ex = executor({ cacheable: true, key: 'k' });
+    const r = await withCache(ex, undefined, now)(ctx);
+    expect(r).toMatchObject({ cached: false, uncacheable: 'the cache is off (--no-cache)' });
+    expect(ex.executed).toBe(1);
+  });
+
+  it('each step looks itself up: a miss does not turn later lookups off', async () => {
+    const cache = memoryCache();
+    cache.records.set('k3', { layer: layer('c'), configChange: null, created: 'x' });
+    const run = withCache(executor({ cacheable: true, key: 'k2' }), cache, now);
+    expect((await run(ctx)).cached).toBe(false);
+    const later = await withCache(executor({ cacheable: true, key: 'k3' }), cache, now)(ctx);
+    expect(later).toMatchObject({ cached: true, layer: layer('c') });
+    expect(cache.gets).toEqual(['k2', 'k3']);
+  });
+
+  it('carries the explain inputs of the key and of the outcome', async () => {
+    const cache = memoryCache();
+    const r = await withCache(executor({ cacheable: true, explain: { source: 's' } }, { key: 'k', explain: { files: { a: '1' } } }), cache, now)(ctx);
+    expect(r.explain).toEqual({ source: 's', files: { a: '1' } });
+  });
+});

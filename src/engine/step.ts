@@ -1,0 +1,142 @@
+/**
+ * The step protocol: one executor per step kind. An executor says what
+ * identifies its result (`key`: the canonical step plus the identities of its
+ * inputs, or "not cacheable") and does the work (`execute`: an outcome with
+ * an optional layer, the config after the step and the history entry).
+ * `withCache` (cached.ts) wraps any executor with the step cache. Models:
+ * BuildKit's solver Op (CacheMap / Exec), go-containerregistry's
+ * mutate.Addendum.
+ */
+import type { StatCache } from '../cache/stat-cache.js';
+import type { Store } from '../cache/store.js';
+import type { CopyWarning, HttpOptions, IgnoreView, SourceFs } from '../copy/index.js';
+import type { ConfigState } from '../graph/config.js';
+import type { ArgValue, SourceRef, Stage, Step } from '../graph/types.js';
+import type { ImageState, Layer } from '../image/state.js';
+import type { HistoryEntry, Platform } from '../oci/types.js';
+import type { RootfsView } from '../rootfs/view.js';
+import type { ProgressEvent } from './progress.js';
+
+/** The progress sink of one step: events about its vertex. */
+export interface StepProgress {
+  /** The step's vertex id. */
+  readonly vertex: string;
+  /** Bytes moved for one item (a layer being written). */
+  status(id: string, current: number, total?: number, completed?: boolean): void;
+  /** Output lines of a command (RUN). */
+  log(stream: 'stdout' | 'stderr', data: string): void;
+  /** Any other event (warnings). */
+  emit(event: ProgressEvent): void;
+}
+
+/** Build-wide settings every step may read. */
+export interface BuildSettings {
+  /** Absolute path of the build context. */
+  contextDir: string;
+  /** The build's .dockerignore view. */
+  ignore?: IgnoreView;
+  /** Source name of the Dockerfile, for errors. */
+  file: string;
+  /** SOURCE_DATE_EPOCH in seconds. */
+  sourceDateEpoch?: number;
+  /** `created` of the image and its history entries (RFC 3339). */
+  created: string;
+  /** HTTP options for ADD URLs. */
+  http?: HttpOptions;
+}
+
+/** Files a step reads besides its own root filesystem. */
+export interface StepInputs {
+  /** The build context, another stage or an image, as a read-only filesystem. */
+  sourceFs(from: SourceRef): Promise<SourceFs>;
+  /** What exactly names a source other than the context: a stage's chain key, an image's manifest digest. */
+  sourceIdentity(from: SourceRef): Promise<string | undefined>;
+  /** Source file stat → content digest, for context files (undefined with --no-cache). */
+  statCache?(): Promise<StatCache>;
+}
+
+/** The root filesystem of the stage so far. */
+export interface StepRootfs {
+  /** The union metadata of the layers (undefined for an empty image). */
+  view(): Promise<RootfsView | undefined>;
+  /** Each layer's unpacked tree, in order (overlay lower dirs for RUN). */
+  unpacked(): Promise<string[]>;
+}
+
+/** Everything a step executor gets: one object. */
+export interface StepContext<S extends Step = Step> {
+  readonly step: S;
+  /** Index of the step in its stage. */
+  readonly index: number;
+  readonly stage: Stage;
+  /** The platform the stage builds for. */
+  readonly platform: Platform;
+  /** The image so far (layers as {digest, size, mediaType, diffId}, config, history). */
+  readonly image: ImageState;
+  /** The config state before the step. */
+  readonly config: ConfigState;
+  /** The config state after the step (the pure config change of the step). */
+  readonly configAfter: ConfigState;
+  /** The build args in scope, with their values. */
+  readonly args: readonly ArgValue[];
+  /** The chain key before the step. */
+  readonly chain: string;
+  readonly inputs: StepInputs;
+  readonly rootfs: StepRootfs;
+  readonly store: Store;
+  readonly settings: BuildSettings;
+  /** A fresh temp directory under the store, removed when the step is done. */
+  tempDir(prefix?: string): Promise<string>;
+  /** Runs `fn` when the step is done (hit, miss or failure). */
+  defer(fn: () => Promise<void> | void): void;
+  readonly signal: AbortSignal;
+  readonly progress: StepProgress;
+}
+
+/** What identifies a step's result. */
+export type StepKey =
+  /** Never looked up or recorded (config-only steps, downloads without a checksum, ...). */
+  | { cacheable: false; reason: string; explain?: ExplainInputs }
+  /**
+   * Looked up under `key`; without `key`, the key is known only once the step
+   * ran (file digests taken while the layer is written) and the outcome gives it.
+   */
+  | { cacheable: true; key?: string; explain?: ExplainInputs };
+
+/** The inputs of a step that `--explain` compares with the previous build. */
+export interface ExplainInputs {
+  /** Input files: name → identity (digest of bytes and metadata). */
+  files?: Record<string, string>;
+  /** The stage or image copied from. */
+  source?: string;
+}
+
+/** What a step did. */
+export interface StepOutcome {
+  /** The layer it made, if any (already in the store). */
+  layer?: Layer;
+  /** The config state after the step. */
+  config: ConfigState;
+  /** The history entry, or undefined for none (ONBUILD). */
+  history?: Omit<HistoryEntry, 'empty_layer'>;
+  /** The cache key, when `key()` could not know it before the step ran. */
+  key?: string;
+  /** Explain inputs known only after the step ran. */
+  explain?: ExplainInputs;
+  /** Warnings of the step (COPY's). */
+  warnings?: CopyWarning[];
+}
+
+/** One step kind's executor. */
+export interface Executor<S extends Step = Step> {
+  key(ctx: StepContext<S>): Promise<StepKey>;
+  execute(ctx: StepContext<S>): Promise<StepOutcome>;
+  /** The outcome of a cache hit: the recorded layer with the step's config change and history. */
+  reuse(ctx: StepContext<S>, layer: Layer | undefined): StepOutcome;
+}
+
+/** The step of a given kind. */
+export type StepOf<K extends Step['kind']> = Step extends infer S ? (S extends { kind: infer SK } ? (K extends SK ? S : never) : never) : never;
+
+/** One executor per step kind: a kind without one is a type error. */
+export type Executors = { readonly [K in Step['kind']]: Executor<StepOf<K>> };
