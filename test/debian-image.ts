@@ -74,7 +74,7 @@ function arch(): string {
 }
 
 function layoutDir(): string {
-  return path.join(testCacheDir(), `debian-${SUITE}-minbase-${arch()}`);
+  return path.join(testCacheDir(), `debian-${SUITE}-minbase-${arch()}-v2`); // v2: without the host's /etc/hostname and /etc/resolv.conf
 }
 
 function alive(pid: number): boolean {
@@ -133,7 +133,7 @@ async function makeLayout(dir: string): Promise<void> {
   try {
     await run('debootstrap', ['--variant=minbase', SUITE, root, debianMirror()]);
     // as Docker's debian images: no package cache, no lists, an empty /dev (the runtime makes it)
-    await run('sh', ['-c', 'rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/* "$1"/dev/* "$1"/var/log/*.log "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old', 'sh', root]);
+    await run('sh', ['-c', 'rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/* "$1"/dev/* "$1"/var/log/*.log "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/etc/hostname "$1"/etc/resolv.conf', 'sh', root]);
     const layout = path.join(work, 'layout');
     await initLayout(layout);
     const tarFile = path.join(work, 'layer.tar');
