@@ -99,7 +99,7 @@ const CASES: Array<{ name: string; debian?: boolean; dockerfile: (bb: string, de
   {
     name: 'user creation',
     dockerfile: (bb) => `FROM ${bb}
-RUN adduser -D -u 1234 -h /home/app app && addgroup -g 2000 extra && addgroup app extra
+RUN echo 'app:x:1234:1234:app:/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1234:' >> /etc/group && echo 'extra:x:2000:app' >> /etc/group && mkdir -p /home/app && chown 1234:1234 /home/app
 USER app
 RUN echo mine > /home/app/file && mkdir /home/app/dir
 USER root

@@ -15,11 +15,14 @@ import {
   type Actor, type ActorKind, type CliRun, type RunWorld,
 } from './run-harness.js';
 
-/** Everything in one Dockerfile (one build per actor); each `it` checks one feature of the result. */
+/**
+ * Everything in one Dockerfile (one build per actor); each `it` checks one feature of the result.
+ * Debian's busybox-static has no adduser applet: the user is appended to /etc/passwd and /etc/group.
+ */
 const coreDockerfile = (base: string, withUsers: boolean) => `# syntax=docker/dockerfile:1
 FROM ${base}
 RUN mkdir -p /tmp && chmod 1777 /tmp
-${withUsers ? `RUN adduser -D -u 1234 -h /home/app app && addgroup -g 2000 extra && addgroup app extra
+${withUsers ? `RUN echo 'app:x:1234:1234:app:/home/app:/bin/sh' >> /etc/passwd && echo 'app:x:1234:' >> /etc/group && echo 'extra:x:2000:app' >> /etc/group && mkdir -p /home/app && chown 1234:1234 /home/app
 USER app
 RUN id > /home/app/id-by-name.txt && echo written-by-app > /tmp/by-app.txt
 USER 4321:4321
