@@ -104,4 +104,12 @@ describe('zstd layers', () => {
     }
     expect(`sha256:${hash.digest('hex')}`).toBe(sha(big));
   });
+
+  it('without the zstd program: UNSUPPORTED with the fix', async () => {
+    const d = createZstdDecompress({ program: '/nonexistent/zstd' });
+    Readable.from([zstd(Buffer.from('x'))]).pipe(d);
+    await expect((async () => {
+      for await (const _ of d) void _;
+    })()).rejects.toMatchObject({ code: 'UNSUPPORTED', hint: expect.stringMatching(/install zstd/) });
+  });
 });

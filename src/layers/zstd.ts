@@ -26,9 +26,9 @@ class ZstdDecompress extends Duplex {
   private stderr = '';
   private exited = false;
 
-  constructor() {
+  constructor(program: string) {
     super({ readableHighWaterMark: 256 * 1024 });
-    const child = (this.child = spawn('zstd', ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    const child = (this.child = spawn(program, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] }));
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => {
       if (this.stderr.length < 4096) this.stderr += d;
@@ -80,6 +80,6 @@ class ZstdDecompress extends Duplex {
  * message; without the `zstd` program it fails with UNSUPPORTED and the fix.
  * Destroying it kills the program.
  */
-export function createZstdDecompress(): Duplex {
-  return new ZstdDecompress();
+export function createZstdDecompress(options: { program?: string } = {}): Duplex {
+  return new ZstdDecompress(options.program ?? 'zstd');
 }
