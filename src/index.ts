@@ -65,9 +65,11 @@ export { RegistryClient, pullImage } from './registry/index.js';
 /** Push an image (manifest or index) from any blob source: HEAD, mounts, chunked uploads, manifests last. */
 export { pushImage } from './push/index.js';
 /** Registry client, pull and push options and results. */
-export type { RegistryClientOptions, PullOptions, PullResult, Credentials } from './registry/index.js';
+export type { RegistryClientOptions, PullOptions, PullResult, PullProgress, Credentials } from './registry/index.js';
+/** Bounded waits of registry requests (connect, response, idle body) and the waits reported while they last. */
+export type { RegistryTimeouts, RegistryWait } from './registry/index.js';
 /** Push options and results. */
-export type { PushOptions, PushResult } from './push/index.js';
+export type { PushOptions, PushResult, PushProgress } from './push/index.js';
 /** Image references parsed and normalized as Docker does (`busybox` → `docker.io/library/busybox:latest`). */
 export { normalizeReference, formatReference, familiarString } from './oci/reference.js';
 /** A parsed image reference. */

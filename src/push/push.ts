@@ -5,7 +5,7 @@ import { VerifyStream, type Digest } from '../oci/digest.js';
 import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import type { BlobSource, Descriptor } from '../oci/types.js';
 import type { RepositoryScope } from '../registry/auth.js';
-import { getHeader, type RegistryClient } from '../registry/client.js';
+import { getHeader, type RegistryClient, type RegistryWait } from '../registry/client.js';
 import { MAX_MANIFEST_SIZE, digestBytes, parseManifestBytes, type FetchedManifest } from '../registry/manifest.js';
 import { formatReference, isValidTag, normalizeRepositoryName, referenceName, withDigest, type ImageReference } from '../oci/reference.js';
 import { isRetryableError, isRetryableStatus, sleep } from '../registry/retry.js';
@@ -32,11 +32,17 @@ function isRangeSource(s: BlobSource): s is RangeBlobSource {
 export interface PushProgress {
   digest: Digest;
   kind: 'blob' | 'manifest';
-  phase: 'exists' | 'mounted' | 'uploading' | 'done' | 'retry' | 'tagged';
+  /**
+   * `waiting`: a request for this blob has waited `wait.waitedMs` without an
+   * answer, or timed out (`wait.timedOut`; a `retry` follows when the budget allows).
+   */
+  phase: 'exists' | 'mounted' | 'uploading' | 'done' | 'retry' | 'tagged' | 'waiting';
   bytes: number;
   total: number;
   /** For `tagged`: the tag. */
   tag?: string;
+  /** For `waiting`: which request, how long, and the limit. */
+  wait?: RegistryWait;
 }
 
 /** Options of {@link pushImage}. */
@@ -87,6 +93,11 @@ interface Work {
   chunkSize: number;
   monolithic: number;
   stats: { existing: number; mounted: number; uploaded: number; uploadedBytes: number };
+}
+
+/** Waits of a request for blob `d` become `waiting` progress events. */
+function waitHook(w: Work, d: Descriptor): (wait: RegistryWait) => void {
+  return (wait) => w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'waiting', bytes: 0, total: d.size, wait });
 }
 
 function pushScopes(ref: ImageReference, from: string[] = []): RepositoryScope[] {
@@ -164,6 +175,7 @@ async function blobExists(w: Work, d: Descriptor): Promise<boolean> {
     accept: [404],
     what: `check blob ${d.digest} in ${referenceName(w.ref)}`,
     signal: w.options.signal,
+    onWait: waitHook(w, d),
   });
   await res.body.dump();
   if (res.status === 404) return false;
@@ -191,6 +203,7 @@ async function startUpload(w: Work, d: Descriptor, from: string | undefined): Pr
     scopes: pushScopes(w.ref, from ? [from] : []),
     what: from ? `mount blob ${d.digest} from ${from}` : `start upload of blob ${d.digest}`,
     signal: w.options.signal,
+    onWait: waitHook(w, d),
   });
   await res.body.dump();
   if (res.status === 201) return undefined;
@@ -292,6 +305,7 @@ async function uploadStatus(w: Work, url: URL, d: Descriptor): Promise<{ url: UR
     accept: [404],
     what: `upload status of ${d.digest}`,
     signal: w.options.signal,
+    onWait: waitHook(w, d),
   });
   await res.body.dump();
   if (res.status === 404) return undefined;
@@ -300,7 +314,11 @@ async function uploadStatus(w: Work, url: URL, d: Descriptor): Promise<{ url: UR
   if (range) {
     const m = /^(?:bytes=)?0-(\d+)$/.exec(range.trim());
     if (!m) throw new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest}: invalid Range ${JSON.stringify(range)}`);
-    offset = Number(m[1]) + 1;
+    // Distribution answers `0-0` for an empty upload (issue 7: reading it as one byte held made
+    // the resume skip the blob's first byte, and the commit failed with DIGEST_INVALID). A
+    // registry that does hold one byte refuses the chunk at 0 (416) and the upload restarts.
+    const last = Number(m[1]);
+    offset = last === 0 ? 0 : last + 1;
   }
   const loc = getHeader(res, 'location');
   return { url: loc ? new URL(loc, url) : url, offset };
@@ -319,6 +337,7 @@ async function uploadMonolithic(w: Work, d: Descriptor, session: { url: URL }): 
     what: `upload blob ${d.digest}`,
     retry: false,
     signal: w.options.signal,
+    onWait: waitHook(w, d),
   });
   await res.body.dump();
   checkCommitted(res.status, getHeader(res, 'docker-content-digest'), d);
@@ -335,26 +354,28 @@ function checkCommitted(status: number, claimed: string | undefined, d: Descript
  * Upload in chunks with `PATCH` + `Content-Range`; after a failed chunk, ask
  * the registry for its offset (`GET` the upload URL) and resume from there.
  */
-async function uploadChunked(w: Work, d: Descriptor, session: { url: URL; minChunk: number }): Promise<void> {
+async function uploadChunked(w: Work, d: Descriptor, session: { url: URL; minChunk: number }, tries: { failed: number }): Promise<void> {
   const sequential = isRangeSource(w.source) ? undefined : new SequentialChunks(w.source, d);
   try {
-    await uploadChunks(w, d, session, sequential);
+    await uploadChunks(w, d, session, sequential, tries);
   } finally {
     sequential?.close();
   }
 }
 
-async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChunk: number }, sequential: SequentialChunks | undefined): Promise<void> {
+async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChunk: number }, sequential: SequentialChunks | undefined, tries: { failed: number }): Promise<void> {
   const chunk = Math.max(w.chunkSize, session.minChunk);
   let url = session.url;
   let offset = 0;
   let failures = 0;
   /** After a transient failure: back off, then learn from the registry where to continue. */
   const recover = async (e: unknown): Promise<'done' | 'continue'> => {
-    if (w.options.signal?.aborted || !isTransient(e) || failures >= w.client.retry.retries) throw e;
+    // A lost session is restarted by uploadBlob, within its own attempts.
+    if (e instanceof RestartUpload || w.options.signal?.aborted || !isTransient(e) || failures >= w.client.retry.retries) throw e;
     w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'retry', bytes: offset, total: d.size });
     await sleep(w.client.backoff(failures, retryAfterOf(e)), w.options.signal);
     failures++;
+    tries.failed++;
     // The commit may have landed before the connection dropped.
     if (await blobExists(w, d)) return 'done';
     const st = await uploadStatus(w, url, d);
@@ -384,6 +405,7 @@ async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChun
           what: `upload chunk ${start}-${end - 1} of blob ${d.digest}`,
           retry: false,
           signal: w.options.signal,
+          onWait: waitHook(w, d),
         });
         await res.body.dump();
         url = uploadUrl(getHeader(res, 'location') ?? url.toString(), url, `upload ${d.digest}`);
@@ -397,7 +419,7 @@ async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChun
         failures = 0;
         w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'uploading', bytes: offset, total: d.size });
       } catch (e) {
-        if ((await recover(e)) === 'done') return;
+        if ((await recover(sessionLost(e))) === 'done') return;
       }
     }
     try {
@@ -411,12 +433,13 @@ async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChun
         what: `commit blob ${d.digest}`,
         retry: false,
         signal: w.options.signal,
+        onWait: waitHook(w, d),
       });
       await res.body.dump();
       checkCommitted(res.status, getHeader(res, 'docker-content-digest'), d);
       return;
     } catch (e) {
-      if ((await recover(e)) === 'done') return;
+      if ((await recover(sessionLost(e))) === 'done') return;
     }
   }
 }
@@ -425,6 +448,23 @@ class RestartUpload extends Error {
   constructor(readonly reason: unknown) {
     super('upload session lost');
   }
+}
+
+/**
+ * A chunk or commit the registry refuses because the session is gone
+ * (404: BLOB_UPLOAD_UNKNOWN, BLOB_UPLOAD_INVALID) or is not at the offset
+ * sent (416) restarts the upload in a new session.
+ */
+function sessionLost(e: unknown): unknown {
+  if (isOcibuildError(e) && (e.details?.status === 404 || e.details?.status === 416)) return new RestartUpload(e);
+  return e;
+}
+
+/** A REGISTRY_TIMEOUT of one request, restated with the tries the upload made in all. */
+function withAttempts(e: unknown, attempts: number): unknown {
+  if (!isOcibuildError(e) || e.code !== 'REGISTRY_TIMEOUT' || attempts <= 1) return e;
+  const message = e.message.replace(/\(\d+ attempts?\)$/, `(${attempts} attempts)`);
+  return new OcibuildError('REGISTRY_TIMEOUT', message, { cause: e.cause, ...(e.hint ? { hint: e.hint } : {}), details: { ...e.details, attempts } });
 }
 
 function retryAfterOf(e: unknown): string | undefined {
@@ -467,17 +507,19 @@ async function uploadBlob(w: Work, d: Descriptor): Promise<void> {
     }
     break; // the registry opened a normal upload session instead
   }
+  const tries = { failed: 0 };
   for (let attempt = 0; ; attempt++) {
     try {
       session ??= await startUpload(w, d, undefined);
       if (!session) throw new OcibuildError('REGISTRY_ERROR', `start upload of ${d.digest}: registry answered 201 without a mount`);
       if (d.size <= w.monolithic) await uploadMonolithic(w, d, session);
-      else await uploadChunked(w, d, session);
+      else await uploadChunked(w, d, session, tries);
       break;
     } catch (e) {
       session = undefined;
       if (w.options.signal?.aborted || !isTransient(e) || attempt >= w.client.retry.retries) {
-        throw e instanceof RestartUpload ? (isOcibuildError(e.reason) ? e.reason : new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest} failed`, { cause: e.reason })) : e;
+        const err = e instanceof RestartUpload ? (isOcibuildError(e.reason) ? e.reason : new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest} failed`, { cause: e.reason })) : e;
+        throw withAttempts(err, attempt + 1 + tries.failed);
       }
       emit('retry', 0);
       await sleep(w.client.backoff(attempt, retryAfterOf(e)), w.options.signal);
@@ -500,6 +542,7 @@ async function putManifest(w: Work, node: ManifestNode, target: string): Promise
     scopes: pushScopes(w.ref),
     what: `push manifest ${node.descriptor.digest} to ${referenceName(w.ref)}:${target}`,
     signal: w.options.signal,
+    onWait: (wait) => w.options.onProgress?.({ digest: node.descriptor.digest, kind: 'manifest', phase: 'waiting', bytes: 0, total: node.fetched.bytes.length, wait }),
   });
   await res.body.dump();
   const claimed = getHeader(res, 'docker-content-digest');

@@ -19,6 +19,8 @@ export interface RegistryClientOptions {
   env?: Record<string, string | undefined>;
   /** Explicit credentials by registry host; they win over config files. */
   creds?: Record<string, Credentials>;
+  /** Where `creds` came from, for messages (`--creds`). Default `the creds option`. */
+  credsSource?: string;
   /** PEM files with extra CA certificates trusted beside the system CAs (`--registry-ca`). */
   registryCa?: string[];
   /**
@@ -41,6 +43,92 @@ export interface RegistryClientOptions {
   random?: () => number;
   /** Connections per origin. Default 8. */
   connections?: number;
+  /**
+   * Bounded waits of every request (pings, tokens, manifests, blobs, uploads).
+   * A request that times out is retried like a reset, within `retry.retries`.
+   */
+  timeouts?: RegistryTimeouts;
+  /**
+   * Receives a notice for every request that has waited `timeouts.noticeMs`
+   * (and again each `noticeMs` after), and one when a wait ended in a timeout.
+   */
+  onWait?: (wait: RegistryWait) => void;
+}
+
+/** Bounded waits of registry requests, in milliseconds. */
+export interface RegistryTimeouts {
+  /** Connecting: TCP connect and TLS handshake. Default 10 000. */
+  connectMs?: number;
+  /** Time to the response headers (refreshed while a request body is being sent). Default 30 000. */
+  responseMs?: number;
+  /** Longest pause between two chunks of a response body. Default 30 000. */
+  idleMs?: number;
+  /** A request waiting this long is reported through `onWait`. Default 5 000. */
+  noticeMs?: number;
+}
+
+/** The timeouts with defaults filled in. */
+export type ResolvedTimeouts = Required<RegistryTimeouts>;
+
+/** Fill the defaults of {@link RegistryTimeouts} and validate them. */
+export function resolveTimeouts(t: RegistryTimeouts = {}): ResolvedTimeouts {
+  const r = { connectMs: t.connectMs ?? 10_000, responseMs: t.responseMs ?? 30_000, idleMs: t.idleMs ?? 30_000, noticeMs: t.noticeMs ?? 5_000 };
+  for (const [k, v] of Object.entries(r)) {
+    if (!Number.isFinite(v) || v <= 0) throw new OcibuildError('USAGE', `registry timeout ${k} must be a positive number of milliseconds, got ${v}`);
+  }
+  return r;
+}
+
+/** A registry request that is waiting, or whose wait ended in a timeout. */
+export interface RegistryWait {
+  /** What the request is for ("pull blob sha256:... of 127.0.0.1:5000/app"). */
+  what: string;
+  method: string;
+  /** Redacted URL. */
+  url: string;
+  /** `connect`/`response`: no answer yet; `body`: the response body paused. */
+  stage: 'response' | 'body';
+  waitedMs: number;
+  /** The limit in force for this wait. */
+  timeoutMs: number;
+  /** 0-based attempt of the request. */
+  attempt: number;
+  /** The wait ended in a timeout (`connect`, `response` or `body`). */
+  timedOut?: 'connect' | 'response' | 'body';
+}
+
+/** Which timeout an error is, if any. */
+export function timeoutKind(e: unknown): 'connect' | 'response' | 'body' | undefined {
+  let cur: unknown = e;
+  for (let i = 0; cur && i < 6; i++) {
+    const code = (cur as { code?: unknown }).code;
+    if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect';
+    if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'response';
+    if (code === 'UND_ERR_BODY_TIMEOUT') return 'body';
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+/**
+ * The REGISTRY_TIMEOUT error for a request that timed out on its last
+ * attempt, naming the request and the wait; undefined when `e` is no timeout.
+ */
+export function timeoutError(e: unknown, what: string, method: string, url: string | URL, attempts: number, timeouts: ResolvedTimeouts): OcibuildError | undefined {
+  const kind = timeoutKind(e);
+  if (!kind) return undefined;
+  const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  const why =
+    kind === 'connect' ? `could not connect within ${secs(timeouts.connectMs)}`
+    : kind === 'response' ? `no response within ${secs(timeouts.responseMs)}`
+    : `the response stalled: no data for ${secs(timeouts.idleMs)}`;
+  const tries = attempts === 1 ? '1 attempt' : `${attempts} attempts`;
+  const shown = typeof url === 'string' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : redactUrl(url);
+  return new OcibuildError('REGISTRY_TIMEOUT', `${what}: ${method} ${shown}: ${why} (${tries})`, {
+    cause: e,
+    hint: 'the registry or the network is stalled; retry later, or allow longer waits with --registry-timeout SECONDS (OCIBUILD_REGISTRY_TIMEOUT)',
+    details: { url: shown, method, timeout: kind, attempts },
+  });
 }
 
 /** A request to a registry. */
@@ -66,6 +154,8 @@ export interface RegistryRequest {
   /** Retry transient failures. Default true when the body is replayable. */
   retry?: boolean;
   signal?: AbortSignal;
+  /** Told about this request's waits (besides the client's `onWait`). */
+  onWait?: (wait: RegistryWait) => void;
 }
 
 /** A registry response; the caller must consume or dump `body`. */
@@ -151,6 +241,8 @@ export class RegistryClient {
   private readonly pendingTokens = new Map<string, Promise<CachedToken>>();
   private readonly credentials = new Map<string, Promise<ResolvedCredentials | undefined>>();
   private readonly insecure: Set<string>;
+  /** The bounded waits in force. */
+  readonly timeouts: ResolvedTimeouts;
 
   /** Build a client; reads the `registryCa` files (and NODE_EXTRA_CA_CERTS from `env` when set). */
   static async create(options: RegistryClientOptions = {}): Promise<RegistryClient> {
@@ -178,11 +270,12 @@ export class RegistryClient {
     this.retryPolicy = resolveRetry(options.retry);
     this.now = options.now ?? Date.now;
     this.insecure = new Set((options.insecureRegistries ?? []).map((h) => h.toLowerCase()));
+    this.timeouts = resolveTimeouts(options.timeouts);
     this.agent = new Agent({
       connections: options.connections ?? 8,
-      connect: ca ? { ca } : {},
-      headersTimeout: 300_000,
-      bodyTimeout: 300_000,
+      connect: { timeout: this.timeouts.connectMs, ...(ca ? { ca } : {}) },
+      headersTimeout: this.timeouts.responseMs,
+      bodyTimeout: this.timeouts.idleMs,
     });
   }
 
@@ -205,11 +298,68 @@ export class RegistryClient {
     if (!ep.insecure) return this.agent;
     this.insecureAgent ??= new Agent({
       connections: this.options.connections ?? 8,
-      connect: { rejectUnauthorized: false },
-      headersTimeout: 300_000,
-      bodyTimeout: 300_000,
+      connect: { rejectUnauthorized: false, timeout: this.timeouts.connectMs },
+      headersTimeout: this.timeouts.responseMs,
+      bodyTimeout: this.timeouts.idleMs,
     });
     return this.insecureAgent;
+  }
+
+  /** Report a wait (to the request's own hook, then the client's). */
+  notifyWait(wait: RegistryWait, hook?: (w: RegistryWait) => void): void {
+    hook?.(wait);
+    this.options.onWait?.(wait);
+  }
+
+  /**
+   * `dispatcher.request` with a notice every `noticeMs` while no response has
+   * come, and one when it ends in a timeout.
+   */
+  private async send(
+    dispatcher: Dispatcher,
+    options: Dispatcher.RequestOptions,
+    info: { what: string; url: string | URL; attempt: number; onWait?: (w: RegistryWait) => void },
+  ): Promise<Dispatcher.ResponseData> {
+    const started = Date.now();
+    const base = { what: info.what, method: options.method, url: redactUrl(info.url), attempt: info.attempt };
+    const timer = setInterval(() => {
+      this.notifyWait({ ...base, stage: 'response', waitedMs: Date.now() - started, timeoutMs: this.timeouts.responseMs }, info.onWait);
+    }, this.timeouts.noticeMs);
+    timer.unref?.();
+    try {
+      return await dispatcher.request(options);
+    } catch (e) {
+      const kind = timeoutKind(e);
+      if (kind) {
+        const timeoutMs = kind === 'connect' ? this.timeouts.connectMs : this.timeouts.responseMs;
+        this.notifyWait({ ...base, stage: 'response', waitedMs: Date.now() - started, timeoutMs, timedOut: kind }, info.onWait);
+      }
+      throw e;
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  /**
+   * Watch a response body being read: `touch()` on every chunk; a pause of
+   * `noticeMs` is reported (and again each `noticeMs`); `stop()` at the end.
+   */
+  watchBody(info: { what: string; method: string; url: string | URL; attempt: number; onWait?: (w: RegistryWait) => void }): { touch(): void; stop(): void } {
+    let last = Date.now();
+    const base = { what: info.what, method: info.method, url: redactUrl(info.url), attempt: info.attempt };
+    const timer = setInterval(() => {
+      const waited = Date.now() - last;
+      if (waited >= this.timeouts.noticeMs) {
+        this.notifyWait({ ...base, stage: 'body', waitedMs: waited, timeoutMs: this.timeouts.idleMs }, info.onWait);
+      }
+    }, this.timeouts.noticeMs);
+    timer.unref?.();
+    return {
+      touch: () => {
+        last = Date.now();
+      },
+      stop: () => clearInterval(timer),
+    };
   }
 
   private userAgent(): string {
@@ -238,13 +388,11 @@ export class RegistryClient {
       for (let attempt = 0; ; attempt++) {
         const url = `${ep.origin}/v2/`;
         try {
-          const res = await this.dispatcherFor(ep).request({
-            origin: ep.origin,
-            path: '/v2/',
-            method: 'GET',
-            headers: { 'user-agent': this.userAgent() },
-            signal,
-          });
+          const res = await this.send(
+            this.dispatcherFor(ep),
+            { origin: ep.origin, path: '/v2/', method: 'GET', headers: { 'user-agent': this.userAgent() }, signal },
+            { what: `registry ${host} ping`, url, attempt },
+          );
           const body = await readLimited(res.body, MAX_ERROR_BODY);
           this.debug(`GET ${redactUrl(url)} -> ${res.statusCode}`);
           if (res.statusCode === 401) {
@@ -281,10 +429,12 @@ export class RegistryClient {
             await sleep(this.retryDelay(attempt), signal);
             continue;
           }
+          lastError = timeoutError(e, `registry ${host} ping`, 'GET', url, attempt + 1, this.timeouts) ?? e;
           break;
         }
       }
     }
+    if (isOcibuildError(lastError)) throw lastError;
     const code = errorCode(lastError);
     const message = (lastError as Error | undefined)?.message ?? '';
     const plainHttp = !mayUseHttp && (code === 'EPROTO' || /wrong version number|WRONG_VERSION_NUMBER|packet length too long/i.test(`${code} ${message}`));
@@ -308,6 +458,14 @@ export class RegistryClient {
       p.catch(() => this.credentials.delete(registry));
     }
     return p;
+  }
+
+  /** Where the credentials offered to `registry` came from; undefined when none were. */
+  private async offeredCredentials(registry: string): Promise<string | undefined> {
+    const resolved = await this.credentialsFor(registry).catch(() => undefined);
+    const c = resolved?.credentials;
+    if (!c || (c.username === undefined && !c.identityToken && !c.registryToken)) return undefined;
+    return resolved.source === 'options' ? (this.options.credsSource ?? 'the creds option') : resolved.source;
   }
 
   /** The `Authorization` header for a request, or undefined for anonymous access. */
@@ -400,19 +558,18 @@ export class RegistryClient {
     for (let attempt = 0; ; attempt++) {
       let res: Dispatcher.ResponseData;
       try {
-        res = await this.dispatcherFor(ep).request({
-          origin: realmUrl.origin,
-          path: realmUrl.pathname + realmUrl.search,
-          method,
-          headers,
-          body,
-          signal,
-        });
+        res = await this.send(
+          this.dispatcherFor(ep),
+          { origin: realmUrl.origin, path: realmUrl.pathname + realmUrl.search, method, headers, body, signal },
+          { what: `token for ${registry}`, url: realmUrl, attempt },
+        );
       } catch (e) {
         if (!signal?.aborted && isRetryableError(e) && attempt < this.retryPolicy.retries) {
           await sleep(this.retryDelay(attempt), signal);
           continue;
         }
+        const timedOut = timeoutError(e, `token for ${registry}`, method, realmUrl, attempt + 1, this.timeouts);
+        if (timedOut) throw timedOut;
         throw new OcibuildError('REGISTRY_UNREACHABLE', `cannot reach token service of ${registry} (${redactUrl(realmUrl)}): ${errorCode(e) ?? (e as Error).message}`, { cause: e });
       }
       const text = await readLimited(res.body, 1024 * 1024);
@@ -423,7 +580,8 @@ export class RegistryClient {
       }
       if (res.statusCode < 200 || res.statusCode >= 300) {
         const status = res.statusCode === 401 || res.statusCode === 403 ? res.statusCode : res.statusCode;
-        throw registryError(`authentication to ${registry} failed`, method, realmUrl, status, text);
+        const offered = status === 401 && (creds?.username !== undefined || creds?.identityToken) ? await this.offeredCredentials(registry) : undefined;
+        throw registryError(`authentication to ${registry} failed`, method, realmUrl, status, text, undefined, offered);
       }
       let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
       try {
@@ -473,14 +631,11 @@ export class RegistryClient {
       let res: Dispatcher.ResponseData;
       const dispatcher = sameHost ? this.dispatcherFor(ep) : this.agent;
       try {
-        res = await dispatcher.request({
-          origin: url.origin,
-          path: url.pathname + url.search,
-          method,
-          headers,
-          body: body ?? null,
-          signal: req.signal,
-        });
+        res = await this.send(
+          dispatcher,
+          { origin: url.origin, path: url.pathname + url.search, method, headers, body: body ?? null, signal: req.signal },
+          { what: req.what, url, attempt, ...(req.onWait ? { onWait: req.onWait } : {}) },
+        );
       } catch (e) {
         if (body && typeof body === 'object' && !Buffer.isBuffer(body)) (body as Readable).destroy();
         this.debug(`${method} ${redactUrl(url)} failed: ${errorCode(e) ?? (e as Error).message}`);
@@ -491,6 +646,8 @@ export class RegistryClient {
           continue;
         }
         if (isOcibuildError(e)) throw e;
+        const timedOut = timeoutError(e, req.what, method, url, attempt + 1, this.timeouts);
+        if (timedOut) throw timedOut;
         throw new OcibuildError('REGISTRY_UNREACHABLE', `${req.what}: ${method} ${redactUrl(url)} failed: ${errorCode(e) ?? (e as Error).message}`, {
           cause: e,
           details: { url: redactUrl(url), method },
@@ -538,14 +695,16 @@ export class RegistryClient {
         continue;
       }
       const text = method === 'HEAD' ? '' : await readLimited(res.body, MAX_ERROR_BODY).catch(() => '');
-      let err = registryError(req.what, method, url, status, text);
+      // Basic auth: a 401 to a request that carried the credentials means they are wrong.
+      const offered = status === 401 && sameHost && ep.challenge?.scheme === 'basic' && headers.authorization ? await this.offeredCredentials(req.registry) : undefined;
+      let err = registryError(req.what, method, url, status, text, undefined, offered);
       if (status === 401 && !(err.details?.errors as unknown[] | undefined)?.length) {
         // HEAD answers have no body: the challenge's error says why (e.g. insufficient_scope).
         const www = header(res.headers, 'www-authenticate');
         const ch = www ? parseWwwAuthenticate(www)[0] : undefined;
         if (ch?.params.error) {
           const body = JSON.stringify({ errors: [{ code: ch.params.error.toUpperCase(), message: ch.params.error_description ?? 'authentication required' }] });
-          err = registryError(req.what, method, url, status, body);
+          err = registryError(req.what, method, url, status, body, undefined, offered);
         }
       }
       const retryAfter = header(res.headers, 'retry-after');

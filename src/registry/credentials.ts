@@ -158,9 +158,13 @@ export async function runCredentialHelper(
   return { username, password: secret };
 }
 
-/** Where credentials were found, for debug output (never the secret itself). */
+/** Where credentials were found, for messages (never the secret itself). */
 export interface ResolvedCredentials {
   credentials: Credentials;
+  /**
+   * `options` (explicit `creds`), `REGISTRY_AUTH_FILE <path>`, a config file
+   * path, or `credential helper docker-credential-<name> (named in <path>)`.
+   */
   source: string;
 }
 
@@ -187,7 +191,7 @@ export async function resolveCredentials(host: string, options: CredentialSource
   for (const file of containerFiles) {
     const cfg = await readConfig(file);
     if (!cfg) continue;
-    const found = await fromDockerStyleConfig(cfg, file, host, env);
+    const found = await fromDockerStyleConfig(cfg, file, host, env, env.REGISTRY_AUTH_FILE ? `REGISTRY_AUTH_FILE ${file}` : file);
     if (found) return found;
   }
 
@@ -208,6 +212,7 @@ async function fromDockerStyleConfig(
   file: string,
   host: string,
   env: Record<string, string | undefined>,
+  label: string = file,
 ): Promise<ResolvedCredentials | undefined> {
   const want = normalizeAuthKey(host);
   let helper: string | undefined;
@@ -217,12 +222,12 @@ async function fromDockerStyleConfig(
   helper ??= cfg.credsStore;
   if (helper) {
     const creds = await runCredentialHelper(helper, host, env);
-    if (creds) return { credentials: creds, source: `docker-credential-${helper}` };
+    if (creds) return { credentials: creds, source: `credential helper docker-credential-${helper} (named in ${label})` };
   }
   const entry = entryFor(cfg.auths, host);
   if (entry) {
     const creds = decodeEntry(entry, file, host);
-    if (creds) return { credentials: creds, source: file };
+    if (creds) return { credentials: creds, source: label };
   }
   return undefined;
 }

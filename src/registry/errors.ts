@@ -85,6 +85,11 @@ export function registryError(
   status: number,
   body: string,
   cause?: unknown,
+  /**
+   * Where the credentials sent came from (`--creds`, a config file, a
+   * credential helper): a 401 then says they were rejected, never what they are.
+   */
+  credentialsSource?: string,
 ): OcibuildError {
   const errors = parseDistributionErrors(body);
   const code = codeForStatus(status);
@@ -92,11 +97,15 @@ export function registryError(
     ? errors.map((e) => (e.message ? `${e.code}: ${e.message}` : e.code)).join('; ')
     : `HTTP ${status}`;
   const details: RegistryErrorDetails = { status, errors, url: redactUrl(url), method };
-  const hint =
-    code === 'REGISTRY_UNAUTHORIZED'
+  const rejected = code === 'REGISTRY_UNAUTHORIZED' && credentialsSource !== undefined;
+  const hint = rejected
+    ? `check the user name and password from ${credentialsSource} (or log in again); they are not printed`
+    : code === 'REGISTRY_UNAUTHORIZED'
       ? 'log in to the registry (docker login / credentials in $DOCKER_CONFIG/config.json) or pass credentials'
       : undefined;
-  return new OcibuildError(code, `${what}: ${reasons} (${method} ${details.url}, HTTP ${status})`, {
+  const why = rejected ? `the registry rejected the credentials from ${credentialsSource}: ${reasons}` : reasons;
+  if (rejected) (details as RegistryErrorDetails & { credentialsSource?: string }).credentialsSource = credentialsSource;
+  return new OcibuildError(code, `${what}: ${why} (${method} ${details.url}, HTTP ${status})`, {
     details: details as unknown as Record<string, unknown>,
     ...(hint ? { hint } : {}),
     ...(cause !== undefined ? { cause } : {}),

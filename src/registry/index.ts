@@ -9,7 +9,19 @@ export * from './platform.js';
 export * from './errors.js';
 export * from './credentials.js';
 export { parseWwwAuthenticate, formatScopes, type AuthChallenge, type RepositoryScope } from './auth.js';
-export { RegistryClient, isLoopbackHost, type RegistryClientOptions, type RegistryRequest, type RegistryResponse } from './client.js';
+export {
+  RegistryClient,
+  isLoopbackHost,
+  resolveTimeouts,
+  timeoutError,
+  timeoutKind,
+  type RegistryClientOptions,
+  type RegistryRequest,
+  type RegistryResponse,
+  type RegistryTimeouts,
+  type ResolvedTimeouts,
+  type RegistryWait,
+} from './client.js';
 export { MANIFEST_ACCEPT, parseManifestBytes, type FetchedManifest } from './manifest.js';
 export { pullImage, pullBlob, fetchManifest, openBlob, RegistryBlobSource, type PullOptions, type PullResult, type PullProgress } from './pull.js';
 export { resolveRetry, backoffDelay, parseRetryAfter, type RetryOptions } from './retry.js';

@@ -3,7 +3,8 @@ import pLimit from 'p-limit';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { VerifyStream, type Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobSink, BlobSource, Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/types.js';
-import { getHeader, readLimited, type RegistryClient } from './client.js';
+import { getHeader, readLimited, timeoutError, timeoutKind as timeoutKindOf, type RegistryClient, type RegistryWait } from './client.js';
+import { redactUrl } from './errors.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST_SIZE, digestBytes, parseManifestBytes, type FetchedManifest } from './manifest.js';
 import { formatPlatform, hostPlatform, normalizePlatform, selectPlatform } from './platform.js';
 import { formatReference, normalizeReference, referenceTarget, withDigest, type ImageReference } from '../oci/reference.js';
@@ -15,11 +16,17 @@ export interface PullProgress {
   digest: Digest;
   /** `config`, `layer`, `manifest`, `index`. */
   kind: 'index' | 'manifest' | 'config' | 'layer';
-  /** `exists`: already in the sink, not downloaded. */
-  phase: 'exists' | 'downloading' | 'done' | 'retry';
+  /**
+   * `exists`: already in the sink, not downloaded. `waiting`: a request for
+   * this blob has waited (no response, or a stalled body) `wait.waitedMs`, or
+   * timed out (`wait.timedOut`; a `retry` follows when the budget allows).
+   */
+  phase: 'exists' | 'downloading' | 'done' | 'retry' | 'waiting';
   /** Bytes received so far (downloading) or total. */
   bytes: number;
   total: number;
+  /** For `waiting`: which request, how long, and the limit. */
+  wait?: RegistryWait;
 }
 
 /** Options of {@link pullImage}. */
@@ -119,7 +126,7 @@ export async function fetchManifest(
         await sleep(client.backoff(attempt), options.signal);
         continue;
       }
-      throw e;
+      throw timeoutError(e, `pull ${what}`, 'GET', res.url, attempt + 1, client.timeouts) ?? e;
     }
     const pinned = target.includes(':') ? (target as Digest) : options.expected?.digest;
     const digest = digestBytes(bytes, pinned);
@@ -138,15 +145,20 @@ export async function fetchManifest(
 }
 
 /** GET a blob of a repository (redirects to blob storage go without the registry's Authorization). */
-function getBlob(client: RegistryClient, ref: ImageReference, digest: Digest, options: { registry?: string; signal?: AbortSignal }) {
+function getBlob(client: RegistryClient, ref: ImageReference, digest: Digest, options: { registry?: string; signal?: AbortSignal; onWait?: (w: RegistryWait) => void }) {
   return client.request({
     registry: options.registry ?? ref.domain,
     method: 'GET',
     path: `/v2/${ref.path}/blobs/${digest}`,
     scopes: pullScope(ref),
-    what: `pull blob ${digest} of ${ref.domain}/${ref.path}`,
+    what: blobWhat(ref, digest),
     signal: options.signal,
+    ...(options.onWait ? { onWait: options.onWait } : {}),
   });
+}
+
+function blobWhat(ref: ImageReference, digest: Digest): string {
+  return `pull blob ${digest} of ${ref.domain}/${ref.path}`;
 }
 
 /**
@@ -177,21 +189,28 @@ export async function pullBlob(
   options: { registry?: string; signal?: AbortSignal; kind?: PullProgress['kind']; onProgress?: (e: PullProgress) => void } = {},
 ): Promise<BlobInfo & { downloaded: boolean }> {
   const kind = options.kind ?? 'layer';
-  const emit = (phase: PullProgress['phase'], bytes: number) =>
-    options.onProgress?.({ digest: descriptor.digest, kind, phase, bytes, total: descriptor.size });
+  const emit = (phase: PullProgress['phase'], bytes: number, wait?: RegistryWait) =>
+    options.onProgress?.({ digest: descriptor.digest, kind, phase, bytes, total: descriptor.size, ...(wait ? { wait } : {}) });
   if (await sink.has(descriptor.digest)) {
     emit('exists', descriptor.size);
     return { digest: descriptor.digest, size: descriptor.size, downloaded: false };
   }
+  let url: URL | undefined;
   for (let attempt = 0; ; attempt++) {
+    let watch: { touch(): void; stop(): void } | undefined;
+    let got = 0;
     try {
       // The sink verifies digest and size (BlobSink contract), so the body is hashed once, there;
       // this stage only stops a registry sending more than the descriptor's size early.
-      const res = await getBlob(client, ref, descriptor.digest, options);
-      let got = 0;
+      const onWait = (w: RegistryWait) => emit('waiting', got, w);
+      const res = await getBlob(client, ref, descriptor.digest, { ...options, onWait });
+      url = res.url;
+      watch = client.watchBody({ what: blobWhat(ref, descriptor.digest), method: 'GET', url: res.url, attempt, onWait });
+      const w = watch;
       let last = 0;
       const counter = new Transform({
         transform(c: Buffer, _enc, cb) {
+          w.touch();
           got += c.length;
           if (got > descriptor.size) {
             cb(new OcibuildError('SIZE_MISMATCH', `blob ${descriptor.digest}: registry sent more than the expected ${descriptor.size} bytes`));
@@ -206,14 +225,23 @@ export async function pullBlob(
       });
       const stream = pipelineCb(res.body, counter, () => undefined);
       const info = await sink.ingest(stream, { digest: descriptor.digest, size: descriptor.size });
+      watch.stop();
       emit('done', info.size);
       return { ...info, downloaded: true };
     } catch (e) {
+      watch?.stop();
+      watch = undefined;
+      if (url && timeoutKindOf(e) === 'body') {
+        const wait: RegistryWait = { what: blobWhat(ref, descriptor.digest), method: 'GET', url: redactUrl(url), stage: 'body', waitedMs: client.timeouts.idleMs, timeoutMs: client.timeouts.idleMs, attempt, timedOut: 'body' };
+        client.notifyWait(wait, (x) => emit('waiting', got, x));
+      }
       if (!options.signal?.aborted && isRetryableError(e) && attempt < client.retry.retries) {
         emit('retry', 0);
         await sleep(client.backoff(attempt), options.signal);
         continue;
       }
+      const timedOut = timeoutError(e, blobWhat(ref, descriptor.digest), 'GET', url ?? `${options.registry ?? ref.domain}/v2/${ref.path}/blobs/${descriptor.digest}`, attempt + 1, client.timeouts);
+      if (timedOut) throw timedOut;
       if (isOcibuildError(e)) throw e;
       throw new OcibuildError('REGISTRY_UNREACHABLE', `pull blob ${descriptor.digest}: ${(e as Error).message}`, { cause: e });
     }
@@ -240,7 +268,7 @@ async function readJsonBlob<T>(client: RegistryClient, ref: ImageReference, d: D
         await sleep(client.backoff(attempt), signal);
         continue;
       }
-      throw e;
+      throw timeoutError(e, blobWhat(ref, d.digest), 'GET', `${registry}/v2/${ref.path}/blobs/${d.digest}`, attempt + 1, client.timeouts) ?? e;
     }
   }
 }

@@ -21,6 +21,9 @@ import { pushImage } from '../../src/push/push.js';
 import { OciLayoutSource } from '../../src/push/oci-layout.js';
 import { makeBusyboxImage, makeRandomImage } from './base-image.js';
 import { makePki, skopeoRawManifest, startRegistry, type TestRegistry } from './harness.js';
+import { spawn } from 'node:child_process';
+import { main } from '../../src/cli/main.js';
+import { runCli } from '../cli-io.js';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const PASSWORD = 'wonderland-secret';
@@ -103,6 +106,132 @@ describe('htpasswd Basic auth', () => {
     expect(everything).not.toContain(Buffer.from(`alice:${wrong}`).toString('base64'));
   });
 
+  test('issue 7: a wrong password says the registry rejected the credentials, and where they came from', async () => {
+    const wrong = 'not-the-password-456';
+    const b64 = Buffer.from(`alice:${wrong}`).toString('base64');
+    const pull = (options: RegistryClientOptions) => catchError(withClient(options, (c) => pullImage(c, `${registry.host}/basic/img:1`, { sink: new MemorySink() })));
+    const check = (err: OcibuildError, source: string) => {
+      expect(err.code).toBe('REGISTRY_UNAUTHORIZED');
+      expect(err.message).toContain(`the registry rejected the credentials from ${source}: UNAUTHORIZED`);
+      expect(err.hint).toContain(`check the user name and password from ${source}`);
+      expect(err.hint).not.toMatch(/^log in/);
+      expect((err.details?.errors as Array<{ code: string }>)[0]!.code).toBe('UNAUTHORIZED');
+      const everything = [err.message, JSON.stringify(err.details), err.hint ?? ''].join('\n');
+      expect(everything).not.toContain(wrong);
+      expect(everything).not.toContain(b64);
+    };
+    // Explicit credentials (the CLI's --creds).
+    check(await pull({ creds: { [registry.host]: { username: 'alice', password: wrong } }, credsSource: '--creds' }), '--creds');
+    // $DOCKER_CONFIG/config.json, by path.
+    const dir = path.join(tmp, 'wrong-docker-config');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'config.json'), JSON.stringify({ auths: { [registry.host]: { auth: b64 } } }));
+    check(await pull({ env: { DOCKER_CONFIG: dir } }), path.join(dir, 'config.json'));
+    // REGISTRY_AUTH_FILE.
+    const authFile = path.join(tmp, 'wrong-auth.json');
+    await writeFile(authFile, JSON.stringify({ auths: { [registry.host]: { auth: b64 } } }));
+    check(await pull({ env: { REGISTRY_AUTH_FILE: authFile } }), `REGISTRY_AUTH_FILE ${authFile}`);
+    // A credential helper, by name.
+    const hdir = path.join(tmp, 'wrong-helper-config');
+    const bin = path.join(tmp, 'wrong-bin');
+    await mkdir(hdir, { recursive: true });
+    await mkdir(bin, { recursive: true });
+    await writeFile(path.join(bin, 'docker-credential-wrongpw'), `#!/bin/sh\nread server\nprintf '{"ServerURL":"%s","Username":"alice","Secret":"${wrong}"}' "$server"\n`);
+    await chmod(path.join(bin, 'docker-credential-wrongpw'), 0o755);
+    await writeFile(path.join(hdir, 'config.json'), JSON.stringify({ credHelpers: { [registry.host]: 'wrongpw' } }));
+    check(await pull({ env: { DOCKER_CONFIG: hdir, PATH: `${bin}:${process.env.PATH}` } }), `credential helper docker-credential-wrongpw (named in ${path.join(hdir, 'config.json')})`);
+    // No credentials at all: still "authentication required", with the hint to log in.
+    const anon = await pull({ env: { DOCKER_CONFIG: path.join(tmp, 'no-such-dir') } });
+    expect(anon.code).toBe('REGISTRY_UNAUTHORIZED');
+    expect(anon.message).not.toContain('rejected');
+    expect(anon.hint).toMatch(/log in/);
+  });
+
+  test('issue 7: --creds USER takes the password from --password-stdin, or asks on the terminal', async () => {
+    const descriptor = await busybox.resolve();
+    await withClient({ creds: { [registry.host]: { username: 'alice', password: PASSWORD } } }, (c) =>
+      pushImage(c, busybox, { reference: normalizeReference(`${registry.host}/basic/stdin`), descriptor, tags: ['1'] }),
+    );
+    const ref = `${registry.host}/basic/stdin:1`;
+    const store = path.join(tmp, 'stdin-store');
+    const env = { PATH: process.env.PATH, HOME: path.join(tmp, 'no-home') };
+    // --password-stdin: one trailing newline is dropped, as docker login does.
+    const ok = await runCli(['pull', ref, '--store', store, '--creds', 'alice', '--password-stdin'], { env, stdin: `${PASSWORD}\n` });
+    expect(ok.stderr).not.toContain('error');
+    expect(ok.code).toBe(0);
+    expect(ok.stdout.trim()).toBe(descriptor.digest);
+    // A wrong one is rejected by the registry, named as coming from --creds, never printed.
+    const bad = await runCli(['pull', ref, '--store', store, '--creds', `${registry.host}=alice`, '--password-stdin'], { env, stdin: 'nope-nope\n' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('the registry rejected the credentials from --creds');
+    expect(bad.stderr).not.toContain('nope-nope');
+    // --password-stdin with nothing to take it, or an empty stdin: usage errors.
+    const none = await runCli(['pull', ref, '--store', store, '--password-stdin'], { env, stdin: 'x\n' });
+    expect(none.stderr).toContain('--password-stdin needs a --creds USER given without a password');
+    const empty = await runCli(['pull', ref, '--store', store, '--creds', 'alice', '--password-stdin'], { env, stdin: '' });
+    expect(empty.stderr).toContain('--password-stdin: stdin is empty');
+    // No password, no --password-stdin and no terminal: say so instead of trying without one.
+    const noTty = await runCli(['pull', ref, '--store', store, '--creds', 'alice'], { env });
+    expect(noTty.code).not.toBe(0);
+    expect(noTty.stderr).toContain('--creds alice: no password given and stdin is not a terminal to ask for one');
+    // On a terminal the CLI asks (the prompt names user and registry, not the password).
+    const prompts: string[] = [];
+    let out = '';
+    let err = '';
+    const code = await main(['pull', ref, '--store', store, '--creds', 'alice'], {
+      stdout: { write: (x: string) => (out += x) },
+      stderr: { write: (x: string) => (err += x) },
+      env,
+      cwd: tmp,
+      readStdin: async () => '',
+      promptSecret: async (prompt) => {
+        prompts.push(prompt);
+        return PASSWORD;
+      },
+    });
+    expect(err).not.toContain('error');
+    expect(err).not.toContain(PASSWORD);
+    expect(code).toBe(0);
+    expect(out.trim()).toBe(descriptor.digest);
+    expect(prompts).toEqual([`Password for alice at ${registry.host}: `]);
+  });
+
+  test('issue 7: the terminal prompt reads the password from a real pseudo-terminal without echoing it', async () => {
+    // Transpile io.ts and errors.ts (no type check) so a child node runs them under `script`'s pty.
+    const ts = (await import('typescript')).default;
+    const out = path.join(tmp, 'tty-driver');
+    await mkdir(path.join(out, 'cli'), { recursive: true });
+    for (const [from, to] of [['src/errors.ts', 'errors.js'], ['src/cli/io.ts', 'cli/io.js']] as const) {
+      const js = ts.transpileModule(await readFile(from, 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+      await writeFile(path.join(out, to), js);
+    }
+    await writeFile(path.join(out, 'package.json'), '{"type":"module"}');
+    await writeFile(
+      path.join(out, 'driver.js'),
+      "import { processIo } from './cli/io.js';\nimport { createHash } from 'node:crypto';\n" +
+        "const pw = await processIo().promptSecret('Password for alice at reg: ');\n" +
+        "console.log('GOT ' + createHash('sha256').update(pw).digest('hex') + ' ' + pw.length);\n",
+    );
+    const child = spawn('script', ['-q', '-e', '-c', `node ${path.join(out, 'driver.js')}`, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let text = '';
+    const prompted = new Promise<void>((resolve) => {
+      child.stdout.on('data', (b: Buffer) => {
+        text += b.toString();
+        if (text.includes('Password for alice at reg: ')) resolve();
+      });
+    });
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await prompted;
+    const typed = 'pty-secret-42';
+    child.stdin.write(`${typed.slice(0, 4)}X\u007f${typed.slice(4)}\r`);
+    expect(await exited).toBe(0);
+    child.stdin.end();
+    expect(text).toContain(`GOT ${createHash('sha256').update(typed).digest('hex')} ${typed.length}`);
+    // Nothing typed came back to the terminal.
+    expect(text).not.toContain('pty-');
+    expect(text).not.toContain('secret-42');
+  });
+
   test('credentials from $DOCKER_CONFIG/config.json (auths.auth base64)', async () => {
     const dir = path.join(tmp, 'docker-config');
     await mkdir(dir, { recursive: true });
@@ -154,6 +283,18 @@ describe('token auth', () => {
     });
   });
   afterAll(async () => registry?.stop());
+
+  test('issue 7: a wrong password at the token service says the credentials were rejected, and from where', async () => {
+    const wrong = 'wrong-token-password';
+    const err = await catchError(
+      withClient({ creds: { [registry.host]: { username: 'alice', password: wrong } }, credsSource: '--creds' }, (c) =>
+        pullImage(c, `${registry.host}/public/base:1`, { sink: new MemorySink() }),
+      ),
+    );
+    expect(err.code).toBe('REGISTRY_UNAUTHORIZED');
+    expect(err.message).toContain(`authentication to ${registry.host} failed: the registry rejected the credentials from --creds`);
+    expect([err.message, JSON.stringify(err.details), err.hint ?? ''].join('\n')).not.toContain(wrong);
+  });
 
   test('push and pull with scopes; mount asks for the from-repository pull scope', async () => {
     const descriptor = await busybox.resolve();

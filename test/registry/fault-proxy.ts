@@ -6,6 +6,7 @@
  * response truncated at a byte offset.
  */
 import http from 'node:http';
+import { createHash } from 'node:crypto';
 import type net from 'node:net';
 
 /** A fault for one request. */
@@ -17,7 +18,11 @@ export type Fault =
   /** Forward, then cut the response body after this many bytes (the connection is destroyed). */
   | { type: 'truncate'; at: number }
   /** Forward, adding these response headers (e.g. `OCI-Chunk-Min-Length`). */
-  | { type: 'add-headers'; headers: Record<string, string> };
+  | { type: 'add-headers'; headers: Record<string, string> }
+  /** Take the request and never answer (the connection stays open). */
+  | { type: 'hang' }
+  /** Forward, send the headers and this many body bytes, then send nothing more (the connection stays open). */
+  | { type: 'stall-body'; at: number };
 
 /** What the proxy saw. */
 export interface ProxyRequest {
@@ -29,6 +34,11 @@ export interface ProxyRequest {
   status?: number;
   /** Response headers from the registry (forwarded requests only). */
   responseHeaders?: http.IncomingHttpHeaders;
+  /** Request body bytes forwarded to the registry, and their SHA-256 (hex), once the request ended. */
+  forwarded?: { bytes: number; sha256: string };
+  /** Times (ms since epoch) the request arrived and its response ended (forwarded requests only). */
+  startedAt: number;
+  endedAt?: number;
 }
 
 /** Options of {@link startFaultProxy}. */
@@ -37,6 +47,8 @@ export interface FaultProxyOptions {
   upstream: string;
   /** Decide a fault for request number `n` (0-based). */
   decide?: (req: { n: number; method: string; url: string; headers: http.IncomingHttpHeaders }) => Fault | undefined;
+  /** After `reset-after-upload` cut the registry's side, wait this long before cutting the client's. Default 1000. */
+  settleMs?: number;
 }
 
 /** A running proxy. */
@@ -51,6 +63,7 @@ export interface FaultProxy {
 /** Start the proxy on a free port of 127.0.0.1. */
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
   let decide = options.decide;
+  const settleMs = options.settleMs ?? 1000;
   const requests: ProxyRequest[] = [];
   const sockets = new Set<net.Socket>();
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
@@ -58,13 +71,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const server = http.createServer((req, res) => {
     const n = requests.length;
-    const entry: ProxyRequest = { n, method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers };
+    const entry: ProxyRequest = { n, method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, startedAt: Date.now() };
     requests.push(entry);
     const fault = decide?.({ n, method: entry.method, url: entry.url, headers: req.headers });
     if (fault) entry.fault = fault;
 
     if (fault?.type === 'reset') {
       req.socket.destroy();
+      return;
+    }
+    if (fault?.type === 'hang') {
+      req.resume();
       return;
     }
     if (fault?.type === 'status') {
@@ -85,6 +102,17 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         entry.status = up.statusCode;
         entry.responseHeaders = up.headers;
         res.writeHead(up.statusCode ?? 502, fault?.type === 'add-headers' ? { ...up.headers, ...fault.headers } : up.headers);
+        if (fault?.type === 'stall-body') {
+          let sent = 0;
+          up.on('data', (c: Buffer) => {
+            if (sent >= fault.at) return;
+            const part = c.subarray(0, fault.at - sent);
+            sent += part.length;
+            res.write(part);
+          });
+          // Keep reading upstream (and drop it) so the registry is not held up.
+          return;
+        }
         if (fault?.type === 'truncate') {
           let sent = 0;
           up.on('data', (c: Buffer) => {
@@ -105,8 +133,22 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           return;
         }
         up.pipe(res);
+        res.on('finish', () => (entry.endedAt = Date.now()));
       },
     );
+    const hash = createHash('sha256');
+    let forwardedBytes = 0;
+    const forward = (c: Buffer) => {
+      hash.update(c);
+      forwardedBytes += c.length;
+      if (!upstream.write(c)) {
+        req.pause();
+        upstream.once('drain', () => req.resume());
+      }
+    };
+    const finishForward = () => {
+      entry.forwarded = { bytes: forwardedBytes, sha256: hash.digest('hex') };
+    };
     upstream.on('error', () => {
       if (!res.headersSent) res.writeHead(502).end();
       else req.socket.destroy();
@@ -118,19 +160,24 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
         const room = fault.bytes - seen;
         const part = c.length > room ? c.subarray(0, room) : c;
         seen += part.length;
-        upstream.write(part);
+        forward(part);
         if (seen >= fault.bytes) {
-          // The registry sees a client that went away mid-body; so does the client.
-          setTimeout(() => {
-            upstream.destroy();
-            req.socket.destroy();
-          }, 50);
+          finishForward();
+          // The registry sees a client that went away mid-body; so does the client, once the
+          // registry has had time to store what it got (so what the client sees next does not
+          // depend on how loaded the machine is).
+          setTimeout(() => upstream.destroy(), 50);
+          setTimeout(() => req.socket.destroy(), 50 + settleMs);
         }
       });
       req.on('end', () => upstream.end());
       return;
     }
-    req.pipe(upstream);
+    req.on('data', forward);
+    req.on('end', () => {
+      finishForward();
+      upstream.end();
+    });
   });
   server.on('connection', (s) => {
     sockets.add(s);

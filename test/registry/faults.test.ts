@@ -64,25 +64,107 @@ function script(faults: Array<{ match: (m: string, u: string, count: number) => 
   };
 }
 
+/** A small seeded PRNG (mulberry32): the same seed, the same schedule and the same backoff jitter. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** What a request to the registry is, for a fault rule. */
+interface UploadRequest {
+  method: string;
+  url: string;
+  kind: 'head' | 'start' | 'chunk' | 'status' | 'commit' | 'manifest' | 'other';
+  /** Upload session id (chunk, status, commit). */
+  session?: string;
+  /** 1-based number of this kind of request within its session. */
+  nth: number;
+  /** Content-Range of a chunk, and its length. */
+  start?: number;
+  end?: number;
+  /** Blob digest named by the URL (HEAD, commit). */
+  digest?: string;
+}
+
+/**
+ * A deterministic fault schedule (issue 7): rules match what a request is
+ * (its blob, its session, its byte range), never the global order of requests,
+ * which varies with the parallel uploads. A rule with `perSession` fires once
+ * in every upload session; otherwise once in the whole run.
+ */
+function schedule(rules: Array<{ match: (r: UploadRequest) => boolean; fault: Fault; perSession?: boolean }>) {
+  const fired = new Set<string>();
+  const counts = new Map<string, number>();
+  return ({ method, url, headers }: { method: string; url: string; headers: Record<string, string | string[] | undefined> }): Fault | undefined => {
+    const session = url.includes('/blobs/uploads/') ? url.split('/blobs/uploads/')[1]!.split('?')[0] || undefined : undefined;
+    const digest = /sha256(?::|%3A)([0-9a-f]{64})/.exec(url)?.[1];
+    const kind: UploadRequest['kind'] =
+      method === 'HEAD' && url.includes('/blobs/') ? 'head'
+      : method === 'POST' && url.includes('/blobs/uploads/') ? 'start'
+      : method === 'PATCH' ? 'chunk'
+      : method === 'GET' && session ? 'status'
+      : method === 'PUT' && session ? 'commit'
+      : method === 'PUT' && url.includes('/manifests/') ? 'manifest'
+      : 'other';
+    const key = `${kind}:${session ?? ''}`;
+    const nth = (counts.get(key) ?? 0) + 1;
+    counts.set(key, nth);
+    const range = /^(\d+)-(\d+)$/.exec(String(headers['content-range'] ?? ''));
+    const req: UploadRequest = {
+      method, url, kind, nth,
+      ...(session ? { session } : {}),
+      ...(digest ? { digest: `sha256:${digest}` } : {}),
+      ...(range ? { start: Number(range[1]), end: Number(range[2]) } : {}),
+    };
+    for (const [i, r] of rules.entries()) {
+      const id = r.perSession ? `${i}:${session}` : `${i}`;
+      if (!fired.has(id) && r.match(req)) {
+        fired.add(id);
+        return r.fault;
+      }
+    }
+    return undefined;
+  };
+}
+
 test('a 200 MB push through resets, 5xx, 429 and dropped uploads lands intact; a truncated pull still verifies', async () => {
   const dir = path.join(tmp, 'big');
   const img = await makeRandomImage(dir, [120 * MB, 60 * MB, 20 * MB]);
   const layout = new OciLayoutSource(dir);
   const descriptor = await layout.resolve();
-  const isUpload = (u: string) => u.includes('/blobs/uploads/');
+  const [big, mid, small] = img.layers as [typeof img.layers[0], typeof img.layers[0], typeof img.layers[0]];
+  const seed = Number(process.env.FAULT_SEED ?? 7);
+  const random = seededRandom(seed);
+  const CHUNK = 16 * MB;
+  const cut = 5 * MB + Math.floor(random() * MB);
   proxy.setDecide(
-    script([
-      { match: (m) => m === 'HEAD', fault: { type: 'status', status: 503 } },
-      { match: (m, u) => m === 'POST' && isUpload(u), fault: { type: 'status', status: 429, retryAfter: '1' } },
-      { match: (m, u, n) => m === 'PATCH' && isUpload(u) && n === 2, fault: { type: 'reset-after-upload', bytes: 5 * MB + 123 } },
-      { match: (m, u, n) => m === 'PATCH' && isUpload(u) && n >= 5, fault: { type: 'status', status: 500 } },
-      { match: (m, u, n) => m === 'PATCH' && isUpload(u) && n >= 7, fault: { type: 'reset' } },
-      { match: (m, u) => m === 'GET' && isUpload(u), fault: { type: 'status', status: 503 } },
-      { match: (m, u) => m === 'PUT' && u.includes('digest='), fault: { type: 'reset' } },
-      { match: (m, u) => m === 'PUT' && u.includes('/manifests/'), fault: { type: 'status', status: 502 } },
+    schedule([
+      { match: (r) => r.kind === 'head' && r.digest === small.digest, fault: { type: 'status', status: 503 } },
+      // Timing only (which blob waits does not matter): Retry-After is honoured.
+      { match: (r) => r.kind === 'start', fault: { type: 'status', status: 429, retryAfter: '1' } },
+      // The first chunk of every session fails before a byte reaches the registry, which then
+      // reports the empty upload as `Range: 0-0`: the upload must resume at byte 0, not 1.
+      { match: (r) => r.kind === 'chunk' && r.nth === 1, fault: { type: 'status', status: 500 }, perSession: true },
+      // Part of a chunk of the big layer lands, then the connection drops: the registry drops the session.
+      { match: (r) => r.kind === 'chunk' && r.start === 6 * CHUNK, fault: { type: 'reset-after-upload', bytes: cut } },
+      // The last chunk of the middle layer is reset before it is sent: resume in the same session.
+      { match: (r) => r.kind === 'chunk' && r.start === 3 * CHUNK && r.end === mid.size - 1, fault: { type: 'reset' } },
+      { match: (r) => r.kind === 'chunk' && r.start === 7 * CHUNK && r.end === big.size - 1, fault: { type: 'status', status: 500 } },
+      // Retried inside the client (a GET).
+      { match: (r) => r.kind === 'status', fault: { type: 'status', status: 503 } },
+      // The commit of the small layer never reaches the registry: ask where it is, commit again.
+      { match: (r) => r.kind === 'commit' && r.digest === small.digest, fault: { type: 'reset' } },
+      { match: (r) => r.kind === 'manifest', fault: { type: 'status', status: 502 } },
     ]),
   );
-  const client = await RegistryClient.create({ retry: { retries: 6, minDelayMs: 20, maxDelayMs: 2000 } });
+  const before = proxy.requests.length;
+  const client = await RegistryClient.create({ retry: { retries: 6, minDelayMs: 20, maxDelayMs: 2000 }, random });
   const t0 = Date.now();
   try {
     const res = await pushImage(client, layout, { reference: normalizeReference(`${proxy.host}/faults/big`), descriptor, tags: ['1'] });
@@ -91,22 +173,32 @@ test('a 200 MB push through resets, 5xx, 429 and dropped uploads lands intact; a
   } finally {
     await client.close();
   }
-  const faults = proxy.requests
+  const seen = proxy.requests.slice(before);
+  const faults = seen
     .filter((r) => r.fault).map((r) => r.fault!.type + (r.fault!.type === 'status' ? `:${(r.fault as { status: number }).status}` : ''));
-  // Every scripted fault fired (uploads run in parallel, so the order varies).
-  expect(faults.sort()).toEqual(['reset', 'reset', 'reset-after-upload', 'status:429', 'status:500', 'status:502', 'status:503', 'status:503']);
-  // After a failed chunk the client asked the registry for its offset (GET -> 204 Range: 0-X) and
-  // resumed that same session at X+1; a session the registry dropped (GET -> 404) was restarted.
+  // Every scripted fault fired, the first-chunk fault once per session (3 layers + 1 restarted session).
+  expect(faults.sort()).toEqual(['reset', 'reset', 'reset-after-upload', 'status:429', 'status:500', 'status:500', 'status:500', 'status:500', 'status:500', 'status:502', 'status:503', 'status:503']);
   const uploadId = (u: string) => u.split('/blobs/uploads/')[1]?.split('?')[0] ?? '';
-  const uploads = proxy.requests.filter((r) => isUpload(r.url));
-  const resumed = uploads.filter((r, i) => {
-    if (r.method !== 'GET' || r.status !== 204) return false;
-    const last = Number(/0-(\d+)/.exec(String(r.responseHeaders?.range))?.[1]);
-    const next = uploads.slice(i + 1).find((x) => x.method === 'PATCH' && uploadId(x.url) === uploadId(r.url));
-    return last > 0 && next !== undefined && String(next.headers['content-range']).startsWith(`${last + 1}-`);
-  });
-  expect(resumed.length).toBeGreaterThanOrEqual(1);
-  expect(uploads.some((r) => r.method === 'GET' && r.status === 404)).toBe(true);
+  const uploads = seen.filter((r) => r.url.includes('/blobs/uploads/'));
+  // After every chunk the registry holds exactly the bytes up to the chunk's end: the client
+  // never sent a chunk at an offset other than the registry's.
+  for (const r of uploads.filter((x) => x.method === 'PATCH' && x.status === 202)) {
+    expect(`${r.headers['content-range']} -> ${String(r.responseHeaders?.range)}`).toBe(`${r.headers['content-range']} -> 0-${String(r.headers['content-range']).split('-')[1]}`);
+  }
+  // After a failed first chunk the registry said `0-0` and the client resumed that session at 0.
+  const resumedAt = (last: number | 'empty') =>
+    uploads.filter((r, i) => {
+      if (r.method !== 'GET' || r.status !== 204) return false;
+      const m = /^0-(\d+)$/.exec(String(r.responseHeaders?.range));
+      const next = uploads.slice(i + 1).find((x) => x.method === 'PATCH' && uploadId(x.url) === uploadId(r.url));
+      if (!m || !next) return false;
+      const want = last === 'empty' ? 0 : Number(m[1]) + 1;
+      return (last === 'empty' ? m[1] === '0' : Number(m[1]) > 0) && String(next.headers['content-range']).startsWith(`${want}-`);
+    }).length;
+  expect(resumedAt('empty')).toBeGreaterThanOrEqual(3);
+  expect(resumedAt(1)).toBeGreaterThanOrEqual(2);
+  // The session the registry dropped (after the partial chunk) was given up for a new one.
+  expect(uploads.some((r) => (r.method === 'GET' || r.method === 'PATCH') && (r.status === 404 || r.status === 416))).toBe(true);
   const elapsed = Date.now() - t0;
   expect(elapsed).toBeGreaterThanOrEqual(1000); // Retry-After: 1 was honoured
 

@@ -19,10 +19,11 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('platform', { type: 'string', describe: 'Platform to pull from a multi-platform image (default: this machine)' })
           .option('quiet', { alias: 'q', type: 'boolean', default: false }),
       async (argv) => {
-        const s = await openStore(ctx, argv.store);
         const ref = argv.ref as string;
+        const clientOptions = await registryClientOptions(ctx, argv, [ref]);
+        const s = await openStore(ctx, argv.store);
         const result = await pull(ref, {
-          ...registryClientOptions(ctx, argv, [ref]),
+          ...clientOptions,
           sink: s,
           ...(argv.platform ? { platform: parsePlatform(argv.platform) } : {}),
           ...(argv.quiet
@@ -48,17 +49,18 @@ export function register(y: Argv, ctx: CommandContext): Argv {
             .option('store', store),
         ),
       async (argv) => {
-        const s = await openStore(ctx, argv.store);
         const local = argv.local as string;
         const remote = (argv.remote as string | undefined) ?? local;
+        const clientOptions = await registryClientOptions(ctx, argv, [remote]);
+        const s = await openStore(ctx, argv.store);
         const descriptor = await s.resolve(local);
         if (!descriptor) throw new OcibuildError('IMAGE_NOT_FOUND', `no such image in the local store: ${local}`);
         const origins = await blobOrigins(s);
         const result = await push({ source: s, descriptor }, remote, {
-          ...registryClientOptions(ctx, argv, [remote]),
+          ...clientOptions,
           origins: (d) => origins.get(d),
           onProgress: (e) => {
-            if (e.phase !== 'uploading') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.phase}${e.tag ? ` ${e.tag}` : ''}\n`);
+            if (e.phase !== 'uploading' && e.phase !== 'waiting') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.phase}${e.tag ? ` ${e.tag}` : ''}\n`);
           },
         });
         ctx.io.stderr.write(`pushed ${result.uploaded} blobs (${result.uploadedBytes} bytes), ${result.existing} already there, ${result.mounted} mounted\n`);
