@@ -297,7 +297,11 @@ export async function runRunBench(options = {}) {
       });
       for (const d of Object.values(dirs)) spawnSync('rm', ['-rf', d]);
     }
-    results.zstd = await zstdBench(work, runs);
+    try {
+      results.zstd = await zstdBench(work, runs);
+    } catch (e) {
+      results.zstdError = e.message;
+    }
   } finally {
     reg.stop();
     spawnSync('rm', ['-rf', work]);
@@ -325,6 +329,7 @@ export async function runRunBench(options = {}) {
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
   for (const [s, r] of Object.entries(results.scenarios)) for (const [tool, e] of Object.entries(r.errors)) console.log(`  ${s}: ${tool} failed: ${e}`);
   const z = results.zstd;
+  if (results.zstdError) console.log(`zstd layer read: failed: ${results.zstdError}`);
   if (z) console.log(`zstd layer read (${(z.tarBytes / 1e6).toFixed(0)} MB tar, ${(z.zstdBytes / 1e6).toFixed(0)} MB zstd): ocibuild readLayer ${fmt(z.medianMs.ocibuild)} (${(z.tarBytes / 1e6 / (z.medianMs.ocibuild / 1000)).toFixed(0)} MB/s), zstd -dc | sha256sum ${fmt(z.medianMs.zstdCli)}`);
   results.loadAverageAtEnd = os.loadavg().map((l) => l.toFixed(1)).join(' ');
   console.log(`load average: ${results.loadAverageAtStart} at start, ${results.loadAverageAtEnd} at the end`);
