@@ -317,3 +317,133 @@ describe('instructions-positive.json', () => {
     }
   });
 });
+
+/**
+ * Our own rows (not in ../shared/conformance): the defaults of every `RUN
+ * --mount` option, as BuildKit gives them. Sources: moby/buildkit
+ * frontend/dockerfile/instructions/commands_runmount.go (parseMount,
+ * validateMount) and frontend/dockerfile/dockerfile2llb/convert_runmount.go
+ * (dispatchRunMounts, dispatchSecret, dispatchSSH). Each row's `mounts` is the
+ * exact MountSpec list the RUN step gets.
+ */
+describe('RUN --mount defaults (BuildKit parseMount / dispatchRunMounts)', () => {
+  const ctx = { kind: 'context' } as const;
+  const rows: { why: string; dockerfile: string; options?: CompileOptions; mounts: unknown[] }[] = [
+    {
+      why: 'no type: bind; no target: the working directory (empty target, joined at run time); no source: the root; read-only',
+      dockerfile: 'FROM alpine AS binary\nFROM alpine\nRUN --mount=from=binary true',
+      mounts: [{ type: 'bind', target: '', source: '/', from: { kind: 'stage', index: 0 }, readOnly: true }],
+    },
+    {
+      why: 'src= and a bare rw: a writable bind of that path, still no target',
+      dockerfile: 'FROM alpine AS src\nFROM alpine\nRUN --mount=from=src,src=/usr/src/x,rw true',
+      mounts: [{ type: 'bind', target: '', source: '/usr/src/x', from: { kind: 'stage', index: 0 }, readOnly: false }],
+    },
+    {
+      why: 'a bare ro: the build context, read-only; cache without id: the cleaned target as id, shared, writable, 0755 root',
+      dockerfile: 'FROM alpine\nRUN --mount=ro --mount=type=cache,target=/root/.cache/ true',
+      mounts: [
+        { type: 'bind', target: '', source: '/', from: ctx, readOnly: true },
+        { type: 'cache', target: '/root/.cache/', id: '/root/.cache', sharing: 'shared', source: '/', readOnly: false, mode: 0o755, uid: 0, gid: 0 },
+      ],
+    },
+    {
+      why: 'cache without target or id: id is path.Clean("") = "."',
+      dockerfile: 'FROM alpine\nRUN --mount=type=cache true',
+      mounts: [{ type: 'cache', target: '', id: '.', sharing: 'shared', source: '/', readOnly: false, mode: 0o755, uid: 0, gid: 0 }],
+    },
+    {
+      why: 'a relative target stays relative (joined with WORKDIR at run time); cache id is the cleaned relative target',
+      dockerfile: 'FROM scratch\nWORKDIR /app\nRUN --mount=type=cache,target=./node_modules/ --mount=type=bind,target=src true',
+      mounts: [
+        { type: 'cache', target: './node_modules/', id: 'node_modules', sharing: 'shared', source: '/', readOnly: false, mode: 0o755, uid: 0, gid: 0 },
+        { type: 'bind', target: 'src', source: '/', from: ctx, readOnly: true },
+      ],
+    },
+    {
+      why: 'scratch with WORKDIR: an empty target is the working directory, not /',
+      dockerfile: 'FROM scratch\nWORKDIR /src\nRUN --mount=type=bind true',
+      mounts: [{ type: 'bind', target: '', source: '/', from: ctx, readOnly: true }],
+    },
+    {
+      why: 'tmpfs without target or size: writable, no size limit',
+      dockerfile: 'FROM alpine\nRUN --mount=type=tmpfs true',
+      mounts: [{ type: 'tmpfs', target: '', readOnly: false }],
+    },
+    {
+      why: 'secret with an id only: /run/secrets/<id>, 0400 root, not required',
+      dockerfile: 'FROM alpine\nRUN --mount=type=secret,id=tok true',
+      mounts: [{ type: 'secret', id: 'tok', target: '/run/secrets/tok', required: false, mode: 0o400, uid: 0, gid: 0 }],
+    },
+    {
+      why: 'secret with a target only: the id is the base name of the target',
+      dockerfile: 'FROM alpine\nRUN --mount=type=secret,target=/etc/app/token true',
+      mounts: [{ type: 'secret', id: 'token', target: '/etc/app/token', required: false, mode: 0o400, uid: 0, gid: 0 }],
+    },
+    {
+      why: 'secret: source wins over an empty id (BuildKit tests for empty strings)',
+      dockerfile: 'FROM alpine\nRUN --mount=type=secret,source=npmrc,id= true',
+      mounts: [{ type: 'secret', id: 'npmrc', target: '/run/secrets/npmrc', required: false, mode: 0o400, uid: 0, gid: 0 }],
+    },
+    {
+      why: 'ssh: id "default", the agent socket numbered per RUN, 0600 root, not required',
+      dockerfile: 'FROM alpine\nRUN --mount=type=ssh --mount=type=ssh,id=gh true',
+      mounts: [
+        { type: 'ssh', id: 'default', target: '/run/buildkit/ssh_agent.0', required: false, mode: 0o600, uid: 0, gid: 0 },
+        { type: 'ssh', id: 'gh', target: '/run/buildkit/ssh_agent.1', required: false, mode: 0o600, uid: 0, gid: 0 },
+      ],
+    },
+  ];
+  it.each(rows.map((r) => [r.why, r] as const))('%s', (_why, r) => {
+    count('mountDefaults');
+    const g = compileDockerfile(parseDockerfile(r.dockerfile, { file: 'Dockerfile' }), r.options ?? {}).value;
+    const run = stageByIndex(g, g.target).steps.find((s): s is RunStep => s.kind === 'run');
+    expect(run?.mounts).toEqual(r.mounts);
+  });
+
+  const rejected: { why: string; dockerfile: string; options?: CompileOptions; message: string; line: number }[] = [
+    {
+      why: 'an empty target in a stage whose working directory is / resolves to /',
+      dockerfile: 'FROM scratch\nRUN --mount=type=bind true',
+      message: 'invalid mount target "/"',
+      line: 2,
+    },
+    {
+      why: 'a relative target that climbs to /',
+      dockerfile: 'FROM scratch\nWORKDIR /app\nRUN --mount=type=cache,target=.. true',
+      message: 'invalid mount target "/"',
+      line: 3,
+    },
+    {
+      why: 'a base image whose config (known) has no WorkingDir: / ',
+      dockerfile: 'FROM alpine\nRUN --mount=type=tmpfs true',
+      options: { baseImageConfig: () => ({ Env: ['PATH=/bin'] }) },
+      message: 'invalid mount target "/"',
+      line: 2,
+    },
+    {
+      why: 'secret: sharing is refused with its own message',
+      dockerfile: 'FROM alpine\nRUN --mount=type=secret,id=a,sharing=locked true',
+      message: 'secret mount should not define sharing',
+      line: 2,
+    },
+    {
+      why: 'secret: an empty target is no target',
+      dockerfile: 'FROM alpine\nRUN --mount=type=secret,target= true',
+      message: 'invalid secret mount. one of source, target required',
+      line: 2,
+    },
+  ];
+  it.each(rejected.map((r) => [r.why, r] as const))('rejects: %s', (_why, r) => {
+    count('mountDefaults');
+    const e = failure(r.dockerfile, r.options ?? {});
+    expect(e?.message).toBe(r.message);
+    expect(e?.range?.start.line).toBe(r.line);
+  });
+
+  it('a base image whose config sets WorkingDir: an empty target mounts there', () => {
+    count('mountDefaults');
+    const options: CompileOptions = { baseImageConfig: () => ({ WorkingDir: '/go/src' }) };
+    expect(failure('FROM golang\nRUN --mount=from=golang true', options)).toBeUndefined();
+  });
+});

@@ -535,8 +535,12 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
       }
     }
     const state = initialState(s, finalStates, options.baseImageConfig, platform.targetPlatform);
+    // FROM --platform on a stage-based stage is ignored: the parent's platform wins (BuildKit)
+    const effectivePlatform = s.base.kind === 'stage' ? effective.get(s.base.index) : s.platform;
     dispatchStage(s, state, {
       file,
+      // path rules (absolute paths, mount targets) follow the stage's OS
+      os: effectivePlatform ? parsePlatform(effectivePlatform, platform.targetPlatform).os : platform.targetPlatform.os,
       linter,
       lexOptions,
       globals: globals.env,
@@ -546,8 +550,6 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
       ignore: options.ignore,
     });
     finalStates.set(s.index, state);
-    // FROM --platform on a stage-based stage is ignored: the parent's platform wins (BuildKit)
-    const effectivePlatform = s.base.kind === 'stage' ? effective.get(s.base.index) : s.platform;
     if (effectivePlatform) effective.set(s.index, effectivePlatform);
     out.push({
       index: s.index,

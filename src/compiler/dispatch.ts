@@ -6,7 +6,7 @@ import { type SourceRange } from '../errors.js';
 import type { InstructionNode } from '../parser/ast.js';
 import type { ContainerConfig, Platform } from '../oci/types.js';
 import type { ArgValue, ChmodSpec, InlineFile, MountSpec, SourceRef, Step, StepCommon } from '../graph/types.js';
-import { addEnv, cleanPath, DEFAULT_PATH, splitKeyValue } from '../graph/config.js';
+import { cleanPath, resolveWorkdir, DEFAULT_PATH, splitKeyValue } from '../graph/config.js';
 import type { CopyInstruction, Instruction, RunInstruction } from './instructions.js';
 import type { Linter } from './lint.js';
 import { formatPlatform, normalizePlatform } from './platform.js';
@@ -16,7 +16,11 @@ import { isValidSignal } from './signal.js';
 import { processWord, processWords, type ShellLexOptions } from './shell-lex.js';
 import { suggest } from './suggest.js';
 import {
+  ArgChain,
+  attachLazyArgs,
+  attachLazyEnv,
   EnvList,
+  ImageEnv,
   NON_ENV_ARGS,
   PROXY_ARGS,
   SECRET_ALLOW,
@@ -29,6 +33,23 @@ import {
   type IgnoreInput,
   type StageInfo,
 } from './state.js';
+
+/**
+ * BuildKit's system.IsAbs for the stage's OS. Elsewhere only `/...` is absolute.
+ * On Windows the system drive's letter is dropped first (`C:\go`, `c:/go`,
+ * `\go` and `/go` are absolute; `C:go` and a path on another drive are not).
+ * The path is the expanded word: with the default escape `\`, `C:\go` has
+ * become `C:go`, which is why Windows Dockerfiles use `# escape=\``.
+ */
+export function isAbsPath(p: string, os: string): boolean {
+  if (os !== 'windows') return p.startsWith('/');
+  let rest = p;
+  if (/^[A-Za-z]:/.test(p)) {
+    if (p[0] !== 'C' && p[0] !== 'c') return false;
+    rest = p.slice(2);
+  }
+  return rest.startsWith('/') || rest.startsWith('\\');
+}
 
 /** Parse `--chmod` as BuildKit does: octal ≤ 07777, else symbolic (u+x, go=rX, ...). */
 export function parseChmod(value: string): ChmodSpec {
@@ -56,10 +77,11 @@ export function initialState(
     if (!parent) throw new Error(`internal: parent stage ${s.base.index} not dispatched before ${s.index}`);
     return {
       env: parent.env.clone(),
-      imageEnv: [...parent.imageEnv],
+      imageEnv: parent.imageEnv,
       shell: parent.shell,
-      args: [...parent.args],
+      args: parent.args,
       workdirSet: parent.workdirSet,
+      workdir: parent.workdir,
       steps: [],
     };
   }
@@ -76,10 +98,12 @@ export function initialState(
   }
   return {
     env,
-    imageEnv,
+    imageEnv: ImageEnv.of(imageEnv),
     shell: config?.Shell && config.Shell.length > 0 ? [...config.Shell] : undefined,
-    args: [],
+    args: ArgChain.empty(),
     workdirSet: false,
+    // known for scratch and for an image whose config was given; else decided at run time
+    workdir: s.base.kind === 'scratch' ? '/' : config ? resolveWorkdir(undefined, config.WorkingDir || '/') : undefined,
     steps: [],
   };
 }
@@ -87,6 +111,8 @@ export function initialState(
 /** What the dispatcher needs from the compile run. */
 export interface DispatchContext {
   file: string;
+  /** The stage's OS (`linux`, `windows`): which paths are absolute. */
+  os: string;
   linter: Linter;
   lexOptions: ShellLexOptions;
   globals: EnvList;
@@ -108,19 +134,23 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
   for (const { ins, fromOnbuild } of commands) {
     const node: InstructionNode = ins.node;
     const range = node.range;
+    const envSnapshot = st.imageEnv;
+    const argsSnapshot = st.args;
     const snapshot: StepCommon = {
       range,
       original: node.original,
-      env: [...st.imageEnv],
-      args: st.args.map((a) => ({ ...a })),
+      env: [], // replaced by a lazy view of envSnapshot once the step is built
+      args: [], // replaced by a lazy view of argsSnapshot once the step is built
       ...(fromOnbuild ? { fromOnbuild: true } : {}),
     };
     const common = (): StepCommon => snapshot;
-    // expansion with UndefinedVar reporting, against the env before this instruction
-    const envBefore = st.env.clone();
+    // Expansion with UndefinedVar reporting, against the env before this
+    // instruction. No copy: only ENV and ARG change st.env, ENV after all its
+    // expansions, ARG on purpose (each of its words sees the ones before).
+    const envBefore = st.env;
     const reportUnmatched = (unmatched: Set<string>) => {
       for (const v of unmatched) {
-        if (st.args.some((a) => a.key === v) || NON_ENV_ARGS.has(v)) continue;
+        if (st.args.has(v) || NON_ENV_ARGS.has(v)) continue;
         const m = suggest(v, envBefore.keys(), true);
         linter.run('UndefinedVar', range, `Usage of undefined variable '$${v}'${m ? ` (did you mean $${m}?)` : ''}`);
       }
@@ -159,7 +189,7 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
             linter.run('SecretsUsedInArgOrEnv', range, `Do not use ARG or ENV instructions for sensitive data (ENV ${JSON.stringify(p.key)})`);
           }
           st.env.set(p.key, p.value);
-          st.imageEnv = addEnv(st.imageEnv, p.key, p.value);
+          st.imageEnv = st.imageEnv.set(p.key, p.value);
         }
         step = { kind: 'env', ...common(), pairs };
         break;
@@ -178,10 +208,18 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
         const path = expand(ins.value);
         if (path === '') throw instructionError('normalizing workdir: cannot normalize nothing', file, range);
         // only the first WORKDIR of the stage chain is checked: fixing it fixes the rest (BuildKit)
-        if (!path.startsWith('/') && !st.workdirSet) {
+        if (!isAbsPath(path, ctx.os) && !st.workdirSet) {
           linter.run('WorkdirRelativePath', range, `Relative workdir ${JSON.stringify(path)} can have unexpected results if the base image changes`);
         }
         st.workdirSet = true;
+        st.workdir =
+          ctx.os === 'windows'
+            ? undefined // Windows paths are resolved by the build, not here
+            : path.startsWith('/')
+              ? resolveWorkdir(undefined, path)
+              : st.workdir !== undefined
+                ? resolveWorkdir(st.workdir, path)
+                : undefined;
         step = { kind: 'workdir', ...common(), path };
         break;
       }
@@ -263,7 +301,7 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
           }
           if (value !== undefined) st.env.set(kv.key, value);
           const av: ArgValue = value === undefined ? { key: kv.key } : { key: kv.key, value };
-          st.args = [...st.args.filter((a) => a.key !== kv.key), av];
+          st.args = st.args.add(av);
           values.push(av);
         }
         step = { kind: 'arg', ...before, values };
@@ -274,12 +312,14 @@ export function dispatchStage(s: StageInfo, st: DispatchState, ctx: DispatchCont
         step = dispatchCopy(ins, common(), expand, ctx);
         break;
       case 'run': {
-        const r = dispatchRun(ins, common(), expand, ctx, sshCount);
+        const r = dispatchRun(ins, common(), expand, ctx, sshCount, st.workdir);
         sshCount += r.mounts.filter((m) => m.type === 'ssh').length;
         step = r;
         break;
       }
     }
+    attachLazyEnv(step, envSnapshot);
+    attachLazyArgs(step, argsSnapshot);
     st.steps.push(step);
   }
 }
@@ -387,6 +427,7 @@ function dispatchRun(
   expand: (w: string, o?: ShellLexOptions) => string,
   ctx: DispatchContext,
   sshBase: number,
+  workdir: string | undefined,
 ): Extract<Step, { kind: 'run' }> {
   const { file } = ctx;
   const mounts: MountSpec[] = [];
@@ -409,20 +450,27 @@ function dispatchRun(
       if (!from) throw new Error('internal: mount reference not resolved');
       if (from.kind === 'stage') dependsOn.add(from.index);
     }
-    const target = pm.target;
-    if (target !== undefined && cleanPath(target) === '/') throw instructionError(`invalid mount target ${JSON.stringify('/')}`, file, frange);
+    // bind, cache and tmpfs: a relative or empty target joins the working
+    // directory when the step runs (BuildKit dispatchRunMounts); only a target
+    // that resolves to `/` is an error, caught here when the directory is known.
+    const target = pm.target ?? '';
+    if ((pm.type === 'bind' || pm.type === 'cache' || pm.type === 'tmpfs') && ctx.os !== 'windows') {
+      const resolved = target.startsWith('/') ? cleanPath(target) : workdir !== undefined ? resolveWorkdir(workdir, target) : undefined;
+      if (resolved === '/') throw instructionError(`invalid mount target ${JSON.stringify('/')}`, file, frange);
+    }
     switch (pm.type) {
       case 'bind':
-        mounts.push({ type: 'bind', target: target as string, source: pm.source ?? '/', from: from ?? { kind: 'context' }, readOnly: pm.readOnly });
+        mounts.push({ type: 'bind', target, source: pm.source || '/', from: from ?? { kind: 'context' }, readOnly: pm.readOnly });
         break;
       case 'cache':
         mounts.push({
           type: 'cache',
-          target: target as string,
-          id: cacheId(pm.id ?? cleanPath(target as string), ctx.buildArgs.get('BUILDKIT_CACHE_MOUNT_NS')),
+          target,
+          // BuildKit: an empty id is the cleaned target as written (`.` for none)
+          id: cacheId(pm.id || cleanPath(target), ctx.buildArgs.get('BUILDKIT_CACHE_MOUNT_NS')),
           sharing: pm.sharing ?? 'shared',
           ...(from ? { from } : {}),
-          source: pm.source ?? '/',
+          source: pm.source || '/',
           readOnly: pm.readOnly,
           mode: pm.mode ?? 0o755,
           uid: pm.uid ?? 0,
@@ -430,11 +478,12 @@ function dispatchRun(
         });
         break;
       case 'tmpfs':
-        mounts.push({ type: 'tmpfs', target: target as string, ...(pm.size !== undefined ? { size: pm.size } : {}), readOnly: pm.readOnly });
+        mounts.push({ type: 'tmpfs', target, ...(pm.size !== undefined ? { size: pm.size } : {}), readOnly: pm.readOnly });
         break;
       case 'secret': {
-        const id = pm.source ?? pm.id ?? (pm.target !== undefined ? posixBase(pm.target) : (pm.env as string));
-        const secretTarget = pm.target ?? (pm.env === undefined ? `/run/secrets/${posixBase(id)}` : undefined);
+        // BuildKit dispatchSecret: source, else id, else the target's base name
+        const id = pm.source || pm.id || (pm.target ? posixBase(pm.target) : (pm.env as string));
+        const secretTarget = pm.target || (pm.env === undefined ? `/run/secrets/${posixBase(id)}` : undefined);
         mounts.push({
           type: 'secret',
           id,
@@ -450,8 +499,8 @@ function dispatchRun(
       case 'ssh':
         mounts.push({
           type: 'ssh',
-          id: pm.id ?? 'default',
-          target: pm.target ?? `/run/buildkit/ssh_agent.${ssh}`,
+          id: pm.id || 'default',
+          target: pm.target || `/run/buildkit/ssh_agent.${ssh}`,
           required: pm.required,
           mode: pm.mode ?? 0o600,
           uid: pm.uid ?? 0,

@@ -44,3 +44,4 @@ export { parsePlatform, normalizePlatform, formatPlatform, hostPlatform, Platfor
 export { isValidSignal } from './signal.js';
 export { referenceError } from './reference.js';
 export { levenshtein, suggest, didYouMean } from './suggest.js';
+export { MAX_SUBSTITUTION_DEPTH } from './shell-lex.js';

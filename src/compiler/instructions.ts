@@ -5,6 +5,7 @@
  */
 import { OcibuildError, type SourceRange } from '../errors.js';
 import type { FlagNode, InstructionNode } from '../parser/ast.js';
+import { escapeNonPrintable } from '../parser/index.js';
 import type { DeviceSpec, InlineFile, NetworkMode, SecurityMode } from '../graph/types.js';
 import type { HealthConfig } from '../oci/types.js';
 import { DurationError, parseGoDuration } from './duration.js';
@@ -155,7 +156,11 @@ export interface ParseInstructionOptions {
 }
 
 function fail(node: InstructionNode, message: string, file: string | undefined, range?: SourceRange, hint?: string): never {
-  throw new OcibuildError('DOCKERFILE_INSTRUCTION', message, { file, range: range ?? node.range, hint });
+  throw new OcibuildError('DOCKERFILE_INSTRUCTION', escapeNonPrintable(message), {
+    file,
+    range: range ?? node.range,
+    ...(hint !== undefined ? { hint: escapeNonPrintable(hint) } : {}),
+  });
 }
 
 function flagsOf(node: InstructionNode, defs: readonly FlagDef[], file: string | undefined): ParsedFlags {

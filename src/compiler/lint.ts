@@ -2,6 +2,7 @@
  * BuildKit's build-check rules and the `# check=` directive.
  */
 import { OcibuildError, type SourceRange } from '../errors.js';
+import { escapeNonPrintable } from '../parser/index.js';
 
 /** A build-check rule. */
 export interface LintRule {
@@ -209,7 +210,7 @@ export class Linter {
   run(rule: string, range: SourceRange, message: string, detail?: string): void {
     if (!this.enabled(rule)) return;
     const r = LINT_RULES[rule];
-    this.warnings.push({ rule, message, description: r.description, url: r.url, file: this.file, range, ...(detail ? { detail } : {}) });
+    this.warnings.push({ rule, message: escapeNonPrintable(message), description: r.description, url: r.url, file: this.file, range, ...(detail ? { detail } : {}) });
   }
 
   /** With `error=true`: the error BuildKit raises when any rule fired, else undefined. */

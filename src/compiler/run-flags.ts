@@ -193,19 +193,21 @@ export function parseMount(value: string, expand: ValueExpander): ParsedMount {
     if (m[k] !== undefined && !fileInfoAllowed) throw new RunFlagError(`${k} not allowed for ${JSON.stringify(m.type)} type mounts`);
   }
   if (roAuto) m.readOnly = !(m.type === 'cache' || m.type === 'tmpfs');
-  if (m.sharing !== undefined && m.type !== 'cache') throw new RunFlagError(`invalid cache sharing set for ${m.type} mount`);
   if (m.type === 'secret') {
     if (m.from !== undefined) throw new RunFlagError('secret mount should not have a from');
-    if (m.source !== undefined && m.id !== undefined) throw new RunFlagError("both source and id can't be set");
-    if (m.source === undefined && m.target === undefined && m.id === undefined && m.env === undefined) {
+    if (m.sharing !== undefined) throw new RunFlagError('secret mount should not define sharing');
+    // BuildKit tests for empty strings: `target=` is no target
+    if (!m.source && !m.target && !m.id && m.env === undefined) {
       throw new RunFlagError('invalid secret mount. one of source, target required');
     }
+    if (m.source && m.id) throw new RunFlagError("both source and id can't be set");
   }
+  if (m.sharing !== undefined && m.type !== 'cache') throw new RunFlagError(`invalid cache sharing set for ${m.type} mount`);
   if (m.type === 'tmpfs' && m.from !== undefined) throw new RunFlagError(`unexpected key 'from' for mount type 'tmpfs'`);
   if (m.type === 'ssh' && m.from !== undefined) throw new RunFlagError(`unexpected key 'from' for mount type 'ssh'`);
-  if ((m.type === 'bind' || m.type === 'cache' || m.type === 'tmpfs') && (m.target === undefined || m.target === '')) {
-    throw new RunFlagError('mount target is required');
-  }
+  // No target is not an error: BuildKit mounts at the working directory (an
+  // empty target joins it); only a target that resolves to `/` is refused, by
+  // the dispatcher, which knows the working directory.
   if (m.env !== undefined && m.env === '') throw new RunFlagError('invalid value for env: empty name');
   return m;
 }

@@ -14,6 +14,7 @@
  * (`failed to process "<word>": <reason>`); the bare reason is in `details.reason`.
  */
 import { OcibuildError } from '../errors.js';
+import { escapeNonPrintable, MAX_SUBSTITUTION_DEPTH } from '../parser/index.js';
 
 /** Options of {@link processWord} and {@link processWords}. */
 export interface ShellLexOptions {
@@ -104,6 +105,13 @@ export function goQuote(s: string): string {
   return out + '"';
 }
 
+/**
+ * How deep `${...}` substitutions may nest (the parser's limit, shared): past
+ * it a word is refused with a DOCKERFILE_EXPANSION error located at its
+ * instruction, instead of running out of stack.
+ */
+export { MAX_SUBSTITUTION_DEPTH };
+
 /** An error inside the lexer; wrapped with the source word at the top. */
 class LexError extends Error {}
 
@@ -167,6 +175,7 @@ function makeLookup(env: EnvLookup, caseInsensitive: boolean): Lookup {
 class ShellWord {
   private readonly cps: number[];
   private pos = 0;
+  private depth = 0;
   private rawEscapes: boolean;
   readonly matched = new Set<string>();
   readonly unmatched = new Set<string>();
@@ -329,6 +338,19 @@ class ShellWord {
       return value;
     }
     this.next(); // {
+    if (this.depth >= MAX_SUBSTITUTION_DEPTH) {
+      throw new LexError(`substitutions nested deeper than ${MAX_SUBSTITUTION_DEPTH} levels are not supported`);
+    }
+    this.depth++;
+    try {
+      return this.processBraced();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** `${...}` after the brace. */
+  private processBraced(): string {
     const first = this.peek();
     if (first === EOF) throw new LexError("syntax error: missing '}'");
     if (first === 0x7b || first === 0x7d || first === 0x3a) throw new LexError('syntax error: bad substitution');
@@ -595,7 +617,7 @@ function run(word: string, env: EnvLookup, options: ShellLexOptions): { sw: Shel
     return { sw, out: sw.run() };
   } catch (e) {
     if (e instanceof LexError) {
-      throw new OcibuildError('DOCKERFILE_EXPANSION', `failed to process ${goQuote(word)}: ${e.message}`, {
+      throw new OcibuildError('DOCKERFILE_EXPANSION', `failed to process ${goQuote(word)}: ${escapeNonPrintable(e.message)}`, {
         details: { word, reason: e.message, matched: [...sw.matched], unmatched: [...sw.unmatched] },
       });
     }

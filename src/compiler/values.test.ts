@@ -182,7 +182,8 @@ describe('mounts', () => {
     expect(() => parseMount('type=secret,from=x,id=a', id)).toThrow('secret mount should not have a from');
     expect(() => parseMount('type=secret', id)).toThrow('invalid secret mount. one of source, target required');
     expect(() => parseMount('foo', id)).toThrow("invalid field 'foo' must be a key=value pair");
-    expect(() => parseMount('type=bind', id)).toThrow('mount target is required');
+    // issue 13: no target is BuildKit's "the working directory", not an error (the dispatcher refuses a resolved /)
+    expect(parseMount('type=bind', id)).toEqual({ type: 'bind', readOnly: true, required: false });
     expect(() => parseMount('type=bind,target=/x,env=A', id)).toThrow(RunFlagError);
   });
   it('parses tmpfs sizes as go-units RAMInBytes', () => {

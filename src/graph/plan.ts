@@ -41,7 +41,8 @@ function describeStep(graph: BuildGraph, step: Step): string {
       const parts = [`RUN ${step.prependShell ? step.command.join(' ') : quoteList(step.command)}`];
       for (const m of step.mounts) {
         const from = 'from' in m && m.from && m.from.kind !== 'context' ? ` from ${refLabel(graph, m.from)}` : '';
-        const where = m.type === 'secret' ? (m.target ?? `env ${m.env}`) : m.target;
+        // an empty target is the working directory at run time (BuildKit)
+        const where = m.type === 'secret' ? (m.target ?? `env ${m.env}`) : m.target === '' ? '(working directory)' : m.target;
         parts.push(`mount ${m.type} ${where}${from}`);
       }
       if (step.network !== 'default') parts.push(`network ${step.network}`);

@@ -47,7 +47,10 @@ export type CacheSharing = 'shared' | 'private' | 'locked';
 /** `RUN --mount=type=bind`. */
 export interface BindMount {
   type: 'bind';
-  /** Mount path as written (relative paths join the working directory at run time). */
+  /**
+   * Mount path as written: a relative or empty one (no `target=`) joins the
+   * working directory at run time, as in BuildKit; a path resolving to `/` is an error.
+   */
   target: string;
   /** Path inside `from` (default: its root). */
   source: string;

@@ -312,3 +312,23 @@ export function goQuoteBytes(s: ByteString): string {
 export function goQuote(text: string): string {
   return goQuoteBytes(encodeToByteString(text));
 }
+
+/**
+ * A message safe for a terminal: every non-printable character of the input it
+ * quotes (control bytes, escape sequences, invalid UTF-8 bytes, bidi controls)
+ * is written as Go's `%q` would (`\x1b`, `\u202e`); newlines and tabs stay.
+ */
+export function escapeNonPrintable(message: string): string {
+  if (/^[\x20-\x7e\n\t]*$/.test(message)) return message;
+  let out = '';
+  for (const ch of message) {
+    const cp = ch.codePointAt(0)!;
+    if (cp === 0x0a || cp === 0x09 || isPrintRune(cp)) out += ch;
+    else if (cp >= 0xdc80 && cp <= 0xdcff) out += '\\x' + hex(cp & 0xff, 2); // a raw byte of invalid UTF-8
+    else if (cp >= 0xd800 && cp <= 0xdfff) out += '\\ufffd';
+    else if (cp < 0x80) out += '\\x' + hex(cp, 2);
+    else if (cp < 0x10000) out += '\\u' + hex(cp, 4);
+    else out += '\\U' + hex(cp, 8);
+  }
+  return out;
+}

@@ -14,12 +14,27 @@ function goTrimSpace(s: string): string {
   return s.replace(TRIM, '');
 }
 
-function dumpNode(node: InstructionNode): string {
-  let str = node.keyword;
-  if (node.flags.length > 0) str += ' [' + node.flags.map((f) => goQuote(f.text)).join(' ') + ']';
-  if (node.trigger) str += ' (' + dumpNode(node.trigger) + ')';
-  for (const arg of node.args) str += ' ' + goQuote(arg);
-  return goTrimSpace(str);
+function dumpNode(root: InstructionNode): string {
+  // ONBUILD triggers nest arbitrarily deep: walk the chain instead of recursing.
+  // Only the innermost text needs trimming: a node with a trigger starts with its
+  // keyword and ends with `)` or a quoted argument.
+  const heads: string[] = [];
+  const tails: string[] = [];
+  let node = root;
+  for (;;) {
+    let head = node.keyword;
+    if (node.flags.length > 0) head += ' [' + node.flags.map((f) => goQuote(f.text)).join(' ') + ']';
+    let tail = '';
+    for (const arg of node.args) tail += ' ' + goQuote(arg);
+    if (!node.trigger) {
+      heads.push(goTrimSpace(head + tail));
+      break;
+    }
+    heads.push(head + ' (');
+    tails.push(')' + tail);
+    node = node.trigger;
+  }
+  return goTrimSpace(heads.join('') + tails.reverse().join(''));
 }
 
 /**

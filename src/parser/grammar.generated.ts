@@ -149,6 +149,19 @@ const tokenTypes = { has: (_type: string): boolean => true } as unknown as moo.L
 const tok = (d: any[]): Tok => d[0] as Tok;
 const nil = (): null => null;
 
+// Lists are built as immutable cons cells (newest first) and turned into an
+// array once: appending to a copied array in each postprocessor is quadratic.
+interface Cons<T> {
+  prev: Cons<T> | null;
+  item: T;
+}
+const cons = <T>(prev: Cons<T> | null, item: T): Cons<T> => ({ prev, item });
+function listToArray<T>(list: Cons<T> | null): T[] {
+  const out: T[] = [];
+  for (let c = list; c !== null; c = c.prev) out.push(c.item);
+  return out.reverse();
+}
+
 interface NearleyToken {
   value: any;
   [key: string]: any;
@@ -186,13 +199,18 @@ const grammar: Grammar = {
     {"name": "tailOpt", "symbols": [(tokenTypes.has("sep") ? {type: "sep"} : sep), "wsOpt", "words"], "postprocess": (d) => d[2]},
     {"name": "wsOpt", "symbols": [], "postprocess": nil},
     {"name": "wsOpt", "symbols": [(tokenTypes.has("ws") ? {type: "ws"} : ws)], "postprocess": nil},
-    {"name": "words", "symbols": [], "postprocess": () => ({ flags: [], rest: null })},
-    {"name": "words", "symbols": [(tokenTypes.has("rest") ? {type: "rest"} : rest)], "postprocess": (d) => ({ flags: [], rest: d[0] })},
-    {"name": "words", "symbols": ["flagWord"], "postprocess": (d) => ({ flags: [d[0]], rest: null })},
-    {"name": "words", "symbols": ["flagWord", (tokenTypes.has("fws") ? {type: "fws"} : fws), "words"], "postprocess": (d) => ({ flags: [d[0], ...d[2].flags], rest: d[2].rest })},
-    {"name": "flagWord", "symbols": [(tokenTypes.has("dashdash") ? {type: "dashdash"} : dashdash), "flagParts"], "postprocess": (d): FlagWordCst => ({ kind: 'flag', tokens: [d[0], ...d[1]] })},
-    {"name": "flagParts", "symbols": [], "postprocess": () => []},
-    {"name": "flagParts", "symbols": ["flagParts", "flagPart"], "postprocess": (d) => [...d[0], d[1]]},
+    {"name": "words", "symbols": ["wordsList"], "postprocess": (d) => ({ flags: listToArray<FlagWordCst>(d[0].flags), rest: d[0].rest })},
+    {"name": "wordsList", "symbols": [], "postprocess": () => ({ flags: null, rest: null })},
+    {"name": "wordsList", "symbols": [(tokenTypes.has("rest") ? {type: "rest"} : rest)], "postprocess": (d) => ({ flags: null, rest: d[0] })},
+    {"name": "wordsList", "symbols": ["flagWord"], "postprocess": (d) => ({ flags: cons(null, d[0]), rest: null })},
+    {"name": "wordsList", "symbols": ["wordsFlags", (tokenTypes.has("fws") ? {type: "fws"} : fws), "flagWord"], "postprocess": (d) => ({ flags: cons(d[0], d[2]), rest: null })},
+    {"name": "wordsList", "symbols": ["wordsFlags", (tokenTypes.has("fws") ? {type: "fws"} : fws), (tokenTypes.has("rest") ? {type: "rest"} : rest)], "postprocess": (d) => ({ flags: d[0], rest: d[2] })},
+    {"name": "wordsList", "symbols": ["wordsFlags", (tokenTypes.has("fws") ? {type: "fws"} : fws)], "postprocess": (d) => ({ flags: d[0], rest: null })},
+    {"name": "wordsFlags", "symbols": ["flagWord"], "postprocess": (d) => cons(null, d[0])},
+    {"name": "wordsFlags", "symbols": ["wordsFlags", (tokenTypes.has("fws") ? {type: "fws"} : fws), "flagWord"], "postprocess": (d) => cons(d[0], d[2])},
+    {"name": "flagWord", "symbols": [(tokenTypes.has("dashdash") ? {type: "dashdash"} : dashdash), "flagParts"], "postprocess": (d): FlagWordCst => ({ kind: 'flag', tokens: [d[0], ...listToArray<Tok>(d[1])] })},
+    {"name": "flagParts", "symbols": [], "postprocess": nil},
+    {"name": "flagParts", "symbols": ["flagParts", "flagPart"], "postprocess": (d) => cons(d[0], d[1])},
     {"name": "flagPart", "symbols": [(tokenTypes.has("squote") ? {type: "squote"} : squote)], "postprocess": tok},
     {"name": "flagPart", "symbols": [(tokenTypes.has("dquote") ? {type: "dquote"} : dquote)], "postprocess": tok},
     {"name": "flagPart", "symbols": [(tokenTypes.has("escape") ? {type: "escape"} : escape)], "postprocess": tok},
@@ -200,9 +218,9 @@ const grammar: Grammar = {
     {"name": "flagPart", "symbols": [(tokenTypes.has("text") ? {type: "text"} : text)], "postprocess": tok},
     {"name": "jsonArray", "symbols": ["_", "array", "_"], "postprocess": (d) => d[1]},
     {"name": "array", "symbols": [(tokenTypes.has("lbracket") ? {type: "lbracket"} : lbracket), "_", (tokenTypes.has("rbracket") ? {type: "rbracket"} : rbracket)], "postprocess": (d): JsonCst => ({ kind: 'array', start: d[0], end: d[2], items: [] })},
-    {"name": "array", "symbols": [(tokenTypes.has("lbracket") ? {type: "lbracket"} : lbracket), "_", "elements", "_", (tokenTypes.has("rbracket") ? {type: "rbracket"} : rbracket)], "postprocess": (d): JsonCst => ({ kind: 'array', start: d[0], end: d[4], items: d[2] })},
-    {"name": "elements", "symbols": ["value"], "postprocess": (d) => [d[0]]},
-    {"name": "elements", "symbols": ["elements", "_", (tokenTypes.has("comma") ? {type: "comma"} : comma), "_", "value"], "postprocess": (d) => [...d[0], d[4]]},
+    {"name": "array", "symbols": [(tokenTypes.has("lbracket") ? {type: "lbracket"} : lbracket), "_", "elements", "_", (tokenTypes.has("rbracket") ? {type: "rbracket"} : rbracket)], "postprocess": (d): JsonCst => ({ kind: 'array', start: d[0], end: d[4], items: listToArray<JsonCst>(d[2]) })},
+    {"name": "elements", "symbols": ["value"], "postprocess": (d) => cons(null, d[0])},
+    {"name": "elements", "symbols": ["elements", "_", (tokenTypes.has("comma") ? {type: "comma"} : comma), "_", "value"], "postprocess": (d) => cons(d[0], d[4])},
     {"name": "value", "symbols": [(tokenTypes.has("string") ? {type: "string"} : string)], "postprocess": (d): JsonCst => ({ kind: 'string', tok: d[0] })},
     {"name": "value", "symbols": [(tokenTypes.has("number") ? {type: "number"} : number)], "postprocess": (d): JsonCst => ({ kind: 'scalar', tok: d[0] })},
     {"name": "value", "symbols": [(tokenTypes.has("jtrue") ? {type: "jtrue"} : jtrue)], "postprocess": (d): JsonCst => ({ kind: 'scalar', tok: d[0] })},

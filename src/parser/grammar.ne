@@ -133,6 +133,19 @@ export interface HeredocMarkerCst {
 const tokenTypes = { has: (_type: string): boolean => true } as unknown as moo.Lexer;
 const tok = (d: any[]): Tok => d[0] as Tok;
 const nil = (): null => null;
+
+// Lists are built as immutable cons cells (newest first) and turned into an
+// array once: appending to a copied array in each postprocessor is quadratic.
+interface Cons<T> {
+  prev: Cons<T> | null;
+  item: T;
+}
+const cons = <T>(prev: Cons<T> | null, item: T): Cons<T> => ({ prev, item });
+function listToArray<T>(list: Cons<T> | null): T[] {
+  const out: T[] = [];
+  for (let c = list; c !== null; c = c.prev) out.push(c.item);
+  return out.reverse();
+}
 %}
 
 @lexer tokenTypes
@@ -150,15 +163,22 @@ tailOpt -> null {% () => ({ flags: [], rest: null }) %}
 wsOpt -> null {% nil %}
   | %ws {% nil %}
 
-words -> null {% () => ({ flags: [], rest: null }) %}
-  | %rest {% (d) => ({ flags: [], rest: d[0] }) %}
-  | flagWord {% (d) => ({ flags: [d[0]], rest: null }) %}
-  | flagWord %fws words {% (d) => ({ flags: [d[0], ...d[2].flags], rest: d[2].rest }) %}
+words -> wordsList {% (d) => ({ flags: listToArray<FlagWordCst>(d[0].flags), rest: d[0].rest }) %}
 
-flagWord -> %dashdash flagParts {% (d): FlagWordCst => ({ kind: 'flag', tokens: [d[0], ...d[1]] }) %}
+wordsList -> null {% () => ({ flags: null, rest: null }) %}
+  | %rest {% (d) => ({ flags: null, rest: d[0] }) %}
+  | flagWord {% (d) => ({ flags: cons(null, d[0]), rest: null }) %}
+  | wordsFlags %fws flagWord {% (d) => ({ flags: cons(d[0], d[2]), rest: null }) %}
+  | wordsFlags %fws %rest {% (d) => ({ flags: d[0], rest: d[2] }) %}
+  | wordsFlags %fws {% (d) => ({ flags: d[0], rest: null }) %}
 
-flagParts -> null {% () => [] %}
-  | flagParts flagPart {% (d) => [...d[0], d[1]] %}
+wordsFlags -> flagWord {% (d) => cons(null, d[0]) %}
+  | wordsFlags %fws flagWord {% (d) => cons(d[0], d[2]) %}
+
+flagWord -> %dashdash flagParts {% (d): FlagWordCst => ({ kind: 'flag', tokens: [d[0], ...listToArray<Tok>(d[1])] }) %}
+
+flagParts -> null {% nil %}
+  | flagParts flagPart {% (d) => cons(d[0], d[1]) %}
 
 flagPart -> %squote {% tok %}
   | %dquote {% tok %}
@@ -171,10 +191,11 @@ flagPart -> %squote {% tok %}
 jsonArray -> _ array _ {% (d) => d[1] %}
 
 array -> %lbracket _ %rbracket {% (d): JsonCst => ({ kind: 'array', start: d[0], end: d[2], items: [] }) %}
-  | %lbracket _ elements _ %rbracket {% (d): JsonCst => ({ kind: 'array', start: d[0], end: d[4], items: d[2] }) %}
+  | %lbracket _ elements _ %rbracket {% (d): JsonCst => ({ kind: 'array', start: d[0], end: d[4], items: listToArray<JsonCst>(d[2]) }) %}
 
-elements -> value {% (d) => [d[0]] %}
-  | elements _ %comma _ value {% (d) => [...d[0], d[4]] %}
+# a cons list: the array rule, which completes once per array, makes it an array
+elements -> value {% (d) => cons(null, d[0]) %}
+  | elements _ %comma _ value {% (d) => cons(d[0], d[4]) %}
 
 value -> %string {% (d): JsonCst => ({ kind: 'string', tok: d[0] }) %}
   | %number {% (d): JsonCst => ({ kind: 'scalar', tok: d[0] }) %}

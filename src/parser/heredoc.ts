@@ -78,6 +78,17 @@ class Words {
   }
 }
 
+/**
+ * How deep `${...}` substitutions may nest (`${a:-${b:-...}}`), here and in the
+ * compiler's expansion: both scanners recurse once per level, so a deeper word
+ * is refused with a located error instead of running out of stack. Real
+ * Dockerfiles nest a handful of levels.
+ */
+export const MAX_SUBSTITUTION_DEPTH = 256;
+
+/** Our limit, not a lexing failure: a line past it is refused, never read as "no heredocs". */
+export class SubstitutionDepthError extends ShellLexError {}
+
 function endsWithHeredocOperator(word: ByteString): boolean {
   let end = word.length;
   while (end > 0) {
@@ -113,6 +124,8 @@ class ShellLexer {
       if (r === 0xfeff) this.pos = w;
     }
   }
+
+  private depth = 0;
 
   private peek(): number {
     if (this.pos >= this.src.length) return EOF;
@@ -240,6 +253,19 @@ class ShellLexer {
       return name === '' ? '$' : '$' + name;
     }
     this.next();
+    if (this.depth >= MAX_SUBSTITUTION_DEPTH) {
+      throw new SubstitutionDepthError(`substitutions nested deeper than ${MAX_SUBSTITUTION_DEPTH} levels are not supported`);
+    }
+    this.depth++;
+    try {
+      return this.processBraced();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** `${...}` after the brace. */
+  private processBraced(): ByteString {
     const p = this.peek();
     if (p === EOF) throw new ShellLexError("syntax error: missing '}'");
     if (p === 0x7b || p === 0x7d || p === 0x3a) throw new ShellLexError('syntax error: bad substitution');
@@ -355,7 +381,7 @@ export function heredocMarkersInLine(grammars: LineGrammars, line: ByteString): 
   try {
     words = lexShellWords(line, { rawQuotes: true, rawEscapes: true });
   } catch (e) {
-    if (e instanceof ShellLexError) return [];
+    if (e instanceof ShellLexError && !(e instanceof SubstitutionDepthError)) return [];
     throw e;
   }
   const out: LineHeredoc[] = [];

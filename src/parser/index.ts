@@ -19,7 +19,7 @@ export {
   type DirectiveLookup,
   type FoundDirective,
 } from './directives.js';
-export { encodeSourceText, goQuote } from './bytes.js';
+export { encodeSourceText, escapeNonPrintable, goQuote } from './bytes.js';
 export { decodeDockerfileSource } from './source.js';
-export { chompHeredocContent } from './heredoc.js';
+export { chompHeredocContent, MAX_SUBSTITUTION_DEPTH } from './heredoc.js';
 export { parseWords, parseNameValue, parseJsonArgs, parseHeredocWord, heredocNamesFromLine } from './helpers.js';

@@ -10,6 +10,7 @@ import type { ByteString } from './bytes.js';
 import {
   decodeByteString,
   displayByteString,
+  escapeNonPrintable,
   goQuoteBytes,
   goToLower,
   isSpaceRune,
@@ -40,11 +41,12 @@ interface Span {
 interface ArgNodes {
   args: ByteString[];
   json: boolean;
-  trigger?: InstructionNode;
+  /** ONBUILD: the trigger's text and where it sits, built by the caller's loop. */
+  trigger?: { span: Span; text: ByteString };
 }
 
 function syntaxError(ctx: InstructionContext, message: string, range: SourceRange): OcibuildError {
-  return new OcibuildError('DOCKERFILE_SYNTAX', message, { file: ctx.file, range });
+  return new OcibuildError('DOCKERFILE_SYNTAX', escapeNonPrintable(message), { file: ctx.file, range });
 }
 
 /** Go's strings.ToUpper for the fixed keys BuildKit uses in messages. */
@@ -94,8 +96,9 @@ function tokEnd(t: Tok): number {
 }
 
 /**
- * Build the node for `text` (the logical line, or an ONBUILD trigger's text),
- * which sits at `span.base` in `span.line`.
+ * Build the node for `text` (the logical line), which sits at `span.base` in
+ * `span.line`. ONBUILD triggers nest (`ONBUILD ONBUILD ...`, as deep as the line
+ * is long): they are built in a loop, not by recursion.
  */
 export function buildInstruction(
   ctx: InstructionContext,
@@ -103,6 +106,28 @@ export function buildInstruction(
   text: ByteString,
   comments: string[],
 ): InstructionNode {
+  // Pieces of an ASCII line are ASCII: decoding them is the identity. Checked
+  // once here, not once per nested trigger (which would be quadratic).
+  const decode = /^[\x00-\x7f]*$/.test(text) ? (s: ByteString): string => s : decodeByteString;
+  const top = buildOne(ctx, span, text, comments, decode);
+  let node = top.node;
+  let next = top.trigger;
+  while (next) {
+    const inner = buildOne(ctx, next.span, next.text, [], decode);
+    node.trigger = inner.node;
+    node = inner.node;
+    next = inner.trigger;
+  }
+  return top.node;
+}
+
+function buildOne(
+  ctx: InstructionContext,
+  span: Span,
+  text: ByteString,
+  comments: string[],
+  decode: (s: ByteString) => string,
+): { node: InstructionNode; trigger: { span: Span; text: ByteString } | undefined } {
   const { grammars, src } = ctx;
   const a = leftSpaceEnd(text);
   const b = rightSpaceStart(text, a);
@@ -121,7 +146,7 @@ export function buildInstruction(
   const keywordBytes = cst.keyword?.text ?? '';
   const keywordStart = cst.keyword?.offset ?? 0;
   const keywordEnd = keywordStart + keywordBytes.length;
-  const keyword = decodeByteString(goToLower(keywordBytes));
+  const keyword = decode(goToLower(keywordBytes));
 
   const flags: FlagNode[] = [];
   let restStart = cst.rest ? cst.rest.offset : trimmed.length;
@@ -153,20 +178,19 @@ export function buildInstruction(
 
   const node: InstructionNode = {
     keyword,
-    keywordText: decodeByteString(keywordBytes),
+    keywordText: decode(keywordBytes),
     flags,
-    args: nodes.args.map(decodeByteString),
+    args: nodes.args.map(decode),
     json: nodes.json,
     heredocs: [],
-    original: decodeByteString(text),
-    argText: decodeByteString(args),
+    original: decode(text),
+    argText: decode(args),
     comments,
     range: rangeOf(keywordStart, trimmed.length),
     keywordRange: rangeOf(keywordStart, keywordEnd),
     argRange,
   };
-  if (nodes.trigger) node.trigger = nodes.trigger;
-  return node;
+  return { node, trigger: nodes.trigger };
 }
 
 function parseArgs(
@@ -223,7 +247,7 @@ function parseArgs(
       return { args: rest === '' ? [] : [rest], json: false };
     case 'onbuild': {
       if (rest === '') return { args: [], json: false };
-      return { args: [], json: false, trigger: buildInstruction(ctx, span, rest, []) };
+      return { args: [], json: false, trigger: { span, text: rest } };
     }
     default:
       return { args: [''], json: false };

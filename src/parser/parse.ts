@@ -6,7 +6,7 @@
 import { OcibuildError, type SourceRange } from '../errors.js';
 import type { Directive, DockerfileAst, EscapeToken, Heredoc, InstructionNode, ParseWarning } from './ast.js';
 import type { ByteString } from './bytes.js';
-import { decodeByteString, displayByteString, leftSpaceEnd, trimSpace } from './bytes.js';
+import { decodeByteString, displayByteString, escapeNonPrintable, leftSpaceEnd, trimSpace } from './bytes.js';
 import { DirectiveParser } from './directives.js';
 import { LineGrammars } from './grammars.js';
 import { heredocMarkersInLine, ShellLexError } from './heredoc.js';
@@ -64,7 +64,7 @@ export function parseDockerfile(source: string | Uint8Array, options: ParseOptio
   const tooLongError = (): OcibuildError =>
     new OcibuildError('DOCKERFILE_SYNTAX', LINE_TOO_LONG, { file, range: src.tooLongRange(tooLong) });
   const error = (message: string, range: SourceRange, hint?: string): OcibuildError =>
-    new OcibuildError('DOCKERFILE_SYNTAX', message, { file, range, ...(hint ? { hint } : {}) });
+    new OcibuildError('DOCKERFILE_SYNTAX', escapeNonPrintable(message), { file, range, ...(hint ? { hint: escapeNonPrintable(hint) } : {}) });
 
   const grammars = new LineGrammars();
   const directiveParser = new DirectiveParser('#');
