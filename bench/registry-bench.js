@@ -113,7 +113,7 @@ async function freePort() {
   });
 }
 
-async function startRegistry(base) {
+export async function startRegistry(base) {
   const dir = fs.mkdtempSync(path.join(base, 'ocibuild-bench-registry-'));
   const host = `127.0.0.1:${await freePort()}`;
   const config = path.join(dir, 'config.yml');

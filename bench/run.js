@@ -2,7 +2,7 @@
 // A COPY of 20,000 small files (~100 MB) and of 4 big files (400 MB), cold,
 // against `tar | tee >(sha256sum) | pigz -p2 -6 | sha256sum` and
 // `tar | gzip -6 | sha256sum` on the same data, in the same run.
-// Options: --runs N (default 5), --sets small,big, --data DIR (default: tmpdir), --no-registry,
+// Options: --runs N (default 5), --sets small,big, --data DIR (default: tmpdir), --no-registry, --no-run,
 //          --json FILE (default: <tmpdir>/ocibuild-bench-layers.json), --warm (skip cache drops)
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -151,4 +151,10 @@ console.log(`\nmedians of ${runs} interleaved runs; ${results.cache}; load avera
 if (!args.includes('--no-registry')) {
   const { runRegistryBench } = await import('./registry-bench.js');
   await runRegistryBench({ runs: Math.min(runs, 3) });
+}
+
+// Issue 10's benchmark: RUN steps against buildah on the same Dockerfiles.
+if (!args.includes('--no-run')) {
+  const { runRunBench } = await import('./run-bench.js');
+  await runRunBench({ runs: Math.min(runs, 3) });
 }

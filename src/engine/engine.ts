@@ -323,7 +323,7 @@ export async function buildPlatform(
 
 /** Opens a layer blob from the store (digest verified); readers detect the compression themselves. */
 async function openLayer(store: Store, layer: Layer) {
-  if (!/(\.tar|\+gzip|\.gzip)$/.test(layer.mediaType)) {
+  if (!/(\.tar|\+gzip|\.gzip|\+zstd)$/.test(layer.mediaType)) {
     throw new OcibuildError('UNSUPPORTED', `layer ${layer.digest} has media type ${layer.mediaType}, which ocibuild cannot read yet`);
   }
   return store.open(layer.digest, layer.size);

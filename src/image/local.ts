@@ -2,12 +2,12 @@ import { promises as fs } from 'node:fs';
 import { pipeline as pipelineCb, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import * as zlib from 'node:zlib';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { DigestStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { BlobSource, Descriptor, Platform } from '../oci/types.js';
 import { applyLayer, type SkippedEntry } from '../layers/apply.js';
+import { createZstdDecompress } from '../layers/zstd.js';
 import { readImage } from './read.js';
 
 /**
@@ -55,10 +55,9 @@ function decompressorFor(mediaType: string): Decompress | undefined | 'none' {
     case MediaType.dockerForeignLayerGzip:
     case 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip':
       return () => createGunzip();
-    case MediaType.ociLayerZstd: {
-      const z = (zlib as unknown as { createZstdDecompress?: () => NodeJS.ReadWriteStream }).createZstdDecompress;
-      return z ? () => z() : undefined;
-    }
+    case MediaType.ociLayerZstd:
+    case 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd':
+      return () => createZstdDecompress();
     default:
       return undefined;
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import zlib from 'node:zlib';
 import { OcibuildError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
@@ -7,6 +7,7 @@ import { applyPax, BLOCK, decodeRawHeader, entryTypeOf, isZeroBlock, parsePax, T
 import { decodeFsName } from '../fs-names.js';
 import { validateLayerEntry } from './names.js';
 import type { LayerEntry } from './types.js';
+import { createZstdDecompress, isZstd } from './zstd.js';
 
 /** Largest pax or GNU long-name record we accept (as Go's archive/tar). */
 const MAX_SPECIAL = 1024 * 1024;
@@ -122,7 +123,30 @@ async function* prepend(first: Buffer, it: AsyncIterator<Uint8Array | string>): 
   }
 }
 
-/** Detects gzip (and refuses other compressions) from the first bytes; returns the tar byte source. */
+/** Runs the prepended source through a decompressing stream; its failures become LAYER_INVALID (ours pass as they are). */
+function through(rest: AsyncGenerator<Uint8Array | string>, decompress: Duplex, name: string): AsyncIterator<Uint8Array | string> {
+  const input = Readable.from(rest);
+  input.on('error', (e) => decompress.destroy(e));
+  input.pipe(decompress);
+  const out = decompress[Symbol.asyncIterator]();
+  return {
+    next: async () => {
+      try {
+        return await out.next();
+      } catch (e) {
+        if (e instanceof OcibuildError) throw e;
+        throw new OcibuildError('LAYER_INVALID', `layer is not valid ${name}: ${(e as Error).message}`, { cause: e });
+      }
+    },
+    return: async () => {
+      input.destroy();
+      decompress.destroy();
+      return { done: true, value: undefined };
+    },
+  };
+}
+
+/** Detects gzip and zstd (and refuses other compressions) from the first bytes; returns the tar byte source. */
 async function decompressed(source: Source): Promise<AsyncIterator<Uint8Array | string>> {
   const it = (source as AsyncIterable<Uint8Array | string>)[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
@@ -132,35 +156,14 @@ async function decompressed(source: Source): Promise<AsyncIterator<Uint8Array | 
     head = Buffer.concat([head, typeof r.value === 'string' ? Buffer.from(r.value) : r.value]);
   }
   const rest = prepend(head, it);
-  if (head[0] === 0x1f && head[1] === 0x8b) {
-    const gunzip = zlib.createGunzip({ chunkSize: 128 * 1024 });
-    const input = Readable.from(rest);
-    input.on('error', (e) => gunzip.destroy(e));
-    input.pipe(gunzip);
-    const out = gunzip[Symbol.asyncIterator]();
-    return {
-      next: async () => {
-        try {
-          return await out.next();
-        } catch (e) {
-          if (e instanceof OcibuildError) throw e;
-          throw new OcibuildError('LAYER_INVALID', `layer is not valid gzip: ${(e as Error).message}`, { cause: e });
-        }
-      },
-      return: async () => {
-        input.destroy();
-        gunzip.destroy();
-        return { done: true, value: undefined };
-      },
-    };
-  }
+  if (head[0] === 0x1f && head[1] === 0x8b) return through(rest, zlib.createGunzip({ chunkSize: 128 * 1024 }), 'gzip');
+  if (isZstd(head)) return through(rest, createZstdDecompress(), 'zstd');
   const magic: [string, number[]][] = [
-    ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
     ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
     ['bzip2', [0x42, 0x5a, 0x68]],
   ];
   for (const [name, bytes] of magic) {
-    if (bytes.every((b, i) => head[i] === b)) throw new OcibuildError('UNSUPPORTED', `${name}-compressed layers are not supported (gzip or plain tar only)`);
+    if (bytes.every((b, i) => head[i] === b)) throw new OcibuildError('UNSUPPORTED', `${name}-compressed layers are not supported (gzip, zstd or plain tar only)`);
   }
   return rest[Symbol.asyncIterator]();
 }
@@ -171,7 +174,7 @@ function cString(b: Buffer): string {
 }
 
 /**
- * Read a layer (plain tar or gzip, detected from the first bytes) entry by
+ * Read a layer (plain tar, gzip or zstd, detected from the first bytes) entry by
  * entry. pax (local and global), GNU long names/links and base-256 numbers
  * are understood; names are given as stored, minus a trailing '/'. Each
  * entry's body must be consumed, or is skipped, before the next one comes.
@@ -180,7 +183,8 @@ function cString(b: Buffer): string {
  * absolute name, a '..' component, a hardlink out of the tree or a whiteout of
  * `.`, `..` or an empty name ends the read with LAYER_ESCAPE.
  *
- * @throws OcibuildError LAYER_INVALID for corrupt or truncated input, LAYER_ESCAPE for names leaving the tree, UNSUPPORTED for zstd/xz/bzip2 and sparse files.
+ * @throws OcibuildError LAYER_INVALID for corrupt or truncated input, LAYER_ESCAPE for names leaving the tree, UNSUPPORTED for xz/bzip2
+ *   and sparse files (and for zstd when the `zstd` program is missing).
  */
 export async function* readLayer(source: Source, options: ReadLayerOptions = {}): AsyncGenerator<TarEntry> {
   const src = await decompressed(source);
@@ -287,7 +291,7 @@ export function normalizeTarName(name: string): string {
 }
 
 /**
- * List a layer's entries (gzip or plain). Whiteouts come back as the writer
+ * List a layer's entries (gzip, zstd or plain). Whiteouts come back as the writer
  * takes them: `a/.wh.b` as `{ path: 'a/b', type: 'whiteout' }` and
  * `a/.wh..wh..opq` as `{ path: 'a', type: 'opaque' }`. Bodies are skipped,
  * so memory stays flat whatever the layer size.

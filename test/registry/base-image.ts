@@ -88,7 +88,7 @@ export async function writeLayoutIndex(dir: string, entries: Array<{ mediaType: 
  */
 export async function writeImage(
   dir: string,
-  layers: Array<{ digest: string; size: number; diffId: string }>,
+  layers: Array<{ digest: string; size: number; diffId: string; mediaType?: string }>,
   options: { platform?: TestPlatform; created?: string; cmd?: string[] } = {},
 ): Promise<{ digest: string; size: number; configDigest: string }> {
   const platform = options.platform ?? { os: 'linux', architecture: 'amd64' };
@@ -106,14 +106,17 @@ export async function writeImage(
     schemaVersion: 2,
     mediaType: 'application/vnd.oci.image.manifest.v1+json',
     config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: cfg.digest, size: cfg.size },
-    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.size })),
+    layers: layers.map((l) => ({ mediaType: l.mediaType ?? 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.size })),
   };
   const m = await writeBlob(dir, JSON.stringify(manifest));
   return { digest: m.digest, size: m.size, configDigest: cfg.digest };
 }
 
-/** Build the busybox layer (tar.gz with /bin/busybox and its applet links) into the layout. */
-export async function writeBusyboxLayer(dir: string, busybox = '/bin/busybox'): Promise<{ digest: string; size: number; diffId: string }> {
+/**
+ * Build the busybox layer (tar.gz with /bin/busybox and its applet links) into the layout;
+ * `compression: 'zstd'` compresses it with the zstd program instead (media type tar+zstd).
+ */
+export async function writeBusyboxLayer(dir: string, busybox = '/bin/busybox', compression: 'gzip' | 'zstd' = 'gzip'): Promise<{ digest: string; size: number; diffId: string; mediaType: string }> {
   const work = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-busybox-'));
   try {
     const root = path.join(work, 'rootfs');
@@ -126,9 +129,14 @@ export async function writeBusyboxLayer(dir: string, busybox = '/bin/busybox'): 
     const tarFile = path.join(work, 'layer.tar');
     await run('tar', ['--sort=name', '--mtime=@1704067200', '--owner=0', '--group=0', '--numeric-owner', '-C', root, '-cf', tarFile, '.']);
     const diff = await fileDigest(tarFile);
+    if (compression === 'zstd') {
+      await run('zstd', ['-q', '-3', '--rm', tarFile]);
+      const blob = await moveBlob(dir, `${tarFile}.zst`);
+      return { ...blob, diffId: diff.digest, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' };
+    }
     await run('gzip', ['-n', '-6', tarFile]);
     const blob = await moveBlob(dir, `${tarFile}.gz`);
-    return { ...blob, diffId: diff.digest };
+    return { ...blob, diffId: diff.digest, mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip' };
   } finally {
     await rm(work, { recursive: true, force: true });
   }
