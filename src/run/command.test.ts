@@ -36,15 +36,15 @@ describe('resolveUser (runc GetExecUser)', () => {
   const passwd = 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:app:/home/app:/bin/sh\n';
   const group = 'root:x:0:\napp:x:1001:\naudio:x:29:app,other\nvideo:x:44:app\n';
   it('by name, with the groups listing the user', () => {
-    expect(resolveUser('app', passwd, group)).toEqual({ uid: 1000, gid: 1001, additionalGids: [29, 44], home: '/home/app' });
+    expect(resolveUser('app', passwd, group)).toEqual({ uid: 1000, gid: 1001, additionalGids: [1001, 29, 44], home: '/home/app' });
   });
   it('by uid, by uid:gid, by name:group (no supplementary groups with an explicit group)', () => {
-    expect(resolveUser('1000', passwd, group)).toMatchObject({ uid: 1000, gid: 1001, additionalGids: [29, 44] });
-    expect(resolveUser('1000:29', passwd, group)).toMatchObject({ uid: 1000, gid: 29, additionalGids: [] });
-    expect(resolveUser('app:video', passwd, group)).toMatchObject({ uid: 1000, gid: 44, additionalGids: [] });
-    expect(resolveUser('4242', passwd, group)).toEqual({ uid: 4242, gid: 0, additionalGids: [], home: '/' });
+    expect(resolveUser('1000', passwd, group)).toMatchObject({ uid: 1000, gid: 1001, additionalGids: [1001, 29, 44] });
+    expect(resolveUser('1000:29', passwd, group)).toMatchObject({ uid: 1000, gid: 29, additionalGids: [29] });
+    expect(resolveUser('app:video', passwd, group)).toMatchObject({ uid: 1000, gid: 44, additionalGids: [44] });
+    expect(resolveUser('4242', passwd, group)).toEqual({ uid: 4242, gid: 0, additionalGids: [0], home: '/' });
     expect(resolveUser('4242:4343', undefined, undefined)).toMatchObject({ uid: 4242, gid: 4343 });
-    expect(resolveUser(undefined, passwd, group)).toEqual({ uid: 0, gid: 0, additionalGids: [], home: '/root' });
+    expect(resolveUser(undefined, passwd, group)).toEqual({ uid: 0, gid: 0, additionalGids: [0], home: '/root' });
   });
   it('an unknown name is an error', () => {
     expect(() => resolveUser('nobody', passwd, group)).toThrow('unable to find user nobody: no matching entries in passwd file');

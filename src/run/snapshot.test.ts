@@ -63,6 +63,15 @@ describe('snapshotUpper: overlay upper dir -> layer entries', () => {
     expect(entries.map((e) => `${e.type} ${e.path}`)).toEqual(['directory etc', 'file etc/motd', 'directory proc', 'file proc/x']);
   });
 
+  it('dangling and absolute symlinks in the upper dir are no error (h10b: npm ci wrote /etc/alternatives links)', async () => {
+    const d = path.join(tmp, 'opq');
+    fs.mkdirSync(d);
+    fs.symlinkSync('/nonexistent/target', path.join(tmp, 'dangling'));
+    fs.symlinkSync('/etc/alternatives/x', path.join(d, 'abs'));
+    await writeOverlayWhiteouts(tmp, [], [d], xattr);
+    expect([...(await listOpaqueDirs(tmp, [xattr]))]).toEqual(['opq']);
+  });
+
   it('getfattr output with odd names decodes', async () => {
     const d = path.join(tmp, 'a b\nc');
     fs.mkdirSync(d);

@@ -64,10 +64,13 @@ function unescapeGetfattr(s: string): string {
   return Buffer.from(bytes).toString('utf8');
 }
 
-/** Paths (relative to `root`) of entries having one of the xattrs set to "y", read with one `getfattr -R`. */
+/**
+ * Paths (relative to `root`) of entries having one of the xattrs set to "y", read with one `getfattr -R`
+ * (`-h`: a symlink's own attributes, never its target's, so dangling and absolute links are no error).
+ */
 export async function listOpaqueDirs(root: string, names: readonly string[], prefix: readonly string[] = []): Promise<Set<string>> {
   const pattern = '^(' + names.map((n) => n.replace(/\./g, '\\.')).join('|') + ')$';
-  const args = ['-R', '-P', '--absolute-names', '-m', pattern, '-d', '--', root];
+  const args = ['-R', '-P', '-h', '--absolute-names', '-m', pattern, '-d', '--', root];
   const out = await new Promise<string>((resolve, reject) => {
     const child = prefix.length > 0 ? spawn('unshare', [...prefix, 'getfattr', ...args], { stdio: ['ignore', 'pipe', 'pipe'] }) : spawn('getfattr', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks: Buffer[] = [];

@@ -3,7 +3,8 @@
  * `name`, `uid`, `name:group`, `uid:gid`, looked up in the image's
  * /etc/passwd and /etc/group. A numeric user missing from passwd runs as
  * that uid with gid 0; a named one must exist. Supplementary groups are the
- * groups listing the user by name, only when no group is given. Pure.
+ * primary group first, then the groups listing the user by name (those only
+ * when no group is given), as containerd's ensureAdditionalGids does. Pure.
  */
 import { OcibuildError } from '../errors.js';
 
@@ -70,7 +71,7 @@ export function resolveUser(spec: string | undefined, passwd: string | undefined
   const s = spec ?? '';
   if (s === '') {
     const root = parsePasswd(passwd ?? '').find((p) => p.uid === 0);
-    return { uid: 0, gid: 0, additionalGids: [], home: root?.home || '/root' };
+    return { uid: 0, gid: 0, additionalGids: [0], home: root?.home || '/root' };
   }
   const colon = s.indexOf(':');
   const userArg = colon < 0 ? s : s.slice(0, colon);
@@ -103,5 +104,6 @@ export function resolveUser(spec: string | undefined, passwd: string | undefined
   } else if (name !== undefined) {
     for (const g of groups) if (g.members.includes(name) && !additionalGids.includes(g.gid)) additionalGids.push(g.gid);
   }
-  return { uid, gid, additionalGids, home };
+  // The primary group is a supplementary group too (containerd's ensureAdditionalGids, as docker run shows).
+  return { uid, gid, additionalGids: [gid, ...additionalGids.filter((g) => g !== gid)], home };
 }
