@@ -116,7 +116,10 @@ export async function makeActor(kind: ActorKind, tmp: string): Promise<Actor> {
   const base = kind === 'rootless-subuid' ? 1_100_000 : 1_200_000;
   await editIdFile('/etc/subuid', name, subuid ? `${name}:${base}:65536` : undefined);
   await editIdFile('/etc/subgid', name, subuid ? `${name}:${base}:65536` : undefined);
-  const store = path.join(home, '.cache', 'ocibuild');
+  // A store of this test process's own: the user outlives test runs, and a store kept from an
+  // earlier run would answer RUN steps from its cache (built by older code) instead of running them.
+  const store = path.join(home, '.cache', `ocibuild-test-${process.pid}`);
+  await rm(store, { recursive: true, force: true });
   const env: NodeJS.ProcessEnv = { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', HOME: home, USER: name, LOGNAME: name, OCIBUILD_HOME: store, ...(process.env.CI ? { CI: process.env.CI } : {}) };
   return { kind, user: name, uid, gid, home, store, env };
 }

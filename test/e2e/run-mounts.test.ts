@@ -305,7 +305,8 @@ describe('the CLI: --secret, images --caches, prune', () => {
     const unset = await runCli(['build', dir, '--store', storeDir, '--no-cache', '--secret', 'id=e,env=UNSET_VAR'], { env: { ...process.env } });
     expect(unset.code).toBe(0);
     const missing = await runCli(['build', dir, '--store', storeDir, '--secret', 'id=f,src=/nonexistent'], { env: { ...process.env } });
-    expect(missing.code).toBe(1);
+    // A usage error (the README's exit codes): 2, before any work.
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('--secret id=f: /nonexistent: no such file');
   }, 180_000);
 });

@@ -134,8 +134,9 @@ describe.each(isolations)('RUN with --isolation=%s', (isolation) => {
       return undefined;
     };
     expect(await find('env.txt')).toBe('hello world /root\n');
-    // Supplementary groups are the groups listing the user (runc's GetExecUser, as BuildKit): busybox's id lists getgroups().
-    expect(await find('home/app/work/id.txt')).toBe('uid=1000(app) gid=1000(app) groups=29(audio)\n');
+    // Supplementary groups: the primary group, then the groups listing the user (runc's GetExecUser, then
+    // BuildKit's and containerd's ensureAdditionalGids); busybox's id lists getgroups(), which the kernel sorts.
+    expect(await find('home/app/work/id.txt')).toBe('uid=1000(app) gid=1000(app) groups=29(audio),1000(app)\n');
     expect(await find('home/app/work/pwd.txt')).toBe('/home/app/work\n');
     expect(await find('home/app/work/home.txt')).toBe('/home/app\n');
     expect(await find('shell.txt')).toBe('shell:true\n');
