@@ -48,8 +48,8 @@ describe('RUN from the command line', () => {
     await import('node:fs/promises').then((f) => f.mkdir(ctx));
     await writeFile(path.join(ctx, 'Dockerfile'), 'FROM busybox:test\nRUN echo hello from run && grep -w db /etc/hosts\n');
     const r = await runCli(['build', ctx, '--store', storeDir, '--add-host', 'db:10.9.8.7', '--network', 'none', '--shm-size', '16m']);
-    expect(r.stderr).toMatch(/^#\d+ hello from run$/m);
-    expect(r.stderr).toMatch(/^#\d+ 10\.9\.8\.7\tdb$/m);
+    expect(r.stderr).toMatch(/^#\d+ \d+\.\d{3} hello from run$/m);
+    expect(r.stderr).toMatch(/^#\d+ \d+\.\d{3} 10\.9\.8\.7\tdb$/m);
     expect(r.code).toBe(0);
     const refused = await runCli(['build', ctx, '--store', storeDir, '--cgroup-parent', 'x']);
     expect(refused.code).toBe(1);
