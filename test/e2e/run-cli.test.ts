@@ -52,9 +52,11 @@ describe('RUN from the command line', () => {
     expect(r.stderr).toMatch(/^#\d+ \d+\.\d{3} 10\.9\.8\.7\tdb$/m);
     expect(r.code).toBe(0);
     const refused = await runCli(['build', ctx, '--store', storeDir, '--cgroup-parent', 'x']);
-    expect(refused.code).toBe(1);
+    // Refused flags are usage errors: exit 2, before any work (the README's exit codes).
+    expect(refused.code).toBe(2);
     expect(refused.stderr).toContain('--cgroup-parent is not supported');
     const raise = await runCli(['build', ctx, '--store', storeDir, '--ulimit', 'nofile=99999999']);
     expect(raise.stderr).toContain('would raise the hard limit of nofile');
+    expect(raise.code).toBe(2);
   }, 120_000);
 });
