@@ -25,6 +25,13 @@ int main(void) { printf("compiled by gcc in a build stage, run from busybox\\n")
 /** The apt test runs as root and rootless (with subuid: apt drops to its _apt user, which needs a second uid). */
 const KINDS: ActorKind[] = ['root', 'rootless-subuid'];
 
+/** The host's trusted CAs (its bundle plus NODE_EXTRA_CA_CERTS), for a RUN that reaches the npm registry. */
+async function hostCaBundle(): Promise<string> {
+  const files = ['/etc/ssl/certs/ca-certificates.crt', process.env.NODE_EXTRA_CA_CERTS].filter((f): f is string => Boolean(f));
+  const parts = await Promise.all(files.map((f) => readFile(f, 'utf8').catch(() => '')));
+  return parts.join('\n');
+}
+
 describe.each(KINDS)('RUN on a Debian base as %s', (kind) => {
   let world: RunWorld | undefined;
   let actor: Actor;
@@ -61,10 +68,13 @@ ${UPDATE}
 RUN apt-get install -y --no-install-recommends nodejs npm ca-certificates
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund && test -f node_modules/is-number/index.js
+# The host's CA bundle, bound for this step only: where the network reaches the registry through a
+# TLS-inspecting proxy (as on our CI machines), the image's own CAs do not know its certificate.
+RUN --mount=type=bind,source=host-ca.pem,target=/run/host-ca.pem NODE_EXTRA_CA_CERTS=/run/host-ca.pem npm ci --no-audit --no-fund && test -f node_modules/is-number/index.js
 COPY index.js ./
 CMD ["node", "index.js"]
 `,
+      'host-ca.pem': await hostCaBundle(),
       'package.json': await fx('package.json'),
       'package-lock.json': await fx('package-lock.json'),
       'index.js': await fx('index.js'),
