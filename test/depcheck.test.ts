@@ -71,6 +71,9 @@ const ONLY_IMPORTED_BY: Record<string, readonly string[]> = {
  * listed import that no longer exists fails this test so the list shrinks).
  */
 const KNOWN_VIOLATIONS: Record<string, string> = {
+  // Came with the RUN merge (h10/h11), after this test: run is a step module like copy; decide whether run may know graph and copy, or move the types down.
+  'src/run/index.ts -> src/graph/canonical.ts': 'RUN (issue 10): the CanonicalValue type of a cache key input; allow run -> graph or move the type to src/oci',
+  'src/run/mounts.ts -> src/copy/types.ts': 'RUN (issue 10): RUN --mount=from reads through copy\'s SourceFs; allow run -> copy (as rootfs) or move the interface down',
 };
 
 /** The module of a path under src/: its first directory, or the file's base name (`build-defaults.ts` -> `build`). */
