@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 
-
+/** The `code` of a Node.js system error. */
 export function errno(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException)?.code;
 }
