@@ -13,7 +13,7 @@ import type { Store } from '../cache/store.js';
 import { contextSourceFs, type CopyWarning, type SourceFs } from '../copy/index.js';
 import { OcibuildError } from '../errors.js';
 import type { BuildGraph, SourceRef, Stage, Step } from '../graph/types.js';
-import { finishImage, imageFromConfig, type ImageState, type Layer } from '../image/state.js';
+import { finishImage, imageFromConfig, type ImageState, type Layer, type PlatformImage as FinishedPlatformImage } from '../image/state.js';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.js';
 import { rootfsSourceFs } from '../rootfs/source-fs.js';
 import { ensureLayerUnpacked } from '../rootfs/unpacked.js';
@@ -65,20 +65,8 @@ export interface EngineOptions {
   now: () => number;
 }
 
-/** A finished single-platform image, written to the store. */
-export interface PlatformImage {
-  platform: Platform;
-  /** Manifest descriptor (with platform). */
-  manifest: Descriptor;
-  config: Descriptor;
-  configValue: ImageConfig;
-  layers: Layer[];
-  /** Base images used, pinned by digest. */
-  bases: string[];
-  warnings: CopyWarning[];
-  /** Every step of every stage built, hit or miss, and why. */
-  explain: ExplainEntry[];
-}
+/** A finished single-platform image, written to the store (the type lives in src/image/state.ts, re-exported here). */
+export type PlatformImage = FinishedPlatformImage<CopyWarning, ExplainEntry>;
 
 export function formatPlatformString(p: Platform): string {
   return [p.os, p.architecture, p.variant].filter(Boolean).join('/');

@@ -3,7 +3,7 @@
  * so `docker history` of an ocibuild image reads like one built by BuildKit.
  */
 import type { Step } from '../graph/types.js';
-import { goQuote } from '../parser/bytes.js';
+import { goQuote } from '../go-quote.js';
 import { resolveWorkdir } from '../graph/config.js';
 import type { ContainerConfig } from '../oci/types.js';
 

@@ -127,3 +127,23 @@ function sortConfigMaps(c: ContainerConfig): ContainerConfig {
   }
   return out;
 }
+
+/**
+ * A finished single-platform image, written to the store: what outputs take.
+ * `Warning` and `Explain` are the engine's COPY warning and explain entry
+ * types (src/engine/engine.ts names them: `PlatformImage`); the image module
+ * knows neither, so they are parameters here.
+ */
+export interface PlatformImage<Warning = unknown, Explain = unknown> {
+  platform: Platform;
+  /** Manifest descriptor (with platform). */
+  manifest: Descriptor;
+  config: Descriptor;
+  configValue: ImageConfig;
+  layers: Layer[];
+  /** Base images used, pinned by digest. */
+  bases: string[];
+  warnings: Warning[];
+  /** Every step of every stage built, hit or miss, and why. */
+  explain: Explain[];
+}

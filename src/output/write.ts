@@ -11,7 +11,7 @@ import { writeLocal } from '../image/local.js';
 import { applyLayer } from '../layers/index.js';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
-import type { PlatformImage } from '../engine/engine.js';
+import type { PlatformImage } from '../image/state.js';
 import type { ProgressSink } from '../engine/progress.js';
 import type { OutputSpec } from './spec.js';
 

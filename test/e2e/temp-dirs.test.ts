@@ -9,6 +9,7 @@ import path from 'node:path';
 import { build } from '../../src/build.js';
 import { Store } from '../../src/cache/store.js';
 import { run } from '../registry/harness.js';
+import { runCli } from '../cli-io.js';
 
 describe('issue 7: build temp dirs', () => {
   let tmp: string;
@@ -47,5 +48,45 @@ describe('issue 7: build temp dirs', () => {
     // Cleaned up afterwards.
     const left = new Set(await readdir(path.join(store.root, 'tmp')));
     expect(made.filter((d) => left.has(path.basename(d)))).toEqual([]);
+  });
+
+  it('`ocibuild -` (Dockerfile on stdin) makes its empty context under the store, not in the system temp dir', async () => {
+    const home = path.join(tmp, 'stdin-home');
+    const systemTmp = path.join(tmp, 'stdin-system-tmp');
+    await mkdir(systemTmp);
+    process.env.TMPDIR = systemTmp;
+    const r = await runCli(['-', '-t', 'stdin:1', '-q'], {
+      cwd: tmp,
+      env: { ...process.env, OCIBUILD_HOME: home, TMPDIR: systemTmp },
+      stdin: 'FROM scratch\nLABEL from=stdin\n',
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect(await readdir(systemTmp)).toEqual([]);
+    // The store was used (the tag is there), and the empty context was removed from its tmp/ afterwards.
+    expect((await readdir(home)).sort()).toContain('tmp');
+    expect(await readdir(path.join(home, 'tmp'))).toEqual([]);
+    // --dry-run too.
+    const plan = await runCli(['-', '--dry-run'], { cwd: tmp, env: { ...process.env, OCIBUILD_HOME: home, TMPDIR: systemTmp }, stdin: 'FROM scratch\nLABEL a=b\n' });
+    expect(plan.code).toBe(0);
+    expect(await readdir(systemTmp)).toEqual([]);
+    expect(await readdir(path.join(home, 'tmp'))).toEqual([]);
+    // A temp dir made and removed during the build would leave the dir empty too (and jest's
+    // process.env is not the one os.tmpdir() reads): with the system temp dir a file, any use of
+    // it fails (even as root), and the build must still work.
+    const notADir = path.join(tmp, 'stdin-tmpdir-is-a-file');
+    await writeFile(notADir, '');
+    const tmpdir = os.tmpdir;
+    os.tmpdir = () => notADir;
+    let again;
+    try {
+      again = await runCli(['-', '-q'], { cwd: tmp, env: { ...process.env, OCIBUILD_HOME: home, TMPDIR: notADir }, stdin: 'FROM scratch\nLABEL from=stdin2\n' });
+    } finally {
+      os.tmpdir = tmpdir;
+    }
+    expect(again.stderr).toBe('');
+    expect(again.code).toBe(0);
+    expect(await readdir(path.join(home, 'tmp'))).toEqual([]);
   });
 });

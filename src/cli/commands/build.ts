@@ -1,11 +1,12 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { rm, writeFile } from 'node:fs/promises';
 import { OcibuildError } from '../../errors.js';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import { build, plan, type BuildOptions } from '../../build.js';
 import { formatPlan } from '../../graph/index.js';
 import { readDockerfileInput } from '../dockerfile-input.js';
+import { openStore } from '../store.js';
+import type { Store } from '../../cache/store.js';
 import { STDIN_ARG, type CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
 import { formatWarning } from '../warnings.js';
@@ -50,12 +51,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
       // `ocibuild -` (as `docker build -`): the Dockerfile comes from stdin, with an empty context.
       const fromStdin = argv.PATH === STDIN_ARG;
       if (fromStdin && argv.file !== undefined) throw new OcibuildError('USAGE', 'with PATH "-" the Dockerfile is read from stdin: -f cannot be given too');
-      const contextDir = fromStdin ? await mkdtemp(path.join(os.tmpdir(), 'ocibuild-empty-context-')) : path.resolve(ctx.io.cwd, argv.PATH);
-      try {
-        await runBuild(ctx, argv as unknown as BuildArgs, contextDir, fromStdin);
-      } finally {
-        if (fromStdin) await rm(contextDir, { recursive: true, force: true });
-      }
+      await runBuild(ctx, argv as unknown as BuildArgs, fromStdin ? undefined : path.resolve(ctx.io.cwd, argv.PATH));
     },
   );
 }
@@ -95,11 +91,28 @@ interface BuildArgs {
   runtime?: 'crun' | 'runc';
 }
 
-/** Everything `build` does once the context directory is known. */
-async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string, fromStdin: boolean): Promise<void> {
+/**
+ * Run `fn` with the context of `ocibuild -`: a fresh empty directory under the
+ * store's tmp/ (issue 7: no temp of a build in the system temp dir), removed
+ * afterwards (and by the next store open when the process is killed).
+ */
+async function withEmptyContext<T>(store: Store, fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await store.tempDir('empty-context');
+  try {
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Everything `build` does; `contextDir` undefined means `ocibuild -` (an empty
+ * context, made under the store once the flags are checked).
+ */
+async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string | undefined): Promise<void> {
+  const fromStdin = contextDir === undefined;
   const input = await readDockerfileInput(ctx, fromStdin ? '-' : argv.file, fromStdin ? '.' : argv.PATH);
-  const options: BuildOptions = {
-    context: contextDir,
+  const options: Omit<BuildOptions, 'context'> = {
     file: input.file,
     dockerfile: input.bytes,
     ...(argv.target ? { target: argv.target } : {}),
@@ -116,6 +129,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     env: ctx.io.env,
     run: runOptionsFromArgs(argv),
   };
+  const storeRoot = argv.store !== undefined ? path.resolve(ctx.io.cwd, argv.store) : undefined;
   const mode = argv.quiet ? 'quiet' : resolveProgressMode(argv.progress, ctx.io.stderr);
   const color = Boolean(ctx.io.stderr.isTTY);
   if (argv['dry-run']) {
@@ -128,7 +142,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
       argv['metadata-file'] !== undefined && '--metadata-file',
     ].filter(Boolean);
     if (unused.length > 0) throw new OcibuildError('USAGE', `--dry-run builds nothing, so ${unused.join(', ')} cannot apply`);
-    const p = await plan(options);
+    const p = contextDir !== undefined ? await plan({ ...options, context: contextDir }) : await withEmptyContext(await openStore(ctx, storeRoot), (context) => plan({ ...options, context }));
     for (const w of p.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
     ctx.io.stdout.write(formatPlan(p.graph));
     return;
@@ -138,15 +152,21 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
   const display = createProgressDisplay(mode, ctx.io.stderr, ctx.now, { warnings: false });
   let result;
   try {
-    result = await withInterrupt((signal) => build({
+    const run = (context: string, store?: Store) => withInterrupt((signal) => build({
       ...options,
+      context,
       // build() opens it once the options are checked: a usage error leaves no store behind.
-      ...(argv.store !== undefined ? { storeRoot: path.resolve(ctx.io.cwd, argv.store) } : {}),
+      ...(store ? { store } : storeRoot !== undefined ? { storeRoot } : {}),
       pullImage: hooks.pullImage,
       pushImage: hooks.pushImage,
       ...(mode === 'quiet' ? {} : { onProgress: display.onProgress }),
       signal,
     }));
+    if (contextDir !== undefined) result = await run(contextDir);
+    else {
+      const store = await openStore(ctx, storeRoot);
+      result = await withEmptyContext(store, (context) => run(context, store));
+    }
   } finally {
     display.end();
     await hooks.close();

@@ -1,0 +1,314 @@
+/**
+ * The store's blobs (`blobs/<alg>/<hex>`): written to a temp file, hashed
+ * while streaming, verified, fsynced and renamed; reads verify digest and
+ * size, and a corrupt blob is removed so it can be fetched again.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, promises as fs, type Stats } from 'node:fs';
+import path from 'node:path';
+import { Transform, Writable, pipeline as pipelineCb, type Readable, type TransformCallback } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { OcibuildError, isOcibuildError } from '../errors.js';
+import { digestAlgorithm, digestHex, parseDigest, sha256, type Digest } from '../oci/digest.js';
+import type { BlobInfo, BlobSink, BlobSource } from '../oci/types.js';
+import { errno, ioError, writeAll } from './io.js';
+import { tempPath } from './temp.js';
+
+export const MAX_SMALL_BLOB = 64 * 1024 * 1024;
+
+/** A blob being written: stream bytes into `stream`, then `commit` (or `abort`). */
+export interface BlobWriter {
+  /** Write the blob here; hashing happens as bytes arrive. */
+  stream: Writable;
+  /**
+   * Finish the blob (ends `stream` if still open): verify against `expected`
+   * (digest, or digest and size), fsync, and publish it atomically under its
+   * digest. On a mismatch the temp file is removed and DIGEST_MISMATCH or
+   * SIZE_MISMATCH thrown.
+   */
+  commit(expected?: Digest | BlobInfo): Promise<BlobInfo>;
+  /** Drop the partial blob. Idempotent; a no-op after commit. */
+  abort(): Promise<void>;
+}
+
+/** Hash a file (to tell a corrupt blob from a wrong descriptor). */
+async function hashFile(file: string, algorithm: 'sha256' | 'sha512'): Promise<string> {
+  const h = createHash(algorithm);
+  await pipeline(createReadStream(file), new Writable({ write: (c: Buffer, _e, cb) => (h.update(c), cb()) }));
+  return `${algorithm}:${h.digest('hex')}`;
+}
+
+/**
+ * Verifies a blob read from the store; on a mismatch it removes the corrupt
+ * file (so it can be fetched again) and fails with STORE_CORRUPT.
+ */
+class BlobReadVerifier extends Transform {
+  private readonly hash: Hash;
+  private bytes = 0;
+  constructor(
+    private readonly digest: Digest,
+    private readonly size: number,
+    private readonly onCorrupt: () => Promise<void>,
+  ) {
+    super();
+    this.hash = createHash(digestAlgorithm(digest));
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    if (this.bytes > this.size) {
+      this.fail(`grew beyond its ${this.size} bytes while being read`, cb);
+      return;
+    }
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    const got = `${digestAlgorithm(this.digest)}:${this.hash.digest('hex')}`;
+    if (this.bytes !== this.size) this.fail(`has ${this.bytes} bytes, expected ${this.size}`, cb);
+    else if (got !== this.digest) this.fail(`content hashes to ${got}`, cb);
+    else cb();
+  }
+  private fail(why: string, cb: TransformCallback): void {
+    const err = new OcibuildError('STORE_CORRUPT', `blob ${this.digest} in the store is corrupt (${why}); it was removed and must be fetched or built again`);
+    this.onCorrupt().then(
+      () => cb(err),
+      () => cb(err),
+    );
+  }
+}
+
+/** The blobs of the store at `root`; `now` is the store's clock (last-use times). */
+export class Blobs implements BlobSource, BlobSink {
+  constructor(
+    readonly root: string,
+    private readonly now: () => number,
+  ) {}
+
+  /** Path of a blob file (whether or not it exists). */
+  blobPath(digest: Digest): string {
+    return path.join(this.root, 'blobs', digestAlgorithm(digest), digestHex(digest));
+  }
+
+  /** True when the blob is in the store. */
+  async has(digest: Digest): Promise<boolean> {
+    return (await this.stat(digest)) !== undefined;
+  }
+
+  /** Digest and size of a stored blob, or undefined. */
+  async stat(digest: Digest): Promise<BlobInfo | undefined> {
+    parseDigest(digest);
+    try {
+      const st = await fs.stat(this.blobPath(digest));
+      return st.isFile() ? { digest, size: st.size } : undefined;
+    } catch (e) {
+      if (errno(e) === 'ENOENT') return undefined;
+      throw ioError(`cannot stat blob ${digest}`, e);
+    }
+  }
+
+  /** Remove a corrupt blob, unless it was replaced (by a good copy) meanwhile. */
+  private async removeCorrupt(digest: Digest, ino: number): Promise<void> {
+    const p = this.blobPath(digest);
+    try {
+      const st = await fs.stat(p);
+      if (st.ino === ino) await fs.rm(p, { force: true });
+    } catch {
+      // already gone
+    }
+  }
+
+  /**
+   * Stream a blob. Digest (and `size`, when given) are verified while
+   * streaming: the stream fails with STORE_CORRUPT at its end when the content
+   * does not match, and the corrupt file is removed. A missing blob is
+   * BLOB_NOT_FOUND; a `size` that disagrees with an intact blob is SIZE_MISMATCH.
+   */
+  async open(digest: Digest, size?: number): Promise<Readable> {
+    parseDigest(digest);
+    const p = this.blobPath(digest);
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(p, 'r');
+    } catch (e) {
+      if (errno(e) === 'ENOENT') throw new OcibuildError('BLOB_NOT_FOUND', `blob ${digest} is not in the store`);
+      throw ioError(`cannot open blob ${digest}`, e);
+    }
+    let st: Stats;
+    try {
+      st = await fh.stat();
+    } catch (e) {
+      await fh.close();
+      throw ioError(`cannot stat blob ${digest}`, e);
+    }
+    if (size !== undefined && st.size !== size) {
+      await fh.close();
+      const actual = await hashFile(p, digestAlgorithm(digest)).catch(() => undefined);
+      if (actual === digest) {
+        throw new OcibuildError('SIZE_MISMATCH', `blob ${digest}: the descriptor says ${size} bytes, the blob has ${st.size}`);
+      }
+      await this.removeCorrupt(digest, st.ino);
+      throw new OcibuildError('STORE_CORRUPT', `blob ${digest} in the store is corrupt (${st.size} bytes, expected ${size}); it was removed and must be fetched or built again`);
+    }
+    const file = fh.createReadStream({ highWaterMark: 256 * 1024 });
+    const verifier = new BlobReadVerifier(digest, st.size, () => this.removeCorrupt(digest, st.ino));
+    pipelineCb(file, verifier, () => undefined);
+    return verifier;
+  }
+
+  /**
+   * Read a small blob (manifest, config, index) fully, verified. A corrupt
+   * blob is removed and reported as STORE_CORRUPT.
+   */
+  async readBlob(digest: Digest, maxBytes = MAX_SMALL_BLOB): Promise<Buffer> {
+    parseDigest(digest);
+    const p = this.blobPath(digest);
+    let data: Buffer;
+    let st: Stats;
+    try {
+      st = await fs.stat(p);
+      if (st.size > maxBytes) {
+        throw new OcibuildError('MANIFEST_INVALID', `blob ${digest} has ${st.size} bytes, more than the ${maxBytes} read into memory`);
+      }
+      data = await fs.readFile(p);
+    } catch (e) {
+      if (errno(e) === 'ENOENT') throw new OcibuildError('BLOB_NOT_FOUND', `blob ${digest} is not in the store`);
+      throw ioError(`cannot read blob ${digest}`, e);
+    }
+    const alg = digestAlgorithm(digest);
+    const got = `${alg}:${createHash(alg).update(data).digest('hex')}`;
+    if (got !== digest) {
+      await this.removeCorrupt(digest, st.ino);
+      throw new OcibuildError('STORE_CORRUPT', `blob ${digest} in the store is corrupt (content hashes to ${got}); it was removed and must be fetched or built again`);
+    }
+    return data;
+  }
+
+  /** Mark a blob as recently used (protects it from a concurrent prune's grace period). */
+  async touch(digest: Digest): Promise<void> {
+    const t = new Date(this.now());
+    await fs.utimes(this.blobPath(digest), t, t).catch(() => undefined);
+  }
+
+  /** Store in-memory bytes (manifests, configs). Returns at once when the blob is already there. */
+  async writeBlob(data: string | Uint8Array): Promise<BlobInfo> {
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const digest = sha256(bytes);
+    const existing = await this.stat(digest);
+    if (existing && existing.size === bytes.length) {
+      await this.touch(digest);
+      return existing;
+    }
+    const w = await this.createWriter();
+    try {
+      w.stream.end(bytes);
+    } catch (e) {
+      await w.abort();
+      throw e;
+    }
+    return w.commit({ digest, size: bytes.length });
+  }
+
+  /**
+   * Stream a blob into the store: temp file, digest while writing, verify
+   * against `expected`, fsync, rename. A partial or mismatching write is never
+   * visible. When `expected` names a blob the store already has, the source
+   * is destroyed unread (cancelling a download) and the stored blob reported.
+   */
+  async ingest(source: Readable, expected?: BlobInfo): Promise<BlobInfo> {
+    if (expected) {
+      parseDigest(expected.digest);
+      const existing = await this.stat(expected.digest);
+      if (existing && existing.size === expected.size) {
+        source.destroy();
+        await this.touch(expected.digest);
+        return existing;
+      }
+    }
+    const w = await this.createWriter({ algorithm: expected ? digestAlgorithm(expected.digest) : 'sha256' });
+    try {
+      await pipeline(source, w.stream);
+    } catch (e) {
+      await w.abort();
+      if (isOcibuildError(e)) throw e;
+      throw new OcibuildError('BLOB_NOT_FOUND', `could not read the blob being stored${expected ? ` (${expected.digest})` : ''}: ${(e as Error).message}`, { cause: e });
+    }
+    return w.commit(expected);
+  }
+
+  /** Start writing a blob of unknown digest (a layer being produced); `algorithm` defaults to sha256. */
+  async createWriter(options: { algorithm?: 'sha256' | 'sha512' } = {}): Promise<BlobWriter> {
+    const algorithm = options.algorithm ?? 'sha256';
+    const tmp = tempPath(this.root, 'blob');
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(tmp, 'wx', 0o644);
+    } catch (e) {
+      throw ioError('cannot create a temp file in the store', e);
+    }
+    const hash = createHash(algorithm);
+    let size = 0;
+    let state: 'open' | 'committed' | 'aborted' = 'open';
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await fh.close().catch(() => undefined);
+    };
+    const stream = new Writable({
+      highWaterMark: 1024 * 1024,
+      write(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        size += chunk.length;
+        writeAll(fh, [chunk]).then(() => cb(), cb);
+      },
+      writev(chunks, cb) {
+        const bufs = chunks.map((c) => c.chunk as Buffer);
+        for (const b of bufs) {
+          hash.update(b);
+          size += b.length;
+        }
+        writeAll(fh, bufs).then(() => cb(), cb);
+      },
+    });
+    const abort = async () => {
+      if (state !== 'open') return;
+      state = 'aborted';
+      if (!stream.destroyed) stream.destroy();
+      await close();
+      await fs.rm(tmp, { force: true });
+    };
+    const commit = async (expected?: Digest | BlobInfo): Promise<BlobInfo> => {
+      if (state !== 'open') throw new OcibuildError('STORE_CORRUPT', `blob writer already ${state}`);
+      try {
+        if (!stream.writableEnded) stream.end();
+        await finished(stream);
+      } catch (e) {
+        await abort();
+        throw ioError('writing a blob into the store failed', e);
+      }
+      const digest = `${algorithm}:${hash.digest('hex')}` as Digest;
+      const want = typeof expected === 'string' ? { digest: expected, size: undefined } : expected;
+      if (want?.size !== undefined && want.size !== size) {
+        await abort();
+        throw new OcibuildError('SIZE_MISMATCH', `blob ${want.digest}: got ${size} bytes, expected ${want.size}`);
+      }
+      if (want && want.digest !== digest) {
+        await abort();
+        throw new OcibuildError('DIGEST_MISMATCH', `blob: expected ${want.digest}, got ${digest}`);
+      }
+      try {
+        await fh.sync();
+        await close();
+        const dest = this.blobPath(digest);
+        if (algorithm !== 'sha256') await fs.mkdir(path.dirname(dest), { recursive: true });
+        await fs.rename(tmp, dest);
+      } catch (e) {
+        await abort();
+        throw ioError(`cannot store blob ${digest}`, e);
+      }
+      state = 'committed';
+      return { digest, size };
+    };
+    return { stream, commit, abort };
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Filesystem helpers of the store: STORE_IO errors, full writes, fsync of a
+ * directory, tree sizes and removal. Used by every concern of the store.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { OcibuildError, isOcibuildError } from '../errors.js';
+
+/** The `code` of a Node.js system error. */
+export function errno(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException)?.code;
+}
+
+/** Wrap a filesystem error (permissions, disk full, ...) as STORE_IO; OcibuildErrors pass through. */
+export function ioError(what: string, e: unknown): OcibuildError {
+  if (isOcibuildError(e)) return e;
+  const code = errno(e);
+  return new OcibuildError('STORE_IO', `${what}: ${(e as Error)?.message ?? String(e)}`, {
+    cause: e,
+    hint: code === 'ENOSPC' ? 'the disk is full: `ocibuild prune` frees space' : code === 'EACCES' || code === 'EPERM' ? 'check the permissions of the store directory (OCIBUILD_HOME)' : undefined,
+  });
+}
+
+/** Run `fn`, turning raw filesystem errors into STORE_IO. */
+export async function io<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw ioError(what, e);
+  }
+}
+
+export async function writeAll(fh: fs.FileHandle, bufs: Buffer[]): Promise<void> {
+  for (const buf of bufs) {
+    let off = 0;
+    while (off < buf.length) {
+      const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+      off += bytesWritten;
+    }
+  }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  let fh: fs.FileHandle | undefined;
+  try {
+    fh = await fs.open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** Entries of a directory; none when it does not exist. */
+export async function listDir(dir: string): Promise<string[]> {
+  try {
+    return await fs.readdir(dir);
+  } catch (e) {
+    if (errno(e) === 'ENOENT') return [];
+    throw e;
+  }
+}
+
+/** Bytes of the files under a directory (best effort). */
+export async function treeSize(dir: string): Promise<number> {
+  let total = 0;
+  const walk = async (d: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await fs.readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else {
+        const st = await fs.lstat(p).catch(() => undefined);
+        if (st) total += st.size;
+      }
+    }
+  };
+  await walk(dir);
+  return total;
+}
+
+/** Remove a directory tree, read-only directories included. */
+export async function removeTree(dir: string): Promise<void> {
+  // Unpacked trees may hold read-only directories (as layers give them).
+  const chmodWalk = async (d: string): Promise<void> => {
+    await fs.chmod(d, 0o700).catch(() => undefined);
+    const entries = await fs.readdir(d, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) if (e.isDirectory()) await chmodWalk(path.join(d, e.name));
+  };
+  await chmodWalk(dir);
+  await fs.rm(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,91 @@
+/**
+ * The store's `tmp/`: temp files and directories named
+ * `<prefix>-<pid>-<random>` (writes in progress, a build's work dirs), atomic
+ * file writes through them, and removal of what killed processes left.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { errno, io, ioError, removeTree, writeAll } from './io.js';
+
+/** Path of a new temp entry in the store's tmp/ (not created). */
+export function tempPath(root: string, prefix = 'tmp'): string {
+  return path.join(root, 'tmp', `${prefix}-${process.pid}-${randomBytes(8).toString('hex')}`);
+}
+
+/** A fresh, empty directory inside the store (same filesystem, so it can be renamed into place). */
+export async function createTempDir(root: string, prefix = 'dir'): Promise<string> {
+  const dir = tempPath(root, prefix);
+  await io('cannot create a temp directory in the store', () => fs.mkdir(dir, { recursive: false }));
+  return dir;
+}
+
+/**
+ * Remove what killed processes left in `tmp/` (a build's work dirs, partial
+ * blobs): entries are named `<prefix>-<pid>-<random>`, and one whose process
+ * no longer exists on this host belongs to nobody. Processes sharing a store
+ * are assumed to share a pid namespace; anything else (a live pid, a name of
+ * another shape) is left to `prune`'s grace period. Best effort.
+ */
+export async function removeOrphanedTemp(root: string): Promise<void> {
+  const dir = path.join(root, 'tmp');
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const m = /-(\d+)-[0-9a-f]{16}$/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || pid <= 0 || isAlive(pid)) continue;
+    await removeTree(path.join(dir, name)).catch(() => undefined);
+  }
+}
+
+/** Create a file atomically unless it exists (link() fails on EEXIST, so concurrent openers agree). */
+export async function createIfMissing(root: string, name: string, content: string): Promise<void> {
+  const target = path.join(root, name);
+  try {
+    await fs.access(target);
+    return;
+  } catch {
+    // create below
+  }
+  const tmp = tempPath(root);
+  await io(`cannot write ${tmp}`, () => fs.writeFile(tmp, content, { mode: 0o644 }));
+  try {
+    await fs.link(tmp, target);
+  } catch (e) {
+    if (errno(e) !== 'EEXIST') throw ioError(`cannot create ${target}`, e);
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+}
+
+/** temp file in the store, fsync, rename over `dest`; the temp file is removed on failure. */
+export async function writeFileAtomic(root: string, dest: string, data: Buffer, prefix: string): Promise<void> {
+  const tmp = tempPath(root, prefix);
+  try {
+    const fh = await fs.open(tmp, 'wx', 0o644);
+    try {
+      await writeAll(fh, [data]);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.rename(tmp, dest);
+  } catch (e) {
+    await fs.rm(tmp, { force: true });
+    throw ioError(`cannot write ${dest}`, e);
+  }
+}
+
+/**
+ * Writes a small record file at `rel` (a path inside the store, such as
+
+/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
