@@ -303,8 +303,8 @@ describe('RUN with the copy snapshot (a copied tree, a stat-based diff)', () => 
       'RUN echo hi > /hello && ln /hello /hard && rm /etc/group && rm -rf /data && rm -rf /keep && mkdir /keep && echo new > /keep/new && chmod 600 /etc/passwd && chmod 4755 /hello && ln -sf /etc/passwd /link && ln -s hello /rel',
       '',
     ].join('\n');
-    const layersWith = async (snapshot: 'overlay' | 'copy') => {
-      const s = await Store.open(path.join(tmp, `store-${snapshot}`));
+    const layersWith = async (snapshot: 'overlay' | 'copy', isolation: 'auto' | 'chroot' = 'auto') => {
+      const s = await Store.open(path.join(tmp, `store-${snapshot}-${isolation}`));
       await makeBusyboxImage(s, 'busybox:test');
       const warnings: string[] = [];
       const r = await build({
@@ -314,7 +314,7 @@ describe('RUN with the copy snapshot (a copied tree, a stat-based diff)', () => 
         env: {},
         platforms: ['linux/amd64'],
         sourceDateEpoch: 0,
-        run: { snapshot },
+        run: { snapshot, isolation },
         onProgress: (e) => e.type === 'warning' && warnings.push(e.message),
       });
       const layers = r.images[0]!.layers;
@@ -329,6 +329,8 @@ describe('RUN with the copy snapshot (a copied tree, a stat-based diff)', () => 
     expect(copy.listings).toEqual(overlay.listings);
     // Same entries, owners, modes, link targets and bytes (mtimes clamped to SOURCE_DATE_EPOCH): same digests.
     expect(copy.digests).toEqual(overlay.digests);
+    // The same under chroot isolation (its mount stubs are made in the copied tree itself).
+    expect((await layersWith('copy', 'chroot')).digests).toEqual(overlay.digests);
     expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(tmp);
   }, 240_000);
 });
