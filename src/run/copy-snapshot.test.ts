@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { opaqueXattrName, writeOverlayWhiteouts } from '../rootfs/unpacked.js';
-import { copyLowerTrees, diffTree, statTree } from './copy-snapshot.js';
+import { copyLowerTrees, diffSnapshots, diffTree, statTree, type StatRecord } from './copy-snapshot.js';
 import type { LayerEntry } from '../layers/types.js';
 
 const xattr = opaqueXattrName();
@@ -77,6 +77,8 @@ describe('copy snapshot: lower trees copied, diffed by stat', () => {
 
   it('new, changed content, mode only, owner only, deleted file, deleted dir, replaced dir, retargeted symlink, hardlinks', async () => {
     const before = await statTree(merged);
+    // Birth times come from the kernel's coarse clock (a tick of a few ms): a command starts later than that.
+    await new Promise((r) => setTimeout(r, 50));
     const m = (p: string) => path.join(merged, p);
     fs.writeFileSync(m('hello'), 'hi\n'); // new
     fs.writeFileSync(m('etc/passwd'), 'root:x:0:0::/root:/bin/ash\n'); // changed content, same size
@@ -136,5 +138,14 @@ describe('copy snapshot: lower trees copied, diffed by stat', () => {
     fs.rmSync(path.join(merged, 'tmp/x'), { recursive: true });
     // A directory whose child was made and removed is in the layer, as overlay copies it up.
     expect(names(await diffTree(merged, before, { stubs: ['proc', 'dev', 'etc/hosts', 'etc/hostname'], stubParents: ['etc'] }))).toEqual(['directory tmp']);
+  });
+
+  it('a directory made again on its old inode (ext4 reuses freed inodes at once) is opaque by its birth time', () => {
+    const rec = (kind: StatRecord['kind'], ino: number, birth: number): StatRecord => ({
+      kind, dev: 1n, ino: BigInt(ino), ctimeNs: BigInt(birth), mtimeNs: BigInt(birth), birthtimeNs: BigInt(birth), size: 0n, mode: 0o755, uid: 0, gid: 0, rdev: 0n, nlink: 1n,
+    });
+    const before = new Map([['d', rec('directory', 5, 1)], ['d/old', rec('file', 6, 1)]]);
+    const after = new Map([['d', rec('directory', 5, 2)], ['d/new', rec('file', 6, 2)]]);
+    expect(names(diffSnapshots(tmp, before, after))).toEqual(['directory d', 'opaque d', 'file d/new']);
   });
 });

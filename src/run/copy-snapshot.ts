@@ -12,8 +12,8 @@
  *   when the layer is written, and only for changed files);
  * - a deleted path is a whiteout (`.wh.name`), only at the topmost deleted
  *   name;
- * - a directory that is there before and after but is another inode (deleted
- *   and made again) is an opaque directory (`.wh..wh..opq`), as kernel
+ * - a directory that is there before and after but is another inode, or the
+ *   same inode with another birth time (deleted and made again) is an opaque directory (`.wh..wh..opq`), as kernel
  *   overlay marks a directory created over a whiteout; nothing below it is
  *   whited out one by one;
  * - every ancestor directory of a change is in the layer, as an overlay upper
@@ -36,6 +36,8 @@ export interface StatRecord {
   ino: bigint;
   ctimeNs: bigint;
   mtimeNs: bigint;
+  /** statx's birth time (0 where the filesystem has none): tells a directory made again on a reused inode. */
+  birthtimeNs: bigint;
   size: bigint;
   /** Permission bits with setuid/setgid/sticky. */
   mode: number;
@@ -76,6 +78,7 @@ export async function statTree(root: string, signal?: AbortSignal): Promise<Stat
         ino: st.ino,
         ctimeNs: st.ctimeNs,
         mtimeNs: st.mtimeNs,
+        birthtimeNs: st.birthtimeNs,
         size: st.size,
         mode: Number(st.mode & 0o7777n),
         uid: Number(st.uid),
@@ -99,6 +102,7 @@ export function statChanged(a: StatRecord, b: StatRecord): boolean {
     a.ino !== b.ino ||
     a.ctimeNs !== b.ctimeNs ||
     a.mtimeNs !== b.mtimeNs ||
+    a.birthtimeNs !== b.birthtimeNs ||
     a.size !== b.size ||
     a.mode !== b.mode ||
     a.uid !== b.uid ||
@@ -219,8 +223,9 @@ export function diffSnapshots(root: string, before: StatSnapshot, after: StatSna
   for (const [p, a] of after) {
     const b = before.get(p);
     if (!b || statChanged(a, b)) include.add(p);
-    // Deleted and made again (another inode), or made where a non-directory was: opaque, as overlay marks it.
-    if (a.kind === 'directory' && b && (b.kind !== 'directory' || b.ino !== a.ino)) opaque.add(p);
+    // Deleted and made again (another inode, or the same one reborn: ext4 reuses a freed inode at
+    // once, its birth time tells), or made where a non-directory was: opaque, as overlay marks it.
+    if (a.kind === 'directory' && b && (b.kind !== 'directory' || b.ino !== a.ino || b.birthtimeNs !== a.birthtimeNs)) opaque.add(p);
   }
   for (const p of before.keys()) {
     if (after.has(p)) continue;
