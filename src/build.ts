@@ -31,7 +31,7 @@ import { writeOutputs, type OutputRecord, type PushBlobProgress, type PushFn } f
 import { StatCache } from './cache/stat-cache.js';
 import { localExplainLog, localStepCache } from './cache/step-cache.js';
 import { parseOutputSpec, type OutputSpec } from './output/spec.js';
-import { chooseSandbox, probeHost, readSecret, type ExtraHost, type IsolationRequest, type Rlimit, type SandboxMethod, type SecretSource } from './run/index.js';
+import { chooseSandbox, probeHost, readSecret, type ExtraHost, type IsolationRequest, type Rlimit, type SandboxMethod, type SecretSource, type SnapshotRequest } from './run/index.js';
 
 import { checkBuildOptions, withBuildDefaults, type BuildRegistryOptions } from './build-defaults.js';
 
@@ -122,8 +122,13 @@ export interface RunOptions {
   isolation?: IsolationRequest;
   /** Prefer this runtime when both work (default crun). */
   runtime?: 'crun' | 'runc';
-  /** The snapshot method (default: kernel overlay when it mounts, else fuse-overlayfs). */
-  snapshot?: 'overlay' | 'fuse-overlayfs';
+  /**
+   * The snapshot method (`--snapshotter`): `overlay` (kernel), `fuse-overlayfs`,
+   * `copy` (the layers copied into a fresh tree, diffed by stat after the
+   * command), or `auto` (default: the first that works, in that order; a
+   * fallback is reported as a warning).
+   */
+  snapshot?: SnapshotRequest;
   /** Network of RUN steps without `--network` (default: the host's). */
   network?: 'default' | 'none' | 'host';
   /** Extra /etc/hosts lines (`--add-host`). */
@@ -283,7 +288,7 @@ async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
   const runOptions = options.run ?? {};
   const sandboxMethod = () =>
     (sandbox ??= probeHost(runOptions.runtime ? { preferRuntime: runOptions.runtime } : {})
-      .then((probe) => chooseSandbox(probe, runOptions.isolation ?? 'auto', runOptions.snapshot))
+      .then((probe) => chooseSandbox(probe, runOptions.isolation ?? 'auto', runOptions.snapshot ?? 'auto'))
       .then((m) => {
         if (m.reason) options.onProgress?.({ type: 'warning', time: now(), message: `RUN sandbox: ${m.reason}` });
         return m;

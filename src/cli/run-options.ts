@@ -1,7 +1,7 @@
 /**
  * docker build's RUN-side flags: `--network`, `--add-host`, `--shm-size`,
  * `--ulimit` (lowering only), `--cgroup-parent` (refused: builds use no
- * cgroups of their own), `--allow security.insecure`, `--isolation`.
+ * cgroups of their own), `--allow security.insecure`, `--isolation`, `--snapshotter`.
  */
 import { existsSync } from 'node:fs';
 import type { Argv } from 'yargs';
@@ -19,6 +19,7 @@ export function runFlags<T>(y: Argv<T>) {
     .option('cgroup-parent', { type: 'string', describe: 'Not supported: RUN steps use no cgroups of their own' })
     .option('allow', { type: 'string', array: true, default: [] as string[], describe: 'Extra privileges: security.insecure (allows RUN --security=insecure)' })
     .option('isolation', { choices: ['auto', 'oci', 'chroot'] as const, describe: 'RUN isolation: oci (crun/runc), chroot (unshare + chroot), auto (oci when a runtime works)' })
+    .option('snapshotter', { choices: ['auto', 'overlay', 'fuse-overlayfs', 'copy'] as const, describe: 'RUN snapshots: overlay (kernel), fuse-overlayfs, copy (a copied tree diffed by stat), auto (the first that works)' })
     .option('runtime', { choices: ['crun', 'runc'] as const, describe: 'Prefer this OCI runtime when both work (default crun)' })
     .option('secret', { type: 'string', array: true, default: [] as string[], describe: 'Secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR' })
     .option('ssh', { type: 'string', array: true, default: [] as string[], describe: 'SSH agent for RUN --mount=type=ssh: default ($SSH_AUTH_SOCK) or ID=SOCKET|KEY[,KEY...]' });
@@ -33,6 +34,7 @@ interface RunArgs {
   allow?: string[];
   isolation?: 'auto' | 'oci' | 'chroot';
   runtime?: 'crun' | 'runc';
+  snapshotter?: 'auto' | 'overlay' | 'fuse-overlayfs' | 'copy';
   secret?: string[];
   ssh?: string[];
 }
@@ -66,6 +68,7 @@ export function runOptionsFromArgs(argv: RunArgs): RunOptions {
     ...(Object.keys(ssh).length > 0 ? { ssh } : {}),
     ...(argv.isolation ? { isolation: argv.isolation } : {}),
     ...(argv.runtime ? { runtime: argv.runtime } : {}),
+    ...(argv.snapshotter ? { snapshot: argv.snapshotter } : {}),
     ...(argv.network ? { network: argv.network } : {}),
     ...(addHosts.length > 0 ? { addHosts } : {}),
     ...(argv['shm-size'] !== undefined ? { shmSize: parseShmSize(argv['shm-size']) } : {}),

@@ -23,6 +23,7 @@ export { runCommand, commandText, DEFAULT_SHELL, type RunCommand, type RunHeredo
 export { resolveUser, type ProcessUser } from './user.js';
 export { createRuntimeSpec, type Rlimit, type RuntimeSpecInput } from './spec.js';
 export { snapshotUpper, listOpaqueDirs } from './snapshot.js';
+export { copyLowerTrees, diffTree, statTree, type StatSnapshot } from './copy-snapshot.js';
 export { probeHost, type HostProbe, type ProbeItem } from './probe.js';
 export { runSandbox, parseAddHost, hostsFile, type ExtraHost, type SandboxMethod } from './sandbox.js';
 export { parseUlimit, parseShmSize } from './limits.js';
@@ -32,22 +33,26 @@ export { parseSecretFlag, parseSshFlag, readSecret, type SecretSource } from './
 /** `--isolation`: `oci` (a runtime), `chroot` (unshare + chroot), or chosen from what works. */
 export type IsolationRequest = 'auto' | 'oci' | 'chroot';
 
+/** `--snapshotter`: kernel `overlay`, `fuse-overlayfs`, a `copy` with a stat-based diff, or the first that works. */
+export type SnapshotRequest = 'auto' | 'overlay' | 'fuse-overlayfs' | 'copy';
+
 /**
  * The sandbox method for this host: `oci` with the first working runtime,
- * else `chroot`; overlay, else fuse-overlayfs. `reason` says why a fallback
- * was taken (shown once per build).
+ * else `chroot`; overlay, else fuse-overlayfs, else a copy with a stat-based
+ * diff. `reason` says why a fallback was taken (shown once per build).
  */
-export function chooseSandbox(probe: HostProbe, isolation: IsolationRequest = 'auto', snapshotRequest?: 'overlay' | 'fuse-overlayfs'): SandboxMethod & { reason?: string } {
+export function chooseSandbox(probe: HostProbe, isolation: IsolationRequest = 'auto', snapshotRequest: SnapshotRequest = 'auto'): SandboxMethod & { reason?: string } {
   if (probe.unavailable || !probe.snapshot) {
     throw new OcibuildError('SANDBOX_UNAVAILABLE', `RUN cannot work on this host: ${probe.unavailable ?? 'no snapshot method'}`, { hint: 'run `ocibuild doctor` for the details and fixes' });
   }
   const reasons: string[] = [];
   let snapshot = probe.snapshot;
-  if (snapshotRequest) {
-    const item = snapshotRequest === 'overlay' ? probe.overlay : probe.fuseOverlayfs;
+  if (snapshotRequest !== 'auto') {
+    const item = snapshotRequest === 'overlay' ? probe.overlay : snapshotRequest === 'fuse-overlayfs' ? probe.fuseOverlayfs : probe.copy;
     if (!item.ok) throw new OcibuildError('SANDBOX_UNAVAILABLE', `snapshot ${snapshotRequest}: ${item.detail}`, item.fix ? { hint: item.fix } : {});
     snapshot = snapshotRequest;
-  } else if (probe.snapshot !== 'overlay') reasons.push(`snapshot: fuse-overlayfs, because ${probe.overlay.detail}`);
+  } else if (probe.snapshot === 'fuse-overlayfs') reasons.push(`snapshot: fuse-overlayfs, because ${probe.overlay.detail}`);
+  else if (probe.snapshot === 'copy') reasons.push(`snapshot: copy (a copied tree with a stat-based diff, slower on big images), because ${probe.overlay.detail}; ${probe.fuseOverlayfs.detail}`);
   if (isolation === 'oci' && !probe.runtime) {
     throw new OcibuildError('SANDBOX_UNAVAILABLE', `--isolation=oci: no OCI runtime works here (${probe.runtimes.crun.detail}; ${probe.runtimes.runc.detail})`, {
       hint: probe.runtimes.crun.fix ?? probe.runtimes.runc.fix ?? 'install crun or runc, or use --isolation=chroot',

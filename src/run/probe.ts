@@ -3,7 +3,7 @@
  * versions): which OCI runtime starts a container, whether overlayfs mounts
  * (plain as root, with `userxattr` in a user namespace otherwise), whether
  * user namespaces and subordinate ids are available, whether fuse-overlayfs
- * is there. `ocibuild doctor` prints the result; the sandbox picks its
+ * is there (else the copy fallback serves). `ocibuild doctor` prints the result; the sandbox picks its
  * methods from it, in order, and says why it fell back.
  */
 import { execFile } from 'node:child_process';
@@ -33,6 +33,8 @@ export interface HostProbe {
   subids: ProbeItem & { ranges?: SubIds };
   overlay: ProbeItem;
   fuseOverlayfs: ProbeItem;
+  /** The last snapshot fallback: a copied tree with a stat-based diff (always works, costs the image's size per RUN). */
+  copy: ProbeItem;
   runtimes: { crun: ProbeItem; runc: ProbeItem };
   xattrTools: ProbeItem;
   /** The runtime RUN uses (the first that works, crun preferred). */
@@ -40,7 +42,7 @@ export interface HostProbe {
   /** The isolation RUN uses. */
   isolation?: 'oci' | 'chroot';
   /** The snapshot method RUN uses. */
-  snapshot?: 'overlay' | 'fuse-overlayfs';
+  snapshot?: 'overlay' | 'fuse-overlayfs' | 'copy';
   /** Why RUN cannot work here, when it cannot. */
   unavailable?: string;
 }
@@ -201,7 +203,8 @@ export async function probeHost(options: { preferRuntime?: 'crun' | 'runc'; tmpD
     const runtimes = { crun: undefined as ProbeItem | undefined, runc: undefined as ProbeItem | undefined };
     for (const r of order) runtimes[r] = prefix ? await tryRuntime(r, prefix, tmp) : { ok: false, detail: 'needs a user namespace', ...(userns.fix ? { fix: userns.fix } : {}) };
     const runtime = order.find((r) => runtimes[r]!.ok);
-    const snapshot = overlay.ok ? 'overlay' : fuse.ok && prefix ? 'fuse-overlayfs' : undefined;
+    const copy: ProbeItem = { ok: true, detail: 'copies the layers into a fresh tree and diffs it by stat (always works; each RUN costs the image size)' };
+    const snapshot = overlay.ok ? 'overlay' : fuse.ok && prefix ? 'fuse-overlayfs' : prefix ? 'copy' : undefined;
     const probe: HostProbe = {
       root,
       uid,
@@ -210,6 +213,7 @@ export async function probeHost(options: { preferRuntime?: 'crun' | 'runc'; tmpD
       subids,
       overlay,
       fuseOverlayfs: fuse,
+      copy,
       runtimes: { crun: runtimes.crun!, runc: runtimes.runc! },
       xattrTools,
       ...(runtime ? { runtime } : {}),
@@ -217,7 +221,6 @@ export async function probeHost(options: { preferRuntime?: 'crun' | 'runc'; tmpD
       ...(snapshot ? { snapshot } : {}),
     };
     if (!prefix) probe.unavailable = `RUN needs root or user namespaces: ${userns.detail}`;
-    else if (!snapshot) probe.unavailable = `RUN needs overlayfs or fuse-overlayfs: ${overlay.detail}; ${fuse.detail}`;
     else if (!xattrTools.ok) probe.unavailable = xattrTools.detail;
     return probe;
   } finally {

@@ -1,7 +1,8 @@
 /**
  * One RUN in a sandbox: an overlay of the unpacked layers with a fresh upper
  * dir, the command run by an OCI runtime (or chrooted), the layer read from
- * the upper dir.
+ * the upper dir. Without overlay or fuse-overlayfs (`copy`), `merged` is a
+ * copy of the lower trees and the layer is its stat-based diff.
  *
  * Everything happens inside one wrapper process, `unshare --mount --pid
  * --fork --kill-child` (plus `--user` with our id mappings when not root,
@@ -28,6 +29,7 @@ import type { RunCommand } from './command.js';
 import { commandText } from './command.js';
 import { usernsArgs, WRAPPER_NAMESPACES, type HostProbe } from './probe.js';
 import { existsInLowers, snapshotUpper, type OwnerMap } from './snapshot.js';
+import { copyLowerTrees, diffTree, statTree, type StatSnapshot } from './copy-snapshot.js';
 import { createRuntimeSpec, RLIM_INFINITY, SANDBOX_MOUNT_POINTS, specJson, type Rlimit } from './spec.js';
 import type { ProcessUser } from './user.js';
 import { runtimeMounts, type OutputRedactor, type SandboxMount } from './mounts.js';
@@ -42,7 +44,8 @@ export interface ExtraHost {
 export interface SandboxMethod {
   isolation: 'oci' | 'chroot';
   runtime?: 'crun' | 'runc';
-  snapshot: 'overlay' | 'fuse-overlayfs';
+  /** `copy`: the lower trees copied into `merged` and diffed by stat (src/run/copy-snapshot.ts). */
+  snapshot: 'overlay' | 'fuse-overlayfs' | 'copy';
   probe: HostProbe;
 }
 
@@ -113,6 +116,7 @@ if [ "$OCB_NET" = none ]; then ip link set lo up; fi
 case "$OCB_SNAPSHOT" in
   overlay) (cd l && mount -t overlay overlay -o "lowerdir=$OCB_LOWER,upperdir=../upper,workdir=../work$OCB_OVERLAY_OPTS" ../merged) ;;
   fuse-overlayfs) fuse-overlayfs -o "lowerdir=$OCB_LOWER,upperdir=$OCB_DIR/upper,workdir=$OCB_DIR/work" "$OCB_DIR/merged" </dev/null >/dev/null ;;
+  copy) : ;; # merged is already a copy of the lower trees
 esac
 m="$OCB_DIR/merged"
 if [ "$OCB_ISOLATION" = oci ]; then
@@ -249,6 +253,12 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
       hint: probe.subids.fix ?? 'add /etc/subuid and /etc/subgid entries for your user',
     });
   }
+  // The copy fallback: the merged root is a copy of the lower trees, its stat snapshot taken now.
+  let before: StatSnapshot | undefined;
+  if (method.snapshot === 'copy') {
+    await copyLowerTrees(options.lowerDirs, path.join(dir, 'merged'), { opaqueXattrs: ['trusted.overlay.opaque', 'user.overlay.opaque'], ...(options.signal ? { signal: options.signal } : {}) });
+    before = await statTree(path.join(dir, 'merged'), options.signal);
+  }
   const id = `ocibuild-${process.pid}-${path.basename(dir).replace(/[^A-Za-z0-9_.-]/g, '')}`.slice(0, 64);
   if (method.isolation === 'oci') {
     const spec = createRuntimeSpec({
@@ -326,6 +336,10 @@ async function runIn(options: SandboxOptions): Promise<LayerEntry[]> {
     );
   }
   options.signal?.throwIfAborted();
+  if (before) {
+    const map = ownerMap(probe);
+    return diffTree(path.join(dir, 'merged'), before, { stubs, stubParents: [...stubParents], ...(map ? { mapOwner: map } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+  }
   return snapshotUpper(path.join(dir, 'upper'), {
     opaqueXattrs: method.snapshot === 'fuse-overlayfs' ? ['trusted.overlay.opaque', 'user.overlay.opaque', 'user.fuseoverlayfs.opaque'] : [rootless ? 'user.overlay.opaque' : 'trusted.overlay.opaque'],
     stubs,

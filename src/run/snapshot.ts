@@ -118,21 +118,8 @@ export async function snapshotUpper(upperDir: string, options: SnapshotOptions =
     options.usernsPrefix ? entriesInUserns(upperDir, options.usernsPrefix) : entriesFromDirectory(upperDir, { ...(options.signal ? { signal: options.signal } : {}) }),
     listOpaqueDirs(upperDir, names, options.usernsPrefix),
   ]);
-  const stubs = new Set(options.stubs ?? []);
   const byPath = new Map(entries.map((e) => [e.path, e]));
-  // Stubs the command left alone (still an empty file or directory) disappear with their stub-only parents.
-  const dropped = new Set<string>();
-  for (const s of stubs) {
-    const e = byPath.get(s);
-    if (!e) continue;
-    const empty = e.type === 'directory' ? !entries.some((x) => x.path.startsWith(s + '/') && !isMarker(x.path.slice(x.path.lastIndexOf('/') + 1))) : e.type === 'file' && (e.size ?? 0) === 0;
-    if (empty) dropped.add(s);
-  }
-  for (const p of [...(options.stubParents ?? [])].sort((a, b) => b.length - a.length)) {
-    const e = byPath.get(p);
-    if (!e || e.type !== 'directory' || opaque.has(p)) continue;
-    if (entries.every((x) => !x.path.startsWith(p + '/') || dropped.has(x.path) || isMarker(x.path.slice(x.path.lastIndexOf('/') + 1)))) dropped.add(p);
-  }
+  const dropped = dropStubs(entries, options.stubs ?? [], options.stubParents ?? [], opaque);
   const out: LayerEntry[] = [];
   const map = options.mapOwner;
   // fuse-overlayfs marks an opaque directory three ways at once (xattr, `.wh..wh..opq`, a `.wh..opq` device).
@@ -167,6 +154,30 @@ export async function snapshotUpper(upperDir: string, options: SnapshotOptions =
   const keyed = out.map((e) => ({ e, k: Buffer.from(e.path, 'utf8') }));
   keyed.sort((a, b) => Buffer.compare(a.k, b.k) || rank(a.e) - rank(b.e));
   return keyed.map((x) => x.e);
+}
+
+/**
+ * The mount stubs the sandbox created that the command left alone (still an
+ * empty file or directory), and the directories that hold nothing else:
+ * their paths, to be left out of the layer with everything below them.
+ */
+export function dropStubs(entries: readonly LayerEntry[], stubList: readonly string[], stubParents: readonly string[], opaque: ReadonlySet<string>): Set<string> {
+  const stubs = new Set(stubList);
+  const byPath = new Map(entries.map((e) => [e.path, e]));
+  // Stubs the command left alone (still an empty file or directory) disappear with their stub-only parents.
+  const dropped = new Set<string>();
+  for (const s of stubs) {
+    const e = byPath.get(s);
+    if (!e) continue;
+    const empty = e.type === 'directory' ? !entries.some((x) => x.path.startsWith(s + '/') && !isMarker(x.path.slice(x.path.lastIndexOf('/') + 1))) : e.type === 'file' && (e.size ?? 0) === 0;
+    if (empty) dropped.add(s);
+  }
+  for (const p of [...stubParents].sort((a, b) => b.length - a.length)) {
+    const e = byPath.get(p);
+    if (!e || e.type !== 'directory' || opaque.has(p)) continue;
+    if (entries.every((x) => !x.path.startsWith(p + '/') || dropped.has(x.path) || isMarker(x.path.slice(x.path.lastIndexOf('/') + 1)))) dropped.add(p);
+  }
+  return dropped;
 }
 
 /** True when `p` exists in the union of the lower dirs (top first), not hidden by a whiteout above it. */

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Store } from '../../src/cache/store.js';
 import { probeHost } from '../../src/run/index.js';
+import { runOptionsFromArgs } from '../../src/cli/run-options.js';
 import { makeBusyboxImage } from '../base-image.js';
 import { runCli } from '../cli-io.js';
 
@@ -30,6 +31,7 @@ describe('RUN from the command line', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^RUN will use: isolation (oci \((crun|runc)\)|chroot \(unshare \+ chroot\)), snapshot (overlay|fuse-overlayfs)/m);
     expect(r.stdout).toMatch(/^ {2}(ok|no) {3}overlayfs/m);
+    expect(r.stdout).toMatch(/^ {2}ok {3}copy {13}copies the layers into a fresh tree and diffs it by stat/m);
     const json = JSON.parse((await runCli(['doctor', '--format', 'json'])).stdout);
     expect(json.snapshot).toBe(probe.snapshot);
   }, 60_000);
@@ -58,5 +60,26 @@ describe('RUN from the command line', () => {
     const raise = await runCli(['build', ctx, '--store', storeDir, '--ulimit', 'nofile=99999999']);
     expect(raise.stderr).toContain('would raise the hard limit of nofile');
     expect(raise.code).toBe(2);
+  }, 120_000);
+
+  it('--snapshotter forces the snapshot method (copy here), and takes only the known ones', async () => {
+    expect(runOptionsFromArgs({ snapshotter: 'copy' })).toEqual({ snapshot: 'copy' });
+    const probe = await probeHost();
+    if (probe.unavailable) {
+      if (process.env.CI) throw new Error(`RUN cannot work on CI: ${probe.unavailable}`);
+      console.warn(`SKIPPED (loudly): RUN sandbox unavailable: ${probe.unavailable}`);
+      return;
+    }
+    const storeDir = path.join(tmp, 'store-copy');
+    await makeBusyboxImage(await Store.open(storeDir), 'busybox:test');
+    const ctx = path.join(tmp, 'ctx-copy');
+    await import('node:fs/promises').then((f) => f.mkdir(ctx, { recursive: true }));
+    await writeFile(path.join(ctx, 'Dockerfile'), 'FROM busybox:test\nRUN echo copied && rm /etc/group && echo hi > /hello\n');
+    const r = await runCli(['build', ctx, '--store', storeDir, '--snapshotter', 'copy']);
+    expect(r.stderr).toMatch(/^#\d+ (\d+\.\d+ )?copied$/m);
+    expect(r.code).toBe(0);
+    const bad = await runCli(['build', ctx, '--store', storeDir, '--snapshotter', 'vfs']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/snapshotter/);
   }, 120_000);
 });

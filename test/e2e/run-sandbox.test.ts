@@ -289,3 +289,49 @@ describe('RUN with the fuse-overlayfs snapshot', () => {
     expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(store.root);
   }, 120_000);
 });
+
+describe('RUN with the copy snapshot (a copied tree, a stat-based diff)', () => {
+  it('gives the same layers as the overlay snapshot: writes, a deleted base file, rm -rf of a lower dir, a replaced dir, chmod, symlinks, hardlinks', async () => {
+    if (skip) return;
+    if (!probe!.overlay.ok) {
+      if (process.env.CI) throw new Error(`overlay unavailable on CI: ${probe!.overlay.detail}`);
+      console.warn(`SKIPPED (loudly): ${probe!.overlay.detail}`);
+      return;
+    }
+    const dockerfile = [
+      'FROM busybox:test',
+      'RUN mkdir -p /data/sub /keep/sub && echo a > /data/a && echo b > /data/sub/b && echo k > /keep/sub/k && ln -s /data/a /link',
+      'RUN echo hi > /hello && ln /hello /hard && rm /etc/group && rm -rf /data && rm -rf /keep && mkdir /keep && echo new > /keep/new && chmod 600 /etc/passwd && chmod 4755 /hello && ln -sf /etc/passwd /link && ln -s hello /rel',
+      '',
+    ].join('\n');
+    const layersWith = async (snapshot: 'overlay' | 'copy', isolation: 'auto' | 'chroot' = 'auto') => {
+      const s = await Store.open(path.join(tmp, `store-${snapshot}-${isolation}`));
+      await makeBusyboxImage(s, 'busybox:test');
+      const warnings: string[] = [];
+      const r = await build({
+        context: tmp,
+        dockerfile,
+        store: s,
+        env: {},
+        platforms: ['linux/amd64'],
+        sourceDateEpoch: 0,
+        run: { snapshot, isolation },
+        onProgress: (e) => e.type === 'warning' && warnings.push(e.message),
+      });
+      const layers = r.images[0]!.layers;
+      const listings = await Promise.all(layers.slice(1).map((l) => layerNames(s, l.digest)));
+      expect(await readdir(path.join(s.root, 'tmp'))).toEqual([]);
+      return { digests: layers.map((l) => l.digest), listings, warnings };
+    };
+    const overlay = await layersWith('overlay');
+    const copy = await layersWith('copy');
+    expect(copy.listings[0]).toEqual(['directory data', 'file data/a', 'directory data/sub', 'file data/sub/b', 'directory keep', 'directory keep/sub', 'file keep/sub/k', 'symlink link']);
+    expect(copy.listings[1]).toEqual(['whiteout data', 'directory etc', 'whiteout etc/group', 'file etc/passwd', 'file hard', 'hardlink hello', 'directory keep', 'opaque keep', 'file keep/new', 'symlink link', 'symlink rel']);
+    expect(copy.listings).toEqual(overlay.listings);
+    // Same entries, owners, modes, link targets and bytes (mtimes clamped to SOURCE_DATE_EPOCH): same digests.
+    expect(copy.digests).toEqual(overlay.digests);
+    // The same under chroot isolation (its mount stubs are made in the copied tree itself).
+    expect((await layersWith('copy', 'chroot')).digests).toEqual(overlay.digests);
+    expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(tmp);
+  }, 240_000);
+});

@@ -16,6 +16,7 @@ export function formatDoctor(probe: HostProbe, isolation: 'auto' | 'oci' | 'chro
   }
   out += line('overlayfs', probe.overlay);
   out += line('fuse-overlayfs', probe.fuseOverlayfs);
+  out += line('copy', probe.copy);
   out += line('crun', probe.runtimes.crun);
   out += line('runc', probe.runtimes.runc);
   out += line('xattr tools', probe.xattrTools);
