@@ -31,6 +31,14 @@ export interface StoreOptions {
   lock?: LockOptions;
   /** Clock (ms since epoch), for tests; default Date.now. */
   now?: () => number;
+  /**
+   * Removes a tree the caller cannot remove itself (a plain removal failed
+   * with EACCES or EPERM): rootless with subordinate ids, unpacked trees hold
+   * files of ids the caller is not, which only the user namespace mapping
+   * them can remove. The CLI and `build()` pass `rm -rf` inside that
+   * namespace; without it such a removal fails.
+   */
+  removeForeignTree?: (dir: string) => Promise<void>;
 }
 
 /** A blob being written: stream bytes into `stream`, then `commit` (or `abort`). */
@@ -216,11 +224,13 @@ export class Store implements BlobSource, BlobSink {
   private readonly lockOptions: LockOptions;
   /** The store's clock (ms since epoch): last-use times of blobs, trees and step records. */
   readonly now: () => number;
+  private readonly removeForeignTree: ((dir: string) => Promise<void>) | undefined;
 
   private constructor(root: string, options: StoreOptions) {
     this.root = root;
     this.lockOptions = options.lock ?? {};
     this.now = options.now ?? Date.now;
+    this.removeForeignTree = options.removeForeignTree;
   }
 
   /** Open (creating when needed) the store at `root`. */
@@ -859,7 +869,13 @@ export class Store implements BlobSource, BlobSink {
       for (const e of entries) if (e.isDirectory()) await chmodWalk(path.join(d, e.name));
     };
     await chmodWalk(dir);
-    await fs.rm(dir, { recursive: true, force: true });
+    try {
+      await fs.rm(dir, { recursive: true, force: true });
+    } catch (e) {
+      const code = errno(e);
+      if (!this.removeForeignTree || (code !== 'EACCES' && code !== 'EPERM')) throw e;
+      await this.removeForeignTree(dir);
+    }
   }
 
   /**
