@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { storeRemoveOptions } from './rootfs/unpacked.js';
 import { Store } from './cache/store.js';
 import { defaultStoreRoot } from './cache/paths.js';
 import { checkBaseImagePlatform, compileDockerfile, type CompileOptions } from './compiler/index.js';
@@ -256,7 +257,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
   const prepared = await prepare(options);
   const env = prepared.env;
-  const store = options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir())));
+  const store = options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir()), storeRemoveOptions()));
   const epoch = sourceDateEpoch(options, env);
   // Reproducible by default: without SOURCE_DATE_EPOCH, `created` is the epoch (as ko and kaniko --reproducible do).
   const created = new Date((epoch ?? 0) * 1000).toISOString().replace('.000Z', 'Z');

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import type { Blobs } from './blobs.js';
-import { io, listDir, removeTree, treeSize } from './io.js';
+import { io, listDir, removeTree, treeSize, type RemoveForeignTree } from './io.js';
 import { withLock, type LockOptions } from './lock.js';
 import { isStepRecord, type StepRecord } from './step-cache.js';
 import { indexLockPath, type Tags } from './tags.js';
@@ -47,6 +47,7 @@ export class GarbageCollector {
     private readonly lockOptions: LockOptions,
     private readonly blobs: Blobs,
     private readonly tags: Tags,
+    private readonly removeForeignTree?: RemoveForeignTree,
   ) {}
 
   /** Blobs and diffIds reachable from the tags (tolerating missing or unreadable children). */
@@ -162,7 +163,7 @@ export class GarbageCollector {
         const it = trees.get(key);
         if (!it || tagged.diffIds.has(key) || (stepDiffRefs.get(key) ?? 0) > 0 || !oldEnough(it.mtimeMs)) return;
         if (options.keepBytes === undefined) it.size = await treeSize(it.file);
-        await removeTree(it.file);
+        await removeTree(it.file, this.removeForeignTree);
         trees.delete(key);
         result.removedUnpacked++;
         result.freedBytes += it.size;
@@ -199,7 +200,7 @@ export class GarbageCollector {
         if (!st || !oldEnough(st.mtimeMs)) continue;
         if (st.isDirectory()) {
           result.freedBytes += await treeSize(file);
-          await removeTree(file);
+          await removeTree(file, this.removeForeignTree);
         } else {
           result.freedBytes += st.size;
           await fs.rm(file, { force: true });

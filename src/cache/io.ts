@@ -85,8 +85,15 @@ export async function treeSize(dir: string): Promise<number> {
   return total;
 }
 
-/** Remove a directory tree, read-only directories included. */
-export async function removeTree(dir: string): Promise<void> {
+/**
+ * Removes a tree the caller cannot remove itself (a plain removal failed with
+ * EACCES or EPERM): rootless with subordinate ids, unpacked trees hold files of
+ * ids the caller is not, which only the user namespace mapping them can remove.
+ */
+export type RemoveForeignTree = (dir: string) => Promise<void>;
+
+/** Remove a directory tree, read-only directories included; `foreign` removes what the caller may not. */
+export async function removeTree(dir: string, foreign?: RemoveForeignTree): Promise<void> {
   // Unpacked trees may hold read-only directories (as layers give them).
   const chmodWalk = async (d: string): Promise<void> => {
     await fs.chmod(d, 0o700).catch(() => undefined);
@@ -94,5 +101,11 @@ export async function removeTree(dir: string): Promise<void> {
     for (const e of entries) if (e.isDirectory()) await chmodWalk(path.join(d, e.name));
   };
   await chmodWalk(dir);
-  await fs.rm(dir, { recursive: true, force: true });
+  try {
+    await fs.rm(dir, { recursive: true, force: true });
+  } catch (e) {
+    const code = errno(e);
+    if (!foreign || (code !== 'EACCES' && code !== 'EPERM')) throw e;
+    await foreign(dir);
+  }
 }

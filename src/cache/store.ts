@@ -27,6 +27,14 @@ export interface StoreOptions {
   lock?: LockOptions;
   /** Clock (ms since epoch), for tests; default Date.now. */
   now?: () => number;
+  /**
+   * Removes a tree the caller cannot remove itself (a plain removal failed
+   * with EACCES or EPERM): rootless with subordinate ids, unpacked trees hold
+   * files of ids the caller is not, which only the user namespace mapping
+   * them can remove. The CLI and `build()` pass `rm -rf` inside that
+   * namespace; without it such a removal fails.
+   */
+  removeForeignTree?: (dir: string) => Promise<void>;
 }
 
 /**
@@ -55,7 +63,7 @@ export class Store implements BlobSource, BlobSink {
     this.now = options.now ?? Date.now;
     this.blobs = new Blobs(root, this.now);
     this.tags = new Tags(root, lockOptions, this.blobs);
-    this.gc = new GarbageCollector(root, this.now, lockOptions, this.blobs, this.tags);
+    this.gc = new GarbageCollector(root, this.now, lockOptions, this.blobs, this.tags, options.removeForeignTree);
   }
 
   /** Open (creating when needed) the store at `root`. */

@@ -25,6 +25,13 @@ const EXAMPLES: Record<string, [string, string][]> = {
     ['$0 build --registry-mirror docker.io=mirror.local:5000 .', 'Pull docker.io images through a mirror'],
     ['echo "$TOKEN" | $0 build --creds registry.example.com=ci --password-stdin -t registry.example.com/app:1 --push .', 'The password of --creds from stdin'],
     ['$0 build --registry-timeout 60 .', 'Let a slow registry take up to 60 s per wait'],
+    ['$0 build --network none --add-host db:10.0.0.5 --shm-size 256m --ulimit nofile=1024:1024 .', 'RUN steps without network, an extra hosts line, a bigger /dev/shm, a lower limit'],
+    ['$0 build --isolation chroot --snapshotter copy .', 'RUN without an OCI runtime or overlayfs (ocibuild doctor says what this host offers)'],
+    ['$0 build --runtime runc .', 'Prefer runc to crun for RUN steps'],
+    ['$0 build --allow security.insecure .', 'Let RUN --security=insecure steps run'],
+    ['$0 build --cgroup-parent build.slice .', 'Refused with the reason: RUN steps use no cgroups of their own'],
+    ['$0 build --secret id=npmrc,src=$HOME/.npmrc --secret id=token,env=GITHUB_TOKEN .', 'Secrets for RUN --mount=type=secret, from a file and from a variable'],
+    ['$0 build --ssh default .', 'Forward $SSH_AUTH_SOCK to RUN --mount=type=ssh'],
   ],
   parse: [
     ['$0 parse .', "BuildKit's AST dump of ./Dockerfile"],
@@ -45,6 +52,7 @@ const EXAMPLES: Record<string, [string, string][]> = {
   images: [
     ['$0 images', 'Tags in the local store'],
     ['$0 images --digests --format json --store /var/cache/ocibuild', 'Full digests, as JSON, from another store'],
+    ['$0 images --caches', 'The RUN --mount=type=cache directories, with their sizes'],
   ],
   rmi: [
     ['$0 rmi app:1.0 app:2.0', 'Untag two images, then free unreferenced blobs'],
@@ -53,6 +61,7 @@ const EXAMPLES: Record<string, [string, string][]> = {
   prune: [
     ['$0 prune --older-than 24h --keep-storage 10GB', 'Drop step-cache entries older than a day, keep at most 10 GB'],
     ['$0 prune --all --store /var/cache/ocibuild', 'Drop the whole step cache of another store'],
+    ['$0 prune --caches', 'Also remove every RUN --mount=type=cache directory not in use'],
   ],
   pull: [
     ['$0 pull alpine:3.20 --platform linux/arm64', 'Pull one platform into the store'],

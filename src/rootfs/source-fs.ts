@@ -4,13 +4,16 @@
  * union view of the layer headers, and a file's bytes from the unpacked tree
  * of the layer that holds it (`ensureLayerUnpacked`: made once per diffId,
  * shared with RUN's lower dirs). Nothing is unpacked per build, and the copy
- * is exact even when the trees were unpacked without privileges.
+ * is exact even when the trees were unpacked without privileges. A file the
+ * caller cannot read (rootless, owned by a subordinate id, not world-readable)
+ * is read by `cat` inside the user namespace that maps its owner.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import type { SourceFs, SourceStat } from '../copy/types.js';
 import type { LayerEntrySource } from '../layers/types.js';
+import { readInUserns, rootlessUserns } from './unpacked.js';
 import type { RootfsEntry, RootfsView } from './view.js';
 
 
@@ -102,7 +105,17 @@ export function rootfsSourceFs(view: RootfsView, trees: readonly string[], descr
       const { entry: t } = target(e, p);
       const root = trees[t.layer];
       if (root === undefined) throw new OcibuildError('LAYER_INVALID', `${p}: layer ${t.layer} of ${description} is not unpacked`);
-      return { kind: 'path', path: locateInTree(root, t.tarPath) };
+      const file = locateInTree(root, t.tarPath);
+      // Rootless with subordinate ids, trees hold files owned by ids we are not (a 0600 file of
+      // uid 1000): unreadable here, so read from inside the user namespace that owns them.
+      try {
+        fs.accessSync(file, fs.constants.R_OK);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        const userns = code === 'EACCES' || code === 'EPERM' ? rootlessUserns() : undefined;
+        if (userns) return { kind: 'stream', open: async () => readInUserns(userns, file) };
+      }
+      return { kind: 'path', path: file };
     },
   };
 }

@@ -24,7 +24,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Store } from '../cache/store.js';
+import { PassThrough, type Readable } from 'node:stream';
+import type { Store, StoreOptions } from '../cache/store.js';
 import { OcibuildError } from '../errors.js';
 import { applyLayer } from '../layers/apply.js';
 import { listLayer } from '../layers/read.js';
@@ -94,6 +95,54 @@ export function rootlessUserns(): string[] | undefined {
   const g = range('/etc/subgid', process.getgid?.() ?? 0);
   if (!u || !g) return undefined;
   return ['--user', '--map-root-user', `--map-users=${u.start},1,${u.count}`, `--map-groups=${g.start},1,${g.count}`];
+}
+
+/**
+ * The bytes of `file` read by `cat` inside the user namespace `userns` (an
+ * `unshare` prefix from `rootlessUserns`), where its subordinate-id owner is
+ * mapped: for files of an unpacked tree the caller cannot read itself. A
+ * failing `cat` ends the stream with an error naming the file.
+ */
+export function readInUserns(userns: readonly string[], file: string): Readable {
+  const out = new PassThrough();
+  const child = spawn('unshare', [...userns, 'cat', '--', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdout.pipe(out, { end: false });
+  const fail = (why: string, cause?: unknown) => out.destroy(new OcibuildError('LAYER_INVALID', `cannot read ${file} in the user namespace: ${why}`, cause ? { cause } : {}));
+  child.on('error', (e) => fail(`unshare: ${(e as NodeJS.ErrnoException).code}`, e));
+  child.on('close', (code) => {
+    if (code === 0) out.end();
+    else fail(err.trim() || `cat exited with ${code}`);
+  });
+  out.on('close', () => {
+    if (child.exitCode === null) child.kill();
+  });
+  return out;
+}
+
+/**
+ * Removes `dir` from inside the user namespace `userns` (`chmod -R u+rwX`,
+ * then `rm -rf`): for unpacked trees holding files of subordinate ids, which
+ * the caller can neither enter nor remove itself. Throws when `dir` remains.
+ */
+export async function removeInUserns(userns: readonly string[], dir: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn('unshare', [...userns, 'sh', '-c', 'chmod -R u+rwX -- "$1" 2>/dev/null; exec rm -rf -- "$1"', 'sh', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', (e) => reject(new OcibuildError('STORE_IO', `cannot remove ${dir} in the user namespace: unshare: ${(e as NodeJS.ErrnoException).code}`, { cause: e })));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new OcibuildError('STORE_IO', `cannot remove ${dir} in the user namespace: ${err.trim() || `rm exited with ${code}`}`))));
+  });
+}
+
+/**
+ * Store options for this process: rootless with subordinate ids, trees the
+ * caller cannot remove are removed inside the user namespace (`removeInUserns`).
+ */
+export function storeRemoveOptions(): StoreOptions {
+  const userns = rootlessUserns();
+  return userns ? { removeForeignTree: (dir) => removeInUserns(userns, dir) } : {};
 }
 
 /**
