@@ -138,7 +138,7 @@ export function checkBuildOptions(options: unknown): asserts options is BuildOpt
  * registry image (a pull tags what it pulled) marks its blobs, so a push to
  * the same registry mounts them instead of uploading.
  */
-async function blobOrigins(store: Store): Promise<Map<Digest, string[]>> {
+export async function blobOrigins(store: Store): Promise<Map<Digest, string[]>> {
   const out = new Map<Digest, string[]>();
   for (const tag of await store.listTags()) {
     let repo: string;

@@ -1,12 +1,11 @@
 import type { Argv } from 'yargs';
 import type { Store } from '../cache/store.js';
 import { OcibuildError } from '../errors.js';
-import { readImage } from '../image/read.js';
 import type { PullFn, PushFn } from '../build.js';
-import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import { RegistryClient, pullImage, normalizeReference, referenceName, type Credentials, type RegistryClientOptions, type RegistryTimeouts, type RegistryWait } from '../registry/index.js';
 import { pushImage } from '../push/index.js';
+import { blobOrigins } from '../build-defaults.js';
 import { STDIN_ARG, type CommandContext } from './main.js';
 
 /** The registry flags every command that talks to registries takes. */
@@ -141,36 +140,9 @@ export async function registryClientOptions(ctx: CommandContext, argv: RegistryA
   };
 }
 
-/**
- * Repositories known to hold each blob: every store tag that names a
- * registry image (a pull tags what it pulled) marks its blobs, so a push to
- * the same registry mounts them instead of uploading.
- */
-export async function blobOrigins(store: Store): Promise<Map<Digest, string[]>> {
-  const out = new Map<Digest, string[]>();
-  for (const tag of await store.listTags()) {
-    let repo: string;
-    try {
-      repo = referenceName(normalizeReference(tag.name));
-    } catch {
-      continue;
-    }
-    let img;
-    try {
-      img = await readImage(store, tag.descriptor);
-    } catch {
-      continue;
-    }
-    for (const d of [img.manifest.config, ...img.manifest.layers]) {
-      const list = out.get(d.digest) ?? [];
-      if (!list.includes(repo)) list.push(repo);
-      out.set(d.digest, list);
-    }
-  }
-  return out;
-}
+/** Repositories known to hold each blob (one implementation, shared with build()'s defaults). */
+export { blobOrigins };
 
-/** `pullImage`/`pushImage` hooks for `build()`, sharing one client. */
 export async function registryHooks(ctx: CommandContext, argv: RegistryArgs & { PATH?: unknown; file?: unknown }, names: readonly string[]) {
   if (argv['password-stdin'] && (argv.file === '-' || argv.PATH === STDIN_ARG)) {
     throw new OcibuildError('USAGE', '--password-stdin cannot be used with a Dockerfile read from stdin');
