@@ -26,7 +26,7 @@ import { parseDockerfile } from './parser/index.js';
 import type { DockerfileAst } from './parser/ast.js';
 import { buildPlatform, baseKey, type PlatformImage, type ResolvedBase } from './engine/engine.js';
 import type { ExplainEntry } from './engine/explain.js';
-import type { ProgressEvent, ProgressSink } from './engine/progress.js';
+import { inVertex, type ProgressEvent, type ProgressSink } from './engine/progress.js';
 import type { Layer } from './image/state.js';
 import { writeOutputs, type OutputRecord, type PushBlobProgress, type PushFn } from './output/write.js';
 import { StatCache } from './cache/stat-cache.js';
@@ -421,11 +421,10 @@ async function resolveBase(store: Store, ref: string, platform: Platform, option
       throw new OcibuildError('IMAGE_NOT_FOUND', `base image ${JSON.stringify(ref)} is not in the local store, and no registry client was given to pull it`);
     }
     const emit = options.onProgress;
+    const pullImage = options.pullImage;
     const vertex = `pull:${ref}|${formatPlatform(platform)}`;
-    const t0 = now();
-    emit?.({ type: 'vertex.started', time: t0, vertex, name: `[internal] pull ${ref}`, kind: 'pull', platform: formatPlatform(platform) });
-    try {
-      const result = await options.pullImage(ref, platform, {
+    const result = await inVertex(emit, now, { vertex, name: `[internal] pull ${ref}`, kind: 'pull', platform: formatPlatform(platform) }, () =>
+      pullImage(ref, platform, {
         store,
         ...(options.signal ? { signal: options.signal } : {}),
         ...(emit
@@ -434,17 +433,11 @@ async function resolveBase(store: Store, ref: string, platform: Platform, option
                 emit({ type: 'status', time: now(), vertex, id: e.digest, name: `${e.kind} ${e.digest.slice(0, 19)}`, current: e.current, ...(e.total !== undefined ? { total: e.total } : {}), ...(e.done ? { completed: true } : {}) }),
             }
           : {}),
-      });
-      descriptor = result.descriptor;
-      name = result.name;
-      pulled = true;
-    } catch (e) {
-      const t = now();
-      emit?.({ type: 'vertex.errored', time: t, vertex, durationMs: t - t0, message: (e as Error)?.message ?? String(e), ...(e instanceof OcibuildError ? { code: e.code } : {}) });
-      throw e;
-    }
-    const t = now();
-    emit?.({ type: 'vertex.completed', time: t, vertex, cached: false, durationMs: t - t0 });
+      }),
+    );
+    descriptor = result.descriptor;
+    name = result.name;
+    pulled = true;
   }
   let image;
   let mismatch: ResolvedBase['platformMismatch'];

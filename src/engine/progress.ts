@@ -13,6 +13,7 @@
  * Fields may be added; none is renamed or removed without changing every
  * renderer and the README.
  */
+import { OcibuildError } from '../errors.js';
 
 /** Where a vertex comes from in the Dockerfile. */
 export interface ProgressLocation {
@@ -40,3 +41,28 @@ export type ProgressEvent =
   | { type: 'warning'; time: number; vertex?: string; rule?: string; message: string; location?: ProgressLocation };
 
 export type ProgressSink = (event: ProgressEvent) => void;
+
+/** What starts a vertex, less its time. */
+export type VertexStart = Omit<Extract<ProgressEvent, { type: 'vertex.started' }>, 'type' | 'time'>;
+
+/**
+ * Runs `work` as one vertex: `vertex.started`, then `vertex.completed` (not
+ * cached) or `vertex.errored` with the error's message and code, which is
+ * rethrown. Without `emit` it only runs `work`.
+ */
+export async function inVertex<T>(emit: ProgressSink | undefined, now: () => number, start: VertexStart, work: () => Promise<T>): Promise<T> {
+  if (!emit) return work();
+  const t0 = now();
+  emit({ type: 'vertex.started', time: t0, ...start });
+  let result: T;
+  try {
+    result = await work();
+  } catch (e) {
+    const t = now();
+    emit({ type: 'vertex.errored', time: t, vertex: start.vertex, durationMs: t - t0, message: (e as Error)?.message ?? String(e), ...(e instanceof OcibuildError ? { code: e.code } : {}) });
+    throw e;
+  }
+  const t = now();
+  emit({ type: 'vertex.completed', time: t, vertex: start.vertex, cached: false, durationMs: t - t0 });
+  return result;
+}

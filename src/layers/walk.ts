@@ -157,12 +157,20 @@ export async function entriesFromDirectory(root: string, options: EntriesFromDir
   if (!rootStat.isDirectory()) throw new OcibuildError('LAYER_INVALID', `${JSON.stringify(root)} is not a directory`);
   await visit('', rootStat);
 
-  // Deterministic result: sorted by path bytes, and the first path of each inode is the file.
-  const keyed = out.map((e) => ({ e, k: Buffer.from(e.path, 'utf8') }));
+  return sortElectingHardlinks(out, inodes.values());
+}
+
+/**
+ * The deterministic order of a layer's entries: sorted by path bytes, and of
+ * each group of paths sharing an inode, the first path in that order carries
+ * the file and the others become hardlinks to it.
+ */
+export function sortElectingHardlinks(entries: readonly LayerEntry[], inodeGroups: Iterable<LayerEntry[]>): LayerEntry[] {
+  const keyed = entries.map((e) => ({ e, k: Buffer.from(e.path, 'utf8') }));
   keyed.sort((a, b) => Buffer.compare(a.k, b.k));
   const order = new Map<LayerEntry, number>();
   keyed.forEach((x, i) => order.set(x.e, i));
-  for (const group of inodes.values()) {
+  for (const group of inodeGroups) {
     if (group.length < 2) continue;
     group.sort((a, b) => order.get(a)! - order.get(b)!);
     const first = group[0]!;

@@ -12,7 +12,7 @@ import { applyLayer } from '../layers/index.js';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import type { PlatformImage } from '../image/state.js';
-import type { ProgressSink } from '../engine/progress.js';
+import { inVertex, type ProgressSink } from '../engine/progress.js';
 import type { OutputSpec } from './spec.js';
 
 /** Bytes of one blob of a push, as they leave. */
@@ -79,18 +79,7 @@ export async function writeOutputs(
       await writeOne(out, names);
       continue;
     }
-    const vertex = `output:${n++}`;
-    const t0 = now();
-    emit?.({ type: 'vertex.started', time: t0, vertex, name: outputName(out, names), kind: 'output' });
-    try {
-      await writeOne(out, names);
-    } catch (e) {
-      const t = now();
-      emit?.({ type: 'vertex.errored', time: t, vertex, durationMs: t - t0, message: (e as Error)?.message ?? String(e), ...(e instanceof OcibuildError ? { code: e.code } : {}) });
-      throw e;
-    }
-    const t = now();
-    emit?.({ type: 'vertex.completed', time: t, vertex, cached: false, durationMs: t - t0 });
+    await inVertex(emit, now, { vertex: `output:${n++}`, name: outputName(out, names), kind: 'output' }, () => writeOne(out, names));
   }
   return records;
 
@@ -157,18 +146,16 @@ function outputName(out: OutputSpec, names: readonly string[]): string {
 }
 
 async function push(store: Store, descriptor: Descriptor, names: string[], options: WriteOutputsOptions): Promise<OutputRecord[]> {
-  if (!options.pushImage) throw new OcibuildError('USAGE', 'pushing needs a registry client');
+  const pushImage = options.pushImage;
+  if (!pushImage) throw new OcibuildError('USAGE', 'pushing needs a registry client');
   if (names.length === 0) throw new OcibuildError('USAGE', 'nothing to push to: give the image a name with -t (or name= in --output)');
   const records: OutputRecord[] = [];
   const now = options.now ?? Date.now;
   const emit = options.onProgress;
   for (const name of names) {
     const vertex = `push:${name}`;
-    const t0 = now();
-    emit?.({ type: 'vertex.started', time: t0, vertex, name: `pushing ${name}`, kind: 'push' });
-    let r: { digest: Digest };
-    try {
-      r = await options.pushImage(store, descriptor, name, {
+    const r = await inVertex(emit, now, { vertex, name: `pushing ${name}`, kind: 'push' }, () =>
+      pushImage(store, descriptor, name, {
         ...(options.signal ? { signal: options.signal } : {}),
         ...(emit
           ? {
@@ -176,14 +163,8 @@ async function push(store: Store, descriptor: Descriptor, names: string[], optio
                 emit({ type: 'status', time: now(), vertex, id: e.digest, current: e.current, ...(e.total !== undefined ? { total: e.total } : {}), ...(e.done ? { completed: true } : {}) }),
             }
           : {}),
-      });
-    } catch (e) {
-      const t = now();
-      emit?.({ type: 'vertex.errored', time: t, vertex, durationMs: t - t0, message: (e as Error)?.message ?? String(e), ...(e instanceof OcibuildError ? { code: e.code } : {}) });
-      throw e;
-    }
-    const t = now();
-    emit?.({ type: 'vertex.completed', time: t, vertex, cached: false, durationMs: t - t0 });
+      }),
+    );
     records.push({ type: 'registry', dest: name, names: [name], digest: r.digest, warnings: [] });
   }
   return records;

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
-import { entriesFromDirectory } from '../layers/walk.js';
+import { entriesFromDirectory, sortElectingHardlinks } from '../layers/walk.js';
 import type { LayerEntry } from '../layers/types.js';
 
 /** Host ids back to the ids inside the sandbox (rootless: the caller is 0). */
@@ -261,15 +261,5 @@ export async function entriesInUserns(root: string, prefix: readonly string[]): 
         break; // sockets, doors: not representable in tar
     }
   }
-  const keyed = out.map((e) => ({ e, k: Buffer.from(e.path, 'utf8') }));
-  keyed.sort((a, b) => Buffer.compare(a.k, b.k));
-  const order = new Map<LayerEntry, number>();
-  keyed.forEach((x, i) => order.set(x.e, i));
-  for (const group of inodes.values()) {
-    if (group.length < 2) continue;
-    group.sort((a, b) => order.get(a)! - order.get(b)!);
-    const first = group[0]!;
-    for (const e of group.slice(1)) keyed[order.get(e)!]!.e = { path: e.path, type: 'hardlink', linkname: first.path, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime };
-  }
-  return keyed.map((x) => x.e);
+  return sortElectingHardlinks(out, inodes.values());
 }
