@@ -376,8 +376,9 @@ function supervise(
   const tail = new Tail();
   return new Promise((resolve, reject) => {
     // Same process group as ours: a Ctrl-C in a terminal reaches the wrapper too, and its death
-    // kills the pid namespace (--kill-child), so the command never outlives the build.
-    const child = spawn('unshare', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // kills the pid namespace (--kill-child), so the command never outlives the build. setpriv's
+    // parent-death signal makes the wrapper die with us even when we are killed with SIGKILL.
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let aborted = false;
     const onAbort = () => {
       aborted = true;

@@ -10,6 +10,8 @@ import { probeHost } from '../../src/run/index.js';
 import { runOptionsFromArgs } from '../../src/cli/run-options.js';
 import { makeBusyboxImage } from '../base-image.js';
 import { runCli } from '../cli-io.js';
+import { spawn, execFileSync } from 'node:child_process';
+import { ensureDist, repoRoot } from '../dist.js';
 
 describe('RUN from the command line', () => {
   let tmp: string;
@@ -81,5 +83,45 @@ describe('RUN from the command line', () => {
     const bad = await runCli(['build', ctx, '--store', storeDir, '--snapshotter', 'vfs']);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/snapshotter/);
+  }, 120_000);
+
+  it('kill -9 of ocibuild mid-RUN leaves no process of the RUN behind', async () => {
+    const probe = await probeHost();
+    if (probe.unavailable) {
+      if (process.env.CI) throw new Error(`RUN cannot work on CI: ${probe.unavailable}`);
+      console.warn(`SKIPPED (loudly): RUN sandbox unavailable: ${probe.unavailable}`);
+      return;
+    }
+    await ensureDist();
+    const storeDir = path.join(tmp, 'store-kill');
+    await makeBusyboxImage(await Store.open(storeDir), 'busybox:test');
+    const ctx = path.join(tmp, 'ctx-kill');
+    await rm(ctx, { recursive: true, force: true });
+    await import('node:fs/promises').then((f) => f.mkdir(ctx));
+    // The shell may exec its last command, so the RUN's process is found by a unique sleep duration.
+    const marker = `^sleep ${30_000 + (process.pid % 10_000)}$`;
+    await writeFile(path.join(ctx, 'Dockerfile'), `FROM busybox:test\nRUN echo started && sleep ${30_000 + (process.pid % 10_000)}\n`);
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/ocibuild'), 'build', '--no-cache', '--progress', 'plain', '--store', storeDir, ctx], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (/ started$/m.test(err)) resolve();
+      });
+      child.on('exit', () => reject(new Error(`ocibuild ended before the RUN started:\n${err}`)));
+    });
+    const running = () => {
+      try {
+        return execFileSync('pgrep', ['-f', marker], { encoding: 'utf8' }).trim();
+      } catch {
+        return '';
+      }
+    };
+    expect(running()).not.toBe('');
+    child.kill('SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while (running() !== '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    expect(running()).toBe('');
+    expect(execFileSync('cat', ['/proc/self/mountinfo'], { encoding: 'utf8' })).not.toContain(storeDir);
   }, 120_000);
 });
