@@ -76,7 +76,12 @@ export function checkBuildOptions(options: unknown): asserts options is BuildOpt
   checkString(o, 'context', true);
   for (const k of ['file', 'target', 'storeRoot']) checkString(o, k);
   if (o.dockerfile !== undefined && typeof o.dockerfile !== 'string' && !(o.dockerfile instanceof Uint8Array)) throw invalid('dockerfile', 'a string or a Uint8Array', o.dockerfile);
-  for (const k of ['buildArgs', 'labels', 'annotations']) checkStringRecord(o, k);
+  for (const k of ['buildArgs', 'labels', 'annotations', 'buildContexts']) checkStringRecord(o, k);
+  for (const k of ['cacheFrom', 'cacheTo']) checkStringArray(o, k);
+  // Contract for work in progress on named contexts and remote caches (issue 12): refused until built.
+  for (const k of ['buildContexts', 'cacheFrom', 'cacheTo']) {
+    if (o[k] !== undefined) throw new OcibuildError('UNSUPPORTED', `build() option "${k}" is not supported yet`);
+  }
   checkStringArray(o, 'tags');
   // Malformed names and --output values fail here, before the store is opened or anything read.
   for (const t of (o.tags as string[] | undefined) ?? []) parseImageName(t);

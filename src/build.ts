@@ -87,6 +87,16 @@ export interface BuildOptions {
   pull?: boolean;
   /** Neither look up nor record COPY/ADD layers in the store's step cache. */
   noCache?: boolean;
+  /**
+   * Named build contexts (`--build-context NAME=VALUE`, as buildx defines it): VALUE is a directory,
+   * `docker-image://REF`, `oci-layout://DIR[@DIGEST]` or `target:STAGE`. `FROM NAME`,
+   * `COPY --from=NAME` and `RUN --mount=from=NAME` resolve to it.
+   */
+  buildContexts?: Record<string, string>;
+  /** Remote step caches to import (`--cache-from` values: `type=registry,ref=...`, `type=local,src=DIR`, or a bare ref). */
+  cacheFrom?: string[];
+  /** Step cache exports (`--cache-to` values: `type=registry,ref=...,mode=min|max`, `type=local,dest=DIR`, `type=inline`). */
+  cacheTo?: string[];
   /** Say, for every step, whether it came from the cache and, for a miss, what changed since the last build (`result.explain`). */
   explain?: boolean;
   /** SOURCE_DATE_EPOCH (seconds): clamps layer mtimes and sets `created`. Default: `env.SOURCE_DATE_EPOCH`. */
