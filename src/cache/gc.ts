@@ -151,6 +151,19 @@ export class GarbageCollector {
         }
       }
 
+      // Header indexes of layer blobs (layer-index.ts), kept and swept with their blobs.
+      const indexes = new Map<string, Item>();
+      for (const alg of await listDir(path.join(this.root, 'headers'))) {
+        for (const name of await listDir(path.join(this.root, 'headers', alg))) {
+          if (!name.endsWith('.json')) continue;
+          const file = path.join(this.root, 'headers', alg, name);
+          const st = await fs.stat(file).catch(() => undefined);
+          if (!st || !st.isFile()) continue;
+          const key = `${alg}:${name.slice(0, -'.json'.length)}`;
+          indexes.set(key, { key, file, size: st.size, mtimeMs: st.mtimeMs, tree: false });
+        }
+      }
+
       const sweepBlob = async (key: string) => {
         const it = blobs.get(key);
         if (!it || tagged.blobs.has(key) || (stepBlobRefs.get(key) ?? 0) > 0 || !oldEnough(it.mtimeMs)) return;
@@ -168,13 +181,22 @@ export class GarbageCollector {
         result.removedUnpacked++;
         result.freedBytes += it.size;
       };
+      const sweepIndex = async (key: string) => {
+        const it = indexes.get(key);
+        if (!it || blobs.has(key)) return;
+        await fs.rm(it.file, { force: true });
+        indexes.delete(key);
+        result.freedBytes += it.size;
+      };
       for (const key of [...blobs.keys()]) await sweepBlob(key);
       for (const key of [...trees.keys()]) await sweepTree(key);
+      for (const key of [...indexes.keys()]) await sweepIndex(key);
 
       const total = () => {
         let n = 0;
         for (const it of blobs.values()) n += it.size;
         for (const it of trees.values()) n += it.size;
+        for (const it of indexes.values()) n += it.size;
         return n;
       };
       if (options.keepBytes !== undefined) {
@@ -187,6 +209,7 @@ export class GarbageCollector {
             inc(stepDiffRefs, s.record.layer.diffId, -1);
             await sweepBlob(s.record.layer.digest);
             await sweepTree(s.record.layer.diffId);
+            await sweepIndex(s.record.layer.digest);
           }
           current = total();
         }

@@ -13,6 +13,7 @@ import { readStepRecord, writeStepRecord, type StepRecord } from './step-cache.j
 import { Tags, type ImageSummary, type StoreTag, type TagMeta } from './tags.js';
 import { createIfMissing, createTempDir, removeOrphanedTemp, writeFileAtomic } from './temp.js';
 import { ensureUnpacked, unpackedDir } from './unpacked.js';
+import { readLayerIndex, writeLayerIndex } from './layer-index.js';
 
 export type { StepLayer, StepRecord } from './step-cache.js';
 export type { BlobWriter } from './blobs.js';
@@ -121,6 +122,20 @@ export class Store implements BlobSource, BlobSink {
    */
   async ensureUnpacked(diffId: Digest, fill: (dir: string) => Promise<void>): Promise<string> {
     return ensureUnpacked(this.root, this.now, (prefix) => this.tempDir(prefix), diffId, fill);
+  }
+
+  /**
+   * The header index kept for the layer blob `digest` (its entries' headers
+   * in tar order, recorded once its bytes hashed to `diffId`), or undefined
+   * (none, or recorded for another diffId). The caller validates the entries.
+   */
+  readLayerIndex(digest: Digest, diffId: Digest): Promise<unknown[] | undefined> {
+    return readLayerIndex(this.root, digest, diffId);
+  }
+
+  /** Keeps a layer blob's header index: call only after its bytes hashed to `diffId`. */
+  writeLayerIndex(digest: Digest, diffId: Digest, entries: readonly unknown[]): Promise<void> {
+    return writeLayerIndex(this.root, digest, diffId, entries);
   }
 
   /** A fresh, empty directory inside the store (same filesystem, so it can be renamed into place). */

@@ -17,7 +17,7 @@ import { finishImage, imageFromConfig, type ImageState, type Layer, type Platfor
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.js';
 import { rootfsSourceFs } from '../rootfs/source-fs.js';
 import { ensureLayerUnpacked } from '../rootfs/unpacked.js';
-import { RootfsView } from '../rootfs/view.js';
+import { indexedHeaders, RootfsView, type ViewOptions } from '../rootfs/view.js';
 import { withCache, type CachedExecutor } from './cached.js';
 import type { ExplainEntry } from './explain.js';
 import type { ProgressEvent, ProgressSink } from './progress.js';
@@ -115,11 +115,21 @@ export async function buildPlatform(
     if (!v) {
       const parent = layers.length > 0 ? views.get(layers.slice(0, -1).map((l) => l.diffId).join(',')) : undefined;
       const open = (i: number) => openLayer(store, layers[i]!);
-      const diffIdOf = (i: number) => layers[i]?.diffId;
-      const digestOf = (i: number) => layers[i]?.digest;
-      v = parent
-        ? parent.then((p) => RootfsView.extend(p, layers.length - 1, open, diffIdOf, digestOf))
-        : RootfsView.load(layers.length, open, signal, diffIdOf, digestOf);
+      const opts: ViewOptions = {
+        signal,
+        diffIdOf: (i) => layers[i]?.diffId,
+        digestOf: (i) => layers[i]?.digest,
+        // A layer verified once keeps its headers in the store: later builds read the base's
+        // view from them instead of decompressing every layer again.
+        index: {
+          get: async (i) => {
+            const kept = await store.readLayerIndex(layers[i]!.digest, layers[i]!.diffId);
+            return kept && indexedHeaders(kept);
+          },
+          put: (i, headers) => store.writeLayerIndex(layers[i]!.digest, layers[i]!.diffId, headers),
+        },
+      };
+      v = parent ? parent.then((p) => RootfsView.extend(p, layers.length - 1, open, opts)) : RootfsView.load(layers.length, open, opts);
       views.set(key, v);
     }
     return v;

@@ -24,6 +24,52 @@ export interface RootfsEntry extends DestStat {
 /** Opens the uncompressed tar stream of layer `i` (verified). */
 export type OpenLayer = (i: number) => Promise<Readable>;
 
+/**
+ * The headers of one layer as the view reads them, in tar order:
+ * `[path, type, mode, uid, gid, mtime, linkname, size]`.
+ */
+export type IndexedHeader = [string, string, number, number, number, number | undefined, string | undefined, number];
+
+/**
+ * Kept header indexes by layer: `get` returns the headers of a layer whose
+ * diffId was verified when they were recorded (undefined: none kept); `put`
+ * keeps them, called only after the layer's bytes hashed to its diffId.
+ */
+export interface LayerIndex {
+  get(i: number): Promise<IndexedHeader[] | undefined>;
+  put(i: number, headers: IndexedHeader[]): Promise<void>;
+}
+
+const ENTRY_TYPES = new Set(['file', 'directory', 'symlink', 'hardlink', 'char', 'block', 'fifo']);
+
+/**
+ * Kept entries (JSON: undefined fields are null) as headers, or undefined
+ * when any entry is malformed (then the layer is read from its blob again).
+ */
+export function indexedHeaders(entries: readonly unknown[]): IndexedHeader[] | undefined {
+  const out: IndexedHeader[] = [];
+  const num = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+  for (const e of entries) {
+    if (!Array.isArray(e) || e.length !== 8) return undefined;
+    const [p, type, mode, uid, gid, mtime, linkname, size] = e as unknown[];
+    if (typeof p !== 'string' || typeof type !== 'string' || !ENTRY_TYPES.has(type) || !num(mode) || !num(uid) || !num(gid) || !num(size)) return undefined;
+    if (mtime !== null && !num(mtime)) return undefined;
+    if (linkname !== null && typeof linkname !== 'string') return undefined;
+    out.push([p, type, mode as number, uid as number, gid as number, (mtime ?? undefined) as number | undefined, (linkname ?? undefined) as string | undefined, size as number]);
+  }
+  return out;
+}
+
+export interface ViewOptions {
+  signal?: AbortSignal;
+  /** The diffId layer `i` must hash to (verified while its headers are read). */
+  diffIdOf?: (i: number) => string | undefined;
+  /** Layer `i`'s blob digest, for error messages. */
+  digestOf?: (i: number) => string | undefined;
+  /** Header indexes kept per layer (only consulted and written with `diffIdOf`). */
+  index?: LayerIndex;
+}
+
 const MAX_READ = 64 * 1024 * 1024;
 
 function clean(p: string): string {
@@ -40,8 +86,7 @@ export class RootfsView implements DestFs {
 
   private constructor(
     private readonly openLayer: OpenLayer,
-    private readonly diffIdOf?: (i: number) => string | undefined,
-    private readonly digestOf?: (i: number) => string | undefined,
+    private readonly options: ViewOptions,
   ) {
     this.entries.set('/', { type: 'directory', mode: 0o755, uid: 0, gid: 0, layer: -1, tarPath: '/', size: 0 });
   }
@@ -50,31 +95,21 @@ export class RootfsView implements DestFs {
    * Reads the headers of `count` layers, in order, into a view. With
    * `diffIdOf`, each layer's uncompressed bytes must hash to its diffId
    * (DIGEST_MISMATCH otherwise): an image is verified as its view is read.
+   * With `index` too, a layer whose header index is kept is read from it
+   * instead (no decompression), and a layer read and verified is indexed.
    */
-  static async load(
-    count: number,
-    openLayer: OpenLayer,
-    signal?: AbortSignal,
-    diffIdOf?: (i: number) => string | undefined,
-    digestOf?: (i: number) => string | undefined,
-  ): Promise<RootfsView> {
-    const view = new RootfsView(openLayer, diffIdOf, digestOf);
+  static async load(count: number, openLayer: OpenLayer, options: ViewOptions = {}): Promise<RootfsView> {
+    const view = new RootfsView(openLayer, options);
     for (let i = 0; i < count; i++) {
-      signal?.throwIfAborted();
+      options.signal?.throwIfAborted();
       await view.addLayer(i);
     }
     return view;
   }
 
   /** A view that has the layers of `base` plus one more (`index` = base's count). */
-  static async extend(
-    base: RootfsView | undefined,
-    index: number,
-    openLayer: OpenLayer,
-    diffIdOf?: (i: number) => string | undefined,
-    digestOf?: (i: number) => string | undefined,
-  ): Promise<RootfsView> {
-    const view = new RootfsView(openLayer, diffIdOf, digestOf);
+  static async extend(base: RootfsView | undefined, index: number, openLayer: OpenLayer, options: ViewOptions = {}): Promise<RootfsView> {
+    const view = new RootfsView(openLayer, options);
     if (base) {
       for (const [k, v] of base.entries) view.entries.set(k, v);
       for (const [k, v] of base.children) view.children.set(k, new Set(v));
@@ -155,7 +190,7 @@ export class RootfsView implements DestFs {
       await this.readLayerInto(i);
     } catch (e) {
       if (!(e instanceof OcibuildError)) throw e;
-      const digest = this.digestOf?.(i);
+      const digest = this.options.digestOf?.(i);
       const name = `layer ${i}${digest ? ` (${digest})` : ''}`;
       if (e.message.startsWith(name)) throw e;
       throw new OcibuildError(e.code, `${name}: ${e.message.replace(new RegExp(`^layer ${i}( of the image)?: `), '')}`, { cause: e, details: { ...e.details, ...(digest ? { layer: digest } : {}) } });
@@ -163,59 +198,67 @@ export class RootfsView implements DestFs {
   }
 
   private async readLayerInto(i: number): Promise<void> {
+    const expected = this.options.diffIdOf?.(i);
+    const index = expected !== undefined ? this.options.index : undefined;
+    const kept = await index?.get(i);
+    if (kept) {
+      for (const h of kept) this.applyHeader(i, h);
+      return;
+    }
     const stream = await this.openLayer(i);
-    const expected = this.diffIdOf?.(i);
+    let verified = false;
     const onEnd = ({ diffId }: { diffId: string }) => {
       if (expected !== undefined && diffId !== expected) {
         throw new OcibuildError('DIGEST_MISMATCH', `layer ${i} of the image: its content hashes to diffId ${diffId}, but the image config says ${expected}`);
       }
+      verified = expected !== undefined;
     };
+    const record: IndexedHeader[] | undefined = index ? [] : undefined;
     for await (const { header, body } of readLayer(stream, { onEnd })) {
       body?.resume();
-      const tarPath = clean(header.path);
-      let dir: string;
-      try {
-        dir = this.resolveParent(path.dirname(tarPath));
-      } catch (e) {
-        if (!(e instanceof OcibuildError)) throw e;
-        throw new OcibuildError(e.code, `layer entry ${JSON.stringify(header.path)}: ${e.message}`, { cause: e, details: { ...e.details, path: header.path } });
-      }
-      const base = path.basename(tarPath);
-      const p = tarPath === '/' ? '/' : dir === '/' ? `/${base}` : `${dir}/${base}`;
-      if (base === '.wh..wh..opq') {
-        for (const k of [...(this.children.get(dir) ?? [])]) this.removeTree(dir === '/' ? `/${k}` : `${dir}/${k}`);
-        continue;
-      }
-      if (base.startsWith('.wh.')) {
-        const name = base.slice(4);
-        if (name === '' || name === '.' || name === '..') throw new OcibuildError('LAYER_ESCAPE', `layer ${i}: whiteout ${JSON.stringify(header.path)} names ${name === '' ? 'nothing' : JSON.stringify(name)}`);
-        this.removeTree(dir === '/' ? `/${base.slice(4)}` : `${dir}/${base.slice(4)}`);
-        continue;
-      }
-      if (p === '/') {
-        this.entries.set('/', { type: 'directory', mode: header.mode & 0o7777, uid: header.uid, gid: header.gid, mtime: header.mtime, layer: i, tarPath, size: 0 });
-        continue;
-      }
-      let linkname: string | undefined;
-      if (header.type === 'symlink') linkname = header.linkname;
-      else if (header.type === 'hardlink') {
-        const l = clean(header.linkname);
-        const ldir = this.resolveParent(path.dirname(l));
-        linkname = ldir === '/' ? `/${path.basename(l)}` : `${ldir}/${path.basename(l)}`;
-        this.linkTargets.add(linkname);
-      }
-      this.set(p, {
-        type: header.type === 'hardlink' ? 'hardlink' : header.type,
-        mode: header.mode & 0o7777,
-        uid: header.uid,
-        gid: header.gid,
-        mtime: header.mtime,
-        linkname,
-        layer: i,
-        tarPath,
-        size: header.size,
-      });
+      const h: IndexedHeader = [header.path, header.type, header.mode, header.uid, header.gid, header.mtime, header.linkname, header.size];
+      this.applyHeader(i, h);
+      record?.push(h);
     }
+    // Only a layer read to its end and hashed to its diffId is indexed.
+    if (record && verified) await index!.put(i, record);
+  }
+
+  private applyHeader(i: number, [hpath, htype, hmode, huid, hgid, hmtime, hlinkname, hsize]: IndexedHeader): void {
+    const tarPath = clean(hpath);
+    let dir: string;
+    try {
+      dir = this.resolveParent(path.dirname(tarPath));
+    } catch (e) {
+      if (!(e instanceof OcibuildError)) throw e;
+      throw new OcibuildError(e.code, `layer entry ${JSON.stringify(hpath)}: ${e.message}`, { cause: e, details: { ...e.details, path: hpath } });
+    }
+    const base = path.basename(tarPath);
+    const p = tarPath === '/' ? '/' : dir === '/' ? `/${base}` : `${dir}/${base}`;
+    if (base === '.wh..wh..opq') {
+      for (const k of [...(this.children.get(dir) ?? [])]) this.removeTree(dir === '/' ? `/${k}` : `${dir}/${k}`);
+      return;
+    }
+    if (base.startsWith('.wh.')) {
+      const name = base.slice(4);
+      if (name === '' || name === '.' || name === '..') throw new OcibuildError('LAYER_ESCAPE', `layer ${i}: whiteout ${JSON.stringify(hpath)} names ${name === '' ? 'nothing' : JSON.stringify(name)}`);
+      this.removeTree(dir === '/' ? `/${base.slice(4)}` : `${dir}/${base.slice(4)}`);
+      return;
+    }
+    const type = htype as RootfsEntry['type'];
+    if (p === '/') {
+      this.entries.set('/', { type: 'directory', mode: hmode & 0o7777, uid: huid, gid: hgid, mtime: hmtime, layer: i, tarPath, size: 0 });
+      return;
+    }
+    let linkname: string | undefined;
+    if (type === 'symlink') linkname = hlinkname;
+    else if (type === 'hardlink') {
+      const l = clean(hlinkname ?? '');
+      const ldir = this.resolveParent(path.dirname(l));
+      linkname = ldir === '/' ? `/${path.basename(l)}` : `${ldir}/${path.basename(l)}`;
+      this.linkTargets.add(linkname);
+    }
+    this.set(p, { type, mode: hmode & 0o7777, uid: huid, gid: hgid, mtime: hmtime, linkname, layer: i, tarPath, size: hsize });
   }
 
   /** The full entry at `p` (its layer and name in that layer), not following symlinks. */

@@ -118,6 +118,50 @@ describe('COPY --from=<image> (issue 7)', () => {
     expect(trees.length).toBeGreaterThanOrEqual(2);
   });
 
+  it('keeps a header index per verified layer blob: a later FROM of the same base opens none of its layers', async () => {
+    await makeImage(store, 'indexed:1', [[dir('etc'), file('etc/passwd', 'root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n')], [file('b.txt', 'b\n')]]);
+    const base = JSON.parse((await store.readBlob((await store.resolve('indexed:1'))!.digest)).toString()) as { layers: { digest: Digest }[] };
+    const blobs = new Set(base.layers.map((l) => l.digest));
+    await writeFile(path.join(ctx, 'one.txt'), '1\n');
+    await build({ context: ctx, dockerfile: 'FROM indexed:1\nCOPY --chown=app:1000 one.txt /etc/\n', store, env: {}, platforms: ['linux/amd64'], noCache: true });
+    const kept = await readdir(path.join(store.root, 'headers', 'sha256'));
+    for (const d of blobs) expect(kept).toContain(`${d.slice('sha256:'.length)}.json`);
+    const opened: string[] = [];
+    const open = store.open.bind(store);
+    store.open = ((digest: Digest, size?: number) => {
+      opened.push(digest);
+      return open(digest, size);
+    }) as Store['open'];
+    try {
+      // The COPY still sees the base (its /etc, its passwd for --chown), read from the index.
+      const r = await build({ context: ctx, dockerfile: 'FROM indexed:1\nCOPY --chown=app:1000 one.txt /etc/\n', store, env: {}, platforms: ['linux/amd64'], noCache: true });
+      expect(r.descriptor.digest).toMatch(/^sha256:/);
+      // Layer 0 is opened once, for the bytes of /etc/passwd (--chown); layer 1 not at all.
+      const [l0, l1] = base.layers.map((l) => l.digest);
+      expect(opened.filter((d) => d === l1)).toEqual([]);
+      expect(opened.filter((d) => d === l0)).toEqual([l0]);
+    } finally {
+      store.open = open;
+    }
+  });
+
+  it('uses a header index only for the blob and diffId it was verified for (a known blob under another diffId is refused)', async () => {
+    await makeImage(store, 'pair:1', [[file('a.txt', 'a\n')], [file('b.txt', 'b\n')]]);
+    await local('FROM pair:1\n', 'pair');
+    const m = JSON.parse((await store.readBlob((await store.resolve('pair:1'))!.digest)).toString()) as { config: { digest: Digest }; layers: { mediaType: string; digest: Digest; size: number }[] };
+    const cfg = JSON.parse((await store.readBlob(m.config.digest)).toString()) as { rootfs: { diff_ids: Digest[] } };
+    const [d0, d1] = cfg.rootfs.diff_ids as [Digest, Digest];
+    await tagImage(store, 'pair-swapped:1', m.layers, [d1, d0]);
+    await expect(build({ context: ctx, dockerfile: 'FROM pair-swapped:1\nLABEL x=y\n', store, env: {}, platforms: ['linux/amd64'], tags: ['got:swapped'] })).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+    expect(await store.resolve('got:swapped')).toBeUndefined();
+    // A damaged index is ignored and written again from the verified bytes.
+    const idx = path.join(store.root, 'headers', 'sha256', `${m.layers[0]!.digest.slice('sha256:'.length)}.json`);
+    await writeFile(idx, '{"v":1,"digest":');
+    const out = await local('FROM pair:1\n', 'pair-again');
+    expect(await readFile(path.join(out, 'a.txt'), 'utf8')).toBe('a\n');
+    expect(JSON.parse(await readFile(idx, 'utf8'))).toMatchObject({ v: 1, digest: m.layers[0]!.digest, diffId: d0 });
+  });
+
   it('refuses an image whose diff_ids do not match its layers, under COPY --from and FROM, before tagging anything', async () => {
     const zero = `sha256:${'0'.repeat(64)}` as Digest;
     await makeImage(store, 'liar:1', [[file('a.txt', 'a\n')]], [zero]);
