@@ -265,8 +265,9 @@ export async function runRunBench(options = {}) {
     const refs = { debian: push(debian, 'bookworm', 'bench/debian:bookworm'), b50: push(b50, 'latest', 'bench/base50:1'), b300: push(b300, 'latest', 'bench/base300:1') };
     const ten = (i) => `FROM ${refs.debian}\n${Array.from({ length: 10 }, (_, k) => `RUN echo step-${k}-run-${i} > /step-${k}`).join('\n')}\n`;
 
+    const want = (name) => !options.only || options.only.includes(name);
     // cold10 and cached10: a fresh store / storage root per run, base pulled untimed first.
-    const cold = interleaved(runs, (tool, i) => {
+    const cold = !want('cold10') ? { ocibuild: [], buildah: [], errors: {} } : interleaved(runs, (tool, i) => {
       const dir = fs.mkdtempSync(path.join(work, `${tool}-cold-`));
       try {
         const t = tools(dir, reg.host)[tool];
@@ -280,11 +281,13 @@ export async function runRunBench(options = {}) {
       }
     });
     const pick = (r, k) => ({ ocibuild: r.ocibuild.map((x) => x[k]), buildah: r.buildah.map((x) => x[k]), errors: r.errors });
-    results.scenarios.cold10 = pick(cold, 'coldMs');
-    results.scenarios.cached10 = pick(cold, 'cachedMs');
+    if (want('cold10')) {
+      results.scenarios.cold10 = pick(cold, 'coldMs');
+      results.scenarios.cached10 = pick(cold, 'cachedMs');
+    }
 
     // write50 / write300: one store per tool and base; a warm-up RUN unpacks the base; then timed misses.
-    for (const [name, ref] of [['write50', refs.b50], ['write300', refs.b300]]) {
+    for (const [name, ref] of [['write50', refs.b50], ['write300', refs.b300]].filter(([n]) => want(n))) {
       const dirs = {};
       results.scenarios[name] = interleaved(runs, (tool, i) => {
         if (!dirs[tool]) {
@@ -297,7 +300,7 @@ export async function runRunBench(options = {}) {
       });
       for (const d of Object.values(dirs)) spawnSync('rm', ['-rf', d]);
     }
-    try {
+    if (want('zstd')) try {
       results.zstd = await zstdBench(work, runs);
     } catch (e) {
       results.zstdError = e.message;
@@ -307,11 +310,11 @@ export async function runRunBench(options = {}) {
     spawnSync('rm', ['-rf', work]);
   }
 
-  const med = (s, tool) => (results.scenarios[s][tool].length ? median(results.scenarios[s][tool]) : undefined);
+  const med = (s, tool) => (results.scenarios[s]?.[tool]?.length ? median(results.scenarios[s][tool]) : undefined);
   const fmt = (ms) => (ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(2)} s`);
   const rows = [['scenario', 'ocibuild', 'buildah', 'buildah/ocibuild', 'target', 'met']];
   const verdict = (ok) => (ok === undefined ? 'n/a' : ok ? 'yes' : 'NO');
-  for (const s of ['cold10', 'cached10', 'write50', 'write300']) {
+  for (const s of ['cold10', 'cached10', 'write50', 'write300'].filter((x) => results.scenarios[x])) {
     const [o, b] = [med(s, 'ocibuild'), med(s, 'buildah')];
     const ratio = o && b ? b / o : undefined;
     const target = s === 'cold10' ? '>= 4x' : s === 'cached10' ? '>= 1x' : 'write300 ~ write50';
@@ -322,7 +325,7 @@ export async function runRunBench(options = {}) {
   const [w50, w300] = [med('write50', 'ocibuild'), med('write300', 'ocibuild')];
   const sameCost = w50 && w300 ? w300 / w50 : undefined;
   // "within noise": the spread of the write50 runs themselves, at least 25%
-  const spread = results.scenarios.write50.ocibuild.length ? Math.max(0.25, (Math.max(...results.scenarios.write50.ocibuild) - Math.min(...results.scenarios.write50.ocibuild)) / w50) : undefined;
+  const spread = results.scenarios.write50?.ocibuild.length ? Math.max(0.25, (Math.max(...results.scenarios.write50.ocibuild) - Math.min(...results.scenarios.write50.ocibuild)) / w50) : undefined;
   rows.push(['write300/write50 (ocibuild)', sameCost ? `${sameCost.toFixed(2)}x` : 'n/a', '', '', `1x +- ${spread ? (spread * 100).toFixed(0) : '?'}%`, verdict(sameCost && spread ? Math.abs(sameCost - 1) <= spread : undefined)]);
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   console.log('\nRUN (issue 10): medians of', runs, 'interleaved runs, same Dockerfiles, buildah 1.28 bud --layers --isolation chroot --storage-driver vfs');
@@ -345,5 +348,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
     const i = args.indexOf(`--${name}`);
     return i >= 0 ? args[i + 1] : def;
   };
-  await runRunBench({ runs: Number(opt('runs', '3')), json: opt('json', undefined), data: opt('data', undefined) });
+  // --only write50,write300 (exploring): just those scenarios (cold10 also gives cached10; zstd).
+  await runRunBench({ runs: Number(opt('runs', '3')), json: opt('json', undefined), data: opt('data', undefined), only: opt('only', undefined)?.split(',') });
 }

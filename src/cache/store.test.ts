@@ -400,6 +400,24 @@ describe('prune', () => {
     await fs.utimes(file, t, t);
   }
 
+  it('removes a layer header index with its blob, and keeps the index of a kept blob', async () => {
+    const { store, at } = await clockStore();
+    const tagged = await putImage(store, 'tagged');
+    await store.tag('keep', tagged.manifest);
+    const orphan = await putImage(store, 'orphan');
+    const entries = [['a', 'file', 420, 0, 0, 0, null, 1]];
+    await store.writeLayerIndex(tagged.layer.digest, sha256('t diff'), entries);
+    await store.writeLayerIndex(orphan.layer.digest, sha256('o diff'), entries);
+    await store.writeLayerIndex(sha256('no such blob'), sha256('n diff'), entries);
+    for (const d of [tagged, orphan]) for (const b of [d.manifest, d.config, d.layer]) await age(store.blobPath(b.digest), 3_600_000, at());
+    await store.prune();
+    expect(await store.readLayerIndex(tagged.layer.digest, sha256('t diff'))).toEqual(entries);
+    expect(await store.readLayerIndex(orphan.layer.digest, sha256('o diff'))).toBeUndefined();
+    expect(await store.readLayerIndex(sha256('no such blob'), sha256('n diff'))).toBeUndefined();
+    // An index answers only for the diffId it was recorded with.
+    expect(await store.readLayerIndex(tagged.layer.digest, sha256('o diff'))).toBeUndefined();
+  });
+
   it('keeps tagged content and referenced steps, removes the rest after the grace period', async () => {
     const { store, at } = await clockStore();
     const tagged = await putImage(store, 'tagged');
