@@ -170,7 +170,8 @@ export async function loadBuildContexts(byName: Map<string, BuildContext>): Prom
       });
       if (!st.isDirectory()) throw new OcibuildError('CONTEXT_NOT_FOUND', `${c.flag}: ${s.dir} is not a directory`);
       const ignore = await loadIgnoreFile(s.dir, '-');
-      dirs.set(c.name, { dir: s.dir, ignore: ignoreViewFromPatterns(ignore.patterns, ignore.name) });
+      // Messages name the file by its path: it is not the main context's .dockerignore.
+      dirs.set(c.name, { dir: s.dir, ignore: ignoreViewFromPatterns(ignore.patterns, ignore.path ?? ignore.name) });
     } else if (s.kind === 'oci-layout') {
       layoutDigests.set(c.name, await layoutDigest(c, s));
     }

@@ -91,7 +91,9 @@ export interface BuildOptions {
   /**
    * Named build contexts (`--build-context NAME=VALUE`, as buildx defines it): VALUE is a directory,
    * `docker-image://REF`, `oci-layout://DIR[@DIGEST]` or `target:STAGE`. `FROM NAME`,
-   * `COPY --from=NAME` and `RUN --mount=from=NAME` resolve to it.
+   * `COPY --from=NAME` and `RUN --mount=from=NAME` resolve to it; a context named like a stage
+   * replaces the stage, one named like an image replaces that image. Relative directories resolve
+   * against the current working directory. A malformed value is a `USAGE` error naming it.
    */
   buildContexts?: Record<string, string>;
   /** Remote step caches to import (`--cache-from` values: `type=registry,ref=...`, `type=local,src=DIR`, or a bare ref). */

@@ -6,12 +6,13 @@
  * context's files; errors name the flag value; `check` and `--dry-run` know the
  * names; RUN --mount=from=NAME in the sandbox (skipped loudly without a runtime).
  */
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { build, type BuildOptions, type ProgressEvent } from '../../src/build.js';
 import { Store } from '../../src/cache/store.js';
 import { OcibuildError } from '../../src/errors.js';
+import { listLayer } from '../../src/layers/index.js';
 import { probeHost } from '../../src/run/index.js';
 import { makeBusyboxImage as makeStoreBusybox } from '../base-image.js';
 import { runCli } from '../cli-io.js';
@@ -97,15 +98,20 @@ describe('a directory context', () => {
   });
 
   it('an excluded file of the named context cannot be copied', async () => {
-    await expect(build(opts('FROM scratch\nCOPY --from=assets secret.key /\n', { buildContexts: { assets } }))).rejects.toThrow(/secret\.key/);
+    const e = await build(opts('FROM scratch\nCOPY --from=assets secret.key /\n', { buildContexts: { assets } })).catch((x: unknown) => x);
+    expect(e).toMatchObject({ code: 'CONTEXT_EXCLUDED', message: `"secret.key" is excluded by ${path.join(assets, '.dockerignore')}:1: *.key` });
   });
 
   it('FROM NAME starts the stage from the directory (owned by 0:0), as BuildKit does', async () => {
     const out = path.join(tmp, 'from-dir');
+    if (process.getuid?.() === 0) await chown(path.join(assets, 'a.txt'), 1234, 1234);
     const r = await build(opts('FROM assets\nCOPY main.txt /\n', { buildContexts: { assets }, outputs: [`type=local,dest=${out}`] }));
     expect(await files(out)).toEqual(['.dockerignore', 'a.txt', 'main.txt', 'sub', 'sub/b.txt']);
     expect(r.images[0]!.layers).toHaveLength(2);
     expect(r.bases).toEqual([]);
+    const first = await listLayer(await store.open(r.images[0]!.layers[0]!.digest));
+    expect(first.map((e) => `${e.path} ${e.uid}:${e.gid}`).sort()).toEqual(['.dockerignore 0:0', 'a.txt 0:0', 'sub 0:0', 'sub/b.txt 0:0']);
+    expect(r.images[0]!.configValue.config?.Env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin']);
   });
 
   it('a context named like a stage replaces the stage: its instructions do not run', async () => {
@@ -155,13 +161,18 @@ describe('oci-layout:// contexts', () => {
   }, 60_000);
 
   it('FROM NAME and COPY --from=NAME use the layout image, pinned by digest; :TAG and @DIGEST pick it', async () => {
+    const hits: boolean[][] = [];
     for (const value of [`oci-layout://${layout}`, `oci-layout://${layout}:v1`, `oci-layout://${layout}@${digest}`]) {
       const out = path.join(tmp, `lay-${Math.random().toString(16).slice(2)}`);
-      const r = await build(opts('FROM base\nCOPY --from=base /base.txt /copy.txt\n', { buildContexts: { base: value }, outputs: [`type=local,dest=${out}`] }));
+      const events: ProgressEvent[] = [];
+      const r = await build(opts('FROM base\nCOPY --from=base /base.txt /copy.txt\n', { buildContexts: { base: value }, outputs: [`type=local,dest=${out}`], onProgress: (e) => events.push(e) }));
+      hits.push(cachedSteps(events));
       expect(await files(out)).toEqual(['base.txt', 'copy.txt']);
       expect(r.bases).toEqual([`oci-layout://${layout}@${digest}`]);
       expect(r.images[0]!.configValue.config?.Env).toContain('FROM_LAYOUT=yes');
     }
+    // The same image (by digest) each time: the COPY is keyed by it and hits after the first build.
+    expect(hits).toEqual([[false], [true], [true]]);
   });
 
   it('a layout without that digest or tag is a clear error naming the flag value', async () => {
