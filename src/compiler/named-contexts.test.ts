@@ -82,6 +82,13 @@ describe('named build contexts', () => {
     expect((last.steps[1] as CopyStep).from).toEqual({ kind: 'stage', index: 0 });
   });
 
+  it('docker-image://scratch is an empty base; it has nothing to copy from', () => {
+    const empty: NamedContextRef = { kind: 'scratch', flag: '--build-context b=docker-image://scratch' };
+    const g = compile('FROM busybox AS b\nRUN false\nFROM b\nCOPY m /\n', { b: empty });
+    expect(g.stages[0]).toMatchObject({ base: { kind: 'scratch' }, steps: [] });
+    expect(() => compile('FROM scratch\nCOPY --from=e a /\n', { e: empty })).toThrow(/--build-context b=docker-image:\/\/scratch: an empty context/);
+  });
+
   it('scratch and context are never looked up', () => {
     const g = compile('FROM scratch\nCOPY a /a\n', { scratch: image('busybox'), context: image('busybox') });
     expect(g.stages[0]!.base).toEqual({ kind: 'scratch' });
