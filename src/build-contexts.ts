@@ -25,6 +25,7 @@ import { OcibuildError } from './errors.js';
 import type { NamedContextRef } from './graph/types.js';
 import { readDocument, readImage, type ResolvedImage } from './image/read.js';
 import { digestAlgorithm, digestHex, isDigest, type Digest } from './oci/digest.js';
+import { sniffMediaType } from './oci/documents.js';
 import { isIndexMediaType, isManifestMediaType } from './oci/media-types.js';
 import { familiarString, normalizeReference } from './oci/reference.js';
 import type { Descriptor, Platform } from './oci/types.js';
@@ -250,14 +251,7 @@ async function layoutDescriptor(source: OciLayoutSource, digest: Digest, flag: s
   const listed = (Array.isArray(index.manifests) ? index.manifests : []).find((d) => d.digest === digest);
   if (listed) return listed;
   const size = (await stat(path.join(source.dir, 'blobs', digestAlgorithm(digest), digestHex(digest)))).size;
-  const bytes = await readDocument(source, { mediaType: '', digest, size });
-  let mediaType = '';
-  try {
-    const v = JSON.parse(bytes.toString('utf8')) as { mediaType?: unknown; manifests?: unknown; config?: unknown };
-    mediaType = typeof v.mediaType === 'string' ? v.mediaType : Array.isArray(v.manifests) ? 'application/vnd.oci.image.index.v1+json' : v.config ? 'application/vnd.oci.image.manifest.v1+json' : '';
-  } catch {
-    mediaType = '';
-  }
+  const mediaType = sniffMediaType(await readDocument(source, { mediaType: '', digest, size })) ?? '';
   if (!isIndexMediaType(mediaType) && !isManifestMediaType(mediaType)) throw new OcibuildError('MANIFEST_INVALID', `${flag}: ${digest} is neither an image manifest nor an index`);
   return { mediaType, digest, size };
 }

@@ -180,6 +180,13 @@ describe('oci-layout:// contexts', () => {
     const r = await runCli(['build', ctx, '--store', storeDir, '--build-context', `base=oci-layout://${layout}@${missing}`], { env: {}, stdin: '' });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`--build-context base=oci-layout://${layout}@${missing}: the OCI layout ${layout} has no blob ${missing}`);
+    // A digest that is in the layout but is no image (here the config) is refused, naming the value.
+    const manifest = JSON.parse(await readFile(path.join(layout, 'blobs', 'sha256', digest.slice('sha256:'.length)), 'utf8'));
+    const config = manifest.config.digest as string;
+    const notImage = await runCli(['build', ctx, '--store', storeDir, '--build-context', `base=oci-layout://${layout}@${config}`], { env: {} });
+    expect(notImage.code).toBe(1);
+    expect(notImage.stderr).toContain(`--build-context base=oci-layout://${layout}@${config}: manifest ${config}`);
+    expect(notImage.stderr).toContain('[MANIFEST_INVALID]');
     // As buildx: a layout of one image is that image whatever the tag; of several, the tag must name one.
     const index = JSON.parse(await readFile(path.join(layout, 'index.json'), 'utf8'));
     const second = { ...index.manifests[0], annotations: { 'org.opencontainers.image.ref.name': 'v2' } };
