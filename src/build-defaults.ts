@@ -7,6 +7,7 @@
  */
 import type { BuildOptions, PullFn } from './build.js';
 import type { Store } from './cache/store.js';
+import { parseBuildContexts } from './build-contexts.js';
 import { OcibuildError } from './errors.js';
 import { parseOutputSpec } from './output/spec.js';
 import { parseImageName } from './image/names.js';
@@ -78,8 +79,10 @@ export function checkBuildOptions(options: unknown): asserts options is BuildOpt
   if (o.dockerfile !== undefined && typeof o.dockerfile !== 'string' && !(o.dockerfile instanceof Uint8Array)) throw invalid('dockerfile', 'a string or a Uint8Array', o.dockerfile);
   for (const k of ['buildArgs', 'labels', 'annotations', 'buildContexts']) checkStringRecord(o, k);
   for (const k of ['cacheFrom', 'cacheTo']) checkStringArray(o, k);
-  // Contract for work in progress on named contexts and remote caches (issue 12): refused until built.
-  for (const k of ['buildContexts', 'cacheFrom', 'cacheTo']) {
+  // Malformed named contexts fail here, before anything is read.
+  if (o.buildContexts !== undefined) parseBuildContexts(o.buildContexts as Record<string, string>, process.cwd());
+  // Contract for work in progress on remote caches (issue 12): refused until built.
+  for (const k of ['cacheFrom', 'cacheTo']) {
     if (o[k] !== undefined) throw new OcibuildError('UNSUPPORTED', `build() option "${k}" is not supported yet`);
   }
   checkStringArray(o, 'tags');

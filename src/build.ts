@@ -35,6 +35,7 @@ import { parseOutputSpec, type OutputSpec } from './output/spec.js';
 import { chooseSandbox, probeHost, readSecret, type ExtraHost, type IsolationRequest, type Rlimit, type SandboxMethod, type SecretSource, type SnapshotRequest } from './run/index.js';
 
 import { checkBuildOptions, withBuildDefaults, type BuildRegistryOptions } from './build-defaults.js';
+import { importLayoutImage, layoutContextOf, loadBuildContexts, namedContextLookup, parseBuildContexts, type BuildContexts } from './build-contexts.js';
 
 export type { ProgressEvent, ProgressSink, PlatformImage, OutputSpec, OutputRecord, ExplainEntry, PushFn, PushBlobProgress, BuildRegistryOptions };
 
@@ -90,7 +91,9 @@ export interface BuildOptions {
   /**
    * Named build contexts (`--build-context NAME=VALUE`, as buildx defines it): VALUE is a directory,
    * `docker-image://REF`, `oci-layout://DIR[@DIGEST]` or `target:STAGE`. `FROM NAME`,
-   * `COPY --from=NAME` and `RUN --mount=from=NAME` resolve to it.
+   * `COPY --from=NAME` and `RUN --mount=from=NAME` resolve to it; a context named like a stage
+   * replaces the stage, one named like an image replaces that image. Relative directories resolve
+   * against the current working directory. A malformed value is a `USAGE` error naming it.
    */
   buildContexts?: Record<string, string>;
   /** Remote step caches to import (`--cache-from` values: `type=registry,ref=...`, `type=local,src=DIR`, or a bare ref). */
@@ -190,6 +193,8 @@ interface Prepared {
   ignore: LoadedIgnoreFile;
   platforms: Platform[];
   env: Record<string, string | undefined>;
+  /** Named build contexts, checked (directories exist, OCI layouts resolved to a digest). */
+  contexts: BuildContexts;
 }
 
 async function prepare(options: BuildOptions): Promise<Prepared> {
@@ -222,7 +227,8 @@ async function prepare(options: BuildOptions): Promise<Prepared> {
     if (seen.has(key)) throw new OcibuildError('USAGE', `platform ${key} given twice`);
     seen.add(key);
   }
-  return { ast, file, contextDir, dockerfilePath, ignore, platforms, env };
+  const contexts = await loadBuildContexts(parseBuildContexts(options.buildContexts ?? {}, process.cwd()));
+  return { ast, file, contextDir, dockerfilePath, ignore, platforms, env, contexts };
 }
 
 function compileOptions(options: BuildOptions, prepared: Prepared, platform: Platform): CompileOptions {
@@ -232,6 +238,7 @@ function compileOptions(options: BuildOptions, prepared: Prepared, platform: Pla
     buildArgs: options.buildArgs,
     platform: { buildPlatform: defaultPlatform(), targetPlatform: platform },
     ignore: { patterns: prepared.ignore.patterns.map((p) => (typeof p === 'string' ? p : p.pattern)), matches: (p) => matcher.matchesOrParentMatches(p) },
+    ...(prepared.contexts.byName.size > 0 ? { namedContext: namedContextLookup(prepared.contexts) } : {}),
   };
 }
 
@@ -289,7 +296,7 @@ async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
     const key = baseKey(ref, platform);
     let r = resolved.get(key);
     if (!r) {
-      r = resolveBase(store, ref, platform, options, now);
+      r = resolveBase(store, ref, platform, options, now, prepared.contexts);
       resolved.set(key, r);
     }
     return r;
@@ -345,6 +352,7 @@ async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
           settings: {
             contextDir: prepared.contextDir,
             ignore: ignoreView,
+            ...(prepared.contexts.dirs.size > 0 ? { namedContexts: prepared.contexts.dirs } : {}),
             file: prepared.file,
             ...(epoch !== undefined ? { sourceDateEpoch: epoch } : {}),
             created,
@@ -411,12 +419,19 @@ async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
   };
 }
 
-/** A base image from the store (a local tag), else pulled from its registry (bytes reported as they arrive). */
-async function resolveBase(store: Store, ref: string, platform: Platform, options: BuildOptions, now: () => number): Promise<ResolvedBase> {
+/**
+ * A base image from the store (a local tag), else pulled from its registry (bytes reported as they
+ * arrive); or the image of an OCI layout context, copied into the store.
+ */
+async function resolveBase(store: Store, ref: string, platform: Platform, options: BuildOptions, now: () => number, contexts: BuildContexts): Promise<ResolvedBase> {
   let descriptor: Descriptor | undefined;
   let name = ref;
   let pulled = false;
-  if (!options.pull) {
+  const layout = layoutContextOf(contexts, ref);
+  if (layout) {
+    descriptor = await importLayoutImage(store, layout.dir, layout.digest, platform, layout.context.flag);
+    name = `oci-layout://${layout.dir}`;
+  } else if (!options.pull) {
     descriptor = await store.resolve(ref);
     if (!descriptor) {
       try {

@@ -32,6 +32,8 @@ const EXAMPLES: Record<string, [string, string][]> = {
     ['$0 build --cgroup-parent build.slice .', 'Refused with the reason: RUN steps use no cgroups of their own'],
     ['$0 build --secret id=npmrc,src=$HOME/.npmrc --secret id=token,env=GITHUB_TOKEN .', 'Secrets for RUN --mount=type=secret, from a file and from a variable'],
     ['$0 build --ssh default .', 'Forward $SSH_AUTH_SOCK to RUN --mount=type=ssh'],
+    ['$0 build --build-context assets=../assets --build-context alpine=docker-image://alpine:3.20 .', 'COPY --from=assets reads ../assets; FROM alpine uses alpine:3.20'],
+    ['$0 build --build-context base=oci-layout://./base.oci@sha256:... --build-context deps=target:deps-cached .', 'A stage "base" from an OCI layout, a stage "deps" replaced by stage "deps-cached"'],
   ],
   parse: [
     ['$0 parse .', "BuildKit's AST dump of ./Dockerfile"],
@@ -43,6 +45,7 @@ const EXAMPLES: Record<string, [string, string][]> = {
     ['$0 check --check "skip=JSONArgsRecommended;error=true" .', 'Override the check directive'],
     ['$0 check --platform linux/arm64 --store /var/cache/ocibuild .', 'Check for another platform, reading base image configs from another store'],
     ['$0 check --pull=false .', 'Use only base image configs already in the store (no registry)'],
+    ['$0 check --build-context assets=../assets .', 'Check knowing the named contexts (COPY --from=assets is no image)'],
     ['$0 check --creds registry.example.com=me:secret --registry-ca ca.pem .', 'Credentials and an extra CA to read base image configs'],
     ['$0 check --insecure-registry build-cache:5000 .', 'Reach one registry over plain HTTP'],
     ['$0 check --registry-mirror docker.io=mirror.local:5000 .', 'Read docker.io configs through a mirror'],

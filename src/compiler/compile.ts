@@ -7,7 +7,8 @@ import { OcibuildError, isOcibuildError, type SourceRange } from '../errors.js';
 import type { DockerfileAst, InstructionNode } from '../parser/ast.js';
 import { parseDockerfile } from '../parser/index.js';
 import type { ContainerConfig, Platform } from '../oci/types.js';
-import type { BuildGraph, MetaArg, SourceRef, Stage } from '../graph/types.js';
+import type { BuildGraph, CopyStep, MetaArg, NamedContextRef, SourceRef, Stage } from '../graph/types.js';
+import { DEFAULT_PATH } from '../graph/config.js';
 import { reachableStages, topologicalOrder } from '../graph/order.js';
 import { parseInstruction, isSelfConsistentCasing, type ArgInstruction, type Instruction, type InstructionLint } from './instructions.js';
 import { Linter, parseCheckDirective, type CheckConfig, type Warning } from './lint.js';
@@ -59,6 +60,15 @@ export interface CompileOptions {
   allStages?: boolean;
   /** `.dockerignore` patterns for the CopyIgnoredFile check. */
   ignore?: IgnoreInput;
+  /**
+   * Named build contexts (`--build-context`): what a stage name, a `FROM`
+   * image or a `--from` name resolves to, or undefined when no context has
+   * that name (the caller compares names as BuildKit does). As in BuildKit, a
+   * context named like a stage replaces the stage; otherwise one named like an
+   * image replaces the image wherever it is used. `scratch` and `context` are
+   * never looked up.
+   */
+  namedContext?: (name: string) => NamedContextRef | undefined;
 }
 
 /** Result with warnings as data. */
@@ -187,16 +197,58 @@ class StageNames {
   }
 }
 
-/** Resolve a COPY --from value: stage name, stage index, else an image. */
-function resolveCopyFrom(stages: readonly StageInfo[], names: StageNames, from: string, file: string, range: SourceRange): SourceRef {
+/** How `--from` names resolve: stages, then named contexts, then images. */
+interface FromResolver {
+  stages: readonly StageInfo[];
+  names: StageNames;
+  lookup: (name: string) => NamedContextRef | undefined;
+  /** Image references that came from named contexts (not checked as Dockerfile references). */
+  fromContext: WeakSet<SourceRef>;
+  file: string;
+}
+
+/** A stage as a source: a stage replaced by a directory context reads that directory directly. */
+function stageSource(s: StageInfo): SourceRef {
+  return s.dirBase !== undefined && s.replaced ? { kind: 'context', name: s.dirBase } : { kind: 'stage', index: s.index };
+}
+
+/** A `--from` name that is no stage: a named context, else an image. */
+function namedSource(r: FromResolver, name: string, range: SourceRange): SourceRef {
+  const nc = r.lookup(name);
+  if (!nc) return { kind: 'image', ref: name };
+  switch (nc.kind) {
+    case 'dir':
+      return { kind: 'context', name: nc.name };
+    case 'image': {
+      const ref: SourceRef = { kind: 'image', ref: nc.ref };
+      r.fromContext.add(ref);
+      return ref;
+    }
+    case 'scratch':
+      throw instructionError(`${nc.flag}: an empty context (docker-image://scratch) has no files to copy or mount`, r.file, range);
+    case 'target': {
+      const t = r.names.find(nc.stage);
+      if (!t) throw contextTargetError(nc, r, range);
+      return stageSource(t);
+    }
+  }
+}
+
+function contextTargetError(nc: Extract<NamedContextRef, { kind: 'target' }>, r: FromResolver, range: SourceRange): OcibuildError {
+  const all = r.stages.filter((s) => s.name).map((s) => s.name as string);
+  return instructionError(`${nc.flag}: no stage named ${JSON.stringify(nc.stage)}${didYouMean(nc.stage, all, true)}`, r.file, range);
+}
+
+/** Resolve a COPY --from value: stage name, stage index, named context, else an image. */
+function resolveCopyFrom(r: FromResolver, from: string, range: SourceRange): SourceRef {
   if (/^[+-]?[0-9]+$/.test(from)) {
     const index = Number(from);
-    if (index < 0 || index >= stages.length) throw instructionError(`invalid stage index ${index}`, file, range);
-    return { kind: 'stage', index };
+    if (index < 0 || index >= r.stages.length) throw instructionError(`invalid stage index ${index}`, r.file, range);
+    return stageSource(r.stages[index]);
   }
-  const s = names.find(from);
-  if (s) return { kind: 'stage', index: s.index };
-  return { kind: 'image', ref: from };
+  const s = r.names.find(from);
+  if (s) return stageSource(s);
+  return namedSource(r, from, range);
 }
 
 function mountFromValue(value: string): string | undefined {
@@ -339,6 +391,37 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
     }
   }
 
+  // --- named build contexts ---
+  const lookup = (n: string): NamedContextRef | undefined => (RESERVED_STAGE_NAMES.has(n.toLowerCase()) ? undefined : options.namedContext?.(n));
+  const resolver: FromResolver = { stages, names, lookup, fromContext: new WeakSet(), file };
+  /** A stage's base from a named context. */
+  const contextBase = (s: StageInfo, nc: NamedContextRef): void => {
+    const range = s.from.node.range;
+    switch (nc.kind) {
+      case 'dir':
+        s.base = { kind: 'scratch' };
+        s.dirBase = nc.name;
+        return;
+      case 'image':
+        s.base = { kind: 'image', ref: nc.ref };
+        s.baseFromContext = true;
+        return;
+      case 'scratch':
+        s.base = { kind: 'scratch' };
+        return;
+      case 'target': {
+        const t = names.find(nc.stage);
+        if (!t) throw contextTargetError(nc, resolver, range);
+        if (t.index >= s.index) {
+          const what = s.replaced ? `stage ${JSON.stringify(s.label)}, which it replaces` : `stage ${JSON.stringify(s.label)}, whose base it replaces`;
+          throw instructionError(`${nc.flag}: stage ${JSON.stringify(t.label)} must be defined before ${what}`, file, range);
+        }
+        s.base = { kind: 'stage', index: t.index };
+        return;
+      }
+    }
+  };
+
   // --- expand FROM names and platforms, resolve bases ---
   for (const s of stages) {
     const range = s.from.node.range;
@@ -394,14 +477,28 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
       throw instructionError(`base name (${s.from.baseName}) should not be blank`, file, range);
     }
     s.baseName = name.result;
+    // BuildKit's order: a context named like this stage replaces it; then an earlier stage named like
+    // the base; then a context named like the base image; then the image.
+    const replacing = s.name !== undefined ? lookup(s.name) : undefined;
+    if (replacing) {
+      s.replaced = true;
+      s.commands = [];
+      contextBase(s, replacing);
+      continue;
+    }
     const parent = names.find(name.result, s.index);
     if (parent) s.base = { kind: 'stage', index: parent.index };
     else if (name.result === 'scratch') s.base = { kind: 'scratch' };
-    else s.base = { kind: 'image', ref: name.result };
+    else {
+      const nc = lookup(name.result);
+      if (nc) contextBase(s, nc);
+      else s.base = { kind: 'image', ref: name.result };
+    }
   }
 
   // --- ONBUILD triggers of the base (parent stage, or a known image config) run first ---
   for (const s of stages) {
+    if (s.replaced) continue; // as BuildKit: a replaced stage dispatches nothing, triggers included
     if (s.base.kind === 'stage') {
       const parent = stages[s.base.index];
       s.inherited = parent.commands.filter((c) => c.kind === 'onbuild').map((c) => (c.kind === 'onbuild' ? c.trigger : c));
@@ -425,14 +522,14 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
             c.node.range,
           );
         }
-        refs.push(resolveCopyFrom(stages, names, c.from, file, flagRange));
+        refs.push(resolveCopyFrom(resolver, c.from, flagRange));
       }
       if (c.kind === 'run') {
         for (const m of c.mounts) {
           const from = mountFromValue(m.value);
           if (from === undefined || from === '') continue;
           const st = names.find(from);
-          refs.push(st ? { kind: 'stage', index: st.index } : { kind: 'image', ref: from });
+          refs.push(st ? stageSource(st) : namedSource(resolver, from, m.flag?.range ?? c.node.range));
         }
       }
       for (const r of refs) if (r.kind === 'stage' && !s.deps.has(r.index)) s.deps.set(r.index, c);
@@ -520,7 +617,7 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
         );
       }
     }
-    if (s.base.kind === 'image') {
+    if (s.base.kind === 'image' && !s.baseFromContext) {
       const err = referenceError(s.baseName);
       if (err !== undefined) {
         throw instructionError(`failed to parse stage name ${JSON.stringify(s.baseName)}: ${err}`, file, s.from.node.range);
@@ -529,7 +626,7 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
     // images named by COPY --from / RUN --mount from= resolve like FROM images
     for (const c of [...s.inherited, ...s.commands]) {
       for (const r of fromRefs.get(c) ?? []) {
-        if (r.kind !== 'image') continue;
+        if (r.kind !== 'image' || resolver.fromContext.has(r)) continue;
         const err = referenceError(r.ref);
         if (err !== undefined) throw instructionError(`failed to parse stage name ${JSON.stringify(r.ref)}: ${err}`, file, c.node.range);
       }
@@ -549,6 +646,7 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
       fromRefs,
       ignore: options.ignore,
     });
+    if (s.dirBase !== undefined) state.steps.unshift(dirBaseStep(s, s.dirBase));
     finalStates.set(s.index, state);
     if (effectivePlatform) effective.set(s.index, effectivePlatform);
     out.push({
@@ -581,6 +679,31 @@ function compileCore(ast: DockerfileAst, options: CompileOptions, linter: Linter
     buildPlatform: formatPlatform(normalizePlatform(platform.buildPlatform)),
     sandboxHostname: buildArgs.get('BUILDKIT_SANDBOX_HOSTNAME') || 'buildkitsandbox',
     ...(sourceDateEpoch !== undefined ? { sourceDateEpoch } : {}),
+  };
+}
+
+/**
+ * `FROM NAME` of a directory context: the stage starts as the directory's
+ * files (owned by 0:0, its .dockerignore applied), as BuildKit's local source
+ * under a scratch image config; written as a first step copying the whole
+ * context to `/`, cached like any context copy.
+ */
+function dirBaseStep(s: StageInfo, name: string): CopyStep {
+  return {
+    kind: 'copy',
+    range: s.from.node.range,
+    original: s.from.node.original,
+    env: [`PATH=${DEFAULT_PATH}`],
+    args: [],
+    sources: ['.'],
+    inline: [],
+    dest: '/',
+    from: { kind: 'context', name },
+    link: false,
+    parents: false,
+    exclude: [],
+    keepGitDir: false,
+    dependsOn: [],
   };
 }
 

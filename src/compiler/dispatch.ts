@@ -372,7 +372,7 @@ function dispatchCopy(
   }
   const refs = ctx.fromRefs.get(ins) ?? [];
   const from: SourceRef = ins.kind === 'copy' && refs.length > 0 ? refs[0] : { kind: 'context' };
-  if (from.kind === 'context' && ctx.ignore) {
+  if (from.kind === 'context' && from.name === undefined && ctx.ignore) {
     for (const src of sources) {
       if (ins.kind === 'add' && (isHttpSource(src) || isGitSource(src))) continue;
       checkIgnored(src, NAME === 'ADD' ? 'Add' : 'Copy', ctx, range);

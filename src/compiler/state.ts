@@ -207,6 +207,12 @@ export interface StageInfo {
   inherited: Instruction[];
   /** Stage deps from COPY --from / RUN --mount from=, with the command that made them. */
   deps: Map<number, Instruction>;
+  /** A named build context replaced the whole stage (its instructions are not dispatched). */
+  replaced?: boolean;
+  /** The base came from a named build context (its reference is the context's, not the Dockerfile's). */
+  baseFromContext?: boolean;
+  /** The stage's filesystem starts as this named directory context (`FROM NAME` of a directory). */
+  dirBase?: string;
 }
 
 /** The state of a stage while its steps are dispatched. */

@@ -159,6 +159,6 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
  * The build context as a copy source: entries owned by 0:0 (BuildKit resets
  * owners when the context is transferred), `.dockerignore` applied.
  */
-export function contextSourceFs(root: string, ignore?: IgnoreView): SourceFs {
-  return directorySourceFs(root, { description: 'build context', ownership: 'root', ignore });
+export function contextSourceFs(root: string, ignore?: IgnoreView, description = 'build context'): SourceFs {
+  return directorySourceFs(root, { description, ownership: 'root', ignore });
 }

@@ -150,8 +150,18 @@ export async function buildPlatform(
 
   const sourceFs = (from: SourceRef, p: Platform, signal: AbortSignal): Promise<SourceFs> => {
     switch (from.kind) {
-      case 'context':
-        return Promise.resolve((contextFs ??= contextSourceFs(options.settings.contextDir, options.settings.ignore)));
+      case 'context': {
+        if (from.name === undefined) return Promise.resolve((contextFs ??= contextSourceFs(options.settings.contextDir, options.settings.ignore)));
+        const key = `context:${from.name}`;
+        let fs = sources.get(key);
+        if (!fs) {
+          const named = options.settings.namedContexts?.get(from.name);
+          if (!named) throw new Error(`no named context ${from.name} in the build settings`);
+          fs = Promise.resolve(contextSourceFs(named.dir, named.ignore, `build context ${JSON.stringify(from.name)}`));
+          sources.set(key, fs);
+        }
+        return fs;
+      }
       case 'stage': {
         const key = `stage:${from.index}`;
         let fs = sources.get(key);

@@ -36,6 +36,8 @@ export interface BuildSettings {
   contextDir: string;
   /** The build's .dockerignore view. */
   ignore?: IgnoreView;
+  /** Named directory contexts (`--build-context NAME=DIR`): absolute path and own .dockerignore, by name. */
+  namedContexts?: ReadonlyMap<string, { dir: string; ignore?: IgnoreView }>;
   /** Source name of the Dockerfile, for errors. */
   file: string;
   /** SOURCE_DATE_EPOCH in seconds. */

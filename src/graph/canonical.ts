@@ -10,7 +10,8 @@ export type CanonicalValue = string | number | boolean | null | CanonicalValue[]
 function sourceRef(ref: SourceRef): CanonicalValue {
   switch (ref.kind) {
     case 'context':
-      return { kind: 'context' };
+      // The main context keeps its historical form; a named one adds its name.
+      return ref.name === undefined ? { kind: 'context' } : { kind: 'context', name: ref.name };
     case 'stage':
       return { kind: 'stage', index: ref.index };
     case 'image':

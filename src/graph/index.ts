@@ -23,6 +23,7 @@ export type {
   MaintainerStep,
   MetaArg,
   MountSpec,
+  NamedContextRef,
   NetworkMode,
   OnbuildStep,
   RunStep,

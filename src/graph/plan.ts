@@ -12,7 +12,7 @@ function stageLabel(graph: BuildGraph, index: number): string {
 function refLabel(graph: BuildGraph, ref: SourceRef): string {
   switch (ref.kind) {
     case 'context':
-      return 'context';
+      return ref.name === undefined ? 'context' : `context ${ref.name}`;
     case 'stage':
       return `stage ${stageLabel(graph, ref.index)}`;
     case 'image':
@@ -40,7 +40,7 @@ function describeStep(graph: BuildGraph, step: Step): string {
     case 'run': {
       const parts = [`RUN ${step.prependShell ? step.command.join(' ') : quoteList(step.command)}`];
       for (const m of step.mounts) {
-        const from = 'from' in m && m.from && m.from.kind !== 'context' ? ` from ${refLabel(graph, m.from)}` : '';
+        const from = 'from' in m && m.from && !(m.from.kind === 'context' && m.from.name === undefined) ? ` from ${refLabel(graph, m.from)}` : '';
         // an empty target is the working directory at run time (BuildKit)
         const where = m.type === 'secret' ? (m.target ?? `env ${m.env}`) : m.target === '' ? '(working directory)' : m.target;
         parts.push(`mount ${m.type} ${where}${from}`);
@@ -54,7 +54,7 @@ function describeStep(graph: BuildGraph, step: Step): string {
     case 'copy':
     case 'add': {
       const srcs = [...step.sources, ...step.inline.map((f) => `<<${f.name}`)].join(' ');
-      const from = step.from.kind === 'context' ? '' : ` (from ${refLabel(graph, step.from)})`;
+      const from = step.from.kind === 'context' && step.from.name === undefined ? '' : ` (from ${refLabel(graph, step.from)})`;
       return `${step.kind.toUpperCase()} ${srcs} ${step.dest}${from}`;
     }
     case 'env':

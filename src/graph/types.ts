@@ -22,11 +22,24 @@ export interface ArgValue {
 
 /** Where a COPY --from / RUN --mount from= reads from. */
 export type SourceRef =
-  | { kind: 'context' }
+  /** The build context; with `name`, the named directory context of that name (`--build-context NAME=DIR`). */
+  | { kind: 'context'; name?: string }
   /** An earlier stage of this Dockerfile, by index into `BuildGraph.stages`. */
   | { kind: 'stage'; index: number }
   /** An image reference, resolved by the registry client. */
   | { kind: 'image'; ref: string };
+
+/**
+ * What a named build context (`--build-context`) gives the compiler for a name
+ * of the Dockerfile: a directory, an image (by a reference the build resolves),
+ * an empty filesystem (`docker-image://scratch`) or another stage. `flag` is the
+ * flag value, for messages.
+ */
+export type NamedContextRef =
+  | { kind: 'dir'; name: string; flag: string }
+  | { kind: 'image'; ref: string; flag: string }
+  | { kind: 'scratch'; flag: string }
+  | { kind: 'target'; stage: string; flag: string };
 
 /** A file written from a heredoc (`RUN <<EOF`, `COPY <<EOF dest`). */
 export interface InlineFile {

@@ -9,6 +9,7 @@ import { openStore } from '../store.js';
 import type { Store } from '../../cache/store.js';
 import { STDIN_ARG, type CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
+import { buildContextsFromFlags } from '../../build-contexts.js';
 import { formatWarning } from '../warnings.js';
 import { formatExplain } from '../../engine/explain.js';
 import { registryFlags, registryHooks } from '../registry-options.js';
@@ -33,6 +34,13 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('target', { requiresArg: true, type: 'string', describe: 'Build this stage' })
           .option('build-arg', { requiresArg: true, type: 'string', array: true, describe: 'Build-time variable KEY=VALUE (KEY alone: from the environment)', default: [] as string[] })
           .option('platform', { requiresArg: true, type: 'string', array: true, describe: 'Target platform(s), e.g. linux/amd64,linux/arm64', default: [] as string[] })
+          .option('build-context', {
+            requiresArg: true,
+            type: 'string',
+            array: true,
+            describe: 'Named context NAME=DIR|docker-image://REF|oci-layout://DIR[:TAG][@DIGEST]|target:STAGE for FROM NAME, COPY --from=NAME, RUN --mount=from=NAME; replaces a stage or image of that name',
+            default: [] as string[],
+          })
           .option('label', { requiresArg: true, type: 'string', array: true, describe: 'Image label KEY=VALUE', default: [] as string[] })
           .option('annotation', { requiresArg: true, type: 'string', array: true, describe: 'Manifest annotation KEY=VALUE', default: [] as string[] })
           .option('output', { requiresArg: true, alias: 'o', type: 'string', array: true, describe: 'Output: type=oci|docker|local|image|registry,dest=...', default: [] as string[] })
@@ -63,6 +71,7 @@ interface BuildArgs {
   tag: string[];
   target?: string;
   'build-arg': string[];
+  'build-context': string[];
   platform: string[];
   label: string[];
   annotation: string[];
@@ -118,6 +127,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     ...(argv.target ? { target: argv.target } : {}),
     buildArgs: parseKeyValues(argv['build-arg'] as string[], '--build-arg', ctx.io.env),
     platforms: list(argv.platform),
+    buildContexts: buildContextsFromFlags(argv['build-context'] as string[], ctx.io.cwd),
     tags: argv.tag as string[],
     labels: parseKeyValues(argv.label as string[], '--label'),
     annotations: parseKeyValues(argv.annotation as string[], '--annotation'),

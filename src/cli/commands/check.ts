@@ -4,7 +4,7 @@ import { checkDockerfile, compileDockerfile, type CheckResult, type CompileOptio
 import { loadIgnoreFile, PatternMatcher } from '../../context/index.js';
 import { OcibuildError } from '../../errors.js';
 import { defaultPlatform, formatPlatform, normalizePlatform, parsePlatform } from '../../image/platform.js';
-import type { Platform } from '../../oci/types.js';
+import type { ContainerConfig, Platform } from '../../oci/types.js';
 import { parseDockerfile, type DockerfileAst } from '../../parser/index.js';
 import { RegistryClient } from '../../registry/index.js';
 import { resolveBaseConfigs, type BaseRequest } from '../base-config.js';
@@ -14,6 +14,7 @@ import { registryClientOptions, registryFlags } from '../registry-options.js';
 import { openStore } from '../store.js';
 import { formatWarning } from '../warnings.js';
 import { parseKeyValues } from '../options.js';
+import { buildContextsFromFlags, layoutContextOf, loadBuildContexts, namedContextLookup, OCI_LAYOUT_PREFIX, parseBuildContexts, readLayoutImage } from '../../build-contexts.js';
 
 /** `ocibuild check`: BuildKit's build checks, without building. */
 export function register(y: Argv, ctx: CommandContext): Argv {
@@ -33,6 +34,13 @@ export function register(y: Argv, ctx: CommandContext): Argv {
             default: true,
             describe: "Read base images' configs from their registry when the store lacks them (--pull=false: the store only)",
           })
+          .option('build-context', {
+            requiresArg: true,
+            type: 'string',
+            array: true,
+            describe: 'Named context NAME=DIR|docker-image://REF|oci-layout://DIR[:TAG][@DIGEST]|target:STAGE, as for build',
+            default: [] as string[],
+          })
           .option('store', { type: 'string', describe: 'Store directory (default $OCIBUILD_HOME or $XDG_CACHE_HOME/ocibuild)' })
           .option('check', { type: 'string', describe: 'Override the check directive, e.g. "skip=JSONArgsRecommended;error=true"' }),
       ),
@@ -43,8 +51,10 @@ export function register(y: Argv, ctx: CommandContext): Argv {
       const ignore = await loadIgnoreFile(contextDir, input.path ?? '-');
       const matcher = new PatternMatcher(ignore.patterns);
       const platforms = targetPlatforms(argv.platform as string[]);
+      const contexts = await loadBuildContexts(parseBuildContexts(buildContextsFromFlags(argv['build-context'] as string[], ctx.io.cwd), ctx.io.cwd));
       const base: Omit<CompileOptions, 'platform' | 'allStages'> = {
         ...(argv.target ? { target: argv.target } : {}),
+        ...(contexts.byName.size > 0 ? { namedContext: namedContextLookup(contexts) } : {}),
         buildArgs: parseKeyValues(argv['build-arg'] as string[], '--build-arg', ctx.io.env),
         ...(argv.check !== undefined ? { check: argv.check } : {}),
         ignore: { patterns: ignore.patterns.map((p) => p.pattern), matches: (p) => matcher.matchesOrParentMatches(p) },
@@ -54,12 +64,22 @@ export function register(y: Argv, ctx: CommandContext): Argv {
       // The base images' configs (Env, Shell, WorkingDir) take part in the checks, as in BuildKit.
       const requests = platforms.flatMap((p) => baseRequests(ast, { ...base, platform: { buildPlatform, targetPlatform: p } }));
       let baseImageConfig: CompileOptions['baseImageConfig'];
-      if (requests.length > 0) {
+      // OCI layout contexts: their configs come from the layout, never from a store or registry.
+      const layoutConfigs = new Map<string, ContainerConfig>();
+      for (const r of requests.filter((r) => r.ref.startsWith(OCI_LAYOUT_PREFIX))) {
+        const layout = layoutContextOf(contexts, r.ref);
+        if (!layout) continue;
+        const { image } = await readLayoutImage(layout.dir, layout.digest, normalizePlatform(parsePlatform(r.platform)), layout.context.flag);
+        layoutConfigs.set(`${r.ref}\0${r.platform}`, image.config.config ?? {});
+      }
+      const registryRequests = requests.filter((r) => !r.ref.startsWith(OCI_LAYOUT_PREFIX));
+      if (layoutConfigs.size > 0) baseImageConfig = (ref, platform) => layoutConfigs.get(`${ref}\0${platform}`);
+      if (registryRequests.length > 0) {
         const store = await openStore(ctx, argv.store);
-        const client = argv.pull ? await RegistryClient.create(await registryClientOptions(ctx, argv, requests.map((r) => r.ref))) : undefined;
+        const client = argv.pull ? await RegistryClient.create(await registryClientOptions(ctx, argv, registryRequests.map((r) => r.ref))) : undefined;
         try {
-          const configs = await resolveBaseConfigs(requests, { store, pull: argv.pull, ...(client ? { client } : {}) });
-          baseImageConfig = configs.lookup;
+          const configs = await resolveBaseConfigs(registryRequests, { store, pull: argv.pull, ...(client ? { client } : {}) });
+          baseImageConfig = layoutConfigs.size > 0 ? (ref, platform) => layoutConfigs.get(`${ref}\0${platform}`) ?? configs.lookup(ref, platform) : configs.lookup;
           if (configs.missing.length > 0) {
             const list = configs.missing.map((m) => `${m.ref} (${m.reason})`).join(', ');
             ctx.io.stderr.write(

@@ -92,9 +92,16 @@ async function contextKey(ctx: StepContext<CopyStep>, entries: readonly LayerEnt
   return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: fileIdentities(ctx, entries, known) } };
 }
 
+/** The directory a copy from a context reads (the build context, or a named one), ending in a separator. */
+function contextPrefix(ctx: StepContext<CopyStep>): string {
+  const from = ctx.step.from;
+  const dir = (from.kind === 'context' && from.name !== undefined ? ctx.settings.namedContexts?.get(from.name)?.dir : undefined) ?? ctx.settings.contextDir;
+  return dir.endsWith(path.sep) ? dir : dir + path.sep;
+}
+
 /** Each entry's identity (bytes and metadata, not where it goes), by its name in the context (or in the layer). */
-function fileIdentities(ctx: StepContext, entries: readonly LayerEntry[], digests: Map<string, Digest>): Record<string, string> {
-  const inContext = ctx.settings.contextDir.endsWith(path.sep) ? ctx.settings.contextDir : ctx.settings.contextDir + path.sep;
+function fileIdentities(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], digests: Map<string, Digest>): Record<string, string> {
+  const inContext = contextPrefix(ctx);
   const out: Record<string, string> = {};
   for (const e of entries) {
     const src = e.source;
@@ -151,7 +158,7 @@ export const copyExecutor: Executor<CopyStep> = {
     if (!cacheable || !fileDigests) return outcome;
     // Remember a context file's digest only if it did not change while it was read
     // (downloads and checkouts live in temp dirs: never worth remembering).
-    const inContext = ctx.settings.contextDir.endsWith(path.sep) ? ctx.settings.contextDir : ctx.settings.contextDir + path.sep;
+    const inContext = contextPrefix(ctx);
     for (const e of plan.entries) {
       if (e.type === 'file' && e.source?.kind === 'path' && !before.has(e.source.path)) before.set(e.source.path, undefined);
     }

@@ -28,7 +28,7 @@ import type { StepContext } from '../step.js';
 async function fromIdentity(ctx: StepContext<RunStep>, from: SourceRef): Promise<string> {
   switch (from.kind) {
     case 'context':
-      return 'context';
+      return from.name === undefined ? 'context' : `context:${from.name}`;
     case 'stage':
       return `stage:${(await ctx.inputs.sourceIdentity(from)) ?? from.index}`;
     case 'image':
