@@ -4,6 +4,10 @@
  * config change and history); otherwise execute and record the result under
  * the key (or the key the outcome names, when it was known only after the
  * step ran). Each step looks itself up: a miss never turns later lookups off.
+ *
+ * Builds that run at once over one store (the services of a compose file)
+ * share `StepFlights`: a build reaching a key another one is building waits
+ * for it, then looks it up (a hit), so a shared step runs once.
  */
 import type { StepCache } from '../cache/step-cache.js';
 import type { Layer } from '../image/state.js';
@@ -22,14 +26,51 @@ export interface CachedOutcome extends StepOutcome {
   explain?: ExplainInputs;
 }
 
+/**
+ * Cache keys being looked up or built right now, shared by concurrent builds
+ * (single flight): `acquire` waits while another build holds the key, then
+ * holds it until the returned release is called.
+ */
+export interface StepFlights {
+  acquire(key: string, signal: AbortSignal): Promise<() => void>;
+}
+
+/** A fresh set of in-flight keys, for builds that are to share their steps. */
+export function createStepFlights(): StepFlights {
+  const held = new Map<string, Promise<void>>();
+  return {
+    async acquire(key, signal) {
+      for (let current = held.get(key); current; current = held.get(key)) {
+        signal.throwIfAborted();
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = () => reject(signal.reason);
+          signal.addEventListener('abort', onAbort, { once: true });
+          void current!.then(() => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          });
+        });
+      }
+      let release!: () => void;
+      const mine = new Promise<void>((r) => (release = r));
+      held.set(key, mine);
+      return () => {
+        if (held.get(key) === mine) held.delete(key);
+        release();
+      };
+    },
+  };
+}
+
 /** A step runner: an executor with the cache protocol around it. */
 export type CachedExecutor<S extends Step = Step> = (ctx: StepContext<S>) => Promise<CachedOutcome>;
 
 /**
  * Wraps `executor` with `cache` (none: --no-cache, every step executes and
  * nothing is recorded). `now` dates the records (the clock enters at build()).
+ * With `flights`, a key is looked up and built by one build at a time.
  */
-export function withCache<S extends Step>(executor: Executor<S>, cache: StepCache | undefined, now: () => Date): CachedExecutor<S> {
+export function withCache<S extends Step>(executor: Executor<S>, cache: StepCache | undefined, now: () => Date, flights?: StepFlights): CachedExecutor<S> {
   return async (ctx) => {
     if (!cache) {
       const outcome = await executor.execute(ctx);
@@ -40,20 +81,25 @@ export function withCache<S extends Step>(executor: Executor<S>, cache: StepCach
       const outcome = await executor.execute(ctx);
       return { ...outcome, cached: false, uncacheable: k.reason, ...mergeExplain(k.explain, outcome.explain) };
     }
-    if (k.key !== undefined) {
-      const hit = await cache.get(k.key);
-      if (hit) {
-        ctx.signal.throwIfAborted();
-        const layer: Layer | undefined = hit.layer ? { ...hit.layer } : undefined;
-        return { ...executor.reuse(ctx, layer), cached: true, cacheKey: k.key, ...mergeExplain(k.explain, undefined) };
+    const release = k.key !== undefined && flights ? await flights.acquire(k.key, ctx.signal) : undefined;
+    try {
+      if (k.key !== undefined) {
+        const hit = await cache.get(k.key);
+        if (hit) {
+          ctx.signal.throwIfAborted();
+          const layer: Layer | undefined = hit.layer ? { ...hit.layer } : undefined;
+          return { ...executor.reuse(ctx, layer), cached: true, cacheKey: k.key, ...mergeExplain(k.explain, undefined) };
+        }
       }
+      const outcome = await executor.execute(ctx);
+      const key = outcome.key ?? k.key;
+      if (key !== undefined) {
+        await cache.put(key, { ...(outcome.layer ? { layer: outcome.layer } : {}), configChange: null, created: now().toISOString() });
+      }
+      return { ...outcome, cached: false, ...(key !== undefined ? { cacheKey: key } : {}), ...mergeExplain(k.explain, outcome.explain) };
+    } finally {
+      release?.();
     }
-    const outcome = await executor.execute(ctx);
-    const key = outcome.key ?? k.key;
-    if (key !== undefined) {
-      await cache.put(key, { ...(outcome.layer ? { layer: outcome.layer } : {}), configChange: null, created: now().toISOString() });
-    }
-    return { ...outcome, cached: false, ...(key !== undefined ? { cacheKey: key } : {}), ...mergeExplain(k.explain, outcome.explain) };
   };
 }
 
