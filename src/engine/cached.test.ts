@@ -112,9 +112,9 @@ describe('withCache', () => {
       let go!: () => void;
       const gate = new Promise<void>((r) => (go = r));
       const execute = ex.execute.bind(ex);
-      ex.execute = async () => {
+      ex.execute = async (c: StepContext<EnvStep>) => {
         await gate;
-        return execute();
+        return execute(c);
       };
       return { ex, go };
     }
