@@ -133,6 +133,25 @@ describe('withCache', () => {
       expect(rb.layer).toEqual(ra.layer);
     });
 
+    it('a step whose key is known only after it ran is shared by its flight: the next build hits the key the first recorded', async () => {
+      const cache = memoryCache();
+      const flights = createStepFlights();
+      const { ex, go } = slowExecutor('unused');
+      ex.key = async () => ({ cacheable: true, flight: 'f1' });
+      const execute = ex.execute.bind(ex);
+      ex.execute = async (c: StepContext<EnvStep>) => ({ ...(await execute(c)), key: 'late-key' });
+      const a = withCache(ex, cache, now, flights)(ctx);
+      const b = withCache(ex, cache, now, flights)(ctx);
+      await new Promise((r) => setTimeout(r, 10));
+      go();
+      const [ra, rb] = await Promise.all([a, b]);
+      expect(ex.executed).toBe(1);
+      expect([ra, rb].map((r) => [r.cached, r.cacheKey])).toEqual([
+        [false, 'late-key'],
+        [true, 'late-key'],
+      ]);
+    });
+
     it('without flights both builds miss and execute (what flights prevent)', async () => {
       const cache = memoryCache();
       const { ex, go } = slowExecutor('shared');

@@ -29,15 +29,28 @@ export interface CachedOutcome extends StepOutcome {
 /**
  * Cache keys being looked up or built right now, shared by concurrent builds
  * (single flight): `acquire` waits while another build holds the key, then
- * holds it until the returned release is called.
+ * holds it until `release`. A step whose cache key is known only after it
+ * ran is held under its flight (`StepKey.flight`); the build that ran it
+ * `resolve`s the flight to the key it recorded, so the next holder can look
+ * that key up.
  */
 export interface StepFlights {
-  acquire(key: string, signal: AbortSignal): Promise<() => void>;
+  acquire(key: string, signal: AbortSignal): Promise<FlightHold>;
+}
+
+/** A key (or flight) held by one build. */
+export interface FlightHold {
+  /** The cache key an earlier holder of this flight recorded, if any. */
+  resolved?: string;
+  /** Records the cache key the work of this flight was recorded under. */
+  resolve(key: string): void;
+  release(): void;
 }
 
 /** A fresh set of in-flight keys, for builds that are to share their steps. */
 export function createStepFlights(): StepFlights {
   const held = new Map<string, Promise<void>>();
+  const resolved = new Map<string, string>();
   return {
     async acquire(key, signal) {
       for (let current = held.get(key); current; current = held.get(key)) {
@@ -54,9 +67,14 @@ export function createStepFlights(): StepFlights {
       let release!: () => void;
       const mine = new Promise<void>((r) => (release = r));
       held.set(key, mine);
-      return () => {
-        if (held.get(key) === mine) held.delete(key);
-        release();
+      const earlier = resolved.get(key);
+      return {
+        ...(earlier !== undefined ? { resolved: earlier } : {}),
+        resolve: (k) => void resolved.set(key, k),
+        release: () => {
+          if (held.get(key) === mine) held.delete(key);
+          release();
+        },
       };
     },
   };
@@ -81,24 +99,27 @@ export function withCache<S extends Step>(executor: Executor<S>, cache: StepCach
       const outcome = await executor.execute(ctx);
       return { ...outcome, cached: false, uncacheable: k.reason, ...mergeExplain(k.explain, outcome.explain) };
     }
-    const release = k.key !== undefined && flights ? await flights.acquire(k.key, ctx.signal) : undefined;
+    const flight = k.key ?? k.flight;
+    const hold = flight !== undefined && flights ? await flights.acquire(flight, ctx.signal) : undefined;
     try {
-      if (k.key !== undefined) {
-        const hit = await cache.get(k.key);
+      const lookup = k.key ?? hold?.resolved;
+      if (lookup !== undefined) {
+        const hit = await cache.get(lookup);
         if (hit) {
           ctx.signal.throwIfAborted();
           const layer: Layer | undefined = hit.layer ? { ...hit.layer } : undefined;
-          return { ...executor.reuse(ctx, layer), cached: true, cacheKey: k.key, ...mergeExplain(k.explain, undefined) };
+          return { ...executor.reuse(ctx, layer), cached: true, cacheKey: lookup, ...mergeExplain(k.explain, undefined) };
         }
       }
       const outcome = await executor.execute(ctx);
       const key = outcome.key ?? k.key;
       if (key !== undefined) {
         await cache.put(key, { ...(outcome.layer ? { layer: outcome.layer } : {}), configChange: null, created: now().toISOString() });
+        hold?.resolve(key);
       }
       return { ...outcome, cached: false, ...(key !== undefined ? { cacheKey: key } : {}), ...mergeExplain(k.explain, outcome.explain) };
     } finally {
-      release?.();
+      hold?.release();
     }
   };
 }
