@@ -264,14 +264,15 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   return withBuildDefaults(options, (o) => buildWithHooks(o));
 }
 
-/** What builds running at once in one process share (`compose`): the cache keys in flight. */
+/** What builds running at once in one process share (`compose`): the cache keys in flight, and base images resolved or being pulled. */
 export interface BuildSession {
   stepFlights: StepFlights;
+  bases: Map<string, Promise<ResolvedBase>>;
 }
 
-/** A session for builds that are to share their steps (a step two of them reach is built once). */
+/** A session for builds that are to share their steps (a step two of them reach is built once, a base pulled once). */
 export function createBuildSession(): BuildSession {
-  return { stepFlights: createStepFlights() };
+  return { stepFlights: createStepFlights(), bases: new Map() };
 }
 
 /** {@link build} as one of several concurrent builds of `session` (for compose; not exported by index.ts). */
@@ -300,9 +301,10 @@ async function buildWithHooks(options: BuildOptions, session?: BuildSession): Pr
   const now = () => Date.now();
   let statCacheLoad: Promise<StatCache> | undefined;
   const statCache = () => (statCacheLoad ??= StatCache.load(path.join(store.root, 'statcache.json')));
-  const resolved = new Map<string, Promise<ResolvedBase>>();
+  // Per build, or shared by the builds of a session (over the same store, with the same --pull).
+  const resolved = session?.bases ?? new Map<string, Promise<ResolvedBase>>();
   const resolveImage = (ref: string, platform: Platform): Promise<ResolvedBase> => {
-    const key = baseKey(ref, platform);
+    const key = session ? JSON.stringify([store.root, options.pull === true, baseKey(ref, platform)]) : baseKey(ref, platform);
     let r = resolved.get(key);
     if (!r) {
       r = resolveBase(store, ref, platform, options, now);

@@ -13,6 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../cli-io.js';
 import { run, startRegistry, type TestRegistry } from '../registry/harness.js';
+import { makeBusyboxImage } from '../registry/base-image.js';
 import { compose } from '../../src/build-compose.js';
 import type { ProgressEvent } from '../../src/engine/progress.js';
 
@@ -94,10 +95,15 @@ describe('ocibuild compose with a registry (issue 12, done means)', () => {
     await mkdir(path.join(dir, 'tools'), { recursive: true });
     await mkdir(app, { recursive: true });
     await copyFile('/bin/busybox', path.join(app, 'busybox'));
+    await writeFile(path.join(app, 'shared.txt'), 'shared\n');
+    // web and worker start FROM one registry image: pulled once for both.
+    const layout = path.join(tmp, 'busybox-layout');
+    await makeBusyboxImage(layout);
+    await run('skopeo', ['copy', ...reg.skopeoFlags('dest'), `oci:${layout}:latest`, `docker://${reg.host}/base/busybox:1`]);
     await writeFile(path.join(app, 'web.txt'), 'web\n');
     await writeFile(path.join(app, 'worker.txt'), 'worker\n');
     await writeFile(path.join(dir, 'tools', 'tool.txt'), 'tool\n');
-    const dockerfile = 'FROM scratch AS base\nCOPY busybox /bin/busybox\n\nFROM base AS web\nARG VERSION\nLABEL version=$VERSION\nCOPY web.txt /\nCMD ["/bin/busybox", "cat", "/web.txt"]\n\nFROM base AS worker\nARG VERSION\nENV VERSION=$VERSION\nCOPY worker.txt /\n';
+    const dockerfile = `FROM ${reg.host}/base/busybox:1 AS base\nCOPY shared.txt /\nCOPY busybox /bin/busybox.copy\n\nFROM base AS web\nARG VERSION\nLABEL version=$VERSION\nCOPY web.txt /\nCMD ["/bin/busybox", "cat", "/web.txt"]\n\nFROM base AS worker\nARG VERSION\nENV VERSION=$VERSION\nCOPY worker.txt /\n`;
     await writeFile(path.join(app, 'Dockerfile'), dockerfile);
     const inline = 'FROM scratch\nARG GREETING\nLABEL greeting="$GREETING"\nCOPY tool.txt /\n';
     // REGISTRY in .env is wrong on purpose: the process environment wins.
@@ -134,9 +140,21 @@ describe('ocibuild compose with a registry (issue 12, done means)', () => {
       ].join('\n'),
     );
     const env = { PATH: process.env.PATH, HOME: tmp, REGISTRY: reg.host, VERSION: '1.2' };
-    const r = await runCli(['compose', '--push', '--progress=plain', '--store', path.join(tmp, 'store-shop')], { cwd: dir, env });
+    const r = await runCli(['compose', '--push', '--progress=json', '--store', path.join(tmp, 'store-shop')], { cwd: dir, env });
     expect(r.stderr).not.toMatch(/internal error/);
     if (r.code !== 0) throw new Error(r.stderr + r.stdout);
+    const events = r.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as ProgressEvent);
+    // One pull of the shared base; the base stage's steps built once (the other service hits them).
+    expect(events.filter((e) => e.type === 'vertex.started' && e.kind === 'pull').length).toBe(1);
+    for (const step of ['COPY shared.txt /', 'COPY busybox /bin/busybox.copy']) {
+      const vertices = events.filter((e): e is Extract<ProgressEvent, { type: 'vertex.started' }> => e.type === 'vertex.started' && e.name.endsWith(step)).map((e) => e.vertex);
+      expect(vertices).toHaveLength(2);
+      const done = events.filter((e): e is Extract<ProgressEvent, { type: 'vertex.completed' }> => e.type === 'vertex.completed' && vertices.includes(e.vertex));
+      expect([step, done.map((e) => e.cached).sort()]).toEqual([step, [false, true]]);
+    }
     const summary = new Map(r.stdout.trim().split('\n').map((l) => [l.split(/\s+/)[0]!, l.split(/\s+/)[1]!]));
     expect([...summary.keys()]).toEqual(['web', 'worker', 'tools']);
 
