@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { buildComposePlan, composeBuildPlan, type ComposeOptions } from '../../build-compose.js';
+import type { ComposeOptions } from '../../build-compose.js';
 import { OcibuildError } from '../../errors.js';
 import type { CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
@@ -66,6 +66,8 @@ export function register(y: Argv, ctx: CommandContext): Argv {
 }
 
 async function runCompose(ctx: CommandContext, argv: ComposeArgs): Promise<void> {
+  // Loaded when used: the YAML reader stays out of every other command's start-up.
+  const { buildComposePlan, composeBuildPlan } = await import('../../build-compose.js');
   // docker compose build's own flags are overrides of every service, before --set.
   const sets = [
     ...Object.entries(parseKeyValues(argv['build-arg'], '--build-arg', ctx.io.env)).map(([k, v]) => `*.args.${k}=${v}`),
