@@ -268,9 +268,12 @@ export async function buildComposePlan(plan: ComposePlan, options: ComposeOption
           );
           return { service: s.service, status: 'built', result };
         } catch (error) {
-          // Stopped because another service failed (or the caller's signal fired): canceled, not failed.
-          const stopped = stop.signal.aborted && (error === stop.signal.reason || (error instanceof OcibuildError && error.code === 'INTERRUPTED') || (error as Error)?.name === 'AbortError');
-          if (stopped) return firstFailure !== undefined ? canceled(s.service, stopReason()) : { service: s.service, status: 'canceled', error };
+          // Stopped because another service failed (whatever the step said as it was stopped), or by the caller's signal: canceled, not failed.
+          if (stop.signal.aborted && firstFailure !== undefined && firstFailure !== s.service) {
+            return { service: s.service, status: 'canceled', error: new OcibuildError('INTERRUPTED', stopReason(), { cause: error }) };
+          }
+          const interrupted = stop.signal.aborted && (error === stop.signal.reason || (error instanceof OcibuildError && error.code === 'INTERRUPTED') || (error as Error)?.name === 'AbortError');
+          if (interrupted) return { service: s.service, status: 'canceled', error };
           firstFailure ??= s.service;
           if (!options.keepGoing) stop.abort(new OcibuildError('INTERRUPTED', stopReason()));
           return { service: s.service, status: 'failed', error };
