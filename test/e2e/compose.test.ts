@@ -15,6 +15,8 @@ import { runCli } from '../cli-io.js';
 import { run, startRegistry, type TestRegistry } from '../registry/harness.js';
 import { makeBusyboxImage } from '../registry/base-image.js';
 import { compose } from '../../src/build-compose.js';
+import { Store } from '../../src/cache/store.js';
+import { readImage } from '../../src/image/read.js';
 import type { ProgressEvent } from '../../src/engine/progress.js';
 
 const LONG = 300_000;
@@ -77,6 +79,35 @@ describe('compose(): concurrent services share steps (issue 12)', () => {
     expect(broken.status !== 'built' && (broken.error as { file?: string }).file).toBe('compose.yaml (services.broken.build.dockerfile_inline)');
     const going = await compose({ cwd: dir, env: {}, storeRoot: path.join(tmp, 'store-failing-2'), keepGoing: true });
     expect(Object.fromEntries(going.services.map((s) => [s.service, s.status]))).toEqual({ broken: 'failed', web: 'built', api: 'built' });
+  }, LONG);
+});
+
+describe('ocibuild compose flags', () => {
+  it('SERVICE selection, --build-arg for every service, --set over it, --no-cache, -p and --project-directory', async () => {
+    const dir = path.join(tmp, 'flags');
+    await mkdir(path.join(dir, 'proj', 'ctx'), { recursive: true });
+    await writeFile(path.join(dir, 'proj', 'ctx', 'Dockerfile'), 'FROM scratch\nARG X\nARG Y=none\nLABEL x="$X" y="$Y"\nCOPY f /\n');
+    await writeFile(path.join(dir, 'proj', 'ctx', 'f'), 'f\n');
+    await writeFile(path.join(dir, 'proj', 'compose.yaml'), 'services:\n  one:\n    build: ./ctx\n  two:\n    build: ./ctx\n  three:\n    build: ./ctx\n');
+    const storeRoot = path.join(tmp, 'store-flags');
+    const env = { PATH: process.env.PATH, HOME: tmp, FROM_ENV: 'e' };
+    const args = ['compose', '-f', 'proj/compose.yaml', '--project-directory', 'proj', '-p', 'Flags', 'one', 'two', '--build-arg', 'X=1', '--build-arg', 'FROM_ENV', '--set', 'two.args.X=2', '--no-cache', '--progress=json', '--store', storeRoot];
+    const r = await runCli(args, { cwd: dir, env });
+    if (r.code !== 0) throw new Error(r.stderr);
+    expect(r.stdout.trim().split('\n').map((l) => l.split(/\s+/).filter((_, i) => i !== 1))).toEqual([
+      ['one', 'flags-one'],
+      ['two', 'flags-two'],
+    ]);
+    const store = await Store.open(storeRoot);
+    const labels = async (name: string) => (await readImage(store, (await store.resolve(name))!)).config.config?.Labels;
+    expect(await labels('flags-one')).toEqual({ x: '1', y: 'none' });
+    expect(await labels('flags-two')).toEqual({ x: '2', y: 'none' });
+    expect(await store.resolve('flags-three')).toBeUndefined();
+    // --no-cache: nothing came from the cache, though the two services share their COPY.
+    const again = await runCli(args, { cwd: dir, env });
+    const completed = again.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ProgressEvent).filter((e) => e.type === 'vertex.completed' && e.vertex.includes('step:'));
+    expect(completed.length).toBeGreaterThan(0);
+    expect(completed.filter((e) => e.type === 'vertex.completed' && e.cached)).toEqual([]);
   }, LONG);
 });
 
