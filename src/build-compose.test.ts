@@ -106,6 +106,12 @@ secrets:
     expect(plan.services.map((s) => s.service)).toEqual(['base', 'web']);
   });
 
+  it('options of the wrong type are USAGE errors naming the option', async () => {
+    await expect(composeBuildPlan({ cwd: dir, services: 'web' } as never)).rejects.toThrow('compose() option "services": expected an array of strings');
+    await expect(composeBuildPlan({ cwd: dir, concurrency: 0 })).rejects.toThrow('compose() option "concurrency": expected a whole number >= 1');
+    await expect(composeBuildPlan(null as never)).rejects.toThrow('compose() takes an options object');
+  });
+
   it('unknown services, services without build, bad values: clear errors', async () => {
     await expect(composeBuildPlan({ cwd: dir, env: {}, services: ['nope'] })).rejects.toThrow('no such service: nope');
     await expect(composeBuildPlan({ cwd: dir, env: {}, services: ['db'] })).rejects.toThrow('service db has no build section');

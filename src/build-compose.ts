@@ -94,8 +94,29 @@ function located(e: unknown, where: ComposeLocation | undefined, prefix: string)
   return composeError(`${prefix}: ${message}`, where);
 }
 
+/**
+ * Checks {@link ComposeOptions} at run time (a JavaScript caller has no
+ * compiler): a wrong type is a `USAGE` error naming the option. What each
+ * service's build gets is checked again by `build()`.
+ */
+function checkComposeOptions(options: unknown): asserts options is ComposeOptions {
+  const bad = (key: string, expected: string) => new OcibuildError('USAGE', `compose() option "${key}": expected ${expected}`);
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new OcibuildError('USAGE', 'compose() takes an options object ({ cwd: "." })');
+  const o = options as Record<string, unknown>;
+  for (const k of ['files', 'services', 'set']) {
+    const v = o[k];
+    if (v !== undefined && !(Array.isArray(v) && v.every((x) => typeof x === 'string'))) throw bad(k, 'an array of strings');
+  }
+  for (const k of ['cwd', 'projectDirectory', 'projectName', 'storeRoot']) if (o[k] !== undefined && typeof o[k] !== 'string') throw bad(k, 'a string');
+  for (const k of ['push', 'keepGoing']) if (o[k] !== undefined && typeof o[k] !== 'boolean') throw bad(k, 'true or false');
+  if (o.concurrency !== undefined && !(typeof o.concurrency === 'number' && Number.isInteger(o.concurrency) && o.concurrency >= 1)) throw bad('concurrency', 'a whole number >= 1');
+  for (const k of ['run', 'env', 'registry']) if (o[k] !== undefined && (typeof o[k] !== 'object' || o[k] === null || Array.isArray(o[k]))) throw bad(k, 'an object');
+  for (const k of ['pullImage', 'pushImage', 'onProgress']) if (o[k] !== undefined && typeof o[k] !== 'function') throw bad(k, 'a function');
+}
+
 /** Loads the project and maps each selected service's build keys onto {@link BuildOptions}. */
 export async function composeBuildPlan(options: ComposeOptions): Promise<ComposePlan> {
+  checkComposeOptions(options);
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
   const project = await loadComposeProject({
