@@ -26,6 +26,7 @@ import { parseDockerfile } from './parser/index.js';
 import type { DockerfileAst } from './parser/ast.js';
 import { buildPlatform, baseKey, type PlatformImage, type ResolvedBase } from './engine/engine.js';
 import type { ExplainEntry } from './engine/explain.js';
+import { createStepFlights, type StepFlights } from './engine/cached.js';
 import { inVertex, type ProgressEvent, type ProgressSink } from './engine/progress.js';
 import type { Layer } from './image/state.js';
 import { writeOutputs, type OutputRecord, type PushBlobProgress, type PushFn } from './output/write.js';
@@ -267,11 +268,27 @@ function sourceDateEpoch(options: BuildOptions, env: Record<string, string | und
  * written to every requested output.
  */
 export async function build(options: BuildOptions): Promise<BuildResult> {
-  return withBuildDefaults(options, buildWithHooks);
+  return withBuildDefaults(options, (o) => buildWithHooks(o));
+}
+
+/** What builds running at once in one process share (`compose`): the cache keys in flight, and base images resolved or being pulled. */
+export interface BuildSession {
+  stepFlights: StepFlights;
+  bases: Map<string, Promise<ResolvedBase>>;
+}
+
+/** A session for builds that are to share their steps (a step two of them reach is built once, a base pulled once). */
+export function createBuildSession(): BuildSession {
+  return { stepFlights: createStepFlights(), bases: new Map() };
+}
+
+/** {@link build} as one of several concurrent builds of `session` (for compose; not exported by index.ts). */
+export async function buildInSession(options: BuildOptions, session: BuildSession): Promise<BuildResult> {
+  return withBuildDefaults(options, (o) => buildWithHooks(o, session));
 }
 
 /** {@link build} once its options are checked and its registry hooks set. */
-async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
+async function buildWithHooks(options: BuildOptions, session?: BuildSession): Promise<BuildResult> {
   const prepared = await prepare(options);
   const env = prepared.env;
   const store = options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir()), storeRemoveOptions()));
@@ -291,9 +308,10 @@ async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
   const now = () => Date.now();
   let statCacheLoad: Promise<StatCache> | undefined;
   const statCache = () => (statCacheLoad ??= StatCache.load(path.join(store.root, 'statcache.json')));
-  const resolved = new Map<string, Promise<ResolvedBase>>();
+  // Per build, or shared by the builds of a session (over the same store, with the same --pull).
+  const resolved = session?.bases ?? new Map<string, Promise<ResolvedBase>>();
   const resolveImage = (ref: string, platform: Platform): Promise<ResolvedBase> => {
-    const key = baseKey(ref, platform);
+    const key = session ? JSON.stringify([store.root, options.pull === true, baseKey(ref, platform)]) : baseKey(ref, platform);
     let r = resolved.get(key);
     if (!r) {
       r = resolveBase(store, ref, platform, options, now, prepared.contexts);
@@ -378,6 +396,7 @@ async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
           },
           resolveImage,
           ...(options.noCache ? {} : { stepCache: localStepCache(store), explainLog: localExplainLog(store), explainScope: tags[0] ?? '', statCache }),
+          ...(session && !options.noCache ? { stepFlights: session.stepFlights } : {}),
           showPlatform: prepared.platforms.length > 1,
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),

@@ -55,7 +55,9 @@ export type ErrorCode =
   | 'RUN_MOUNT'
   | 'SECRET_MISSING'
   | 'SSH_MISSING'
-  | 'INTERRUPTED';
+  | 'INTERRUPTED'
+  | 'COMPOSE_INVALID'
+  | 'COMPOSE_VARIABLE';
 
 export interface OcibuildErrorOptions {
   cause?: unknown;

@@ -16,6 +16,12 @@
 export { build } from './build.js';
 /** Parse and compile without building: the plan `ocibuild build --dry-run` prints. */
 export { plan } from './build.js';
+/** Build every service of a Compose file that has a build section, at once, sharing common steps (`ocibuild compose`). */
+export { compose, composeBuildPlan } from './build-compose.js';
+/** Options and results of {@link compose}: each service's build options, image or error. */
+export type { ComposeOptions, ComposePlan, ComposeServicePlan, ComposeResult, ComposeServiceResult } from './build-compose.js';
+/** A Compose file's checked build section, and where its values were written. */
+export type { ComposeBuild, ComposeLocation, ComposeWarning } from './compose/index.js';
 /** Options, results and progress events of {@link build} and {@link plan}. */
 export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord, BuildRegistryOptions, RunOptions } from './build.js';
 /** Where a progress event's vertex comes from in the Dockerfile, and the `onProgress` callback's type. */

@@ -55,6 +55,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   output: ['oci', 'layers', 'cache', 'image', 'rootfs', 'registry', 'push'],
   // The engine knows steps through their executors, never the other way round (no step module imports it).
   engine: ['oci', 'graph', 'context', 'copy', 'layers', 'cache', 'image', 'rootfs', 'run', 'output'],
+  // Compose files as build input (YAML, .env, interpolation, merge, --set): knows nothing of the build.
+  compose: [],
   // build.ts (and its build-*.ts helpers) wires it all together; only index.ts and cli import it.
   build: ['*'],
   index: ['*'],

@@ -5,6 +5,7 @@ import { formatExamples } from './help.js';
 import { processIo, type CliIo } from './io.js';
 import { register as registerBuild } from './commands/build.js';
 import { register as registerCheck } from './commands/check.js';
+import { register as registerCompose } from './commands/compose.js';
 import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerImages } from './commands/images.js';
 import { register as registerParse } from './commands/parse.js';
@@ -23,7 +24,7 @@ export interface CommandContext {
 
 type Register = (y: Argv, ctx: CommandContext) => Argv;
 
-const COMMANDS: Register[] = [registerParse, registerCheck, registerBuild, registerImages, registerRegistry, registerDoctor];
+const COMMANDS: Register[] = [registerParse, registerCheck, registerBuild, registerCompose, registerImages, registerRegistry, registerDoctor];
 
 /** What a positional `-` (stdin, as in `docker build -`) becomes: yargs drops a bare `-`. */
 export const STDIN_ARG = '\u0000stdin';

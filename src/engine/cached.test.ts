@@ -3,7 +3,7 @@ import type { EnvStep } from '../graph/types.js';
 import { initialConfigState } from '../graph/config.js';
 import type { Layer } from '../image/state.js';
 import type { Digest } from '../oci/digest.js';
-import { withCache } from './cached.js';
+import { createStepFlights, withCache } from './cached.js';
 import type { Executor, StepContext, StepKey, StepOutcome } from './step.js';
 
 const layer = (n: string): Layer => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${n.repeat(64)}` as Digest, size: 10, diffId: `sha256:${n.repeat(64)}` as Digest });
@@ -103,5 +103,95 @@ describe('withCache', () => {
     const cache = memoryCache();
     const r = await withCache(executor({ cacheable: true, explain: { source: 's' } }, { key: 'k', explain: { files: { a: '1' } } }), cache, now)(ctx);
     expect(r.explain).toEqual({ source: 's', files: { a: '1' } });
+  });
+
+  describe('shared by concurrent builds (StepFlights, issue 12)', () => {
+    /** An executor whose execute waits until `go()` is called. */
+    function slowExecutor(key: string) {
+      const ex = executor({ cacheable: true, key });
+      let go!: () => void;
+      const gate = new Promise<void>((r) => (go = r));
+      const execute = ex.execute.bind(ex);
+      ex.execute = async (c: StepContext<EnvStep>) => {
+        await gate;
+        return execute(c);
+      };
+      return { ex, go };
+    }
+
+    it('a key being built by one build is waited for, then hit, by the other: executed once', async () => {
+      const cache = memoryCache();
+      const flights = createStepFlights();
+      const { ex, go } = slowExecutor('shared');
+      const a = withCache(ex, cache, now, flights)(ctx);
+      const b = withCache(ex, cache, now, flights)(ctx);
+      await new Promise((r) => setTimeout(r, 10));
+      go();
+      const [ra, rb] = await Promise.all([a, b]);
+      expect(ex.executed).toBe(1);
+      expect([ra.cached, rb.cached].sort()).toEqual([false, true]);
+      expect(rb.layer).toEqual(ra.layer);
+    });
+
+    it('a step whose key is known only after it ran is shared by its flight: the next build hits the key the first recorded', async () => {
+      const cache = memoryCache();
+      const flights = createStepFlights();
+      const { ex, go } = slowExecutor('unused');
+      ex.key = async () => ({ cacheable: true, flight: 'f1' });
+      const execute = ex.execute.bind(ex);
+      ex.execute = async (c: StepContext<EnvStep>) => ({ ...(await execute(c)), key: 'late-key' });
+      const a = withCache(ex, cache, now, flights)(ctx);
+      const b = withCache(ex, cache, now, flights)(ctx);
+      await new Promise((r) => setTimeout(r, 10));
+      go();
+      const [ra, rb] = await Promise.all([a, b]);
+      expect(ex.executed).toBe(1);
+      expect([ra, rb].map((r) => [r.cached, r.cacheKey])).toEqual([
+        [false, 'late-key'],
+        [true, 'late-key'],
+      ]);
+    });
+
+    it('without flights both builds miss and execute (what flights prevent)', async () => {
+      const cache = memoryCache();
+      const { ex, go } = slowExecutor('shared');
+      const a = withCache(ex, cache, now)(ctx);
+      const b = withCache(ex, cache, now)(ctx);
+      await new Promise((r) => setTimeout(r, 10));
+      go();
+      await Promise.all([a, b]);
+      expect(ex.executed).toBe(2);
+    });
+
+    it('different keys do not wait for each other; a failed holder lets the next one build', async () => {
+      const cache = memoryCache();
+      const flights = createStepFlights();
+      const { ex, go } = slowExecutor('k1');
+      const slow = withCache(ex, cache, now, flights)(ctx);
+      expect((await withCache(executor({ cacheable: true, key: 'k2' }), cache, now, flights)(ctx)).cached).toBe(false);
+      go();
+      await slow;
+      const failing = executor({ cacheable: true, key: 'k3' });
+      failing.execute = async () => {
+        throw new Error('boom');
+      };
+      await expect(withCache(failing, cache, now, flights)(ctx)).rejects.toThrow('boom');
+      const next = executor({ cacheable: true, key: 'k3' });
+      expect((await withCache(next, cache, now, flights)(ctx)).cached).toBe(false);
+      expect(next.executed).toBe(1);
+    });
+
+    it('a build waiting for a key stops when its signal aborts', async () => {
+      const cache = memoryCache();
+      const flights = createStepFlights();
+      const { ex, go } = slowExecutor('k');
+      const holder = withCache(ex, cache, now, flights)(ctx);
+      const ac = new AbortController();
+      const waiting = withCache(executor({ cacheable: true, key: 'k' }), cache, now, flights)({ signal: ac.signal } as unknown as StepContext<EnvStep>);
+      ac.abort(new Error('stopped'));
+      await expect(waiting).rejects.toThrow('stopped');
+      go();
+      await holder;
+    });
   });
 });

@@ -18,7 +18,7 @@ import type { Descriptor, ImageConfig, Platform } from '../oci/types.js';
 import { rootfsSourceFs } from '../rootfs/source-fs.js';
 import { ensureLayerUnpacked } from '../rootfs/unpacked.js';
 import { indexedHeaders, RootfsView, type ViewOptions } from '../rootfs/view.js';
-import { withCache, type CachedExecutor } from './cached.js';
+import { withCache, type CachedExecutor, type StepFlights } from './cached.js';
 import type { ExplainEntry } from './explain.js';
 import type { ProgressEvent, ProgressSink } from './progress.js';
 import { scheduleStages } from './scheduler.js';
@@ -49,6 +49,8 @@ export interface EngineOptions {
   resolveImage(ref: string, platform: Platform): Promise<ResolvedBase>;
   /** The step cache (undefined: --no-cache). */
   stepCache?: StepCache;
+  /** Keys in flight, shared with builds running at the same time over the same store (a step they share runs once). */
+  stepFlights?: StepFlights;
   /** Where each stage's step inputs are kept for `--explain` (undefined: not kept). */
   explainLog?: ExplainLog;
   /** The tag `--explain` compares builds under (the first `-t`, or ''). */
@@ -102,7 +104,7 @@ export async function buildPlatform(
   const runner = <K extends Step['kind']>(kind: K): CachedExecutor<StepOf<K>> => {
     let r = runners.get(kind);
     if (!r) {
-      r = withCache(executors[kind] as never, options.stepCache, () => new Date(options.now())) as CachedExecutor;
+      r = withCache(executors[kind] as never, options.stepCache, () => new Date(options.now()), options.stepFlights) as CachedExecutor;
       runners.set(kind, r);
     }
     return r as CachedExecutor<StepOf<K>>;

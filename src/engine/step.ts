@@ -125,7 +125,17 @@ export type StepKey =
    * Looked up under `key`; without `key`, the key is known only once the step
    * ran (file digests taken while the layer is written) and the outcome gives it.
    */
-  | { cacheable: true; key?: string; explain?: ExplainInputs };
+  | {
+      cacheable: true;
+      key?: string;
+      /**
+       * Without `key`: what names the same work for builds running at once over
+       * one store (the step, its parent and its input files' identities by
+       * stat), so they run it once (`StepFlights`).
+       */
+      flight?: string;
+      explain?: ExplainInputs;
+    };
 
 /** The inputs of a step that `--explain` compares with the previous build. */
 export interface ExplainInputs {

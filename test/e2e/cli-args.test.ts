@@ -166,7 +166,7 @@ describe('malformed values fail before the store is opened', () => {
 });
 
 describe('help', () => {
-  const commands = ['build', 'parse', 'check', 'images', 'rmi', 'prune', 'pull', 'push'];
+  const commands = ['build', 'compose', 'parse', 'check', 'images', 'rmi', 'prune', 'pull', 'push'];
 
   /** The flags a help text lists under Options, each with its aliases. */
   function flags(help: string): string[][] {

@@ -114,6 +114,26 @@ function fileIdentities(ctx: StepContext<CopyStep>, entries: readonly LayerEntry
   return out;
 }
 
+/**
+ * The flight of a COPY whose file digests are not known yet: the step and its
+ * parent, and every entry with its source file's stat identity (what the stat
+ * cache trusts). None when a source has no stat identity.
+ */
+function flightOf(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], stats: Map<string, string | undefined>): { flight?: string } {
+  const rows: unknown[] = [];
+  for (const e of entries) {
+    const src = e.source;
+    let identity: string | undefined = '';
+    if (src?.kind === 'path') identity = stats.get(src.path) ?? statKey(src.path);
+    else if (src?.kind === 'buffer') identity = sha256(src.data);
+    else if (src) return {};
+    if (identity === undefined) return {};
+    rows.push([e.type, e.path, e.mode, e.uid, e.gid, e.linkname ?? '', e.type === 'file' ? (e.size ?? 0) : 0, src?.kind === 'path' ? src.path : '', identity]);
+  }
+  const step = stepCacheKey(ctx.chain, ctx.step, { epoch: epoch(ctx) });
+  return { flight: createHash('sha256').update(JSON.stringify(['flight', step, rows])).digest('hex') };
+}
+
 export const copyExecutor: Executor<CopyStep> = {
   async key(ctx) {
     if (ctx.step.from.kind !== 'context') {
@@ -132,7 +152,7 @@ export const copyExecutor: Executor<CopyStep> = {
       before.set(e.source.path, k);
       if (!statCache.get(e.source.path, k)) known = false;
     }
-    if (!known) return { cacheable: true };
+    if (!known) return { cacheable: true, ...flightOf(ctx, plan.entries, before) };
     const { key, explain } = await contextKey(ctx, plan.entries, (file) => statCache.get(file, before.get(file)));
     return { cacheable: true, key, explain };
   },

@@ -103,7 +103,7 @@ describe('step executors', () => {
     const step: CopyStep = { ...common, kind: 'copy', original: 'COPY a.txt /', sources: ['a.txt'], inline: [], dest: '/', from: { kind: 'context' }, link: false, parents: false, exclude: [], keepGitDir: false, dependsOn: [] };
     const stat = await StatCache.load(path.join(tmp, 'stat.json'));
     const first = context(step, [], stat);
-    expect(await executors.copy.key(first)).toEqual({ cacheable: true });
+    expect(await executors.copy.key(first)).toEqual({ cacheable: true, flight: expect.stringMatching(/^[0-9a-f]{64}$/) }); // no key yet: concurrent builds share the work by its flight
     const out = await executors.copy.execute(first);
     await first.dispose();
     expect(out.key).toMatch(/^[0-9a-f]{64}$/);
