@@ -174,7 +174,7 @@ export interface ConvertedLayer {
  * Converts one layer blob in a single streaming pass: `source` (a blob in
  * compression `from`) is decompressed, its diffId hashed (and verified when
  * `expected.diffId` is given: DIGEST_MISMATCH otherwise), compressed as `to`,
- * digested and written to `out`. Nothing is held in memory beyond the
+ * digested and written to `out` (`onRead` is told the source bytes read so far). Nothing is held in memory beyond the
  * compressors' windows and blocks. `out` is ended when the pass succeeds; on
  * any failure every stream is destroyed and the error is an OcibuildError.
  */
@@ -183,13 +183,22 @@ export async function convertLayer(
   from: Compression,
   to: CompressionSpec,
   out: Writable,
-  options: CompressorOptions & { expected?: { diffId?: Digest }; signal?: AbortSignal } = {},
+  options: CompressorOptions & { expected?: { diffId?: Digest }; signal?: AbortSignal; onRead?: (bytes: number) => void } = {},
 ): Promise<ConvertedLayer> {
   const compress = createCompressor(to, options);
   const tar = new DigestStream();
   const blob = new DigestStream();
+  const onRead = options.onRead;
+  let read = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      read += chunk.length;
+      onRead?.(read);
+      cb(null, chunk);
+    },
+  });
   try {
-    await pipeline(source, createDecompressor(from), tar, compress, blob, out, options.signal ? { signal: options.signal } : {});
+    await pipeline(source, counter, createDecompressor(from), tar, compress, blob, out, options.signal ? { signal: options.signal } : {});
   } catch (e) {
     if (isOcibuildError(e)) throw e;
     if ((e as Error).name === 'AbortError') throw e;

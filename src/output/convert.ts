@@ -85,21 +85,21 @@ export async function convertLayerBlob(
   const rel = recordPath(layer.digest, spec);
   const hit = await readRecord(store, rel, layer.digest);
   if (hit) return { mediaType: hit.mediaType, digest: hit.digest, size: hit.size, diffId: hit.diffId };
-  const source = await store.open(layer.digest, layer.size);
-  let read = 0;
-  if (options.onProgress) {
-    const emit = options.onProgress;
-    source.on('data', (c: Buffer) => {
-      read += c.length;
-      emit({ source: layer.digest, current: read, total: layer.size, done: false });
-    });
-  }
   const writer = await store.createWriter();
+  let source;
+  try {
+    source = await store.open(layer.digest, layer.size);
+  } catch (e) {
+    await writer.abort();
+    throw e;
+  }
+  const emit = options.onProgress;
   let converted;
   try {
     converted = await convertLayer(source, from, spec, writer.stream, {
       ...(layer.diffId ? { expected: { diffId: layer.diffId } } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
+      ...(emit ? { onRead: (current: number) => emit({ source: layer.digest, current, total: layer.size, done: false }) } : {}),
     });
   } catch (e) {
     source.destroy();
