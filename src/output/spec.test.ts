@@ -1,4 +1,4 @@
-import { parseOutputSpec, splitCsv } from './spec.js';
+import { checkOutputSpec, parseOutputSpec, splitCsv } from './spec.js';
 
 describe('parseOutputSpec', () => {
   it('parses the buildx forms', () => {
@@ -45,6 +45,13 @@ describe('parseOutputSpec', () => {
     for (const bad of ['type=oci,dest=x,compression=lz4', 'type=oci,dest=x,compression-level=10']) {
       expect(() => parseOutputSpec(bad)).toThrow(expect.objectContaining({ code: 'OUTPUT_INVALID' }));
     }
+  });
+
+  it('checks the compression of outputs given as objects (build() options)', () => {
+    expect(checkOutputSpec({ type: 'oci', dest: 'x', tar: false, names: [], compression: { compression: 'zstd', level: 19, force: true } })).toBeTruthy();
+    expect(() => checkOutputSpec({ type: 'oci', dest: 'x', tar: false, names: [], compression: { compression: 'lz4' as never, force: false } })).toThrow(expect.objectContaining({ code: 'OUTPUT_INVALID' }));
+    expect(() => checkOutputSpec({ type: 'registry', names: [], compression: { compression: 'gzip', level: 11, force: false } })).toThrow(/from 0 to 9/);
+    expect(() => checkOutputSpec({ type: 'local', dest: 'x', compression: { compression: 'gzip', force: false } } as never)).toThrow(/takes no compression/);
   });
 
   it('splits CSV with quotes', () => {

@@ -146,3 +146,24 @@ export function parseOutputSpec(text: string): OutputSpec {
       return { type: 'local', dest: needDest(), ...(fields.has('devices') ? { devices: parseBool('devices', fields.get('devices')!) } : {}) };
   }
 }
+
+/**
+ * Checks an output given as an object (the library's `outputs`): its
+ * compression names a known compression, a level it has, a boolean force.
+ * Strings are checked by {@link parseOutputSpec}.
+ */
+export function checkOutputSpec(spec: OutputSpec): OutputSpec {
+  const c = (spec as { compression?: unknown }).compression;
+  if (c === undefined) return spec;
+  if (spec.type !== 'image' && spec.type !== 'registry' && spec.type !== 'oci') throw usage(`output type=${spec.type} takes no compression`);
+  const v = c as Partial<OutputCompression>;
+  if (typeof c !== 'object' || c === null || (v.compression !== 'gzip' && v.compression !== 'zstd' && v.compression !== 'uncompressed') || (v.force !== undefined && typeof v.force !== 'boolean')) {
+    throw usage(`output compression must be { compression: 'gzip' | 'zstd' | 'uncompressed', level?: number, force?: boolean }, got ${JSON.stringify(c)}`);
+  }
+  try {
+    checkCompressionSpec({ compression: v.compression, ...(v.level !== undefined ? { level: v.level } : {}) });
+  } catch (e) {
+    throw usage(`output ${(e as Error).message}`);
+  }
+  return spec;
+}
