@@ -155,7 +155,8 @@ export async function runCompressionBench(options = {}) {
   fs.writeFileSync(jsonOut, JSON.stringify(results, null, 2));
   const table = [['what', 'ocibuild s', 'anchor', 'anchor s', 'ratio', 'target', 'met']];
   for (const r of results.rows) {
-    const size = r.sizes ? ` (${(r.sizes.zstd.size ?? r.sizes.zstd) / 1e6 >= 0 ? `zstd ${((r.sizes.zstd.size ?? r.sizes.zstd) / 1e6).toFixed(1)} MB, gzip ${((r.sizes.gzip.size ?? r.sizes.gzip) / 1e6).toFixed(1)} MB of ${(r.tarBytes / 1e6).toFixed(1)} MB` : ''})` : '';
+    const mb = (x) => ((x.size ?? x) / 1e6).toFixed(1);
+    const size = r.sizes ? ` (zstd ${mb(r.sizes.zstd)} MB, gzip ${mb(r.sizes.gzip)} MB of ${(r.tarBytes / 1e6).toFixed(1)} MB)` : '';
     table.push([r.name + size, (r.medianMs.ocibuild / 1000).toFixed(2), r.anchor, (r.medianMs.anchor / 1000).toFixed(2), `${r.ratio.toFixed(2)}x`, r.target === undefined ? '-' : `${r.target.toFixed(2)}x`, r.met === null ? '-' : r.met ? 'yes' : 'NO']);
   }
   const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));

@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import pLimit from 'p-limit';
 import type { Store } from '../cache/store.js';
 import { OcibuildError } from '../errors.js';
 import { compressionLevel, compressionOfMediaType, convertLayer, GZIP_DEFAULT_LEVEL, type CompressionSpec } from '../layers/convert.js';
@@ -157,19 +158,7 @@ export async function convertImage(
 ): Promise<Descriptor> {
   const spec: CompressionSpec = { compression: want.compression, ...(want.level !== undefined ? { level: want.level } : {}) };
   const converted = new Map<Digest, Promise<Descriptor>>();
-  const limit = Math.max(1, options.concurrency ?? 2);
-  let running = 0;
-  const waiting: (() => void)[] = [];
-  const slot = async <T>(fn: () => Promise<T>): Promise<T> => {
-    while (running >= limit) await new Promise<void>((r) => waiting.push(r));
-    running++;
-    try {
-      return await fn();
-    } finally {
-      running--;
-      waiting.shift()?.();
-    }
-  };
+  const slot = pLimit(Math.max(1, options.concurrency ?? 2));
   const convertOne = (l: Descriptor & { diffId?: Digest }): Promise<Descriptor> => {
     let p = converted.get(l.digest);
     if (!p) {
