@@ -112,7 +112,7 @@ describe('zstd and uncompressed outputs (issue 12)', () => {
     await run('umoci', ['unpack', '--image', `${tarAll.dest}:1`, bundle]);
     expect(await readFile(path.join(bundle, 'rootfs/msg'), 'utf8')).toBe('hello from a zstd output\n');
     expect((await lstat(path.join(bundle, 'rootfs/bin/busybox'))).isFile()).toBe(true);
-    // zstd back to gzip with force: the base, made by GNU gzip, is recompressed by ours.
+    // A gzip level is a conversion of the built layers only.
     const g9 = await ociOut(',compression=gzip,compression-level=9');
     expect(g9.manifest.layers.map((l) => l.mediaType)).toEqual([GZIP, GZIP, GZIP]);
     const plain = layoutManifest(path.join(tmp, 'oci-0')).manifest;
@@ -166,6 +166,22 @@ describe('zstd and uncompressed outputs (issue 12)', () => {
     expect(await readFile(path.join(dest, 'two'), 'utf8')).toBe('second\n');
     expect((await readFile(path.join(dest, 'big'), 'utf8')).split('\n')).toHaveLength(40_001);
     expect((await readdir(path.join(dest, 'bin'))).length).toBeGreaterThan(1);
+
+    // That zstd image as a base: compression=gzip keeps its zstd layers, force-compression=true
+    // converts them, and our layers come back as the very gzip bytes the first build wrote.
+    const out = path.join(tmp, 'from-zstd');
+    const keep = path.join(tmp, 'from-zstd-keep');
+    const fresh = path.join(tmp, 'store-fresh');
+    for (const [dest2, keys] of [[keep, ',compression=gzip'], [out, ',compression=gzip,force-compression=true']] as const) {
+      const r2 = await runCli([ctx2, '--progress=plain', '-t', 'z:1', '-o', `type=oci,dest=${dest2}${keys}`], { env: env(fresh) });
+      if (r2.code !== 0) throw new Error(r2.stderr);
+    }
+    expect(layoutManifest(keep).manifest.layers.map((l) => l.mediaType)).toEqual([ZSTD, ZSTD, ZSTD, GZIP]);
+    const back = layoutManifest(out).manifest.layers;
+    expect(back.map((l) => l.mediaType)).toEqual([GZIP, GZIP, GZIP, GZIP]);
+    const first = layoutManifest(path.join(tmp, 'oci-0')).manifest.layers;
+    expect(back.slice(1, 3)).toEqual(first.slice(1, 3));
+    await run('skopeo', ['inspect', `oci:${out}:1`]);
   }, 180_000);
 
   it('refuses compression keys where buildx has none, and bad values, before building', async () => {
