@@ -32,7 +32,7 @@ import type { Layer } from './image/state.js';
 import { writeOutputs, type OutputRecord, type PushBlobProgress, type PushFn } from './output/write.js';
 import { StatCache } from './cache/stat-cache.js';
 import { localExplainLog, localStepCache } from './cache/step-cache.js';
-import { parseOutputSpec, type OutputSpec } from './output/spec.js';
+import { checkOutputSpec, parseOutputSpec, type OutputSpec } from './output/spec.js';
 import { chooseSandbox, probeHost, readSecret, type ExtraHost, type IsolationRequest, type Rlimit, type SandboxMethod, type SecretSource, type SnapshotRequest } from './run/index.js';
 
 import { checkBuildOptions, withBuildDefaults, type BuildRegistryOptions } from './build-defaults.js';
@@ -295,7 +295,7 @@ async function buildWithHooks(options: BuildOptions, session?: BuildSession): Pr
   const epoch = sourceDateEpoch(options, env);
   // Reproducible by default: without SOURCE_DATE_EPOCH, `created` is the epoch (as ko and kaniko --reproducible do).
   const created = new Date((epoch ?? 0) * 1000).toISOString().replace('.000Z', 'Z');
-  const outputs = (options.outputs ?? []).map((o) => (typeof o === 'string' ? parseOutputSpec(o) : o));
+  const outputs = (options.outputs ?? []).map((o) => (typeof o === 'string' ? parseOutputSpec(o) : checkOutputSpec(o)));
   const tags = [...(options.tags ?? [])];
   for (const t of tags) parseImageName(t);
   // The layers are in the store anyway: -t names always tag it there (other outputs come in addition).

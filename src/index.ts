@@ -32,6 +32,12 @@ export { probeHost, type HostProbe, type ProbeItem } from './run/index.js';
 export { parseSecretFlag, parseSshFlag, type SecretSource } from './run/index.js';
 /** Parse an `--output` value (`type=oci,dest=out`) into an {@link OutputSpec}. */
 export { parseOutputSpec } from './output/spec.js';
+export type { OutputCompression } from './output/spec.js';
+/**
+ * A stored layer blob in another compression (gzip, zstd, uncompressed), converted once and kept in
+ * the store keyed by (source digest, compression, level); what `--output ...,compression=` uses.
+ */
+export { convertLayerBlob } from './output/convert.js';
 
 /** Dockerfile text (or bytes) to a syntax tree with source ranges; variables are not expanded. */
 export { parseDockerfile } from './parser/index.js';
@@ -65,6 +71,9 @@ export { writeLayer, readLayer, listLayer, applyLayer, entriesFromDirectory, val
 export { decodeFsName, encodeFsName, fsPath } from './fs-names.js';
 /** The layer writer's entry and result types. */
 export type { LayerEntry, LayerResult, WriteLayerOptions } from './layers/index.js';
+/** Convert a layer stream from one compression to another in one pass (diffId verified, reproducible bytes). */
+export { convertLayer } from './layers/index.js';
+export type { Compression, CompressionSpec, ConvertedLayer } from './layers/index.js';
 
 /** Read images and write them as an OCI layout, a `docker load` archive or a plain directory. */
 export { readImage, writeOciLayout, writeDockerArchive, writeLocal, createManifest, createIndex, createConfigBlob } from './image/index.js';

@@ -13,6 +13,8 @@ const EXAMPLES: Record<string, [string, string][]> = {
     ['$0 build --platform linux/amd64,linux/arm64 -t app .', 'One image per platform and an OCI index'],
     ['$0 build -o type=oci,dest=app.oci -o type=docker,dest=app.tar .', 'OCI layout directory and a docker load archive'],
     ['$0 build -t localhost:5000/app:1 --push .', 'Build and push the tags to their registries'],
+    ['$0 build -o type=registry,name=localhost:5000/app:1,compression=zstd,compression-level=3 .', 'Push with zstd layers (also compression=uncompressed; type=image and type=oci take it too)'],
+    ['$0 build -o type=oci,dest=app.oci,compression=zstd,force-compression=true .', "Convert the base image's layers to zstd as well (without it they stay as pulled)"],
     ['$0 build --pull --no-cache .', 'Ask the registry for every base, use no cached steps'],
     ['$0 build --explain .', 'Say for every step whether it came from the cache, and for a miss what changed'],
     ['$0 build --iidfile id.txt --metadata-file meta.json .', 'Write the image ID and the build metadata'],

@@ -100,6 +100,8 @@ export async function buildPlatform(
   const platformText = formatPlatformString(platform);
   const runners = new Map<Step['kind'], CachedExecutor>();
   let contextFs: SourceFs | undefined;
+  /** How many of each stage's first layers are a base image's (the rest were built). */
+  const baseLayerCounts = new Map<number, number>();
 
   const runner = <K extends Step['kind']>(kind: K): CachedExecutor<StepOf<K>> => {
     let r = runners.get(kind);
@@ -206,10 +208,12 @@ export async function buildPlatform(
       const p = stagePlatform(stage, platform);
       switch (stage.base.kind) {
         case 'scratch':
+          baseLayerCounts.set(stage.index, 0);
           return { image: scratchImage(p), baseConfig: scratchImage(p).config, chain: { kind: 'scratch' }, pinned: [] };
         case 'stage': {
           const parent = results.get(stage.base.index);
           if (!parent) throw new Error(`stage ${stage.index} runs before its base stage ${stage.base.index}`);
+          baseLayerCounts.set(stage.index, baseLayerCounts.get(stage.base.index) ?? 0);
           return { image: parent.image, baseConfig: parent.image.config, chain: { kind: 'stage', chain: parent.chain }, pinned: [] };
         }
         case 'image': {
@@ -222,6 +226,7 @@ export async function buildPlatform(
           // written): reading its view hashes every layer against its diff_id. The view is
           // memoized, so COPY's destination checks reuse it.
           if (base.layers.length > 0) await view(base.layers, signal);
+          baseLayerCounts.set(stage.index, base.layers.length);
           return {
             image: imageFromConfig(base.config, base.layers, p),
             baseConfig: base.config.config,
@@ -325,6 +330,7 @@ export async function buildPlatform(
     config: finished.config.descriptor,
     configValue: finished.config.value,
     layers: [...target.image.layers],
+    baseLayerCount: baseLayerCounts.get(graph.target) ?? 0,
     bases: [...new Set([...done.values()].flatMap((r) => r.pinned))],
     warnings,
     explain: ordered.flatMap((r) => r.explain),

@@ -141,6 +141,12 @@ export interface PlatformImage<Warning = unknown, Explain = unknown> {
   config: Descriptor;
   configValue: ImageConfig;
   layers: Layer[];
+  /**
+   * How many of `layers` (the first ones) are the final stage's base image's,
+   * as pulled; the rest were built. An output's `compression=` converts the
+   * built ones, and the base's only with `force-compression`.
+   */
+  baseLayerCount: number;
   /** Base images used, pinned by digest. */
   bases: string[];
   warnings: Warning[];

@@ -7,3 +7,18 @@ export { createLayerLimit } from './limit.js';
 export { ParallelGzip, GZIP_BLOCK_SIZE, GZIP_HEADER, type ParallelGzipOptions } from './gzip.js';
 export type { TarHeader, TarEntryType } from './tar-format.js';
 export { validateLayerEntry, parseWhiteout, layerPathParts, type ParsedWhiteout } from './names.js';
+export {
+  convertLayer,
+  createCompressor,
+  createDecompressor,
+  compressionOfMediaType,
+  compressionLevel,
+  checkCompressionSpec,
+  layerMediaType,
+  GZIP_DEFAULT_LEVEL,
+  type Compression,
+  type CompressionSpec,
+  type CompressorOptions,
+  type ConvertedLayer,
+} from './convert.js';
+export { createZstdCompress, createZstdDecompress, ZSTD_DEFAULT_LEVEL, ZSTD_MIN_LEVEL, ZSTD_MAX_LEVEL } from './zstd.js';

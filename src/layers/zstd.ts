@@ -1,5 +1,6 @@
 /**
- * zstd decompression as a stream, through Debian's `zstd` program.
+ * zstd as a stream, through Debian's `zstd` program: decompression (base
+ * layers) and compression (`--output ...,compression=zstd`).
  *
  * Node 20 has no zstd in node:zlib. Measured on a 204 MB layer (85 MB zstd,
  * the Debian minbase rootfs; see README, "zstd layers"), `zstd -d` in a child
@@ -21,14 +22,14 @@ export function isZstd(head: Uint8Array): boolean {
   return head.length >= 4 && ZSTD_MAGIC.every((b, i) => head[i] === b);
 }
 
-class ZstdDecompress extends Duplex {
+class ZstdProcess extends Duplex {
   private readonly child: ChildProcessWithoutNullStreams;
   private stderr = '';
   private exited = false;
 
-  constructor(program: string) {
+  constructor(program: string, args: readonly string[], compress: boolean) {
     super({ readableHighWaterMark: 256 * 1024 });
-    const child = (this.child = spawn(program, ['-d', '-c', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] }));
+    const child = (this.child = spawn(program, [...args], { stdio: ['pipe', 'pipe', 'pipe'] }));
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (d: string) => {
       if (this.stderr.length < 4096) this.stderr += d;
@@ -41,12 +42,13 @@ class ZstdDecompress extends Duplex {
     });
     child.on('error', (e: NodeJS.ErrnoException) => {
       this.exited = true;
-      this.destroy(new OcibuildError('UNSUPPORTED', `cannot run zstd to decompress a zstd layer: ${e.code ?? e.message}`, { cause: e, hint: 'install zstd (Debian package "zstd")' }));
+      this.destroy(new OcibuildError('UNSUPPORTED', `cannot run zstd to ${compress ? 'compress a layer as zstd' : 'decompress a zstd layer'}: ${e.code ?? e.message}`, { cause: e, hint: 'install zstd (Debian package "zstd")' }));
     });
     child.on('close', (code, signal) => {
       this.exited = true;
       if (this.destroyed) return;
       if (code === 0) this.push(null);
+      else if (compress) this.destroy(new OcibuildError('LAYER_INVALID', `zstd compression failed (zstd ${signal ?? `exit ${code}`}): ${this.stderr.trim() || 'no message'}`));
       else this.destroy(new OcibuildError('LAYER_INVALID', `layer is not valid zstd (zstd ${signal ?? `exit ${code}`}): ${this.stderr.trim() || 'no message'}`));
     });
   }
@@ -81,5 +83,29 @@ class ZstdDecompress extends Duplex {
  * Destroying it kills the program.
  */
 export function createZstdDecompress(options: { program?: string } = {}): Duplex {
-  return new ZstdDecompress(options.program ?? 'zstd');
+  return new ZstdProcess(options.program ?? 'zstd', ['-d', '-c', '-q'], false);
+}
+
+/** zstd levels ocibuild writes (the `zstd` program's, without `--ultra`). */
+export const ZSTD_MIN_LEVEL = 1;
+export const ZSTD_MAX_LEVEL = 19;
+/** The level of `compression=zstd` without `compression-level` (zstd's and BuildKit's default). */
+export const ZSTD_DEFAULT_LEVEL = 3;
+
+/**
+ * A duplex stream: bytes in, one zstd frame out, through the `zstd` program at
+ * `level`, always in its multi-threaded mode (`-T<threads>`, default 2):
+ * zstd's multi-threaded output depends only on the input, the level and the
+ * zstd version, never on the number of workers (`-T1` and `-T4` write the
+ * same bytes; `--single-thread` would write other ones), so the same input
+ * gives the same digest at any concurrency. No content size in the frame
+ * header (the input is a pipe), a checksum at its end, no `--long`.
+ */
+export function createZstdCompress(options: { level?: number; threads?: number; program?: string } = {}): Duplex {
+  const level = options.level ?? ZSTD_DEFAULT_LEVEL;
+  if (!Number.isInteger(level) || level < ZSTD_MIN_LEVEL || level > ZSTD_MAX_LEVEL) {
+    throw new OcibuildError('USAGE', `zstd level must be an integer from ${ZSTD_MIN_LEVEL} to ${ZSTD_MAX_LEVEL}, got ${level}`);
+  }
+  const threads = Math.max(1, Math.floor(options.threads ?? 2));
+  return new ZstdProcess(options.program ?? 'zstd', ['-c', '-q', `-${level}`, `-T${threads}`], true);
 }

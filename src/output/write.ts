@@ -13,7 +13,8 @@ import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
 import type { PlatformImage } from '../image/state.js';
 import { inVertex, type ProgressSink } from '../engine/progress.js';
-import type { OutputSpec } from './spec.js';
+import type { OutputCompression, OutputSpec } from './spec.js';
+import { convertImage } from './convert.js';
 
 /** Bytes of one blob of a push, as they leave. */
 export interface PushBlobProgress {
@@ -71,19 +72,38 @@ export async function writeOutputs(
   const now = options.now ?? Date.now;
   const emit = options.onProgress;
   let n = 0;
+  const converted = new Map<string, Promise<Descriptor>>();
+  /** The image in the output's compression (the built one when it names none); one conversion per setting. */
+  const inCompression = (c: OutputCompression | undefined): Promise<Descriptor> => {
+    if (!c) return Promise.resolve(descriptor);
+    const key = JSON.stringify([c.compression, c.level ?? null, c.force]);
+    let p = converted.get(key);
+    if (!p) {
+      const vertex = `output:${n++}`;
+      p = inVertex(emit, now, { vertex, name: `exporting layers (${c.compression}${c.level !== undefined ? ` level ${c.level}` : ''}${c.force ? ', forced' : ''})`, kind: 'output' }, () =>
+        convertImage(store, descriptor, images, c, {
+          ...(options.signal ? { signal: options.signal } : {}),
+          ...(emit ? { onProgress: (e) => emit({ type: 'status', time: now(), vertex, id: e.source, name: `layer ${e.source.slice(0, 19)}`, current: e.current, total: e.total, ...(e.done ? { completed: true } : {}) }) } : {}),
+        }),
+      );
+      converted.set(key, p);
+    }
+    return p;
+  };
   for (const out of outputs) {
     options.signal?.throwIfAborted();
     const names = 'names' in out && out.names.length > 0 ? out.names : options.tags;
+    const image = await inCompression('compression' in out ? out.compression : undefined);
     if (out.type === 'registry') {
       // A push is its own vertex, one per name, with its uploads as statuses.
-      await writeOne(out, names);
+      await writeOne(out, names, image);
       continue;
     }
-    await inVertex(emit, now, { vertex: `output:${n++}`, name: outputName(out, names), kind: 'output' }, () => writeOne(out, names));
+    await inVertex(emit, now, { vertex: `output:${n++}`, name: outputName(out, names), kind: 'output' }, () => writeOne(out, names, image));
   }
   return records;
 
-  async function writeOne(out: OutputSpec, names: string[]): Promise<void> {
+  async function writeOne(out: OutputSpec, names: string[], descriptor: Descriptor): Promise<void> {
     switch (out.type) {
       case 'image': {
         for (const name of names) await store.tag(name, descriptor);

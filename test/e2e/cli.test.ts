@@ -110,7 +110,8 @@ describe('ocibuild CLI', () => {
     const bad = await runCli(['build', HELLO, '--chown', 'x']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/Unknown argument/);
-    const out = await runCli(['build', HELLO, '-o', 'type=oci,dest=x,compression=zstd', '--store', store]);
+    // compression= is an oci/image/registry key (issue 12); a docker archive refuses it.
+    const out = await runCli(['build', HELLO, '-o', 'type=docker,dest=x.tar,compression=zstd', '--store', store]);
     expect(out.code).toBe(1);
     expect(out.stderr).toMatch(/does not take compression=/);
   });

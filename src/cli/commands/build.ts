@@ -43,7 +43,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           })
           .option('label', { requiresArg: true, type: 'string', array: true, describe: 'Image label KEY=VALUE', default: [] as string[] })
           .option('annotation', { requiresArg: true, type: 'string', array: true, describe: 'Manifest annotation KEY=VALUE', default: [] as string[] })
-          .option('output', { requiresArg: true, alias: 'o', type: 'string', array: true, describe: 'Output: type=oci|docker|local|image|registry,dest=...', default: [] as string[] })
+          .option('output', { requiresArg: true, alias: 'o', type: 'string', array: true, describe: 'Output: type=oci|docker|local|image|registry,dest=...[,compression=gzip|zstd|uncompressed]', default: [] as string[] })
           .option('push', { type: 'boolean', default: false, describe: 'Push the tags to their registries' })
           .option('pull', { type: 'boolean', default: false, describe: 'Always pull base images, even when the store has them' })
           .option('no-cache', { type: 'boolean', default: false, describe: 'Do not use or record cached COPY/ADD layers' })
