@@ -191,6 +191,21 @@ export class GarbageCollector {
       for (const key of [...blobs.keys()]) await sweepBlob(key);
       for (const key of [...trees.keys()]) await sweepTree(key);
       for (const key of [...indexes.keys()]) await sweepIndex(key);
+      // Conversion records of outputs (src/output/convert.ts) whose source or converted blob is gone.
+      for (const name of await listDir(path.join(this.root, 'conversions'))) {
+        const file = path.join(this.root, 'conversions', name);
+        let rec: { source?: unknown; digest?: unknown } | undefined;
+        try {
+          rec = JSON.parse(await fs.readFile(file, 'utf8')) as { source?: unknown; digest?: unknown };
+        } catch {
+          rec = undefined;
+        }
+        const st = await fs.stat(file).catch(() => undefined);
+        if (!st || !oldEnough(st.mtimeMs)) continue;
+        if (rec && typeof rec.source === 'string' && typeof rec.digest === 'string' && blobs.has(rec.source) && blobs.has(rec.digest)) continue;
+        await fs.rm(file, { force: true });
+        result.freedBytes += st.size;
+      }
 
       const total = () => {
         let n = 0;
