@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { parseWwwAuthenticate, formatScopes, tokenExpiry, type AuthChallenge, type CachedToken, type RepositoryScope } from './auth.js';
 import { resolveCredentials, type Credentials, type ResolvedCredentials } from './credentials.js';
 import { redactUrl, registryError } from './errors.js';
+import { BODY_TIMEOUT, CONNECT_TIMEOUT, HEADERS_TIMEOUT, HttpTransport, type ResponseBody, type TransportRequest, type TransportResponse } from './transport.js';
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, resolveRetry, sleep, type ResolvedRetry, type RetryOptions } from './retry.js';
 
 /** Options of a {@link RegistryClient}. Every field is optional. */
@@ -102,9 +102,9 @@ export function timeoutKind(e: unknown): 'connect' | 'response' | 'body' | undef
   let cur: unknown = e;
   for (let i = 0; cur && i < 6; i++) {
     const code = (cur as { code?: unknown }).code;
-    if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect';
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'response';
-    if (code === 'UND_ERR_BODY_TIMEOUT') return 'body';
+    if (code === CONNECT_TIMEOUT || code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect';
+    if (code === HEADERS_TIMEOUT || code === 'UND_ERR_HEADERS_TIMEOUT') return 'response';
+    if (code === BODY_TIMEOUT || code === 'UND_ERR_BODY_TIMEOUT') return 'body';
     cur = (cur as { cause?: unknown }).cause;
   }
   return undefined;
@@ -162,7 +162,7 @@ export interface RegistryRequest {
 export interface RegistryResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Dispatcher.ResponseData['body'];
+  body: ResponseBody;
   /** The URL that answered (after redirects). */
   url: URL;
 }
@@ -232,8 +232,8 @@ export function apiHost(registry: string): string {
  */
 export class RegistryClient {
   readonly options: Readonly<RegistryClientOptions>;
-  private readonly agent: Agent;
-  private insecureAgent?: Agent;
+  private readonly agent: HttpTransport;
+  private insecureAgent?: HttpTransport;
   private readonly retryPolicy: ResolvedRetry;
   private readonly now: () => number;
   private readonly endpoints = new Map<string, Promise<Endpoint>>();
@@ -271,11 +271,12 @@ export class RegistryClient {
     this.now = options.now ?? Date.now;
     this.insecure = new Set((options.insecureRegistries ?? []).map((h) => h.toLowerCase()));
     this.timeouts = resolveTimeouts(options.timeouts);
-    this.agent = new Agent({
+    this.agent = new HttpTransport({
       connections: options.connections ?? 8,
-      connect: { timeout: this.timeouts.connectMs, ...(ca ? { ca } : {}) },
-      headersTimeout: this.timeouts.responseMs,
-      bodyTimeout: this.timeouts.idleMs,
+      connectMs: this.timeouts.connectMs,
+      responseMs: this.timeouts.responseMs,
+      idleMs: this.timeouts.idleMs,
+      ...(ca ? { ca } : {}),
     });
   }
 
@@ -294,13 +295,14 @@ export class RegistryClient {
     this.options.debug?.(line);
   }
 
-  private dispatcherFor(ep: Endpoint): Agent {
+  private dispatcherFor(ep: Endpoint): HttpTransport {
     if (!ep.insecure) return this.agent;
-    this.insecureAgent ??= new Agent({
+    this.insecureAgent ??= new HttpTransport({
       connections: this.options.connections ?? 8,
-      connect: { rejectUnauthorized: false, timeout: this.timeouts.connectMs },
-      headersTimeout: this.timeouts.responseMs,
-      bodyTimeout: this.timeouts.idleMs,
+      connectMs: this.timeouts.connectMs,
+      responseMs: this.timeouts.responseMs,
+      idleMs: this.timeouts.idleMs,
+      rejectUnauthorized: false,
     });
     return this.insecureAgent;
   }
@@ -316,10 +318,10 @@ export class RegistryClient {
    * come, and one when it ends in a timeout.
    */
   private async send(
-    dispatcher: Dispatcher,
-    options: Dispatcher.RequestOptions,
+    dispatcher: HttpTransport,
+    options: TransportRequest,
     info: { what: string; url: string | URL; attempt: number; onWait?: (w: RegistryWait) => void },
-  ): Promise<Dispatcher.ResponseData> {
+  ): Promise<TransportResponse> {
     const started = Date.now();
     const base = { what: info.what, method: options.method, url: redactUrl(info.url), attempt: info.attempt };
     const timer = setInterval(() => {
@@ -556,7 +558,7 @@ export class RegistryClient {
     }
     const ep: Endpoint = { origin: realmUrl.origin, insecure: false };
     for (let attempt = 0; ; attempt++) {
-      let res: Dispatcher.ResponseData;
+      let res: TransportResponse;
       try {
         res = await this.send(
           this.dispatcherFor(ep),
@@ -628,7 +630,7 @@ export class RegistryClient {
       if (method !== 'GET' && method !== 'HEAD') {
         body = typeof req.body === 'function' ? await req.body() : req.body;
       }
-      let res: Dispatcher.ResponseData;
+      let res: TransportResponse;
       const dispatcher = sameHost ? this.dispatcherFor(ep) : this.agent;
       try {
         res = await this.send(
