@@ -380,9 +380,41 @@ export class RegistryClient {
     return p;
   }
 
+  /** One plain-HTTP `GET /v2/` to a loopback host: the endpoint when it answers as a registry, else undefined. */
+  private async probePlainHttp(host: string, signal?: AbortSignal): Promise<Endpoint | undefined> {
+    const ep: Endpoint = { origin: `http://${host}`, insecure: false };
+    const url = `${ep.origin}/v2/`;
+    let res: TransportResponse;
+    try {
+      res = await this.send(this.agent, { origin: ep.origin, path: '/v2/', method: 'GET', headers: { 'user-agent': this.userAgent() }, signal }, { what: `registry ${host} ping`, url, attempt: 0 });
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      this.debug(`GET ${redactUrl(url)} failed: ${errorCode(e) ?? (e as Error).message}`);
+      return undefined;
+    }
+    await readLimited(res.body, MAX_ERROR_BODY).catch(() => '');
+    this.debug(`GET ${redactUrl(url)} -> ${res.statusCode}`);
+    if (res.statusCode >= 200 && res.statusCode < 300) return ep;
+    if (res.statusCode !== 401) return undefined;
+    const www = header(res.headers, 'www-authenticate');
+    const challenges = www ? parseWwwAuthenticate(www) : [];
+    const challenge = challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
+    return challenge ? { ...ep, challenge } : undefined;
+  }
+
   private async ping(host: string, signal?: AbortSignal): Promise<Endpoint> {
     const explicitInsecure = this.insecure.has(host.toLowerCase());
     const mayUseHttp = explicitInsecure || isLoopbackHost(host);
+    if (!explicitInsecure && isLoopbackHost(host)) {
+      // A loopback registry is almost always plain HTTP: one plain request first
+      // saves the failing TLS handshake (and loading TLS at all: ~80 ms of CPU
+      // per pull or push). Only an answer that can come from a registry's
+      // `/v2/` (2xx, or 401 with a challenge) is taken; anything else (a TLS
+      // server's 400 to plain HTTP, a refused connection) falls through to the
+      // usual order below. The ping carries no credentials.
+      const probe = await this.probePlainHttp(host, signal);
+      if (probe) return probe;
+    }
     const candidates: Endpoint[] = [{ origin: `https://${host}`, insecure: explicitInsecure }];
     if (mayUseHttp) candidates.push({ origin: `http://${host}`, insecure: false });
     let lastError: unknown;
