@@ -62,7 +62,13 @@ export interface PushOptions {
   origins?: (digest: Digest) => string[] | undefined;
   /** Blobs up to this size go in one PUT; larger ones in chunks. Default 16 MiB. */
   monolithicThreshold?: number;
-  /** Chunk size of chunked uploads (raised to the registry's `OCI-Chunk-Min-Length`). Default 16 MiB. */
+  /**
+   * Chunk size of chunked uploads (raised to the registry's `OCI-Chunk-Min-Length`).
+   * Default: the whole blob in one streamed PATCH, as skopeo and Docker send it;
+   * after a failure the upload still resumes from the registry's offset. (Issue 8:
+   * 16 MiB chunks made a one-layer push wait for the registry's answer after every
+   * chunk; a 213 MB layer pushed in 0.65x the time in one PATCH, same run.)
+   */
   chunkSize?: number;
   /** Blobs uploaded at once. Default 4. */
   concurrency?: number;
@@ -581,7 +587,7 @@ export async function pushImage(client: RegistryClient, source: BlobSource, opti
   for (const t of options.tags) {
     if (!isValidTag(t)) throw new OcibuildError('REFERENCE_INVALID', `invalid tag ${JSON.stringify(t)}`);
   }
-  const chunkSize = options.chunkSize ?? 16 * 1024 * 1024;
+  const chunkSize = options.chunkSize ?? Number.POSITIVE_INFINITY;
   const monolithic = options.monolithicThreshold ?? 16 * 1024 * 1024;
   if (!(chunkSize > 0) || !(monolithic >= 0)) throw new OcibuildError('USAGE', 'chunkSize must be > 0 and monolithicThreshold >= 0');
   const w: Work = {

@@ -12,7 +12,7 @@
  * parser is native and already loaded.
  */
 import http from 'node:http';
-import https from 'node:https';
+import type https from 'node:https';
 import { PassThrough, type Readable } from 'node:stream';
 
 /** Error codes of the three bounded waits (see `timeoutKind` in client.ts). */
@@ -98,27 +98,43 @@ class Body extends PassThrough implements ResponseBody {
 /** HTTP/1.1 with keep-alive connection pools (plain and TLS) and bounded waits. */
 export class HttpTransport {
   private readonly httpAgent: http.Agent;
-  private readonly httpsAgent: https.Agent;
+  private httpsAgent?: https.Agent;
+  private httpsModule?: Promise<typeof https>;
 
   constructor(private readonly options: TransportOptions) {
-    const common = { keepAlive: true, maxSockets: options.connections, scheduling: 'lifo' as const };
-    this.httpAgent = new http.Agent(common);
-    this.httpsAgent = new https.Agent({
-      ...common,
-      ...(options.ca ? { ca: options.ca } : {}),
-      ...(options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+    this.httpAgent = new http.Agent(this.agentOptions());
+  }
+
+  private agentOptions() {
+    return { keepAlive: true, maxSockets: this.options.connections, scheduling: 'lifo' as const };
+  }
+
+  /** `node:https` and its agent, loaded at the first HTTPS request (loading TLS costs ~50 ms of CPU). */
+  private async tls(): Promise<{ mod: typeof https; agent: https.Agent }> {
+    this.httpsModule ??= import('node:https').then((m) => m.default);
+    const mod = await this.httpsModule;
+    this.httpsAgent ??= new mod.Agent({
+      ...this.agentOptions(),
+      ...(this.options.ca ? { ca: this.options.ca } : {}),
+      ...(this.options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
     });
+    return { mod, agent: this.httpsAgent };
   }
 
   /** Close every connection (idle ones at once, busy ones are destroyed). */
   close(): Promise<void> {
     this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    this.httpsAgent?.destroy();
     return Promise.resolve();
   }
 
   /** Send one request; resolves at the response headers with the body still to read. */
-  request(req: TransportRequest): Promise<TransportResponse> {
+  async request(req: TransportRequest): Promise<TransportResponse> {
+    const secure = new URL(req.origin).protocol === 'https:' ? await this.tls() : undefined;
+    return this.send(req, secure);
+  }
+
+  private send(req: TransportRequest, secure: { mod: typeof https; agent: https.Agent } | undefined): Promise<TransportResponse> {
     const { connectMs, responseMs, idleMs } = this.options;
     return new Promise<TransportResponse>((resolve, reject) => {
       if (req.signal?.aborted) {
@@ -126,7 +142,7 @@ export class HttpTransport {
         return;
       }
       const url = new URL(req.path, req.origin);
-      const tls = url.protocol === 'https:';
+      const tls = url.protocol === 'https:' && secure !== undefined;
       const body = req.body;
       const headers: Record<string, string> = { ...(req.headers ?? {}) };
       if ((typeof body === 'string' || Buffer.isBuffer(body)) && headers['content-length'] === undefined) {
@@ -148,11 +164,11 @@ export class HttpTransport {
         path: url.pathname + url.search,
         method: req.method,
         headers,
-        agent: tls ? this.httpsAgent : this.httpAgent,
+        agent: secure ? secure.agent : this.httpAgent,
         ...(tls && url.hostname && !/^[\d.]+$|^\[/.test(url.hostname) ? { servername: url.hostname } : {}),
         ...(req.signal ? { signal: req.signal } : {}),
       };
-      const r = (tls ? https : http).request(options);
+      const r = (secure ? secure.mod : http).request(options);
       const armResponse = () => {
         clearTimeout(responseTimer);
         responseTimer = setTimeout(() => r.destroy(codedError(`no response headers within ${responseMs} ms`, HEADERS_TIMEOUT)), responseMs);

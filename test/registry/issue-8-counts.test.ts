@@ -131,6 +131,27 @@ describe('issue 8: requests and reads of a push and a pull, counted', () => {
     expect(new Set(seen.map((r) => r.remotePort)).size).toBeLessThanOrEqual(5);
   }, 120_000);
 
+  test('by default a large blob goes in one streamed PATCH (no wait for the registry between chunks)', async () => {
+    const manifestBytes = await store.readBlob(image.manifestDigest as Digest);
+    const before = proxy.requests.length;
+    const client = new RegistryClient();
+    try {
+      await pushImage(client, store, {
+        reference: normalizeReference(`${proxy.host}/issue8/one-patch`),
+        descriptor: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.manifestDigest as Digest, size: manifestBytes.length },
+        tags: ['1'],
+        monolithicThreshold: 512 * KiB,
+      });
+    } finally {
+      await client.close();
+    }
+    const s = summary(proxy.requests.slice(before));
+    expect(count(s, 'PATCH upload')).toBe(1);
+    const patch = proxy.requests.slice(before).find((r) => r.method === 'PATCH')!;
+    expect(Number(patch.headers['content-length'])).toBe(image.layers[0]!.size);
+    expect(s).toHaveLength(1 + 3 + 3 + 1 + 3 + 1);
+  }, 120_000);
+
   test('a pull into an empty store: ping, manifest, config and each layer once, nothing else', async () => {
     const sink = await Store.open(path.join(tmp, 'pulled'));
     const before = proxy.requests.length;
