@@ -95,6 +95,29 @@ class Body extends PassThrough implements ResponseBody {
   }
 }
 
+/** Idle time a server allows a kept-alive connection (`Keep-Alive: timeout=N`), by socket. */
+const keepAliveHints = new WeakMap<object, number>();
+
+/**
+ * Drop an idle connection a second before the server's `Keep-Alive: timeout`
+ * says it will close it (as undici does): reusing a connection the server is
+ * closing fails the request before the server sees it. Node's agent honours
+ * the hint only when it is below its own `timeout`, which is unset here.
+ */
+function expireIdle(socket: NodeJS.Socket & { setTimeout(ms: number): unknown }): void {
+  const ms = keepAliveHints.get(socket);
+  if (ms !== undefined) socket.setTimeout(Math.max(ms - 1000, 500));
+}
+
+class HttpAgent extends http.Agent {
+  // Node returns whether the socket was kept (its types say void).
+  override keepSocketAlive(socket: import('node:net').Socket): void {
+    const kept: unknown = super.keepSocketAlive(socket);
+    if (kept !== false) expireIdle(socket);
+    return kept as void;
+  }
+}
+
 /** HTTP/1.1 with keep-alive connection pools (plain and TLS) and bounded waits. */
 export class HttpTransport {
   private readonly httpAgent: http.Agent;
@@ -102,7 +125,7 @@ export class HttpTransport {
   private httpsModule?: Promise<typeof https>;
 
   constructor(private readonly options: TransportOptions) {
-    this.httpAgent = new http.Agent(this.agentOptions());
+    this.httpAgent = new HttpAgent(this.agentOptions());
   }
 
   private agentOptions() {
@@ -113,7 +136,14 @@ export class HttpTransport {
   private async tls(): Promise<{ mod: typeof https; agent: https.Agent }> {
     this.httpsModule ??= import('node:https').then((m) => m.default);
     const mod = await this.httpsModule;
-    this.httpsAgent ??= new mod.Agent({
+    const Agent = class extends mod.Agent {
+      override keepSocketAlive(socket: import('node:net').Socket): void {
+        const kept: unknown = super.keepSocketAlive(socket);
+        if (kept !== false) expireIdle(socket);
+        return kept as void;
+      }
+    };
+    this.httpsAgent ??= new Agent({
       ...this.agentOptions(),
       ...(this.options.ca ? { ca: this.options.ca } : {}),
       ...(this.options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
@@ -129,9 +159,10 @@ export class HttpTransport {
   }
 
   /** Send one request; resolves at the response headers with the body still to read. */
-  async request(req: TransportRequest): Promise<TransportResponse> {
-    const secure = new URL(req.origin).protocol === 'https:' ? await this.tls() : undefined;
-    return this.send(req, secure);
+  request(req: TransportRequest): Promise<TransportResponse> {
+    // Plain HTTP sends at once (in this tick, as before the lazy TLS load); HTTPS after loading TLS.
+    if (new URL(req.origin).protocol === 'https:') return this.tls().then((secure) => this.send(req, secure));
+    return this.send(req, undefined);
   }
 
   private send(req: TransportRequest, secure: { mod: typeof https; agent: https.Agent } | undefined): Promise<TransportResponse> {
@@ -177,6 +208,8 @@ export class HttpTransport {
       armResponse();
       r.on('socket', (socket) => {
         const s = socket as NodeJS.Socket & { connecting?: boolean };
+        // A reused connection: its idle expiry does not apply while it carries a request.
+        if (keepAliveHints.has(socket)) socket.setTimeout(0);
         if (!s.connecting) return;
         const t = setTimeout(() => r.destroy(codedError(`could not connect within ${connectMs} ms`, CONNECT_TIMEOUT)), connectMs);
         t.unref?.();
@@ -190,6 +223,8 @@ export class HttpTransport {
       r.on('error', fail);
       r.on('response', (res: http.IncomingMessage) => {
         clearTimeout(responseTimer);
+        const hint = /(?:^|,)\s*timeout=(\d+)/i.exec(String(res.headers['keep-alive'] ?? ''))?.[1];
+        if (hint) keepAliveHints.set(res.socket, Number(hint) * 1000);
         if (settled) {
           res.destroy();
           return;
