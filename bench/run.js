@@ -147,7 +147,7 @@ results.loadAverageAtEnd = load;
 fs.writeFileSync(jsonOut, JSON.stringify(results, null, 2));
 console.log(`\nmedians of ${runs} interleaved runs; ${results.cache}; load average at the end: ${load}; target: 1.2x of the pigz pipeline.\nJSON: ${jsonOut}`);
 
-// Issue 4's benchmark: push and pull of a 400 MB image to a local registry, against skopeo copy.
+// Issues 4 and 8: push and pull of both images through the CLI to a local registry, against skopeo copy.
 if (!args.includes('--no-registry')) {
   const { runRegistryBench } = await import('./registry-bench.js');
   await runRegistryBench({ runs: Math.min(runs, 3) });

@@ -2,11 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { parseWwwAuthenticate, formatScopes, tokenExpiry, type AuthChallenge, type CachedToken, type RepositoryScope } from './auth.js';
 import { resolveCredentials, type Credentials, type ResolvedCredentials } from './credentials.js';
 import { redactUrl, registryError } from './errors.js';
+import { BODY_TIMEOUT, CONNECT_TIMEOUT, HEADERS_TIMEOUT, HttpTransport, type ResponseBody, type TransportRequest, type TransportResponse } from './transport.js';
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, resolveRetry, sleep, type ResolvedRetry, type RetryOptions } from './retry.js';
 
 /** Options of a {@link RegistryClient}. Every field is optional. */
@@ -102,9 +102,9 @@ export function timeoutKind(e: unknown): 'connect' | 'response' | 'body' | undef
   let cur: unknown = e;
   for (let i = 0; cur && i < 6; i++) {
     const code = (cur as { code?: unknown }).code;
-    if (code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect';
-    if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'response';
-    if (code === 'UND_ERR_BODY_TIMEOUT') return 'body';
+    if (code === CONNECT_TIMEOUT || code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect';
+    if (code === HEADERS_TIMEOUT || code === 'UND_ERR_HEADERS_TIMEOUT') return 'response';
+    if (code === BODY_TIMEOUT || code === 'UND_ERR_BODY_TIMEOUT') return 'body';
     cur = (cur as { cause?: unknown }).cause;
   }
   return undefined;
@@ -162,7 +162,7 @@ export interface RegistryRequest {
 export interface RegistryResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  body: Dispatcher.ResponseData['body'];
+  body: ResponseBody;
   /** The URL that answered (after redirects). */
   url: URL;
 }
@@ -232,8 +232,8 @@ export function apiHost(registry: string): string {
  */
 export class RegistryClient {
   readonly options: Readonly<RegistryClientOptions>;
-  private readonly agent: Agent;
-  private insecureAgent?: Agent;
+  private readonly agent: HttpTransport;
+  private insecureAgent?: HttpTransport;
   private readonly retryPolicy: ResolvedRetry;
   private readonly now: () => number;
   private readonly endpoints = new Map<string, Promise<Endpoint>>();
@@ -271,11 +271,12 @@ export class RegistryClient {
     this.now = options.now ?? Date.now;
     this.insecure = new Set((options.insecureRegistries ?? []).map((h) => h.toLowerCase()));
     this.timeouts = resolveTimeouts(options.timeouts);
-    this.agent = new Agent({
+    this.agent = new HttpTransport({
       connections: options.connections ?? 8,
-      connect: { timeout: this.timeouts.connectMs, ...(ca ? { ca } : {}) },
-      headersTimeout: this.timeouts.responseMs,
-      bodyTimeout: this.timeouts.idleMs,
+      connectMs: this.timeouts.connectMs,
+      responseMs: this.timeouts.responseMs,
+      idleMs: this.timeouts.idleMs,
+      ...(ca ? { ca } : {}),
     });
   }
 
@@ -294,13 +295,14 @@ export class RegistryClient {
     this.options.debug?.(line);
   }
 
-  private dispatcherFor(ep: Endpoint): Agent {
+  private dispatcherFor(ep: Endpoint): HttpTransport {
     if (!ep.insecure) return this.agent;
-    this.insecureAgent ??= new Agent({
+    this.insecureAgent ??= new HttpTransport({
       connections: this.options.connections ?? 8,
-      connect: { rejectUnauthorized: false, timeout: this.timeouts.connectMs },
-      headersTimeout: this.timeouts.responseMs,
-      bodyTimeout: this.timeouts.idleMs,
+      connectMs: this.timeouts.connectMs,
+      responseMs: this.timeouts.responseMs,
+      idleMs: this.timeouts.idleMs,
+      rejectUnauthorized: false,
     });
     return this.insecureAgent;
   }
@@ -316,10 +318,10 @@ export class RegistryClient {
    * come, and one when it ends in a timeout.
    */
   private async send(
-    dispatcher: Dispatcher,
-    options: Dispatcher.RequestOptions,
+    dispatcher: HttpTransport,
+    options: TransportRequest,
     info: { what: string; url: string | URL; attempt: number; onWait?: (w: RegistryWait) => void },
-  ): Promise<Dispatcher.ResponseData> {
+  ): Promise<TransportResponse> {
     const started = Date.now();
     const base = { what: info.what, method: options.method, url: redactUrl(info.url), attempt: info.attempt };
     const timer = setInterval(() => {
@@ -378,9 +380,41 @@ export class RegistryClient {
     return p;
   }
 
+  /** One plain-HTTP `GET /v2/` to a loopback host: the endpoint when it answers as a registry, else undefined. */
+  private async probePlainHttp(host: string, signal?: AbortSignal): Promise<Endpoint | undefined> {
+    const ep: Endpoint = { origin: `http://${host}`, insecure: false };
+    const url = `${ep.origin}/v2/`;
+    let res: TransportResponse;
+    try {
+      res = await this.send(this.agent, { origin: ep.origin, path: '/v2/', method: 'GET', headers: { 'user-agent': this.userAgent() }, signal }, { what: `registry ${host} ping`, url, attempt: 0 });
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      this.debug(`GET ${redactUrl(url)} failed: ${errorCode(e) ?? (e as Error).message}`);
+      return undefined;
+    }
+    await readLimited(res.body, MAX_ERROR_BODY).catch(() => '');
+    this.debug(`GET ${redactUrl(url)} -> ${res.statusCode}`);
+    if (res.statusCode >= 200 && res.statusCode < 300) return ep;
+    if (res.statusCode !== 401) return undefined;
+    const www = header(res.headers, 'www-authenticate');
+    const challenges = www ? parseWwwAuthenticate(www) : [];
+    const challenge = challenges.find((c) => c.scheme === 'bearer') ?? challenges.find((c) => c.scheme === 'basic');
+    return challenge ? { ...ep, challenge } : undefined;
+  }
+
   private async ping(host: string, signal?: AbortSignal): Promise<Endpoint> {
     const explicitInsecure = this.insecure.has(host.toLowerCase());
     const mayUseHttp = explicitInsecure || isLoopbackHost(host);
+    if (!explicitInsecure && isLoopbackHost(host)) {
+      // A loopback registry is almost always plain HTTP: one plain request first
+      // saves the failing TLS handshake (and loading TLS at all: ~80 ms of CPU
+      // per pull or push). Only an answer that can come from a registry's
+      // `/v2/` (2xx, or 401 with a challenge) is taken; anything else (a TLS
+      // server's 400 to plain HTTP, a refused connection) falls through to the
+      // usual order below. The ping carries no credentials.
+      const probe = await this.probePlainHttp(host, signal);
+      if (probe) return probe;
+    }
     const candidates: Endpoint[] = [{ origin: `https://${host}`, insecure: explicitInsecure }];
     if (mayUseHttp) candidates.push({ origin: `http://${host}`, insecure: false });
     let lastError: unknown;
@@ -556,7 +590,7 @@ export class RegistryClient {
     }
     const ep: Endpoint = { origin: realmUrl.origin, insecure: false };
     for (let attempt = 0; ; attempt++) {
-      let res: Dispatcher.ResponseData;
+      let res: TransportResponse;
       try {
         res = await this.send(
           this.dispatcherFor(ep),
@@ -628,7 +662,7 @@ export class RegistryClient {
       if (method !== 'GET' && method !== 'HEAD') {
         body = typeof req.body === 'function' ? await req.body() : req.body;
       }
-      let res: Dispatcher.ResponseData;
+      let res: TransportResponse;
       const dispatcher = sameHost ? this.dispatcherFor(ep) : this.agent;
       try {
         res = await this.send(

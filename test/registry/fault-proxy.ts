@@ -30,6 +30,8 @@ export interface ProxyRequest {
   method: string;
   url: string;
   headers: http.IncomingHttpHeaders;
+  /** The client's port: one per client connection, so keep-alive reuse can be counted. */
+  remotePort?: number;
   fault?: Fault;
   status?: number;
   /** Response headers from the registry (forwarded requests only). */
@@ -71,7 +73,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const server = http.createServer((req, res) => {
     const n = requests.length;
-    const entry: ProxyRequest = { n, method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, startedAt: Date.now() };
+    const entry: ProxyRequest = { n, method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, remotePort: req.socket.remotePort, startedAt: Date.now() };
     requests.push(entry);
     const fault = decide?.({ n, method: entry.method, url: entry.url, headers: req.headers });
     if (fault) entry.fault = fault;
