@@ -10,20 +10,38 @@
  * Every function returns a promise or a value; nothing prints. Errors are
  * {@link OcibuildError}s with a stable `code` (and a `file`/`range` for
  * Dockerfile errors, see {@link formatCodeFrame}).
+ *
+ * Importing this module stays cheap (issue 8: start-up): {@link build},
+ * {@link plan}, {@link probeHost}, {@link pull}, {@link push},
+ * {@link pullImage} and {@link pushImage} load their machinery (the engine,
+ * RUN, the registry client) on their first call, and the registry client,
+ * the Dockerfile grammar and the tar reader load their packages when first used.
  */
+import type * as BuildModule from './build.js';
+import type * as RunModule from './run/index.js';
+import type * as RegistryModule from './registry/index.js';
+import type * as PushModule from './push/index.js';
 
 /** Build an image from a Dockerfile and a context (see {@link BuildOptions}). */
-export { build } from './build.js';
+export function build(...args: Parameters<typeof BuildModule.build>): ReturnType<typeof BuildModule.build> {
+  return import('./build.js').then((m) => m.build(...args));
+}
 /** Parse and compile without building: the plan `ocibuild build --dry-run` prints. */
-export { plan } from './build.js';
+export function plan(...args: Parameters<typeof BuildModule.plan>): ReturnType<typeof BuildModule.plan> {
+  return import('./build.js').then((m) => m.plan(...args));
+}
 /** Options, results and progress events of {@link build} and {@link plan}. */
 export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord, BuildRegistryOptions, RunOptions } from './build.js';
 /** Where a progress event's vertex comes from in the Dockerfile, and the `onProgress` callback's type. */
 export type { ProgressLocation, ProgressSink } from './engine/progress.js';
 /** What this host offers RUN (runtimes, overlayfs, user namespaces, subordinate ids), as `ocibuild doctor` prints it. */
-export { probeHost, type HostProbe, type ProbeItem } from './run/index.js';
+export function probeHost(...args: Parameters<typeof RunModule.probeHost>): ReturnType<typeof RunModule.probeHost> {
+  return import('./run/index.js').then((m) => m.probeHost(...args));
+}
+/** The host probe's result and its items. */
+export type { HostProbe, ProbeItem } from './run/index.js';
 /** Where a build secret comes from (`RunOptions.secrets`), and the `--secret` / `--ssh` value parsers. */
-export { parseSecretFlag, parseSshFlag, type SecretSource } from './run/index.js';
+export { parseSecretFlag, parseSshFlag, type SecretSource } from './run/secrets.js';
 /** Parse an `--output` value (`type=oci,dest=out`) into an {@link OutputSpec}. */
 export { parseOutputSpec } from './output/spec.js';
 
@@ -66,13 +84,23 @@ export { readImage, writeOciLayout, writeDockerArchive, writeLocal, createManife
 export { parsePlatform, formatPlatform, normalizePlatform, defaultPlatform } from './image/index.js';
 
 /** Pull an image into a blob sink (the store), push a local image: `ocibuild pull`/`push` as functions. */
-export { pull } from './registry/index.js';
+export function pull(...args: Parameters<typeof RegistryModule.pull>): ReturnType<typeof RegistryModule.pull> {
+  return import('./registry/index.js').then((m) => m.pull(...args));
+}
 /** Push a local image (store or OCI layout) to a registry reference. */
-export { push } from './push/index.js';
-/** The Distribution API client (auth, TLS, retries, mirrors) and its pull/push operations. */
-export { RegistryClient, pullImage } from './registry/index.js';
+export function push(...args: Parameters<typeof PushModule.push>): ReturnType<typeof PushModule.push> {
+  return import('./push/index.js').then((m) => m.push(...args));
+}
+/** The Distribution API client (auth, TLS, retries, mirrors); undici loads when the first client is made. */
+export { RegistryClient } from './registry/client.js';
+/** Pull an image (manifest or index, its config and layers) into a blob sink with a client. */
+export function pullImage(...args: Parameters<typeof RegistryModule.pullImage>): ReturnType<typeof RegistryModule.pullImage> {
+  return import('./registry/index.js').then((m) => m.pullImage(...args));
+}
 /** Push an image (manifest or index) from any blob source: HEAD, mounts, chunked uploads, manifests last. */
-export { pushImage } from './push/index.js';
+export function pushImage(...args: Parameters<typeof PushModule.pushImage>): ReturnType<typeof PushModule.pushImage> {
+  return import('./push/index.js').then((m) => m.pushImage(...args));
+}
 /** Registry client, pull and push options and results. */
 export type { RegistryClientOptions, PullOptions, PullResult, PullProgress, Credentials } from './registry/index.js';
 /** Bounded waits of registry requests (connect, response, idle body) and the waits reported while they last. */

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
+import { createRequire } from 'node:module';
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { parseWwwAuthenticate, formatScopes, tokenExpiry, type AuthChallenge, type CachedToken, type RepositoryScope } from './auth.js';
 import { resolveCredentials, type Credentials, type ResolvedCredentials } from './credentials.js';
@@ -225,6 +226,11 @@ export function apiHost(registry: string): string {
   return registry === 'docker.io' || registry === 'index.docker.io' ? 'registry-1.docker.io' : registry;
 }
 
+/** undici (CommonJS), loaded when the first client is made, not when ocibuild is imported (issue 8: start-up). */
+function undici(): typeof import('undici') {
+  return createRequire(import.meta.url)('undici') as typeof import('undici');
+}
+
 /**
  * A client for the OCI Distribution API. Holds its own connection pool,
  * auth challenges per registry and tokens per scope; create one per
@@ -271,6 +277,7 @@ export class RegistryClient {
     this.now = options.now ?? Date.now;
     this.insecure = new Set((options.insecureRegistries ?? []).map((h) => h.toLowerCase()));
     this.timeouts = resolveTimeouts(options.timeouts);
+    const { Agent } = undici();
     this.agent = new Agent({
       connections: options.connections ?? 8,
       connect: { timeout: this.timeouts.connectMs, ...(ca ? { ca } : {}) },
@@ -296,7 +303,7 @@ export class RegistryClient {
 
   private dispatcherFor(ep: Endpoint): Agent {
     if (!ep.insecure) return this.agent;
-    this.insecureAgent ??= new Agent({
+    this.insecureAgent ??= new (undici().Agent)({
       connections: this.options.connections ?? 8,
       connect: { rejectUnauthorized: false, timeout: this.timeouts.connectMs },
       headersTimeout: this.timeouts.responseMs,
