@@ -13,14 +13,17 @@
  *
  * Importing this module stays cheap (issue 8: start-up): {@link build},
  * {@link plan}, {@link probeHost}, {@link pull}, {@link push},
- * {@link pullImage} and {@link pushImage} load their machinery (the engine,
- * RUN, the registry client) on their first call, and the registry client,
+ * {@link pullImage}, {@link pushImage}, the layer reader and writer and the
+ * image readers and writers load their machinery (the engine, RUN, the
+ * registry client, tar and gzip) on their first call, and the registry client,
  * the Dockerfile grammar and the tar reader load their packages when first used.
  */
 import type * as BuildModule from './build.js';
 import type * as RunModule from './run/index.js';
 import type * as RegistryModule from './registry/index.js';
 import type * as PushModule from './push/index.js';
+import type * as LayersModule from './layers/index.js';
+import type * as ImageModule from './image/index.js';
 
 /** Build an image from a Dockerfile and a context (see {@link BuildOptions}). */
 export function build(...args: Parameters<typeof BuildModule.build>): ReturnType<typeof BuildModule.build> {
@@ -72,16 +75,52 @@ export { listImages, removeImages, pruneStore } from './cache/index.js';
 /** `RUN --mount=type=cache` directories of a store: list (`ocibuild images --caches`) and prune. */
 export { listCacheMounts, pruneCacheMounts, type CacheMountInfo, type PruneCacheMountsOptions } from './cache/cache-mounts.js';
 
-/** Write reproducible layers, read them back, apply them to a directory. */
-export { writeLayer, readLayer, listLayer, applyLayer, entriesFromDirectory, validateLayerEntry } from './layers/index.js';
+/** Write a reproducible layer (tar, diffId, gzip, digest) from entries. */
+export function writeLayer(...args: Parameters<typeof LayersModule.writeLayer>): ReturnType<typeof LayersModule.writeLayer> {
+  return import('./layers/index.js').then((m) => m.writeLayer(...args));
+}
+/** Read a layer's entries with their bodies (gzip, zstd or plain tar); names leaving the tree end the read. */
+export async function* readLayer(...args: Parameters<typeof LayersModule.readLayer>): ReturnType<typeof LayersModule.readLayer> {
+  return yield* (await import('./layers/index.js')).readLayer(...args);
+}
+/** List a layer's entries (gzip, zstd or plain) without their bodies. */
+export function listLayer(...args: Parameters<typeof LayersModule.listLayer>): ReturnType<typeof LayersModule.listLayer> {
+  return import('./layers/index.js').then((m) => m.listLayer(...args));
+}
+/** Apply a layer (whiteouts included) to a directory. */
+export function applyLayer(...args: Parameters<typeof LayersModule.applyLayer>): ReturnType<typeof LayersModule.applyLayer> {
+  return import('./layers/index.js').then((m) => m.applyLayer(...args));
+}
+/** The layer entries of a directory tree, as COPY writes them. */
+export function entriesFromDirectory(...args: Parameters<typeof LayersModule.entriesFromDirectory>): ReturnType<typeof LayersModule.entriesFromDirectory> {
+  return import('./layers/index.js').then((m) => m.entriesFromDirectory(...args));
+}
+/** Check one layer entry as every reader must: its name, a hardlink's target and a whiteout stay inside the tree. */
+export { validateLayerEntry } from './layers/names.js';
 export { decodeFsName, encodeFsName, fsPath } from './fs-names.js';
 /** The layer writer's entry and result types. */
 export type { LayerEntry, LayerResult, WriteLayerOptions } from './layers/index.js';
 
-/** Read images and write them as an OCI layout, a `docker load` archive or a plain directory. */
-export { readImage, writeOciLayout, writeDockerArchive, writeLocal, createManifest, createIndex, createConfigBlob } from './image/index.js';
+/** Read and validate an image's manifest (of one platform of an index) and config from a blob source. */
+export function readImage(...args: Parameters<typeof ImageModule.readImage>): ReturnType<typeof ImageModule.readImage> {
+  return import('./image/index.js').then((m) => m.readImage(...args));
+}
+/** Write an image as an OCI image layout: a directory, or a reproducible tarball of it. */
+export function writeOciLayout(...args: Parameters<typeof ImageModule.writeOciLayout>): ReturnType<typeof ImageModule.writeOciLayout> {
+  return import('./image/index.js').then((m) => m.writeOciLayout(...args));
+}
+/** Write an image as a `docker load` archive. */
+export function writeDockerArchive(...args: Parameters<typeof ImageModule.writeDockerArchive>): ReturnType<typeof ImageModule.writeDockerArchive> {
+  return import('./image/index.js').then((m) => m.writeDockerArchive(...args));
+}
+/** Write an image's final filesystem (its layers applied in order) into a directory. */
+export function writeLocal(...args: Parameters<typeof ImageModule.writeLocal>): ReturnType<typeof ImageModule.writeLocal> {
+  return import('./image/index.js').then((m) => m.writeLocal(...args));
+}
+/** Manifests, indexes and config blobs as exact bytes with their descriptors. */
+export { createManifest, createIndex, createConfigBlob } from './image/manifest.js';
 /** Platform strings (`linux/arm64/v8`) to objects and back. */
-export { parsePlatform, formatPlatform, normalizePlatform, defaultPlatform } from './image/index.js';
+export { parsePlatform, formatPlatform, normalizePlatform, defaultPlatform } from './image/platform.js';
 
 /** Pull an image into a blob sink (the store), push a local image: `ocibuild pull`/`push` as functions. */
 export function pull(...args: Parameters<typeof RegistryModule.pull>): ReturnType<typeof RegistryModule.pull> {

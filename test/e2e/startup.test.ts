@@ -3,7 +3,7 @@
  * `--help` and `build --help` load no registry client, undici, node-tar,
  * parser (nearley, moo, the grammar), build engine or RUN module, and
  * importing the library (dist/index.js) loads none of undici, tar, nearley,
- * moo, the build engine or RUN. Counted, not timed: each command runs in a
+ * moo, the build engine, RUN or the layer reader and writer. Counted, not timed: each command runs in a
  * fresh `node` whose `--import` hook records every module loaded (ESM URLs
  * through a load hook, CommonJS files from require.cache at exit).
  */
@@ -73,6 +73,8 @@ const HEAVY: [string, RegExp][] = [
   // run/secrets.js is the --secret/--ssh value parser the library exports (a leaf with no RUN machinery).
   ['RUN', /^dist\/run\/(?!secrets\.js)/],
   ['copy (ADD archives and URLs)', /^dist\/copy\//],
+  // layers/names.js is validateLayerEntry, which the library exports (a leaf of name checks).
+  ['layers (tar, gzip)', /^dist\/layers\/(?!names\.js)/],
 ];
 /** The CLI's help loads neither the registry client, push, the parser nor the layer code either. */
 const HEAVY_FOR_HELP: [string, RegExp][] = [
@@ -80,6 +82,7 @@ const HEAVY_FOR_HELP: [string, RegExp][] = [
   ['the registry client', /^dist\/(registry|push)\//],
   ['the parser and grammar', /^dist\/(parser|compiler)\//],
   ['layers', /^dist\/layers\//],
+  ['image outputs', /^dist\/image\/(outputs|local|read|tar)\.js/],
 ];
 
 function heavyIn(modules: string[], rules: [string, RegExp][]): string[] {
@@ -111,13 +114,13 @@ describe('issue 8: start-up loads only what a command uses', () => {
     expect(heavyIn(r.modules, HEAVY_FOR_HELP).filter((h) => /^(nearley|moo|the parser)/.test(h)).length).toBeGreaterThanOrEqual(3);
   });
 
-  it("import('ocibuild') (dist/index.js) loads none of undici, tar, nearley, moo, the engine or RUN until used", async () => {
+  it("import('ocibuild') (dist/index.js) loads none of undici, tar, nearley, moo, the engine, RUN or layers until used", async () => {
     const index = pathToFileURL(path.join(repoRoot, 'dist/index.js')).href;
     const idle = await loaded(['--input-type=module', '-e', `const m = await import(${JSON.stringify(index)}); console.log(typeof m.build, typeof m.RegistryClient)`]);
     expect(idle.stdout).toBe('function function\n');
     expect(heavyIn(idle.modules, HEAVY)).toEqual([]);
     // Used, they load: a client brings undici, a parse nearley and moo.
-    const used = await loaded(['--input-type=module', '-e', `const m = await import(${JSON.stringify(index)}); await new m.RegistryClient().close(); m.parseDockerfile('FROM scratch\\n')`]);
-    expect(heavyIn(used.modules, HEAVY).map((h) => h.split(':')[0])).toEqual(expect.arrayContaining(['undici', 'nearley', 'moo']));
+    const used = await loaded(['--input-type=module', '-e', `const m = await import(${JSON.stringify(index)}); await new m.RegistryClient().close(); m.parseDockerfile('FROM scratch\\n'); await m.entriesFromDirectory('.')`]);
+    expect(heavyIn(used.modules, HEAVY).map((h) => h.split(':')[0])).toEqual(expect.arrayContaining(['undici', 'nearley', 'moo', 'layers (tar, gzip)']));
   });
 });
