@@ -2,7 +2,7 @@
 // A COPY of 20,000 small files (~100 MB) and of 4 big files (400 MB), cold,
 // against `tar | tee >(sha256sum) | pigz -p2 -6 | sha256sum` and
 // `tar | gzip -6 | sha256sum` on the same data, in the same run.
-// Options: --runs N (default 5), --sets small,big, --data DIR (default: tmpdir), --no-registry, --no-run, --no-compression,
+// Options: --runs N (default 5), --sets small,big, --data DIR (default: tmpdir), --no-registry, --no-run, --no-compression, --no-startup,
 //          --json FILE (default: <tmpdir>/ocibuild-bench-layers.json), --warm (skip cache drops)
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -163,4 +163,10 @@ if (!args.includes('--no-run')) {
 if (!args.includes('--no-compression')) {
   const { runCompressionBench } = await import('./compression-bench.js');
   await runCompressionBench({ runs: Math.min(runs, 3), sets, data: dataBase });
+}
+
+// Issue 8's start-up benchmark: --version, build --help and the library import against `node -e 0`.
+if (!args.includes('--no-startup')) {
+  const { runStartupBench } = await import('./startup-bench.js');
+  await runStartupBench({ runs: Math.max(15, runs) });
 }

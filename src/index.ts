@@ -10,14 +10,39 @@
  * Every function returns a promise or a value; nothing prints. Errors are
  * {@link OcibuildError}s with a stable `code` (and a `file`/`range` for
  * Dockerfile errors, see {@link formatCodeFrame}).
+ *
+ * Importing this module stays cheap (issue 8: start-up): {@link build},
+ * {@link plan}, {@link probeHost}, {@link pull}, {@link push},
+ * {@link pullImage}, {@link pushImage}, the layer reader and writer and the
+ * image readers and writers load their machinery (the engine, RUN, the
+ * registry client, tar and gzip) on their first call, and the registry client,
+ * the Dockerfile grammar and the tar reader load their packages when first used.
  */
+import type * as BuildModule from './build.js';
+import type * as ComposeModule from './build-compose.js';
+import type * as ConvertModule from './output/convert.js';
+import type * as RunModule from './run/index.js';
+import type * as RegistryModule from './registry/index.js';
+import type * as PushModule from './push/index.js';
+import type * as LayersModule from './layers/index.js';
+import type * as ImageModule from './image/index.js';
 
 /** Build an image from a Dockerfile and a context (see {@link BuildOptions}). */
-export { build } from './build.js';
+export function build(...args: Parameters<typeof BuildModule.build>): ReturnType<typeof BuildModule.build> {
+  return import('./build.js').then((m) => m.build(...args));
+}
 /** Parse and compile without building: the plan `ocibuild build --dry-run` prints. */
-export { plan } from './build.js';
+export function plan(...args: Parameters<typeof BuildModule.plan>): ReturnType<typeof BuildModule.plan> {
+  return import('./build.js').then((m) => m.plan(...args));
+}
 /** Build every service of a Compose file that has a build section, at once, sharing common steps (`ocibuild compose`). */
-export { compose, composeBuildPlan } from './build-compose.js';
+export function compose(...args: Parameters<typeof ComposeModule.compose>): ReturnType<typeof ComposeModule.compose> {
+  return import('./build-compose.js').then((m) => m.compose(...args));
+}
+/** Each service's build options as `compose` would build them (reads and checks the Compose files, builds nothing). */
+export function composeBuildPlan(...args: Parameters<typeof ComposeModule.composeBuildPlan>): ReturnType<typeof ComposeModule.composeBuildPlan> {
+  return import('./build-compose.js').then((m) => m.composeBuildPlan(...args));
+}
 /** Options and results of {@link compose}: each service's build options, image or error. */
 export type { ComposeOptions, ComposePlan, ComposeServicePlan, ComposeResult, ComposeServiceResult } from './build-compose.js';
 /** A Compose file's checked build section, and where its values were written. */
@@ -27,9 +52,13 @@ export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, Plat
 /** Where a progress event's vertex comes from in the Dockerfile, and the `onProgress` callback's type. */
 export type { ProgressLocation, ProgressSink } from './engine/progress.js';
 /** What this host offers RUN (runtimes, overlayfs, user namespaces, subordinate ids), as `ocibuild doctor` prints it. */
-export { probeHost, type HostProbe, type ProbeItem } from './run/index.js';
+export function probeHost(...args: Parameters<typeof RunModule.probeHost>): ReturnType<typeof RunModule.probeHost> {
+  return import('./run/index.js').then((m) => m.probeHost(...args));
+}
+/** The host probe's result and its items. */
+export type { HostProbe, ProbeItem } from './run/index.js';
 /** Where a build secret comes from (`RunOptions.secrets`), and the `--secret` / `--ssh` value parsers. */
-export { parseSecretFlag, parseSshFlag, type SecretSource } from './run/index.js';
+export { parseSecretFlag, parseSshFlag, type SecretSource } from './run/secrets.js';
 /** Parse an `--output` value (`type=oci,dest=out`) into an {@link OutputSpec}. */
 export { parseOutputSpec } from './output/spec.js';
 export type { OutputCompression } from './output/spec.js';
@@ -37,7 +66,9 @@ export type { OutputCompression } from './output/spec.js';
  * A stored layer blob in another compression (gzip, zstd, uncompressed), converted once and kept in
  * the store keyed by (source digest, compression, level); what `--output ...,compression=` uses.
  */
-export { convertLayerBlob } from './output/convert.js';
+export function convertLayerBlob(...args: Parameters<typeof ConvertModule.convertLayerBlob>): ReturnType<typeof ConvertModule.convertLayerBlob> {
+  return import('./output/convert.js').then((m) => m.convertLayerBlob(...args));
+}
 
 /** Dockerfile text (or bytes) to a syntax tree with source ranges; variables are not expanded. */
 export { parseDockerfile } from './parser/index.js';
@@ -66,28 +97,76 @@ export { listImages, removeImages, pruneStore } from './cache/index.js';
 /** `RUN --mount=type=cache` directories of a store: list (`ocibuild images --caches`) and prune. */
 export { listCacheMounts, pruneCacheMounts, type CacheMountInfo, type PruneCacheMountsOptions } from './cache/cache-mounts.js';
 
-/** Write reproducible layers, read them back, apply them to a directory. */
-export { writeLayer, readLayer, listLayer, applyLayer, entriesFromDirectory, validateLayerEntry } from './layers/index.js';
+/** Write a reproducible layer (tar, diffId, gzip, digest) from entries. */
+export function writeLayer(...args: Parameters<typeof LayersModule.writeLayer>): ReturnType<typeof LayersModule.writeLayer> {
+  return import('./layers/index.js').then((m) => m.writeLayer(...args));
+}
+/** Read a layer's entries with their bodies (gzip, zstd or plain tar); names leaving the tree end the read. */
+export async function* readLayer(...args: Parameters<typeof LayersModule.readLayer>): ReturnType<typeof LayersModule.readLayer> {
+  return yield* (await import('./layers/index.js')).readLayer(...args);
+}
+/** List a layer's entries (gzip, zstd or plain) without their bodies. */
+export function listLayer(...args: Parameters<typeof LayersModule.listLayer>): ReturnType<typeof LayersModule.listLayer> {
+  return import('./layers/index.js').then((m) => m.listLayer(...args));
+}
+/** Apply a layer (whiteouts included) to a directory. */
+export function applyLayer(...args: Parameters<typeof LayersModule.applyLayer>): ReturnType<typeof LayersModule.applyLayer> {
+  return import('./layers/index.js').then((m) => m.applyLayer(...args));
+}
+/** The layer entries of a directory tree, as COPY writes them. */
+export function entriesFromDirectory(...args: Parameters<typeof LayersModule.entriesFromDirectory>): ReturnType<typeof LayersModule.entriesFromDirectory> {
+  return import('./layers/index.js').then((m) => m.entriesFromDirectory(...args));
+}
+/** Check one layer entry as every reader must: its name, a hardlink's target and a whiteout stay inside the tree. */
+export { validateLayerEntry } from './layers/names.js';
 export { decodeFsName, encodeFsName, fsPath } from './fs-names.js';
 /** The layer writer's entry and result types. */
 export type { LayerEntry, LayerResult, WriteLayerOptions } from './layers/index.js';
 /** Convert a layer stream from one compression to another in one pass (diffId verified, reproducible bytes). */
-export { convertLayer } from './layers/index.js';
+export function convertLayer(...args: Parameters<typeof LayersModule.convertLayer>): ReturnType<typeof LayersModule.convertLayer> {
+  return import('./layers/index.js').then((m) => m.convertLayer(...args));
+}
 export type { Compression, CompressionSpec, ConvertedLayer } from './layers/index.js';
 
-/** Read images and write them as an OCI layout, a `docker load` archive or a plain directory. */
-export { readImage, writeOciLayout, writeDockerArchive, writeLocal, createManifest, createIndex, createConfigBlob } from './image/index.js';
+/** Read and validate an image's manifest (of one platform of an index) and config from a blob source. */
+export function readImage(...args: Parameters<typeof ImageModule.readImage>): ReturnType<typeof ImageModule.readImage> {
+  return import('./image/index.js').then((m) => m.readImage(...args));
+}
+/** Write an image as an OCI image layout: a directory, or a reproducible tarball of it. */
+export function writeOciLayout(...args: Parameters<typeof ImageModule.writeOciLayout>): ReturnType<typeof ImageModule.writeOciLayout> {
+  return import('./image/index.js').then((m) => m.writeOciLayout(...args));
+}
+/** Write an image as a `docker load` archive. */
+export function writeDockerArchive(...args: Parameters<typeof ImageModule.writeDockerArchive>): ReturnType<typeof ImageModule.writeDockerArchive> {
+  return import('./image/index.js').then((m) => m.writeDockerArchive(...args));
+}
+/** Write an image's final filesystem (its layers applied in order) into a directory. */
+export function writeLocal(...args: Parameters<typeof ImageModule.writeLocal>): ReturnType<typeof ImageModule.writeLocal> {
+  return import('./image/index.js').then((m) => m.writeLocal(...args));
+}
+/** Manifests, indexes and config blobs as exact bytes with their descriptors. */
+export { createManifest, createIndex, createConfigBlob } from './image/manifest.js';
 /** Platform strings (`linux/arm64/v8`) to objects and back. */
-export { parsePlatform, formatPlatform, normalizePlatform, defaultPlatform } from './image/index.js';
+export { parsePlatform, formatPlatform, normalizePlatform, defaultPlatform } from './image/platform.js';
 
 /** Pull an image into a blob sink (the store), push a local image: `ocibuild pull`/`push` as functions. */
-export { pull } from './registry/index.js';
+export function pull(...args: Parameters<typeof RegistryModule.pull>): ReturnType<typeof RegistryModule.pull> {
+  return import('./registry/index.js').then((m) => m.pull(...args));
+}
 /** Push a local image (store or OCI layout) to a registry reference. */
-export { push } from './push/index.js';
-/** The Distribution API client (auth, TLS, retries, mirrors) and its pull/push operations. */
-export { RegistryClient, pullImage } from './registry/index.js';
+export function push(...args: Parameters<typeof PushModule.push>): ReturnType<typeof PushModule.push> {
+  return import('./push/index.js').then((m) => m.push(...args));
+}
+/** The Distribution API client (auth, TLS, retries, mirrors); undici loads when the first client is made. */
+export { RegistryClient } from './registry/client.js';
+/** Pull an image (manifest or index, its config and layers) into a blob sink with a client. */
+export function pullImage(...args: Parameters<typeof RegistryModule.pullImage>): ReturnType<typeof RegistryModule.pullImage> {
+  return import('./registry/index.js').then((m) => m.pullImage(...args));
+}
 /** Push an image (manifest or index) from any blob source: HEAD, mounts, chunked uploads, manifests last. */
-export { pushImage } from './push/index.js';
+export function pushImage(...args: Parameters<typeof PushModule.pushImage>): ReturnType<typeof PushModule.pushImage> {
+  return import('./push/index.js').then((m) => m.pushImage(...args));
+}
 /** Registry client, pull and push options and results. */
 export type { RegistryClientOptions, PullOptions, PullResult, PullProgress, Credentials } from './registry/index.js';
 /** Bounded waits of registry requests (connect, response, idle body) and the waits reported while they last. */

@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
-import { decodeDockerfileSource } from '../parser/index.js';
 import { STDIN_ARG, type CommandContext } from './main.js';
 
 /** A Dockerfile read for a command: its display name, path and text. */
@@ -33,6 +32,8 @@ export async function readDockerfileInput(ctx: CommandContext, file: string | un
     const rel = path.relative(ctx.io.cwd, abs);
     input = { file: rel && !rel.startsWith('..') ? rel : abs, path: abs, bytes };
   }
+  // The parser (nearley and the grammar) loads when a Dockerfile is read, not when the CLI starts (issue 8).
+  const { decodeDockerfileSource } = await import('../parser/index.js');
   ctx.sources.set(input.file, decodeDockerfileSource(input.bytes));
   return input;
 }

@@ -1,15 +1,11 @@
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import { OcibuildError } from '../errors.js';
 import { formatError } from './errors.js';
 import { formatExamples } from './help.js';
 import { processIo, type CliIo } from './io.js';
-import { register as registerBuild } from './commands/build.js';
-import { register as registerCheck } from './commands/check.js';
-import { register as registerCompose } from './commands/compose.js';
-import { register as registerDoctor } from './commands/doctor.js';
-import { register as registerImages } from './commands/images.js';
-import { register as registerParse } from './commands/parse.js';
-import { register as registerRegistry } from './commands/registry.js';
+import { ocibuildVersion } from './version.js';
+// The command modules load only what their options need; each handler imports
+// the rest (build, registry client, parser, RUN) when it runs (issue 8: start-up).
 
 /** State shared by the commands of one CLI invocation. */
 export interface CommandContext {
@@ -24,7 +20,20 @@ export interface CommandContext {
 
 type Register = (y: Argv, ctx: CommandContext) => Argv;
 
-const COMMANDS: Register[] = [registerParse, registerCheck, registerBuild, registerCompose, registerImages, registerRegistry, registerDoctor];
+/** The command modules, in the order their commands are listed; loaded once `--version` alone has been ruled out. */
+async function loadCommands(): Promise<Register[]> {
+  // One import after another, here and in the handlers: jest's ESM loader (the tests run the CLI
+  // in-process) fails on concurrent imports that share modules ("not in cache").
+  return [
+    (await import('./commands/parse.js')).register,
+    (await import('./commands/check.js')).register,
+    (await import('./commands/build.js')).register,
+    (await import('./commands/compose.js')).register,
+    (await import('./commands/images.js')).register,
+    (await import('./commands/registry.js')).register,
+    (await import('./commands/doctor.js')).register,
+  ];
+}
 
 /** What a positional `-` (stdin, as in `docker build -`) becomes: yargs drops a bare `-`. */
 export const STDIN_ARG = '\u0000stdin';
@@ -68,6 +77,13 @@ function deferHandlers(y: Argv, defer: (run: () => Promise<unknown>) => void): A
  * All output goes through `io`, so tests run commands in-process.
  */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  // `ocibuild --version` alone needs no argument parser (issue 8: start-up).
+  if (argv.length === 1 && argv[0] === '--version') {
+    io.stdout.write(`${ocibuildVersion()}\n`);
+    return 0;
+  }
+  const { default: yargs } = await import('yargs');
+  const commands = await loadCommands();
   argv = markStdin(argv);
   const ctx: CommandContext = { io, sources: new Map(), exitCode: 0, now: io.now ?? Date.now };
   const debug = Boolean(io.env.OCIBUILD_DEBUG);
@@ -83,7 +99,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     .wrap(Math.min(110, process.stdout.columns || 100))
     .help()
     .alias('h', 'help')
-    .version()
+    // Our own package.json's version: yargs would guess from the directory holding node_modules.
+    .version(ocibuildVersion())
     .fail((msg, err) => {
       // yargs' own validation errors (YError: a missing value, a bad choice) are usage errors too.
       if (err && err.name !== 'YError') failure = err;
@@ -93,7 +110,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   y = deferHandlers(y, (run) => {
     pending = run;
   });
-  for (const register of COMMANDS) y = register(y, ctx);
+  for (const register of commands) y = register(y, ctx);
   y = y.showHelpOnFail(false);
   try {
     await y.parseAsync(argv, {}, (err, _argv, output) => {

@@ -3,9 +3,9 @@ import type { Store } from '../cache/store.js';
 import { OcibuildError } from '../errors.js';
 import type { PullFn, PushFn } from '../build.js';
 import type { Descriptor } from '../oci/types.js';
-import { RegistryClient, pullImage, normalizeReference, referenceName, type Credentials, type RegistryClientOptions, type RegistryTimeouts, type RegistryWait } from '../registry/index.js';
-import { pushImage } from '../push/index.js';
-import { blobOrigins } from '../build-defaults.js';
+import type { Credentials, RegistryClientOptions, RegistryTimeouts, RegistryWait } from '../registry/index.js';
+import type { Digest } from '../oci/digest.js';
+import { normalizeReference, referenceName } from '../oci/reference.js';
 import { STDIN_ARG, type CommandContext } from './main.js';
 
 /** The registry flags every command that talks to registries takes. */
@@ -141,12 +141,18 @@ export async function registryClientOptions(ctx: CommandContext, argv: RegistryA
 }
 
 /** Repositories known to hold each blob (one implementation, shared with build()'s defaults). */
-export { blobOrigins };
+export async function blobOrigins(store: Store): Promise<Map<Digest, string[]>> {
+  // build-defaults loads the registry client: only when a command pushes (issue 8: start-up).
+  return (await import('../build-defaults.js')).blobOrigins(store);
+}
 
 export async function registryHooks(ctx: CommandContext, argv: RegistryArgs & { PATH?: unknown; file?: unknown }, names: readonly string[]) {
   if (argv['password-stdin'] && (argv.file === '-' || argv.PATH === STDIN_ARG)) {
     throw new OcibuildError('USAGE', '--password-stdin cannot be used with a Dockerfile read from stdin');
   }
+  // The registry client (undici) and push load when a command talks to a registry, not at start-up (issue 8).
+  const { RegistryClient, pullImage } = await import('../registry/index.js');
+  const { pushImage } = await import('../push/index.js');
   const client = await RegistryClient.create(await registryClientOptions(ctx, argv, names));
   const pullHook: PullFn = async (ref, platform, { store, signal, onProgress }) => {
     const reference = normalizeReference(ref);

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import type { Argv } from 'yargs';
 import type { RunOptions } from '../build.js';
 import { OcibuildError } from '../errors.js';
-import { parseAddHost, parseSecretFlag, parseShmSize, parseSshFlag, parseUlimit, type SecretSource } from '../run/index.js';
+import type { SecretSource } from '../run/index.js';
 
 /** The flags, added to `build`. */
 export function runFlags<T>(y: Argv<T>) {
@@ -40,7 +40,9 @@ interface RunArgs {
 }
 
 /** build()'s run options from the flags (refusing what cannot be honoured). */
-export function runOptionsFromArgs(argv: RunArgs): RunOptions {
+export async function runOptionsFromArgs(argv: RunArgs): Promise<RunOptions> {
+  // The RUN modules load when a build runs, not when the CLI starts (issue 8: start-up).
+  const { parseAddHost, parseSecretFlag, parseShmSize, parseSshFlag, parseUlimit } = await import('../run/index.js');
   if (argv['cgroup-parent'] !== undefined) {
     throw new OcibuildError('USAGE', '--cgroup-parent is not supported: ocibuild runs RUN steps without cgroups of their own (no daemon places them)');
   }

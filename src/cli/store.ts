@@ -1,10 +1,12 @@
 import os from 'node:os';
-import { Store } from '../cache/store.js';
-import { defaultStoreRoot } from '../cache/paths.js';
-import { storeRemoveOptions } from '../rootfs/unpacked.js';
+import type { Store } from '../cache/store.js';
 import type { CommandContext } from './main.js';
 
 /** Opens the store named by `--store`, else `$OCIBUILD_HOME` / `$XDG_CACHE_HOME/ocibuild`. */
-export function openStore(ctx: CommandContext, explicit?: string): Promise<Store> {
+export async function openStore(ctx: CommandContext, explicit?: string): Promise<Store> {
+  // Loaded when a command opens the store, not when the CLI starts (issue 8: start-up).
+  const { Store } = await import('../cache/store.js');
+  const { defaultStoreRoot } = await import('../cache/paths.js');
+  const { storeRemoveOptions } = await import('../rootfs/unpacked.js');
   return Store.open(explicit ?? defaultStoreRoot(ctx.io.env, os.homedir()), storeRemoveOptions());
 }

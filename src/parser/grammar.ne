@@ -17,7 +17,7 @@
 @preprocessor typescript
 
 @{%
-import moo from 'moo';
+import { createRequire } from 'node:module';
 
 // Byte-wise unicode.IsSpace (Go's extractBuilderFlags looks at single bytes,
 // so NEL 0x85 and NBSP 0xA0 bytes separate flag words).
@@ -28,6 +28,8 @@ const flagSpace = /[\t\n\v\f\r \x85\xa0]+/;
  * parse context makes its own).
  */
 export function createLexers() {
+  // moo (CommonJS) loads with the first lexers, not when ocibuild is imported (issue 8: start-up).
+  const moo = createRequire(import.meta.url)('moo') as typeof import('moo');
   return {
   instruction: moo.states({
     main: {

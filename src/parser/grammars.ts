@@ -4,7 +4,8 @@
  * mutable state; create one per `parseDockerfile` call.
  */
 import assert from 'node:assert/strict';
-import nearley from 'nearley';
+import { createRequire } from 'node:module';
+import type * as nearley from 'nearley';
 import compiled, {
   createLexers,
   type FlagWordCst,
@@ -26,13 +27,27 @@ export interface GrammarFailure {
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; failure: GrammarFailure };
 
-// Built once, never mutated: the grammar's rules (shared read-only by every
-// parser) and compiled lexer templates that are only ever cloned.
-const RULES: readonly nearley.Rule[] = nearley.Grammar.fromCompiled({
-  ParserRules: compiled.ParserRules as unknown as nearley.CompiledRules['ParserRules'],
-  ParserStart: compiled.ParserStart,
-}).rules;
-const LEXER_TEMPLATES = createLexers();
+interface Built {
+  nearley: typeof nearley;
+  /** The grammar's rules, shared read-only by every parser. */
+  rules: readonly nearley.Rule[];
+  /** Compiled lexer templates that are only ever cloned. */
+  lexers: ReturnType<typeof createLexers>;
+}
+
+// Built once, on the first parse, never mutated afterwards: nearley and moo
+// (CommonJS) load then, not when ocibuild is imported (issue 8: start-up).
+let built: Built | undefined;
+function grammarParts(): Built {
+  if (built) return built;
+  const n = createRequire(import.meta.url)('nearley') as typeof nearley;
+  const rules = n.Grammar.fromCompiled({
+    ParserRules: compiled.ParserRules as unknown as nearley.CompiledRules['ParserRules'],
+    ParserStart: compiled.ParserStart,
+  }).rules;
+  built = { nearley: n, rules, lexers: createLexers() };
+  return built;
+}
 
 function cloneLexer(template: unknown): nearley.Lexer {
   // moo lexers have clone() (same compiled states, fresh position); @types/moo omits it.
@@ -40,7 +55,8 @@ function cloneLexer(template: unknown): nearley.Lexer {
 }
 
 function grammarFor(start: string, template: unknown): nearley.Grammar {
-  const grammar = new nearley.Grammar(RULES as nearley.Rule[]);
+  const { nearley: n, rules } = grammarParts();
+  const grammar = new n.Grammar(rules as nearley.Rule[]);
   grammar.start = start;
   grammar.lexer = cloneLexer(template);
   return grammar;
@@ -48,12 +64,12 @@ function grammarFor(start: string, template: unknown): nearley.Grammar {
 
 /** The three start symbols of grammar.ne, ready to run. */
 export class LineGrammars {
-  private readonly instruction = grammarFor('instruction', LEXER_TEMPLATES.instruction);
-  private readonly json = grammarFor('jsonArray', LEXER_TEMPLATES.json);
-  private readonly heredoc = grammarFor('heredocMarker', LEXER_TEMPLATES.heredocMarker);
+  private readonly instruction = grammarFor('instruction', grammarParts().lexers.instruction);
+  private readonly json = grammarFor('jsonArray', grammarParts().lexers.json);
+  private readonly heredoc = grammarFor('heredocMarker', grammarParts().lexers.heredocMarker);
 
   private run<T>(grammar: nearley.Grammar, input: string): Outcome<T> {
-    const parser = new nearley.Parser(grammar);
+    const parser = new (grammarParts().nearley.Parser)(grammar);
     try {
       parser.feed(input);
     } catch (e) {

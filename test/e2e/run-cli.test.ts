@@ -65,7 +65,7 @@ describe('RUN from the command line', () => {
   }, 120_000);
 
   it('--snapshotter forces the snapshot method (copy here), and takes only the known ones', async () => {
-    expect(runOptionsFromArgs({ snapshotter: 'copy' })).toEqual({ snapshot: 'copy' });
+    expect(await runOptionsFromArgs({ snapshotter: 'copy' })).toEqual({ snapshot: 'copy' });
     const probe = await probeHost();
     if (probe.unavailable) {
       if (process.env.CI) throw new Error(`RUN cannot work on CI: ${probe.unavailable}`);

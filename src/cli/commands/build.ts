@@ -2,8 +2,7 @@ import { rm, writeFile } from 'node:fs/promises';
 import { OcibuildError } from '../../errors.js';
 import path from 'node:path';
 import type { Argv } from 'yargs';
-import { build, plan, type BuildOptions } from '../../build.js';
-import { formatPlan } from '../../graph/index.js';
+import type { BuildOptions } from '../../build.js';
 import { readDockerfileInput } from '../dockerfile-input.js';
 import { openStore } from '../store.js';
 import type { Store } from '../../cache/store.js';
@@ -11,7 +10,6 @@ import { STDIN_ARG, type CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
 import { buildContextsFromFlags } from '../../build-contexts.js';
 import { formatWarning } from '../warnings.js';
-import { formatExplain } from '../../engine/explain.js';
 import { registryFlags, registryHooks } from '../registry-options.js';
 import { createProgressDisplay, PROGRESS_MODES, resolveProgressMode } from '../progress/index.js';
 import { runFlags, runOptionsFromArgs, withInterrupt } from '../run-options.js';
@@ -119,6 +117,10 @@ async function withEmptyContext<T>(store: Store, fn: (dir: string) => Promise<T>
  * context, made under the store once the flags are checked).
  */
 async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string | undefined): Promise<void> {
+  // The build machinery loads when a build runs, not for `build --help` (issue 8: start-up).
+  const { build, plan } = await import('../../build.js');
+  const { formatPlan } = await import('../../graph/index.js');
+  const { formatExplain } = await import('../../engine/explain.js');
   const fromStdin = contextDir === undefined;
   const input = await readDockerfileInput(ctx, fromStdin ? '-' : argv.file, fromStdin ? '.' : argv.PATH);
   const options: Omit<BuildOptions, 'context'> = {
@@ -137,7 +139,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     noCache: argv['no-cache'],
     ...(argv.explain ? { explain: true } : {}),
     env: ctx.io.env,
-    run: runOptionsFromArgs(argv),
+    run: await runOptionsFromArgs(argv),
   };
   const storeRoot = argv.store !== undefined ? path.resolve(ctx.io.cwd, argv.store) : undefined;
   const mode = argv.quiet ? 'quiet' : resolveProgressMode(argv.progress, ctx.io.stderr);

@@ -1,20 +1,17 @@
 import type { Argv } from 'yargs';
 import path from 'node:path';
-import { checkDockerfile, compileDockerfile, type CheckResult, type CompileOptions } from '../../compiler/index.js';
-import { loadIgnoreFile, PatternMatcher } from '../../context/index.js';
+import type { CheckResult, CompileOptions, compileDockerfile } from '../../compiler/index.js';
 import { OcibuildError } from '../../errors.js';
 import { defaultPlatform, formatPlatform, normalizePlatform, parsePlatform } from '../../image/platform.js';
 import type { ContainerConfig, Platform } from '../../oci/types.js';
-import { parseDockerfile, type DockerfileAst } from '../../parser/index.js';
-import { RegistryClient } from '../../registry/index.js';
-import { resolveBaseConfigs, type BaseRequest } from '../base-config.js';
+import type { DockerfileAst } from '../../parser/index.js';
+import type { BaseRequest } from '../base-config.js';
 import { readDockerfileInput } from '../dockerfile-input.js';
 import type { CommandContext } from '../main.js';
 import { registryClientOptions, registryFlags } from '../registry-options.js';
 import { openStore } from '../store.js';
 import { formatWarning } from '../warnings.js';
 import { parseKeyValues } from '../options.js';
-import { buildContextsFromFlags, layoutContextOf, loadBuildContexts, namedContextLookup, OCI_LAYOUT_PREFIX, parseBuildContexts, readLayoutImage } from '../../build-contexts.js';
 
 /** `ocibuild check`: BuildKit's build checks, without building. */
 export function register(y: Argv, ctx: CommandContext): Argv {
@@ -45,6 +42,13 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('check', { type: 'string', describe: 'Override the check directive, e.g. "skip=JSONArgsRecommended;error=true"' }),
       ),
     async (argv) => {
+      // The parser, compiler and registry client load when the check runs, not for `check --help` (issue 8: start-up).
+      const { checkDockerfile, compileDockerfile } = await import('../../compiler/index.js');
+      const { loadIgnoreFile, PatternMatcher } = await import('../../context/index.js');
+      const { parseDockerfile } = await import('../../parser/index.js');
+      const { RegistryClient } = await import('../../registry/index.js');
+      const { resolveBaseConfigs } = await import('../base-config.js');
+      const { buildContextsFromFlags, layoutContextOf, loadBuildContexts, namedContextLookup, OCI_LAYOUT_PREFIX, parseBuildContexts, readLayoutImage } = await import('../../build-contexts.js');
       const input = await readDockerfileInput(ctx, argv.file, argv.PATH);
       const ast = parseDockerfile(input.bytes, { file: input.file });
       const contextDir = path.resolve(ctx.io.cwd, argv.PATH);
@@ -62,7 +66,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
       const buildPlatform = defaultPlatform();
 
       // The base images' configs (Env, Shell, WorkingDir) take part in the checks, as in BuildKit.
-      const requests = platforms.flatMap((p) => baseRequests(ast, { ...base, platform: { buildPlatform, targetPlatform: p } }));
+      const requests = platforms.flatMap((p) => baseRequests(ast, { ...base, platform: { buildPlatform, targetPlatform: p } }, compileDockerfile));
       let baseImageConfig: CompileOptions['baseImageConfig'];
       // OCI layout contexts: their configs come from the layout, never from a store or registry.
       const layoutConfigs = new Map<string, ContainerConfig>();
@@ -130,10 +134,10 @@ function targetPlatforms(values: readonly string[]): Platform[] {
 }
 
 /** The image bases of every stage, with their platforms; none when the Dockerfile does not compile (the check reports why). */
-function baseRequests(ast: DockerfileAst, options: CompileOptions): BaseRequest[] {
+function baseRequests(ast: DockerfileAst, options: CompileOptions, compile: typeof compileDockerfile): BaseRequest[] {
   let graph;
   try {
-    graph = compileDockerfile(ast, { ...options, check: 'skip=all', allStages: true }).value;
+    graph = compile(ast, { ...options, check: 'skip=all', allStages: true }).value;
   } catch (e) {
     if (e instanceof OcibuildError) return [];
     throw e;

@@ -1,5 +1,5 @@
 import type { Argv } from 'yargs';
-import { chooseSandbox, probeHost, type HostProbe, type ProbeItem } from '../../run/index.js';
+import type { HostProbe, ProbeItem } from '../../run/index.js';
 import type { CommandContext } from '../main.js';
 
 function line(name: string, item: ProbeItem): string {
@@ -7,7 +7,8 @@ function line(name: string, item: ProbeItem): string {
 }
 
 /** The report `ocibuild doctor` prints. */
-export function formatDoctor(probe: HostProbe, isolation: 'auto' | 'oci' | 'chroot' = 'auto'): string {
+export async function formatDoctor(probe: HostProbe, isolation: 'auto' | 'oci' | 'chroot' = 'auto'): Promise<string> {
+  const { chooseSandbox } = await import('../../run/index.js');
   let out = 'RUN sandbox on this host\n';
   out += `  user: ${probe.root ? 'root' : `uid ${probe.uid} (rootless)`}\n\n`;
   if (!probe.root) {
@@ -42,11 +43,13 @@ export function register(y: Argv, ctx: CommandContext): Argv {
         .option('isolation', { choices: ['auto', 'oci', 'chroot'] as const, default: 'auto' as const, describe: 'Check this isolation' })
         .option('format', { choices: ['text', 'json'] as const, default: 'text' as const }),
     async (argv) => {
+      // The RUN modules load when doctor runs, not at start-up (issue 8).
+      const { chooseSandbox, probeHost } = await import('../../run/index.js');
       const probe = await probeHost();
       if (argv.format === 'json') {
         ctx.io.stdout.write(JSON.stringify(probe, null, 2) + '\n');
       } else {
-        ctx.io.stdout.write(formatDoctor(probe, argv.isolation));
+        ctx.io.stdout.write(await formatDoctor(probe, argv.isolation));
       }
       try {
         chooseSandbox(probe, argv.isolation);

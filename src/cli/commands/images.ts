@@ -1,7 +1,6 @@
 import type { Argv } from 'yargs';
 import { listCacheMounts, pruneCacheMounts } from '../../cache/cache-mounts.js';
 import { listImages, pruneStore, removeImages } from '../../cache/commands.js';
-import { DEFAULT_GRACE_PERIOD_MS } from '../../cache/store.js';
 import { parseDuration } from '../../cache/units.js';
 import { formatSize } from '../../cache/units.js';
 import type { CommandContext } from '../main.js';
@@ -77,6 +76,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           ...(argv['keep-storage'] !== undefined ? { keepStorage: argv['keep-storage'] } : {}),
         });
         ctx.io.stdout.write(`Deleted ${r.removedBlobs} blobs and ${r.removedSteps} step-cache entries, ${formatSize(r.freedBytes)} freed\n`);
+        const { DEFAULT_GRACE_PERIOD_MS } = await import('../../cache/store.js');
         const olderThan = argv['older-than'] !== undefined ? parseDuration(argv['older-than']) : argv.caches || argv.all ? undefined : DEFAULT_GRACE_PERIOD_MS;
         const c = await pruneCacheMounts(s, olderThan !== undefined ? { olderThan } : {});
         ctx.io.stdout.write(`Deleted ${c.removed} cache mounts, ${formatSize(c.freedBytes)} freed\n`);

@@ -1,5 +1,4 @@
 import type { Argv } from 'yargs';
-import { dumpBuildkit, parseDockerfile } from '../../parser/index.js';
 import { readDockerfileInput } from '../dockerfile-input.js';
 import type { CommandContext } from '../main.js';
 
@@ -14,6 +13,8 @@ export function register(y: Argv, ctx: CommandContext): Argv {
         .option('file', { alias: 'f', type: 'string', describe: 'Dockerfile path (- for stdin)' })
         .option('format', { choices: ['buildkit', 'json'] as const, default: 'buildkit' as const, describe: 'buildkit: BuildKit\'s AST dump; json: ocibuild\'s tree with ranges' }),
     async (argv) => {
+      // The parser (nearley and the grammar) loads when parse runs, not at start-up (issue 8).
+      const { dumpBuildkit, parseDockerfile } = await import('../../parser/index.js');
       const input = await readDockerfileInput(ctx, argv.file, argv.PATH);
       const ast = parseDockerfile(input.bytes, { file: input.file });
       if (argv.format === 'json') {

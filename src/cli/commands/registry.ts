@@ -1,7 +1,6 @@
 import type { Argv } from 'yargs';
 import { OcibuildError } from '../../errors.js';
-import { normalizeReference, pull } from '../../registry/index.js';
-import { push } from '../../push/index.js';
+import { normalizeReference } from '../../oci/reference.js';
 import { parsePlatform } from '../../image/platform.js';
 import type { CommandContext } from '../main.js';
 import { openStore } from '../store.js';
@@ -20,6 +19,8 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('quiet', { alias: 'q', type: 'boolean', default: false }),
       async (argv) => {
         const ref = argv.ref as string;
+        // The registry client (undici) loads when a pull runs, not at start-up (issue 8).
+        const { pull } = await import('../../registry/index.js');
         const clientOptions = await registryClientOptions(ctx, argv, [ref]);
         const s = await openStore(ctx, argv.store);
         const result = await pull(ref, {
@@ -51,6 +52,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
       async (argv) => {
         const local = argv.local as string;
         const remote = (argv.remote as string | undefined) ?? local;
+        const { push } = await import('../../push/index.js');
         const clientOptions = await registryClientOptions(ctx, argv, [remote]);
         const s = await openStore(ctx, argv.store);
         const descriptor = await s.resolve(local);

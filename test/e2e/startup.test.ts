@@ -1,0 +1,126 @@
+/**
+ * Issue 8 (start-up): a command loads only what it uses. `ocibuild --version`,
+ * `--help` and `build --help` load no registry client, undici, node-tar,
+ * parser (nearley, moo, the grammar), build engine or RUN module, and
+ * importing the library (dist/index.js) loads none of undici, tar, nearley,
+ * moo, the build engine, RUN or the layer reader and writer. Counted, not timed: each command runs in a
+ * fresh `node` whose `--import` hook records every module loaded (ESM URLs
+ * through a load hook, CommonJS files from require.cache at exit).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { ensureDist, repoRoot } from '../dist.js';
+
+const exec = promisify(execFile);
+let tmp: string;
+let register: string;
+
+const HOOKS = `import { appendFileSync } from 'node:fs';
+let out;
+export function initialize(data) { out = data.out; }
+export async function load(url, context, next) {
+  appendFileSync(out, url + '\\n');
+  return next(url, context);
+}
+`;
+
+const REGISTER = `import { register, createRequire } from 'node:module';
+import { appendFileSync } from 'node:fs';
+const out = process.env.OCIBUILD_TEST_MODULES;
+register(new URL('./hooks.mjs', import.meta.url), { data: { out } });
+const require = createRequire(import.meta.url);
+process.on('exit', () => appendFileSync(out, Object.keys(require.cache).map((f) => 'file://' + f + '\\n').join('')));
+`;
+
+beforeAll(async () => {
+  await ensureDist();
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-startup-'));
+  await writeFile(path.join(tmp, 'hooks.mjs'), HOOKS);
+  register = path.join(tmp, 'register.mjs');
+  await writeFile(register, REGISTER);
+}, 300_000);
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+let runs = 0;
+/** Runs `node --import <recorder> ...args` and returns its output and the modules it loaded (paths under the repo, else URLs). */
+async function loaded(args: string[], stdin?: string): Promise<{ stdout: string; modules: string[] }> {
+  const out = path.join(tmp, `modules-${runs++}.txt`);
+  const env: NodeJS.ProcessEnv = { ...process.env, OCIBUILD_TEST_MODULES: out };
+  delete env.NODE_OPTIONS; // jest's --experimental-vm-modules is not the CLI's
+  const child = exec(process.execPath, ['--import', pathToFileURL(register).href, ...args], { cwd: tmp, env });
+  if (stdin !== undefined) child.child.stdin!.end(stdin);
+  const { stdout } = await child;
+  const modules = [...new Set((await readFile(out, 'utf8')).split('\n').filter(Boolean))].map((u) => {
+    const file = u.startsWith('file://') ? decodeURIComponent(new URL(u).pathname) : u;
+    return file.startsWith(repoRoot + '/') ? path.relative(repoRoot, file) : file;
+  });
+  return { stdout, modules };
+}
+
+/** Modules from these packages and dist/ directories are what start-up must not pay for. */
+const HEAVY: [string, RegExp][] = [
+  ['undici', /\/node_modules\/undici\//],
+  ['tar', /\/node_modules\/tar\//],
+  ['nearley', /\/node_modules\/nearley\//],
+  ['moo', /\/node_modules\/moo\//],
+  ['the build engine', /^dist\/(build\.js|build-defaults\.js|engine\/(?!progress\.js))/],
+  // run/secrets.js is the --secret/--ssh value parser the library exports (a leaf with no RUN machinery).
+  ['RUN', /^dist\/run\/(?!secrets\.js)/],
+  ['copy (ADD archives and URLs)', /^dist\/copy\//],
+  // layers/names.js is validateLayerEntry, which the library exports (a leaf of name checks).
+  ['layers (tar, gzip)', /^dist\/layers\/(?!names\.js)/],
+];
+/** The CLI's help loads neither the registry client, push, the parser nor the layer code either. */
+const HEAVY_FOR_HELP: [string, RegExp][] = [
+  ...HEAVY,
+  ['the registry client', /^dist\/(registry|push)\//],
+  ['the parser and grammar', /^dist\/(parser|compiler)\//],
+  ['layers', /^dist\/layers\//],
+  ['image outputs', /^dist\/image\/(outputs|local|read|tar)\.js/],
+];
+
+function heavyIn(modules: string[], rules: [string, RegExp][]): string[] {
+  return modules.flatMap((m) => rules.filter(([, re]) => re.test(m)).map(([what]) => `${what}: ${m}`));
+}
+
+const bin = () => path.join(repoRoot, 'bin/ocibuild');
+
+describe('issue 8: start-up loads only what a command uses', () => {
+  it('--version prints our version and loads no argument parser nor any command', async () => {
+    const { version } = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+    const r = await loaded([bin(), '--version']);
+    expect(r.stdout).toBe(`${version}\n`);
+    expect(heavyIn(r.modules, HEAVY_FOR_HELP)).toEqual([]);
+    expect(r.modules.filter((m) => /\/node_modules\/yargs\/|^dist\/cli\/commands\//.test(m))).toEqual([]);
+  });
+
+  it.each([[['--help']], [['build', '--help']], [['check', '--help']], [['pull', '--help']]])('%j prints the help and loads none of the heavy parts', async (args) => {
+    const r = await loaded([bin(), ...args]);
+    expect(r.stdout).toContain('--help');
+    expect(heavyIn(r.modules, HEAVY_FOR_HELP)).toEqual([]);
+    // yargs does load: the check sees what it should.
+    expect(r.modules.some((m) => m.includes('/node_modules/yargs/'))).toBe(true);
+  });
+
+  it('the recorder sees the parser when a command parses (nearley and moo are CommonJS)', async () => {
+    const r = await loaded([bin(), 'parse', '-f', '-'], 'FROM scratch\n');
+    expect(r.stdout).toContain('(from "scratch")');
+    expect(heavyIn(r.modules, HEAVY_FOR_HELP).filter((h) => /^(nearley|moo|the parser)/.test(h)).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it("import('ocibuild') (dist/index.js) loads none of undici, tar, nearley, moo, the engine, RUN or layers until used", async () => {
+    const index = pathToFileURL(path.join(repoRoot, 'dist/index.js')).href;
+    const idle = await loaded(['--input-type=module', '-e', `const m = await import(${JSON.stringify(index)}); console.log(typeof m.build, typeof m.RegistryClient)`]);
+    expect(idle.stdout).toBe('function function\n');
+    expect(heavyIn(idle.modules, HEAVY)).toEqual([]);
+    // Used, they load: a client brings undici, a parse nearley and moo.
+    const used = await loaded(['--input-type=module', '-e', `const m = await import(${JSON.stringify(index)}); await new m.RegistryClient().close(); m.parseDockerfile('FROM scratch\\n'); await m.entriesFromDirectory('.')`]);
+    expect(heavyIn(used.modules, HEAVY).map((h) => h.split(':')[0])).toEqual(expect.arrayContaining(['undici', 'nearley', 'moo', 'layers (tar, gzip)']));
+  });
+});
