@@ -16,60 +16,11 @@ import { OcibuildError, isOcibuildError } from '../errors.js';
 import { DigestStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import { GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
-import { ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL, createZstdCompress, createZstdDecompress } from './zstd.js';
+import { createZstdCompress, createZstdDecompress } from './zstd.js';
+import type { Compression, CompressionSpec } from '../oci/compression.js';
+import { checkCompressionSpec, compressionLevel, compressionOfMediaType, layerMediaType } from '../oci/compression.js';
 
-/** A layer blob's compression, as `--output ...,compression=` names it. */
-export type Compression = 'gzip' | 'zstd' | 'uncompressed';
-
-/** A compression and its level (the compression's default when absent). */
-export interface CompressionSpec {
-  compression: Compression;
-  level?: number;
-}
-
-/** gzip level of the layers ocibuild writes (and of `compression=gzip` without a level). */
-export const GZIP_DEFAULT_LEVEL = 6;
-
-/** The level a spec means: its own, else its compression's default (undefined for uncompressed). */
-export function compressionLevel(spec: CompressionSpec): number | undefined {
-  if (spec.compression === 'uncompressed') return undefined;
-  return spec.level ?? (spec.compression === 'gzip' ? GZIP_DEFAULT_LEVEL : ZSTD_DEFAULT_LEVEL);
-}
-
-/** Throws USAGE when the level does not exist for the compression. */
-export function checkCompressionSpec(spec: CompressionSpec): void {
-  if (spec.level === undefined) return;
-  const range: [number, number] | undefined = spec.compression === 'gzip' ? [0, 9] : spec.compression === 'zstd' ? [ZSTD_MIN_LEVEL, ZSTD_MAX_LEVEL] : undefined;
-  if (!range) throw new OcibuildError('USAGE', `compression=${spec.compression} takes no level`);
-  if (!Number.isInteger(spec.level) || spec.level < range[0] || spec.level > range[1]) {
-    throw new OcibuildError('USAGE', `compression-level for ${spec.compression} must be an integer from ${range[0]} to ${range[1]}, got ${spec.level}`);
-  }
-}
-
-/** The compression a layer media type names, or undefined when it is not a layer type ocibuild knows. */
-export function compressionOfMediaType(mediaType: string): Compression | undefined {
-  switch (mediaType) {
-    case MediaType.ociLayer:
-    case 'application/vnd.docker.image.rootfs.diff.tar':
-    case 'application/vnd.oci.image.layer.nondistributable.v1.tar':
-      return 'uncompressed';
-    case MediaType.ociLayerGzip:
-    case MediaType.dockerLayerGzip:
-    case MediaType.dockerForeignLayerGzip:
-    case 'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip':
-      return 'gzip';
-    case MediaType.ociLayerZstd:
-    case 'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd':
-      return 'zstd';
-    default:
-      return undefined;
-  }
-}
-
-/** The OCI layer media type of a compression. */
-export function layerMediaType(compression: Compression): string {
-  return compression === 'gzip' ? MediaType.ociLayerGzip : compression === 'zstd' ? MediaType.ociLayerZstd : MediaType.ociLayer;
-}
+export { checkCompressionSpec, compressionLevel, compressionOfMediaType, GZIP_DEFAULT_LEVEL, layerMediaType, type Compression, type CompressionSpec } from '../oci/compression.js';
 
 /** A stream that decompresses `compression` (a pass-through for uncompressed). */
 export function createDecompressor(compression: Compression): Duplex {

@@ -12,6 +12,7 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { Duplex } from 'node:stream';
+import { ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from '../oci/compression.js';
 import { OcibuildError } from '../errors.js';
 
 /** The four magic bytes of a zstd frame. */
@@ -86,11 +87,7 @@ export function createZstdDecompress(options: { program?: string } = {}): Duplex
   return new ZstdProcess(options.program ?? 'zstd', ['-d', '-c', '-q'], false);
 }
 
-/** zstd levels ocibuild writes (the `zstd` program's, without `--ultra`). */
-export const ZSTD_MIN_LEVEL = 1;
-export const ZSTD_MAX_LEVEL = 19;
-/** The level of `compression=zstd` without `compression-level` (zstd's and BuildKit's default). */
-export const ZSTD_DEFAULT_LEVEL = 3;
+export { ZSTD_DEFAULT_LEVEL, ZSTD_MAX_LEVEL, ZSTD_MIN_LEVEL } from '../oci/compression.js';
 
 /**
  * A duplex stream: bytes in, one zstd frame out, through the `zstd` program at

@@ -4,7 +4,7 @@
  * refused; none is accepted and ignored.
  */
 import { OcibuildError } from '../errors.js';
-import { checkCompressionSpec, type Compression } from '../layers/convert.js';
+import { checkCompressionSpec, type Compression } from '../oci/compression.js';
 
 /**
  * The layer compression an output asks for (`compression=`, `compression-level=`,

@@ -65,10 +65,10 @@ async function loaded(args: string[], stdin?: string): Promise<{ stdout: string;
 
 /** Modules from these packages and dist/ directories are what start-up must not pay for. */
 const HEAVY: [string, RegExp][] = [
-  ['undici', /\/node_modules\/undici\//],
-  ['tar', /\/node_modules\/tar\//],
-  ['nearley', /\/node_modules\/nearley\//],
-  ['moo', /\/node_modules\/moo\//],
+  ['undici', /(?:^|\/)node_modules\/undici\//],
+  ['tar', /(?:^|\/)node_modules\/tar\//],
+  ['nearley', /(?:^|\/)node_modules\/nearley\//],
+  ['moo', /(?:^|\/)node_modules\/moo\//],
   ['the build engine', /^dist\/(build\.js|build-defaults\.js|engine\/(?!progress\.js))/],
   // run/secrets.js is the --secret/--ssh value parser the library exports (a leaf with no RUN machinery).
   ['RUN', /^dist\/run\/(?!secrets\.js)/],
@@ -97,7 +97,7 @@ describe('issue 8: start-up loads only what a command uses', () => {
     const r = await loaded([bin(), '--version']);
     expect(r.stdout).toBe(`${version}\n`);
     expect(heavyIn(r.modules, HEAVY_FOR_HELP)).toEqual([]);
-    expect(r.modules.filter((m) => /\/node_modules\/yargs\/|^dist\/cli\/commands\//.test(m))).toEqual([]);
+    expect(r.modules.filter((m) => /(?:^|\/)node_modules\/yargs\/|^dist\/cli\/commands\//.test(m))).toEqual([]);
   });
 
   it.each([[['--help']], [['build', '--help']], [['check', '--help']], [['pull', '--help']]])('%j prints the help and loads none of the heavy parts', async (args) => {
@@ -105,7 +105,7 @@ describe('issue 8: start-up loads only what a command uses', () => {
     expect(r.stdout).toContain('--help');
     expect(heavyIn(r.modules, HEAVY_FOR_HELP)).toEqual([]);
     // yargs does load: the check sees what it should.
-    expect(r.modules.some((m) => m.includes('/node_modules/yargs/'))).toBe(true);
+    expect(r.modules.some((m) => /(?:^|\/)node_modules\/yargs\//.test(m))).toBe(true);
   });
 
   it('the recorder sees the parser when a command parses (nearley and moo are CommonJS)', async () => {
@@ -119,8 +119,8 @@ describe('issue 8: start-up loads only what a command uses', () => {
     const idle = await loaded(['--input-type=module', '-e', `const m = await import(${JSON.stringify(index)}); console.log(typeof m.build, typeof m.RegistryClient)`]);
     expect(idle.stdout).toBe('function function\n');
     expect(heavyIn(idle.modules, HEAVY)).toEqual([]);
-    // Used, they load: a client brings undici, a parse nearley and moo.
+    // Used, they load: a parse brings nearley and moo, a directory walk the layers. (The registry client uses node:http.)
     const used = await loaded(['--input-type=module', '-e', `const m = await import(${JSON.stringify(index)}); await new m.RegistryClient().close(); m.parseDockerfile('FROM scratch\\n'); await m.entriesFromDirectory('.')`]);
-    expect(heavyIn(used.modules, HEAVY).map((h) => h.split(':')[0])).toEqual(expect.arrayContaining(['undici', 'nearley', 'moo', 'layers (tar, gzip)']));
+    expect(heavyIn(used.modules, HEAVY).map((h) => h.split(':')[0])).toEqual(expect.arrayContaining(['nearley', 'moo', 'layers (tar, gzip)']));
   });
 });

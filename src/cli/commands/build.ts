@@ -8,7 +8,6 @@ import { openStore } from '../store.js';
 import type { Store } from '../../cache/store.js';
 import { STDIN_ARG, type CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
-import { buildContextsFromFlags } from '../../build-contexts.js';
 import { formatWarning } from '../warnings.js';
 import { registryFlags, registryHooks } from '../registry-options.js';
 import { createProgressDisplay, PROGRESS_MODES, resolveProgressMode } from '../progress/index.js';
@@ -121,6 +120,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
   const { build, plan } = await import('../../build.js');
   const { formatPlan } = await import('../../graph/index.js');
   const { formatExplain } = await import('../../engine/explain.js');
+  const { buildContextsFromFlags } = await import('../../build-contexts.js');
   const fromStdin = contextDir === undefined;
   const input = await readDockerfileInput(ctx, fromStdin ? '-' : argv.file, fromStdin ? '.' : argv.PATH);
   const options: Omit<BuildOptions, 'context'> = {
