@@ -9,6 +9,7 @@ import type { BuildOptions, PullFn } from './build.js';
 import type { Store } from './cache/store.js';
 import { OcibuildError } from './errors.js';
 import { parseOutputSpec } from './output/spec.js';
+import { parseCacheExport, parseCacheImport } from './cache/cache-spec.js';
 import { parseImageName } from './image/names.js';
 import { readImage } from './image/read.js';
 import type { Digest } from './oci/digest.js';
@@ -78,10 +79,13 @@ export function checkBuildOptions(options: unknown): asserts options is BuildOpt
   if (o.dockerfile !== undefined && typeof o.dockerfile !== 'string' && !(o.dockerfile instanceof Uint8Array)) throw invalid('dockerfile', 'a string or a Uint8Array', o.dockerfile);
   for (const k of ['buildArgs', 'labels', 'annotations', 'buildContexts']) checkStringRecord(o, k);
   for (const k of ['cacheFrom', 'cacheTo']) checkStringArray(o, k);
-  // Contract for work in progress on named contexts and remote caches (issue 12): refused until built.
-  for (const k of ['buildContexts', 'cacheFrom', 'cacheTo']) {
+  // Contract for work in progress on named contexts (issue 12): refused until built.
+  for (const k of ['buildContexts']) {
     if (o[k] !== undefined) throw new OcibuildError('UNSUPPORTED', `build() option "${k}" is not supported yet`);
   }
+  // Malformed --cache-from/--cache-to values fail here, before anything is read.
+  for (const t of (o.cacheFrom as string[] | undefined) ?? []) parseCacheImport(t);
+  for (const t of (o.cacheTo as string[] | undefined) ?? []) parseCacheExport(t);
   checkStringArray(o, 'tags');
   // Malformed names and --output values fail here, before the store is opened or anything read.
   for (const t of (o.tags as string[] | undefined) ?? []) parseImageName(t);
@@ -110,6 +114,9 @@ export function checkBuildOptions(options: unknown): asserts options is BuildOpt
     }
   }
   for (const k of ['pullImage', 'pushImage', 'onProgress']) checkFunction(o, k);
+  if (o.registryClient !== undefined && !(isRecord(o.registryClient) && typeof (o.registryClient as { request?: unknown }).request === 'function')) {
+    throw invalid('registryClient', 'a RegistryClient (await RegistryClient.create(...))', o.registryClient);
+  }
   if (o.env !== undefined && !isRecord(o.env)) throw invalid('env', 'an object of environment variables', o.env);
   if (o.http !== undefined && !isRecord(o.http)) throw invalid('http', 'an object', o.http);
   if (o.signal !== undefined) {
@@ -211,16 +218,17 @@ export function registryClientHooks(client: () => Promise<RegistryClient>): { pu
 /**
  * Runs `run` with the options checked and, for the hooks the caller left
  * out, a registry client made from `options.registry` and `options.env`
- * (created on the first pull or push, closed when `run` settles).
+ * (created on the first pull, push or remote-cache request, closed when
+ * `run` settles); `run` gets that client too (remote caches use it).
  */
-export async function withBuildDefaults<T>(options: BuildOptions, run: (options: BuildOptions) => Promise<T>): Promise<T> {
+export async function withBuildDefaults<T>(options: BuildOptions, run: (options: BuildOptions, client: () => Promise<RegistryClient>) => Promise<T>): Promise<T> {
   checkBuildOptions(options);
-  if (options.pullImage && options.pushImage) return run(options);
   let client: Promise<RegistryClient> | undefined;
-  const lazy = () => (client ??= RegistryClient.create({ ...options.registry, env: options.env ?? process.env }));
+  const given = options.registryClient;
+  const lazy = given ? () => Promise.resolve(given) : () => (client ??= RegistryClient.create({ ...options.registry, env: options.env ?? process.env }));
   const hooks = registryClientHooks(lazy);
   try {
-    return await run({ ...options, pullImage: options.pullImage ?? hooks.pullImage, pushImage: options.pushImage ?? hooks.pushImage });
+    return await run({ ...options, pullImage: options.pullImage ?? hooks.pullImage, pushImage: options.pushImage ?? hooks.pushImage }, lazy);
   } finally {
     if (client) await (await client.catch(() => undefined))?.close();
   }

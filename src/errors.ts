@@ -55,7 +55,8 @@ export type ErrorCode =
   | 'RUN_MOUNT'
   | 'SECRET_MISSING'
   | 'SSH_MISSING'
-  | 'INTERRUPTED';
+  | 'INTERRUPTED'
+  | 'CACHE_EXPORT';
 
 export interface OcibuildErrorOptions {
   cause?: unknown;

@@ -11,6 +11,7 @@ import { STDIN_ARG, type CommandContext } from '../main.js';
 import { parseKeyValues } from '../options.js';
 import { formatWarning } from '../warnings.js';
 import { formatExplain } from '../../engine/explain.js';
+import { parseCacheExport, parseCacheImport } from '../../cache/cache-spec.js';
 import { registryFlags, registryHooks } from '../registry-options.js';
 import { createProgressDisplay, PROGRESS_MODES, resolveProgressMode } from '../progress/index.js';
 import { runFlags, runOptionsFromArgs, withInterrupt } from '../run-options.js';
@@ -39,6 +40,8 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('push', { type: 'boolean', default: false, describe: 'Push the tags to their registries' })
           .option('pull', { type: 'boolean', default: false, describe: 'Always pull base images, even when the store has them' })
           .option('no-cache', { type: 'boolean', default: false, describe: 'Do not use or record cached COPY/ADD layers' })
+          .option('cache-from', { requiresArg: true, type: 'string', array: true, describe: 'Import a step cache: type=registry,ref=REG/REPO:TAG (or a bare ref; an image pushed with an inline cache), type=local,src=DIR', default: [] as string[] })
+          .option('cache-to', { requiresArg: true, type: 'string', array: true, describe: 'Export the step cache: type=registry,ref=REG/REPO:TAG|type=local,dest=DIR|type=inline [,mode=min|max][,ignore-error=true|false]', default: [] as string[] })
           .option('explain', { type: 'boolean', default: false, describe: 'Say for every step whether it came from the cache, and for a miss what changed since the last build of the stage under the same tag' })
           .option('iidfile', { requiresArg: true, type: 'string', describe: 'Write the image ID (config digest; index digest for several platforms) to this file' })
           .option('metadata-file', { requiresArg: true, type: 'string', describe: 'Write build result metadata (digests, size, names) as JSON to this file' })
@@ -70,6 +73,8 @@ interface BuildArgs {
   push: boolean;
   pull: boolean;
   'no-cache': boolean;
+  'cache-from': string[];
+  'cache-to': string[];
   explain: boolean;
   iidfile?: string;
   'metadata-file'?: string;
@@ -125,6 +130,8 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     push: argv.push,
     pull: argv.pull,
     noCache: argv['no-cache'],
+    ...(argv['cache-from'].length > 0 ? { cacheFrom: argv['cache-from'] } : {}),
+    ...(argv['cache-to'].length > 0 ? { cacheTo: argv['cache-to'] } : {}),
     ...(argv.explain ? { explain: true } : {}),
     env: ctx.io.env,
     run: runOptionsFromArgs(argv),
@@ -147,7 +154,8 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     ctx.io.stdout.write(formatPlan(p.graph));
     return;
   }
-  const hooks = await registryHooks(ctx, argv, argv.tag as string[]);
+  const cacheRefs = [...(options.cacheFrom ?? []).map(parseCacheImport), ...(options.cacheTo ?? []).map(parseCacheExport)].flatMap((c) => (c.type === 'registry' ? [c.ref] : []));
+  const hooks = await registryHooks(ctx, argv, [...(argv.tag as string[]), ...cacheRefs]);
   // Warnings are printed after the build, with their code frames.
   const display = createProgressDisplay(mode, ctx.io.stderr, ctx.now, { warnings: false });
   let result;
@@ -159,6 +167,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
       ...(store ? { store } : storeRoot !== undefined ? { storeRoot } : {}),
       pullImage: hooks.pullImage,
       pushImage: hooks.pushImage,
+      registryClient: hooks.client,
       ...(mode === 'quiet' ? {} : { onProgress: display.onProgress }),
       signal,
     }));
@@ -174,7 +183,9 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
   for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
   for (const m of new Set(result.images.flatMap((i) => i.warnings.map((w) => w.message)))) ctx.io.stderr.write(`warning: ${m}\n`);
   for (const m of result.outputs.flatMap((o) => o.warnings)) ctx.io.stderr.write(`warning: ${m}\n`);
+  for (const m of result.cache?.warnings ?? []) ctx.io.stderr.write(`warning: ${m}\n`);
   if (result.explain) ctx.io.stderr.write(formatExplain(result.explain));
+  for (const e of result.cache?.exports ?? []) if (mode !== 'quiet') ctx.io.stderr.write(`cache: exported ${e.steps} steps to ${e.type === 'local' ? e.dest : `${e.dest}@${e.digest}`}\n`);
   const imageId = result.configDigest ?? result.descriptor.digest;
   if (argv.iidfile) await writeFile(path.resolve(ctx.io.cwd, argv.iidfile), imageId);
   if (argv['metadata-file']) {

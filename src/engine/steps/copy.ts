@@ -79,17 +79,26 @@ function epoch(ctx: StepContext): number | null {
 }
 
 /** The key of a context copy, given each file's content digest. */
-async function contextKey(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], digestOf: (file: string) => Digest | undefined): Promise<{ key: string; explain: ExplainInputs }> {
+async function contextKey(
+  ctx: StepContext<CopyStep>,
+  entries: readonly LayerEntry[],
+  digestOf: (file: string) => Digest | undefined,
+): Promise<{ key: string; explain: ExplainInputs; hashed: Map<string, Digest> }> {
   const known = new Map<string, Digest>();
+  const hashed = new Map<string, Digest>();
   const inputs = await entriesDigest(entries, {
     hashFile: async (file, size) => {
-      const d = digestOf(file) ?? (await hashPath(file, size));
+      let d = digestOf(file);
+      if (d === undefined) {
+        d = await hashPath(file, size);
+        hashed.set(file, d);
+      }
       known.set(file, d);
       return d;
     },
     signal: ctx.signal,
   });
-  return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: fileIdentities(ctx, entries, known) } };
+  return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: fileIdentities(ctx, entries, known) }, hashed };
 }
 
 /** Each entry's identity (bytes and metadata, not where it goes), by its name in the context (or in the layer). */
@@ -125,8 +134,14 @@ export const copyExecutor: Executor<CopyStep> = {
       before.set(e.source.path, k);
       if (!statCache.get(e.source.path, k)) known = false;
     }
-    if (!known) return { cacheable: true };
-    const { key, explain } = await contextKey(ctx, plan.entries, (file) => statCache.get(file, before.get(file)));
+    if (!known && !ctx.settings.eagerKeys) return { cacheable: true };
+    // With eagerKeys, files the stat cache does not know are hashed now (and remembered when unchanged meanwhile).
+    const { key, explain, hashed } = await contextKey(ctx, plan.entries, (file) => statCache.get(file, before.get(file)));
+    const inContext = ctx.settings.contextDir.endsWith(path.sep) ? ctx.settings.contextDir : ctx.settings.contextDir + path.sep;
+    for (const [file, digest] of hashed) {
+      const k = before.get(file);
+      if (k !== undefined && file.startsWith(inContext) && statKey(file) === k) statCache.set(file, k, digest);
+    }
     return { cacheable: true, key, explain };
   },
 
