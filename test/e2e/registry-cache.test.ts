@@ -42,7 +42,8 @@ let n = 0;
 async function runner(): Promise<Actor> {
   const base = await makeActor('root', world.tmp);
   const store = path.join(world.tmp, `runner-${n++}`);
-  return { ...base, store, env: { ...base.env, OCIBUILD_HOME: store } };
+  // SOURCE_DATE_EPOCH: RUN layers are reproducible, so a stage run again on another runner has the same chain.
+  return { ...base, store, env: { ...base.env, OCIBUILD_HOME: store, SOURCE_DATE_EPOCH: '1700000000' } };
 }
 
 async function context(name: string, b = 'b-1\n'): Promise<string> {
@@ -155,7 +156,8 @@ describe('registry cache (issue 12)', () => {
     for (const d of buildStageLayers) expect(blobs.has(d)).toBe(false);
 
     // Written through: the same runner, with no remote cache now, hits the final stage's steps (whose
-    // layers it downloaded) locally; the build stage's were never downloaded, so they run.
+    // layers it downloaded) locally; the build stage's were never downloaded, so they run (and, being
+    // reproducible, give the same chain).
     const b3 = await ocibuild(r2, world.tmp, ['build', ctx, '-t', 'app:1', '--explain']);
     expectOk(b3);
     const local = explainLines(b3);
