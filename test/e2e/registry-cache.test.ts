@@ -165,6 +165,25 @@ describe('registry cache (issue 12)', () => {
     expect(local.slice(0, 3).every((l) => !l.includes('CACHED'))).toBe(true);
   }, 600_000);
 
+  it('a hit only pushed again to the same registry is mounted from the cache repository, not downloaded', async () => {
+    if (skip) return;
+    const ctx = await context('ctx-mount');
+    const r = await runner();
+    const since = proxy.requests.length;
+    const b = await ocibuild(r, world.tmp, ['build', ctx, '-o', `type=registry,name=${proxy.host}/pushed/app:1`, '--explain', '--cache-from', cacheRef()]);
+    expectOk(b);
+    expect(explainLines(b).every((l) => l.includes('CACHED (remote cache'))).toBe(true);
+    const art = await cacheArtifact('cache/app', 'main');
+    // Only the record blob was read from the cache repository; the final image's own layers were mounted.
+    expect(blobGets('cache/app', since)).toEqual([art.manifest.config.digest]);
+    const finalOwn = first.layers.filter((d) => art.manifest.layers.some((l: { digest: string }) => l.digest === d));
+    const mounts = proxy.requests.filter((q) => q.n >= since && q.method === 'POST' && q.url.startsWith('/v2/pushed/app/blobs/uploads/?mount=') && q.status === 201);
+    expect(mounts.map((q) => decodeURIComponent(/mount=([^&]+)/.exec(q.url)![1]!)).sort()).toEqual(finalOwn.sort());
+    // The pushed image is the one runner 1 built.
+    const pushed = await json(`${world.registry.url}/v2/pushed/app/manifests/1`, OCI_MANIFEST);
+    expect(pushed.value.layers.map((l: { digest: string }) => l.digest)).toEqual(first.layers);
+  }, 600_000);
+
   it('a changed context file misses exactly the steps after the COPY that selects it', async () => {
     if (skip) return;
     const ctx = await context('ctx-changed', 'b-2\n');
