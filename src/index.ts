@@ -17,7 +17,7 @@ export { build } from './build.js';
 /** Parse and compile without building: the plan `ocibuild build --dry-run` prints. */
 export { plan } from './build.js';
 /** Options, results and progress events of {@link build} and {@link plan}. */
-export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord, BuildRegistryOptions, RunOptions } from './build.js';
+export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord, BuildRegistryOptions, RunOptions, CacheExportRecord } from './build.js';
 /** Where a progress event's vertex comes from in the Dockerfile, and the `onProgress` callback's type. */
 export type { ProgressLocation, ProgressSink } from './engine/progress.js';
 /** What this host offers RUN (runtimes, overlayfs, user namespaces, subordinate ids), as `ocibuild doctor` prints it. */
@@ -26,6 +26,10 @@ export { probeHost, type HostProbe, type ProbeItem } from './run/index.js';
 export { parseSecretFlag, parseSshFlag, type SecretSource } from './run/index.js';
 /** Parse an `--output` value (`type=oci,dest=out`) into an {@link OutputSpec}. */
 export { parseOutputSpec } from './output/spec.js';
+/** Parse `--cache-from` / `--cache-to` values (buildx syntax) into specs, as `build()` does with `cacheFrom`/`cacheTo`. */
+export { parseCacheImport, parseCacheExport, type CacheImportSpec, type CacheExportSpec } from './cache/cache-spec.js';
+/** The remote step cache artifact's `artifactType` and record media type. */
+export { CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE } from './cache/cache-artifact.js';
 
 /** Dockerfile text (or bytes) to a syntax tree with source ranges; variables are not expanded. */
 export { parseDockerfile } from './parser/index.js';
