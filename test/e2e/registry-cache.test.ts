@@ -91,13 +91,13 @@ async function putBlob(repo: string, bytes: Buffer): Promise<string> {
   const start = await fetch(`${world.registry.url}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
   const loc = new URL(start.headers.get('location')!, world.registry.url);
   loc.searchParams.set('digest', digest);
-  const put = await fetch(loc, { method: "PUT", body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream' } });
+  const put = await fetch(loc, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream' } });
   if (put.status !== 201) throw new Error(`blob upload: ${put.status}`);
   return digest;
 }
 
 async function putManifest(repo: string, tag: string, bytes: Buffer): Promise<void> {
-  const res = await fetch(`${world.registry.url}/v2/${repo}/manifests/${tag}`, { method: "PUT", body: new Uint8Array(bytes), headers: { 'content-type': OCI_MANIFEST } });
+  const res = await fetch(`${world.registry.url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'content-type': OCI_MANIFEST } });
   if (res.status !== 201) throw new Error(`manifest put: ${res.status} ${await res.text()}`);
 }
 
