@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
-import { Writable, pipeline as pipelineCb, type Readable } from 'node:stream';
+import { Readable, Writable, pipeline as pipelineCb } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { CACHE_ARTIFACT_TYPE, MAX_CACHE_CONFIG, isCacheManifest, makeCacheArtifact, readCacheArtifact, type CacheEntry } from './cache/cache-artifact.js';
@@ -67,7 +67,7 @@ function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-async function readRegistryCache(client: RegistryClient, ref: string, signal?: AbortSignal): Promise<{ source: CacheSource; warnings: string[] } | undefined> {
+async function readRegistryCache(client: RegistryClient, ref: string, signal?: AbortSignal): Promise<{ source: CacheSource; warnings: string[] }> {
   const reference = normalizeReference(ref);
   const repo: ImageReference = { domain: reference.domain, path: reference.path };
   let fetched = await fetchManifest(client, reference, { ...(signal ? { signal } : {}) });
@@ -194,7 +194,6 @@ export class RemoteCaches {
       const name = spec.type === 'registry' ? spec.ref : spec.src;
       try {
         const r = spec.type === 'registry' ? await readRegistryCache(await io.client(), spec.ref, io.signal) : await readLocalCache(path.resolve(spec.src), spec.tag);
-        if (!r) continue;
         for (const w of r.warnings) io.warn(w);
         caches.sources.push(r.source);
       } catch (e) {
@@ -342,7 +341,7 @@ async function exportLocal(dir: string, tag: string, artifact: ReturnType<typeof
   await fs.writeFile(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   for (const l of artifact.layers) await writeLayoutBlob(dir, l, () => source.open(l.digest, l.size));
   for (const b of [artifact.config, artifact.manifest]) {
-    await writeLayoutBlob(dir, b.descriptor, async () => (await import('node:stream')).Readable.from([b.bytes]));
+    await writeLayoutBlob(dir, b.descriptor, async () => Readable.from([b.bytes]));
   }
   let index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
   try {
