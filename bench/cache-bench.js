@@ -52,7 +52,7 @@ function busyboxLayout(work) {
   sh('tar', ['--sort=name', '--numeric-owner', '--owner=0', '--group=0', '--mtime=@1704067200', '-C', root, '-cf', tar, '.']);
   const diffId = `sha256:${createHash('sha256').update(fs.readFileSync(tar)).digest('hex')}`;
   const layer = blob(layout, execFileSync('gzip', ['-n', '-6', '-c', tar], { maxBuffer: 64 * 1024 * 1024 }));
-  const cfg = blob(layout, Buffer.from(JSON.stringify({ created: '2024-01-01T00:00:00Z', architecture: ARCH, os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [diffId] } })));
+  const cfg = blob(layout, Buffer.from(JSON.stringify({ created: '2024-01-01T00:00:00Z', architecture: ARCH, os: 'linux', config: { Env: ['PATH=/bin'], Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: [diffId] }, history: [{ created: '2024-01-01T00:00:00Z', created_by: 'busybox-static' }] })));
   const m = blob(layout, Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg }, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }] })));
   fs.writeFileSync(path.join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': 'latest' } }] }));
   return layout;
