@@ -22,6 +22,7 @@ import type { CacheExportSpec, CacheImportSpec } from './cache/cache-spec.js';
 import type { StepCache, StepRecord } from './cache/step-cache.js';
 import type { Store } from './cache/store.js';
 import { OcibuildError, isOcibuildError } from './errors.js';
+import { inVertex, type ProgressSink } from './engine/progress.js';
 import { VerifyStream, digestHex, isDigest, sha256, type Digest } from './oci/digest.js';
 import { MediaType } from './oci/media-types.js';
 import type { BlobSource, Descriptor, ImageIndex, ImageManifest } from './oci/types.js';
@@ -45,8 +46,8 @@ interface CacheSource {
   records: Map<string, StepRecord>;
   /** True when the source holds the layer with this size (HEAD, or a stat of the layout's blob). */
   check(layer: Descriptor): Promise<boolean>;
-  /** Copies a layer into the store (digest and size verified). */
-  fetch(layer: Descriptor, store: Store, signal?: AbortSignal): Promise<void>;
+  /** Copies a layer into the store (digest and size verified); `onBytes` hears the bytes received so far. */
+  fetch(layer: Descriptor, store: Store, signal?: AbortSignal, onBytes?: (bytes: number, done: boolean) => void): Promise<void>;
   /** For a registry cache: its repository, for cross-repository mounts. */
   repository?: ImageReference;
 }
@@ -57,6 +58,9 @@ export interface CacheIo {
   client: () => Promise<RegistryClient>;
   warn(message: string): void;
   signal?: AbortSignal;
+  /** Progress of downloads of cached layers (a vertex each). */
+  onProgress?: ProgressSink;
+  now: () => number;
 }
 
 function isNotFound(e: unknown): boolean {
@@ -110,8 +114,11 @@ async function readRegistryCache(client: RegistryClient, ref: string, signal?: A
       }
       return p;
     },
-    async fetch(layer, store, sig) {
-      await pullBlob(client, repo, layer, store, { ...(sig ? { signal: sig } : {}) });
+    async fetch(layer, store, sig, onBytes) {
+      await pullBlob(client, repo, layer, store, {
+        ...(sig ? { signal: sig } : {}),
+        ...(onBytes ? { onProgress: (e) => e.phase !== 'waiting' && onBytes(e.bytes, e.phase === 'done' || e.phase === 'exists') } : {}),
+      });
     },
   };
   return { source, warnings };
@@ -263,7 +270,13 @@ export class RemoteCaches {
     if (!p) {
       p = (async () => {
         if ((await this.io.store.stat(layer.digest))?.size === layer.size) return;
-        await src.fetch({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, this.io.store, signal ?? this.io.signal);
+        const { onProgress: emit, now } = this.io;
+        const vertex = `cache:${layer.digest}`;
+        await inVertex(emit, now, { vertex, name: `[internal] download cached layer ${layer.digest.slice(0, 19)} from ${src.name}`, kind: 'pull' }, () =>
+          src.fetch({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }, this.io.store, signal ?? this.io.signal, emit
+            ? (bytes, done) => emit({ type: 'status', time: now(), vertex, id: layer.digest, current: bytes, total: layer.size, ...(done ? { completed: true } : {}) })
+            : undefined),
+        );
         if (layer.diffId) {
           const got = await diffIdOf(this.io.store, layer);
           if (got !== undefined && got !== layer.diffId) {

@@ -292,6 +292,8 @@ async function buildWithHooks(options: BuildOptions, client: () => Promise<Regis
       options.onProgress?.({ type: 'warning', time: Date.now(), message });
     },
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    now: () => Date.now(),
   };
   if (options.noCache && usesRemoteCache) cacheIo.warn('--no-cache: no step is looked up or recorded, so --cache-from is not read and --cache-to exports nothing');
   const remote = !options.noCache && cacheImports.length > 0 ? await RemoteCaches.load(cacheImports, cacheIo) : undefined;
