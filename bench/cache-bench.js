@@ -36,7 +36,7 @@ function blob(dir, bytes) {
 }
 
 /** A busybox-static base as an OCI layout (one gzip layer), tagged `latest`. */
-function busyboxLayout(work) {
+export function busyboxLayout(work) {
   const root = path.join(work, 'bb-root');
   fs.mkdirSync(path.join(root, 'bin'), { recursive: true });
   fs.mkdirSync(path.join(root, 'etc'), { recursive: true });

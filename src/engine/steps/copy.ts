@@ -10,7 +10,10 @@
  * the stat cache the key is known only once the layer is written (its bytes
  * are hashed in the same pass), and the outcome names it.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { OcibuildError } from '../../errors.js';
+import { fsPath } from '../../fs-names.js';
 import { createHash } from 'node:crypto';
 import { planCopy, type CopyPlan, type CopySpec } from '../../copy/index.js';
 import { splitChown } from '../../copy/chown.js';
@@ -78,6 +81,22 @@ function epoch(ctx: StepContext): number | null {
   return ctx.settings.sourceDateEpoch ?? null;
 }
 
+/**
+ * A file's content digest for a key: small files in one read (about twice as fast over
+ * thousands of them as a stream each), larger ones streamed.
+ */
+async function hashContextFile(file: string, size: number): Promise<Digest> {
+  if (size > 1024 * 1024) return hashPath(file, size);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(fsPath(file));
+  } catch (e) {
+    throw new OcibuildError('CONTEXT_NOT_FOUND', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+  if (bytes.length !== size) throw new OcibuildError('LAYER_INVALID', `${file} changed while being read (${bytes.length} bytes, expected ${size})`);
+  return sha256(bytes);
+}
+
 /** The key of a context copy, given each file's content digest. */
 async function contextKey(
   ctx: StepContext<CopyStep>,
@@ -90,7 +109,7 @@ async function contextKey(
     hashFile: async (file, size) => {
       let d = digestOf(file);
       if (d === undefined) {
-        d = await hashPath(file, size);
+        d = await hashContextFile(file, size);
         hashed.set(file, d);
       }
       known.set(file, d);
