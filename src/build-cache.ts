@@ -229,11 +229,20 @@ export class RemoteCaches {
             const l = r.layer;
             const here = await this.io.store.stat(l.digest);
             if (!(here && here.size === l.size)) {
-              if (!(await src.check(l))) {
+              let there: boolean;
+              let why = 'is not there as recorded';
+              try {
+                there = await src.check(l);
+              } catch (e) {
+                if (this.io.signal?.aborted) throw e;
+                there = false;
+                why = `cannot be checked (${message(e)})`;
+              }
+              if (!there) {
                 const id = `${src.name}|${l.digest}`;
                 if (!this.skipped.has(id)) {
                   this.skipped.add(id);
-                  this.io.warn(`cache ${src.name}: layer ${l.digest} of ${l.size} bytes is not there as recorded: its records are skipped`);
+                  this.io.warn(`cache ${src.name}: layer ${l.digest} of ${l.size} bytes ${why}: its records are skipped`);
                 }
                 continue;
               }
