@@ -288,6 +288,16 @@ describe('registry cache (issue 12)', () => {
     }
   }, 600_000);
 
+  it('a cache that is not there is a warning: the build goes on without it', async () => {
+    if (skip) return;
+    const ctx = await context('ctx-absent');
+    const b = await ocibuild(await runner(), world.tmp, ['build', ctx, '--explain', '--cache-from', `${proxy.host}/cache/none:x`, '--cache-from', `type=local,src=${path.join(world.tmp, 'no-such-dir')}`]);
+    expectOk(b);
+    expect(b.stderr).toMatch(/warning: cache .*cache\/none:x was not imported: not found/);
+    expect(b.stderr).toMatch(/warning: cache .*no-such-dir was not imported/);
+    expect(explainLines(b).some((l) => l.includes('CACHED'))).toBe(false);
+  }, 600_000);
+
   it('a record that lies (wrong size, a digest the manifest does not list) is skipped with a warning, never used', async () => {
     if (skip) return;
     const art = await cacheArtifact('cache/app', 'main');
