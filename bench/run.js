@@ -2,7 +2,7 @@
 // A COPY of 20,000 small files (~100 MB) and of 4 big files (400 MB), cold,
 // against `tar | tee >(sha256sum) | pigz -p2 -6 | sha256sum` and
 // `tar | gzip -6 | sha256sum` on the same data, in the same run.
-// Options: --runs N (default 5), --sets small,big, --data DIR (default: tmpdir), --no-registry, --no-run, --no-compression, --no-startup,
+// Options: --runs N (default 5), --sets small,big, --data DIR (default: tmpdir), --no-registry, --no-run, --no-compression, --no-startup, --no-cache-bench,
 //          --json FILE (default: <tmpdir>/ocibuild-bench-layers.json), --warm (skip cache drops)
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -169,4 +169,10 @@ if (!args.includes('--no-compression')) {
 if (!args.includes('--no-startup')) {
   const { runStartupBench } = await import('./startup-bench.js');
   await runStartupBench({ runs: Math.max(15, runs) });
+}
+
+// Issue 12's benchmark: a cold CI run with a warm registry cache, against a cold build and buildah --cache-from.
+if (!args.includes('--no-cache-bench')) {
+  const { runCacheBench } = await import('./cache-bench.js');
+  await runCacheBench({ runs: Math.min(runs, 3) });
 }

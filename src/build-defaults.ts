@@ -10,6 +10,7 @@ import type { Store } from './cache/store.js';
 import { parseBuildContexts } from './build-contexts.js';
 import { OcibuildError } from './errors.js';
 import { parseOutputSpec } from './output/spec.js';
+import { parseCacheExport, parseCacheImport } from './cache/cache-spec.js';
 import { parseImageName } from './image/names.js';
 import { readImage } from './image/read.js';
 import type { Digest } from './oci/digest.js';
@@ -81,10 +82,9 @@ export function checkBuildOptions(options: unknown): asserts options is BuildOpt
   for (const k of ['cacheFrom', 'cacheTo']) checkStringArray(o, k);
   // Malformed named contexts fail here, before anything is read.
   if (o.buildContexts !== undefined) parseBuildContexts(o.buildContexts as Record<string, string>, process.cwd());
-  // Contract for work in progress on remote caches (issue 12): refused until built.
-  for (const k of ['cacheFrom', 'cacheTo']) {
-    if (o[k] !== undefined) throw new OcibuildError('UNSUPPORTED', `build() option "${k}" is not supported yet`);
-  }
+  // Malformed --cache-from/--cache-to values fail here, before anything is read.
+  for (const t of (o.cacheFrom as string[] | undefined) ?? []) parseCacheImport(t);
+  for (const t of (o.cacheTo as string[] | undefined) ?? []) parseCacheExport(t);
   checkStringArray(o, 'tags');
   // Malformed names and --output values fail here, before the store is opened or anything read.
   for (const t of (o.tags as string[] | undefined) ?? []) parseImageName(t);
@@ -113,6 +113,9 @@ export function checkBuildOptions(options: unknown): asserts options is BuildOpt
     }
   }
   for (const k of ['pullImage', 'pushImage', 'onProgress']) checkFunction(o, k);
+  if (o.registryClient !== undefined && !(isRecord(o.registryClient) && typeof (o.registryClient as { request?: unknown }).request === 'function')) {
+    throw invalid('registryClient', 'a RegistryClient (await RegistryClient.create(...))', o.registryClient);
+  }
   if (o.env !== undefined && !isRecord(o.env)) throw invalid('env', 'an object of environment variables', o.env);
   if (o.http !== undefined && !isRecord(o.http)) throw invalid('http', 'an object', o.http);
   if (o.signal !== undefined) {
@@ -214,16 +217,17 @@ export function registryClientHooks(client: () => Promise<RegistryClient>): { pu
 /**
  * Runs `run` with the options checked and, for the hooks the caller left
  * out, a registry client made from `options.registry` and `options.env`
- * (created on the first pull or push, closed when `run` settles).
+ * (created on the first pull, push or remote-cache request, closed when
+ * `run` settles); `run` gets that client too (remote caches use it).
  */
-export async function withBuildDefaults<T>(options: BuildOptions, run: (options: BuildOptions) => Promise<T>): Promise<T> {
+export async function withBuildDefaults<T>(options: BuildOptions, run: (options: BuildOptions, client: () => Promise<RegistryClient>) => Promise<T>): Promise<T> {
   checkBuildOptions(options);
-  if (options.pullImage && options.pushImage) return run(options);
   let client: Promise<RegistryClient> | undefined;
-  const lazy = () => (client ??= RegistryClient.create({ ...options.registry, env: options.env ?? process.env }));
+  const given = options.registryClient;
+  const lazy = given ? () => Promise.resolve(given) : () => (client ??= RegistryClient.create({ ...options.registry, env: options.env ?? process.env }));
   const hooks = registryClientHooks(lazy);
   try {
-    return await run({ ...options, pullImage: options.pullImage ?? hooks.pullImage, pushImage: options.pushImage ?? hooks.pushImage });
+    return await run({ ...options, pullImage: options.pullImage ?? hooks.pullImage, pushImage: options.pushImage ?? hooks.pushImage }, lazy);
   } finally {
     if (client) await (await client.catch(() => undefined))?.close();
   }

@@ -37,8 +37,11 @@ import { chooseSandbox, probeHost, readSecret, type ExtraHost, type IsolationReq
 
 import { checkBuildOptions, withBuildDefaults, type BuildRegistryOptions } from './build-defaults.js';
 import { importLayoutImage, layoutContextOf, loadBuildContexts, namedContextLookup, parseBuildContexts, type BuildContexts } from './build-contexts.js';
+import { RemoteCaches, exportCaches, mountOrFetch, writeThrough, type CacheExportRecord, type CacheIo, type SeenStep } from './build-cache.js';
+import { parseCacheExport, parseCacheImport } from './cache/cache-spec.js';
+import type { RegistryClient } from './registry/index.js';
 
-export type { ProgressEvent, ProgressSink, PlatformImage, OutputSpec, OutputRecord, ExplainEntry, PushFn, PushBlobProgress, BuildRegistryOptions };
+export type { ProgressEvent, ProgressSink, PlatformImage, OutputSpec, OutputRecord, ExplainEntry, PushFn, PushBlobProgress, BuildRegistryOptions, CacheExportRecord };
 
 /** Bytes of one blob of a pull, as they arrive. */
 export interface PullBlobProgress {
@@ -114,6 +117,13 @@ export interface BuildOptions {
   /** Pushes a built image to a registry reference (the registry client provides it). */
   pushImage?: PushFn;
   /**
+   * The registry client remote caches (`cacheFrom`, `cacheTo`) talk through,
+   * and pulls and pushes when `pullImage`/`pushImage` are not given. The
+   * caller closes it. Default: one made from `registry` and `env`, closed
+   * when the build ends.
+   */
+  registryClient?: RegistryClient;
+  /**
    * Registry settings for pulling bases and pushing when `pullImage`/`pushImage`
    * are not given: explicit `creds` by host, `registryCa` files, `insecureRegistries`,
    * `mirrors`. Credentials also come from `$DOCKER_CONFIG/config.json`, its helpers
@@ -177,6 +187,8 @@ export interface BuildResult {
   bases: string[];
   /** With `explain`: every step, hit or miss, and for a miss what changed. */
   explain?: ExplainEntry[];
+  /** With `cacheFrom`/`cacheTo`: what was exported, and the remote caches' warnings (also sent as progress warnings). */
+  cache?: { exports: CacheExportRecord[]; warnings: string[] };
 }
 
 /** A compiled plan (for `--dry-run`). */
@@ -268,7 +280,7 @@ function sourceDateEpoch(options: BuildOptions, env: Record<string, string | und
  * written to every requested output.
  */
 export async function build(options: BuildOptions): Promise<BuildResult> {
-  return withBuildDefaults(options, (o) => buildWithHooks(o));
+  return withBuildDefaults(options, (o, client) => buildWithHooks(o, client));
 }
 
 /** What builds running at once in one process share (`compose`): the cache keys in flight, and base images resolved or being pulled. */
@@ -284,14 +296,34 @@ export function createBuildSession(): BuildSession {
 
 /** {@link build} as one of several concurrent builds of `session` (for compose; not exported by index.ts). */
 export async function buildInSession(options: BuildOptions, session: BuildSession): Promise<BuildResult> {
-  return withBuildDefaults(options, (o) => buildWithHooks(o, session));
+  return withBuildDefaults(options, (o, client) => buildWithHooks(o, client, session));
 }
 
 /** {@link build} once its options are checked and its registry hooks set. */
-async function buildWithHooks(options: BuildOptions, session?: BuildSession): Promise<BuildResult> {
+async function buildWithHooks(options: BuildOptions, client: () => Promise<RegistryClient>, session?: BuildSession): Promise<BuildResult> {
   const prepared = await prepare(options);
   const env = prepared.env;
   const store = options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir()), storeRemoveOptions()));
+  const cacheImports = (options.cacheFrom ?? []).map(parseCacheImport);
+  const cacheExports = (options.cacheTo ?? []).map(parseCacheExport);
+  const usesRemoteCache = cacheImports.length + cacheExports.length > 0;
+  const cacheWarnings: string[] = [];
+  const cacheIo: CacheIo = {
+    store,
+    client,
+    warn: (message) => {
+      cacheWarnings.push(message);
+      options.onProgress?.({ type: 'warning', time: Date.now(), message });
+    },
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    now: () => Date.now(),
+  };
+  if (options.noCache && usesRemoteCache) cacheIo.warn('--no-cache: no step is looked up or recorded, so --cache-from is not read and --cache-to exports nothing');
+  const remote = !options.noCache && cacheImports.length > 0 ? await RemoteCaches.load(cacheImports, cacheIo) : undefined;
+  const localCache = localStepCache(store);
+  const stepCache = remote ? remote.stepCache(localCache) : localCache;
+  const seen: SeenStep[] = [];
   const epoch = sourceDateEpoch(options, env);
   // Reproducible by default: without SOURCE_DATE_EPOCH, `created` is the epoch (as ko and kaniko --reproducible do).
   const created = new Date((epoch ?? 0) * 1000).toISOString().replace('.000Z', 'Z');
@@ -363,6 +395,13 @@ async function buildWithHooks(options: BuildOptions, session?: BuildSession): Pr
       },
     });
     if (images.length === 0) warnings.push(...w);
+    // The stages the final image is made of: the target and the stages it is built FROM.
+    const finalStages = new Set<number>();
+    for (let i: number | undefined = graph.target; i !== undefined && !finalStages.has(i); ) {
+      finalStages.add(i);
+      const stage = graph.stages.find((s) => s.index === i);
+      i = stage?.base.kind === 'stage' ? stage.base.index : undefined;
+    }
     images.push(
       await buildPlatform(
         {
@@ -393,10 +432,13 @@ async function buildWithHooks(options: BuildOptions, session?: BuildSession): Pr
               ...(runOptions.ssh ? { ssh: (id: string) => (Object.prototype.hasOwnProperty.call(runOptions.ssh, id) ? runOptions.ssh![id] : undefined) } : {}),
               env,
             },
+            ...(remote && remote.size > 0 ? { eagerKeys: true } : {}),
           },
           resolveImage,
-          ...(options.noCache ? {} : { stepCache: localStepCache(store), explainLog: localExplainLog(store), explainScope: tags[0] ?? '', statCache }),
+          ...(options.noCache ? {} : { stepCache, explainLog: localExplainLog(store), explainScope: tags[0] ?? '', statCache }),
           ...(session && !options.noCache ? { stepFlights: session.stepFlights } : {}),
+          ...(remote ? { ensureLayer: remote.ensureLayer } : {}),
+          ...(usesRemoteCache && !options.noCache ? { onStepResult: (r) => seen.push({ stage: r.stage.index, inFinalImage: finalStages.has(r.stage.index), key: r.key, record: r.record }) } : {}),
           showPlatform: prepared.platforms.length > 1,
           ...(options.signal ? { signal: options.signal } : {}),
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
@@ -417,6 +459,17 @@ async function buildWithHooks(options: BuildOptions, session?: BuildSession): Pr
     await store.writeBlob(index.bytes);
     descriptor = index.descriptor;
   }
+  if (remote) {
+    // The output's bytes: a remote hit's layer only pushed again to a registry is mounted there; anything else downloads it.
+    const layers = images.flatMap((i) => i.layers);
+    const pushOnly = outputs.length > 0 && outputs.every((o) => o.type === 'registry');
+    if (pushOnly) {
+      const targets = outputs.flatMap((o) => (o.type === 'registry' && o.names.length > 0 ? o.names : tags));
+      await mountOrFetch(cacheIo, remote, layers, targets);
+    } else {
+      for (const l of layers) await remote.ensureLayer(l, options.signal);
+    }
+  }
   const records = await writeOutputs(store, descriptor, images, outputs, {
     tags,
     ...(options.pushImage ? { pushImage: options.pushImage } : {}),
@@ -426,6 +479,12 @@ async function buildWithHooks(options: BuildOptions, session?: BuildSession): Pr
     mtime: epoch ?? 0,
     now,
   });
+  let cacheExportRecords: CacheExportRecord[] = [];
+  if (remote) await writeThrough(seen, store, localCache);
+  if (cacheExports.length > 0 && !options.noCache) {
+    const pushed = records.filter((r) => r.type === 'registry').map((r) => ({ ref: r.dest, descriptor }));
+    cacheExportRecords = await exportCaches(cacheExports, seen, cacheIo, remote, pushed);
+  }
   return {
     descriptor,
     ...(images.length === 1 ? { configDigest: images[0]!.config.digest } : {}),
@@ -433,6 +492,7 @@ async function buildWithHooks(options: BuildOptions, session?: BuildSession): Pr
     tags,
     warnings,
     outputs: records,
+    ...(usesRemoteCache ? { cache: { exports: cacheExportRecords, warnings: cacheWarnings } } : {}),
     bases: [...new Set(images.flatMap((i) => i.bases))],
     ...(options.explain ? { explain: images.flatMap((i) => i.explain) } : {}),
   };

@@ -57,7 +57,8 @@ export type ErrorCode =
   | 'SSH_MISSING'
   | 'INTERRUPTED'
   | 'COMPOSE_INVALID'
-  | 'COMPOSE_VARIABLE';
+  | 'COMPOSE_VARIABLE'
+  | 'CACHE_EXPORT';
 
 export interface OcibuildErrorOptions {
   cause?: unknown;

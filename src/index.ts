@@ -48,7 +48,7 @@ export type { ComposeOptions, ComposePlan, ComposeServicePlan, ComposeResult, Co
 /** A Compose file's checked build section, and where its values were written. */
 export type { ComposeBuild, ComposeLocation, ComposeWarning } from './compose/index.js';
 /** Options, results and progress events of {@link build} and {@link plan}. */
-export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord, BuildRegistryOptions, RunOptions } from './build.js';
+export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord, BuildRegistryOptions, RunOptions, CacheExportRecord } from './build.js';
 /** Where a progress event's vertex comes from in the Dockerfile, and the `onProgress` callback's type. */
 export type { ProgressLocation, ProgressSink } from './engine/progress.js';
 /** What this host offers RUN (runtimes, overlayfs, user namespaces, subordinate ids), as `ocibuild doctor` prints it. */
@@ -69,6 +69,10 @@ export type { OutputCompression } from './output/spec.js';
 export function convertLayerBlob(...args: Parameters<typeof ConvertModule.convertLayerBlob>): ReturnType<typeof ConvertModule.convertLayerBlob> {
   return import('./output/convert.js').then((m) => m.convertLayerBlob(...args));
 }
+/** Parse `--cache-from` / `--cache-to` values (buildx syntax) into specs, as `build()` does with `cacheFrom`/`cacheTo`. */
+export { parseCacheImport, parseCacheExport, type CacheImportSpec, type CacheExportSpec } from './cache/cache-spec.js';
+/** The remote step cache artifact's `artifactType` and record media type. */
+export { CACHE_ARTIFACT_TYPE, CACHE_CONFIG_MEDIA_TYPE } from './cache/cache-artifact.js';
 
 /** Dockerfile text (or bytes) to a syntax tree with source ranges; variables are not expanded. */
 export { parseDockerfile } from './parser/index.js';

@@ -27,6 +27,8 @@ export interface StepRecord<C = unknown> {
   configChange: C;
   /** When the step ran (RFC 3339). */
   created: string;
+  /** Set by a remote cache on what it returns: the cache it came from (a reference or directory). Never stored. */
+  source?: string;
 }
 
 /** Where step results are looked up and recorded. */
@@ -107,7 +109,8 @@ export async function writeStepRecord(store: Store, key: string, record: StepRec
     if (!st) throw new OcibuildError('BLOB_NOT_FOUND', `step ${key}: layer ${record.layer.digest} is not in the store`);
     if (st.size !== record.layer.size) throw new OcibuildError('SIZE_MISMATCH', `step ${key}: layer ${record.layer.digest} has ${st.size} bytes, the record says ${record.layer.size}`);
   }
-  await store.writeRecord(path.relative(store.root, p), Buffer.from(JSON.stringify(record)));
+  const { source: _source, ...stored } = record;
+  await store.writeRecord(path.relative(store.root, p), Buffer.from(JSON.stringify(stored)));
 }
 
 /** The step cache kept in the local store (`steps/<key>.json`). */

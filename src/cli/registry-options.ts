@@ -181,5 +181,5 @@ export async function registryHooks(ctx: CommandContext, argv: RegistryArgs & { 
     });
     return { digest: r.digest };
   };
-  return { pullImage: pullHook, pushImage: pushHook, close: () => client.close() };
+  return { pullImage: pullHook, pushImage: pushHook, client, close: () => client.close() };
 }

@@ -46,6 +46,18 @@ const ctx = { signal: new AbortController().signal } as unknown as StepContext<E
 const now = () => new Date(0);
 
 describe('withCache', () => {
+  it('says which remote cache a hit came from, and hands its record on (issue 12)', async () => {
+    const cache = memoryCache();
+    cache.records.set('k9', { layer: layer('c'), configChange: null, created: 'then', source: 'reg.example.com/app:cache' });
+    const ex = executor({ cacheable: true, key: 'k9' });
+    const hit = await withCache(ex, cache, now)(ctx);
+    expect(hit).toMatchObject({ cached: true, remote: 'reg.example.com/app:cache', record: { layer: layer('c'), created: 'then' } });
+    expect(ex.executed).toBe(0);
+    const miss = await withCache(executor({ cacheable: true, key: 'k10' }), cache, now)(ctx);
+    expect(miss.remote).toBeUndefined();
+    expect(miss.record).toEqual(cache.records.get('k10'));
+  });
+
   it('executes and records a miss, then reuses the recorded layer', async () => {
     const cache = memoryCache();
     const ex = executor({ cacheable: true, key: 'k1' });

@@ -9,7 +9,7 @@
  * share `StepFlights`: a build reaching a key another one is building waits
  * for it, then looks it up (a hit), so a shared step runs once.
  */
-import type { StepCache } from '../cache/step-cache.js';
+import type { StepCache, StepRecord } from '../cache/step-cache.js';
 import type { Layer } from '../image/state.js';
 import type { Executor, ExplainInputs, StepContext, StepOutcome } from './step.js';
 import type { Step } from '../graph/types.js';
@@ -24,6 +24,10 @@ export interface CachedOutcome extends StepOutcome {
   uncacheable?: string;
   /** The step's inputs, for `--explain`. */
   explain?: ExplainInputs;
+  /** For a hit from a remote cache: which one (its reference or directory). */
+  remote?: string;
+  /** What the cache holds (hit) or was given (miss) under `cacheKey`. */
+  record?: StepRecord;
 }
 
 /**
@@ -108,16 +112,25 @@ export function withCache<S extends Step>(executor: Executor<S>, cache: StepCach
         if (hit) {
           ctx.signal.throwIfAborted();
           const layer: Layer | undefined = hit.layer ? { ...hit.layer } : undefined;
-          return { ...executor.reuse(ctx, layer), cached: true, cacheKey: lookup, ...mergeExplain(k.explain, undefined) };
+          return {
+            ...executor.reuse(ctx, layer),
+            cached: true,
+            cacheKey: lookup,
+            record: hit,
+            ...(hit.source !== undefined ? { remote: hit.source } : {}),
+            ...mergeExplain(k.explain, undefined),
+          };
         }
       }
       const outcome = await executor.execute(ctx);
       const key = outcome.key ?? k.key;
+      let record: StepRecord | undefined;
       if (key !== undefined) {
-        await cache.put(key, { ...(outcome.layer ? { layer: outcome.layer } : {}), configChange: null, created: now().toISOString() });
+        record = { ...(outcome.layer ? { layer: outcome.layer } : {}), configChange: null, created: now().toISOString() };
+        await cache.put(key, record);
         hold?.resolve(key);
       }
-      return { ...outcome, cached: false, ...(key !== undefined ? { cacheKey: key } : {}), ...mergeExplain(k.explain, outcome.explain) };
+      return { ...outcome, cached: false, ...(key !== undefined ? { cacheKey: key, record } : {}), ...mergeExplain(k.explain, outcome.explain) };
     } finally {
       hold?.release();
     }

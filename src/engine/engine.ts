@@ -22,7 +22,7 @@ import { withCache, type CachedExecutor, type StepFlights } from './cached.js';
 import type { ExplainEntry } from './explain.js';
 import type { ProgressEvent, ProgressSink } from './progress.js';
 import { scheduleStages } from './scheduler.js';
-import { runStage, scratchImage, type StageDeps, type StageResult, type StageStart } from './stage.js';
+import { runStage, scratchImage, type StageDeps, type StageResult, type StageStart, type StepResult } from './stage.js';
 import { executors } from './steps/index.js';
 import type { BuildSettings, StepContext, StepOf, StepProgress } from './step.js';
 
@@ -65,6 +65,14 @@ export interface EngineOptions {
   onProgress?: ProgressSink;
   /** The clock (build() passes it in). */
   now: () => number;
+  /**
+   * Makes a layer's blob present in the store before it is read (a remote
+   * cache hit's layer is downloaded only when a later step or the output
+   * needs its bytes). Undefined: every layer is in the store already.
+   */
+  ensureLayer?: (layer: Layer, signal?: AbortSignal) => Promise<void>;
+  /** Told of every step looked up or recorded under a cache key (cache exports, write-through). */
+  onStepResult?: (result: StepResult) => void;
 }
 
 /** A finished single-platform image, written to the store (the type lives in src/image/state.ts, re-exported here). */
@@ -118,7 +126,10 @@ export async function buildPlatform(
     let v = views.get(key);
     if (!v) {
       const parent = layers.length > 0 ? views.get(layers.slice(0, -1).map((l) => l.diffId).join(',')) : undefined;
-      const open = (i: number) => openLayer(store, layers[i]!);
+      const open = async (i: number) => {
+        await options.ensureLayer?.(layers[i]!, signal);
+        return openLayer(store, layers[i]!);
+      };
       const opts: ViewOptions = {
         signal,
         diffIdOf: (i) => layers[i]?.diffId,
@@ -142,7 +153,10 @@ export async function buildPlatform(
   /** Each layer's unpacked tree (made once per diffId in the store, diffId verified). */
   const trees = async (layers: readonly Layer[], signal: AbortSignal): Promise<string[]> => {
     const out: string[] = [];
-    for (const l of layers) out.push(await ensureLayerUnpacked(store, l, { signal }));
+    for (const l of layers) {
+      await options.ensureLayer?.(l, signal);
+      out.push(await ensureLayerUnpacked(store, l, { signal }));
+    }
     return out;
   };
 
@@ -200,6 +214,7 @@ export async function buildPlatform(
     file: options.settings.file,
     now,
     ...(emit ? { emit } : {}),
+    ...(options.onStepResult ? { onStepResult: options.onStepResult } : {}),
     vertexPrefix(stage) {
       const name = stage.name ?? (multiStage ? `stage-${stage.index}` : '');
       return [options.showPlatform ? platformText : '', name].filter(Boolean).join(' ');
@@ -345,4 +360,4 @@ async function openLayer(store: Store, layer: Layer) {
   return store.open(layer.digest, layer.size);
 }
 
-export type { ImageState };
+export type { ImageState, StepResult };

@@ -36,6 +36,8 @@ export interface ExplainEntry {
   /** 1-based line of the instruction. */
   line: number;
   cached: boolean;
+  /** For a hit from a remote cache (`--cache-from`): which one (its reference or directory). */
+  remote?: string;
   /** Why the step is never cached (config-only steps, --no-cache, downloads, ...). */
   uncacheable?: string;
   /** For a cacheable miss: what changed. */
@@ -107,7 +109,7 @@ export function formatExplain(entries: readonly ExplainEntry[]): string {
   let out = '';
   for (const e of entries) {
     const where = `[${e.platform} ${e.stage}] line ${e.line}: ${e.instruction}`;
-    if (e.cached) out += `${where}: CACHED\n`;
+    if (e.cached) out += e.remote !== undefined ? `${where}: CACHED (remote cache ${e.remote})\n` : `${where}: CACHED\n`;
     else if (e.uncacheable !== undefined) out += `${where}: not cached (${e.uncacheable})\n`;
     else {
       out += `${where}: MISS\n`;

@@ -6,7 +6,7 @@
  */
 import { isOcibuildError } from '../errors.js';
 import type { CopyWarning } from '../copy/index.js';
-import type { ExplainRecord, ExplainStepRecord } from '../cache/step-cache.js';
+import type { ExplainRecord, ExplainStepRecord, StepRecord } from '../cache/step-cache.js';
 import { applyConfigStep, initialConfigState, type ConfigState } from '../graph/config.js';
 import { baseChainKey, nextChainKey, type ChainBase } from '../graph/cache-key.js';
 import { canonicalJson, canonicalStep } from '../graph/canonical.js';
@@ -59,6 +59,19 @@ export interface StageDeps {
   saveExplainRecord?(stage: Stage, record: ExplainRecord): Promise<void>;
   emit?: ProgressSink;
   now(): number;
+  /** Told of every step looked up or recorded under a cache key (for cache exports and write-through). */
+  onStepResult?(result: StepResult): void;
+}
+
+/** One step's cache record, as a build saw it. */
+export interface StepResult {
+  stage: Stage;
+  /** 0-based index of the step in its stage. */
+  step: number;
+  key: string;
+  record: StepRecord;
+  /** True for a hit (`record.source` set: from a remote cache). */
+  cached: boolean;
 }
 
 /** The instruction as shown in progress: continuation lines joined, heredoc bodies left out. */
@@ -150,9 +163,11 @@ export async function runStage(deps: StageDeps, stage: Stage, signal: AbortSigna
       instruction: text,
       line: step.range.start.line,
       cached: outcome.cached,
+      ...(outcome.remote !== undefined ? { remote: outcome.remote } : {}),
       ...(outcome.uncacheable !== undefined ? { uncacheable: outcome.uncacheable } : {}),
       ...(!outcome.cached && outcome.uncacheable === undefined ? { reasons: explainMiss(previousStep(previous, i), stepRecord, parentText) } : {}),
     });
+    if (outcome.cacheKey !== undefined && outcome.record) deps.onStepResult?.({ stage, step: i, key: outcome.cacheKey, record: outcome.record, cached: outcome.cached });
     config = outcome.config;
     image = appendStep(image, { ...(outcome.layer ? { layer: outcome.layer } : {}), config: config.config, ...(config.author !== undefined ? { author: config.author } : {}), ...(outcome.history ? { history: outcome.history } : {}) });
     chain = nextChainKey(chain, step, outcome.layer?.diffId);

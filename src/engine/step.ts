@@ -48,6 +48,12 @@ export interface BuildSettings {
   http?: HttpOptions;
   /** How RUN steps run (none: RUN cannot run in this build). */
   run?: RunSettings;
+  /**
+   * Hash context files to know a COPY's key before writing its layer, even
+   * when the stat cache does not know them (a remote cache is imported: a
+   * fresh store can hit it, and a hit writes nothing).
+   */
+  eagerKeys?: boolean;
 }
 
 /** The build's RUN settings (docker build's RUN-side flags). */

@@ -1,5 +1,6 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { OcibuildError } from '../../errors.js';
+import { parseCacheExport, parseCacheImport } from '../../cache/cache-spec.js';
 import path from 'node:path';
 import type { Argv } from 'yargs';
 import type { BuildOptions } from '../../build.js';
@@ -44,6 +45,8 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('push', { type: 'boolean', default: false, describe: 'Push the tags to their registries' })
           .option('pull', { type: 'boolean', default: false, describe: 'Always pull base images, even when the store has them' })
           .option('no-cache', { type: 'boolean', default: false, describe: 'Do not use or record cached COPY/ADD layers' })
+          .option('cache-from', { requiresArg: true, type: 'string', array: true, describe: 'Import a step cache: type=registry,ref=REG/REPO:TAG (or a bare ref; an image pushed with an inline cache), type=local,src=DIR', default: [] as string[] })
+          .option('cache-to', { requiresArg: true, type: 'string', array: true, describe: 'Export the step cache: type=registry,ref=REG/REPO:TAG|type=local,dest=DIR|type=inline [,mode=min|max][,ignore-error=true|false]', default: [] as string[] })
           .option('explain', { type: 'boolean', default: false, describe: 'Say for every step whether it came from the cache, and for a miss what changed since the last build of the stage under the same tag' })
           .option('iidfile', { requiresArg: true, type: 'string', describe: 'Write the image ID (config digest; index digest for several platforms) to this file' })
           .option('metadata-file', { requiresArg: true, type: 'string', describe: 'Write build result metadata (digests, size, names) as JSON to this file' })
@@ -76,6 +79,8 @@ interface BuildArgs {
   push: boolean;
   pull: boolean;
   'no-cache': boolean;
+  'cache-from': string[];
+  'cache-to': string[];
   explain: boolean;
   iidfile?: string;
   'metadata-file'?: string;
@@ -137,6 +142,8 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     push: argv.push,
     pull: argv.pull,
     noCache: argv['no-cache'],
+    ...(argv['cache-from'].length > 0 ? { cacheFrom: argv['cache-from'] } : {}),
+    ...(argv['cache-to'].length > 0 ? { cacheTo: argv['cache-to'] } : {}),
     ...(argv.explain ? { explain: true } : {}),
     env: ctx.io.env,
     run: await runOptionsFromArgs(argv),
@@ -159,7 +166,8 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
     ctx.io.stdout.write(formatPlan(p.graph));
     return;
   }
-  const hooks = await registryHooks(ctx, argv, argv.tag as string[]);
+  const cacheRefs = [...(options.cacheFrom ?? []).map(parseCacheImport), ...(options.cacheTo ?? []).map(parseCacheExport)].flatMap((c) => (c.type === 'registry' ? [c.ref] : []));
+  const hooks = await registryHooks(ctx, argv, [...(argv.tag as string[]), ...cacheRefs]);
   // Warnings are printed after the build, with their code frames.
   const display = createProgressDisplay(mode, ctx.io.stderr, ctx.now, { warnings: false });
   let result;
@@ -171,6 +179,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
       ...(store ? { store } : storeRoot !== undefined ? { storeRoot } : {}),
       pullImage: hooks.pullImage,
       pushImage: hooks.pushImage,
+      registryClient: hooks.client,
       ...(mode === 'quiet' ? {} : { onProgress: display.onProgress }),
       signal,
     }));
@@ -186,7 +195,9 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
   for (const w of result.warnings) ctx.io.stderr.write(formatWarning(w, ctx.sources, { color }));
   for (const m of new Set(result.images.flatMap((i) => i.warnings.map((w) => w.message)))) ctx.io.stderr.write(`warning: ${m}\n`);
   for (const m of result.outputs.flatMap((o) => o.warnings)) ctx.io.stderr.write(`warning: ${m}\n`);
+  for (const m of result.cache?.warnings ?? []) ctx.io.stderr.write(`warning: ${m}\n`);
   if (result.explain) ctx.io.stderr.write(formatExplain(result.explain));
+  for (const e of result.cache?.exports ?? []) if (mode !== 'quiet') ctx.io.stderr.write(`cache: exported ${e.steps} steps to ${e.type === 'local' ? e.dest : `${e.dest}@${e.digest}`}\n`);
   const imageId = result.configDigest ?? result.descriptor.digest;
   if (argv.iidfile) await writeFile(path.resolve(ctx.io.cwd, argv.iidfile), imageId);
   if (argv['metadata-file']) {

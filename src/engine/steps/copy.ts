@@ -10,7 +10,10 @@
  * the stat cache the key is known only once the layer is written (its bytes
  * are hashed in the same pass), and the outcome names it.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { OcibuildError } from '../../errors.js';
+import { fsPath } from '../../fs-names.js';
 import { createHash } from 'node:crypto';
 import { planCopy, type CopyPlan, type CopySpec } from '../../copy/index.js';
 import { splitChown } from '../../copy/chown.js';
@@ -78,18 +81,43 @@ function epoch(ctx: StepContext): number | null {
   return ctx.settings.sourceDateEpoch ?? null;
 }
 
+/**
+ * A file's content digest for a key: small files in one read (about twice as fast over
+ * thousands of them as a stream each), larger ones streamed.
+ */
+async function hashContextFile(file: string, size: number): Promise<Digest> {
+  if (size > 1024 * 1024) return hashPath(file, size);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(fsPath(file));
+  } catch (e) {
+    throw new OcibuildError('CONTEXT_NOT_FOUND', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+  if (bytes.length !== size) throw new OcibuildError('LAYER_INVALID', `${file} changed while being read (${bytes.length} bytes, expected ${size})`);
+  return sha256(bytes);
+}
+
 /** The key of a context copy, given each file's content digest. */
-async function contextKey(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], digestOf: (file: string) => Digest | undefined): Promise<{ key: string; explain: ExplainInputs }> {
+async function contextKey(
+  ctx: StepContext<CopyStep>,
+  entries: readonly LayerEntry[],
+  digestOf: (file: string) => Digest | undefined,
+): Promise<{ key: string; explain: ExplainInputs; hashed: Map<string, Digest> }> {
   const known = new Map<string, Digest>();
+  const hashed = new Map<string, Digest>();
   const inputs = await entriesDigest(entries, {
     hashFile: async (file, size) => {
-      const d = digestOf(file) ?? (await hashPath(file, size));
+      let d = digestOf(file);
+      if (d === undefined) {
+        d = await hashContextFile(file, size);
+        hashed.set(file, d);
+      }
       known.set(file, d);
       return d;
     },
     signal: ctx.signal,
   });
-  return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: fileIdentities(ctx, entries, known) } };
+  return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: fileIdentities(ctx, entries, known) }, hashed };
 }
 
 /** The directory a copy from a context reads (the build context, or a named one), ending in a separator. */
@@ -152,8 +180,14 @@ export const copyExecutor: Executor<CopyStep> = {
       before.set(e.source.path, k);
       if (!statCache.get(e.source.path, k)) known = false;
     }
-    if (!known) return { cacheable: true, ...flightOf(ctx, plan.entries, before) };
-    const { key, explain } = await contextKey(ctx, plan.entries, (file) => statCache.get(file, before.get(file)));
+    if (!known && !ctx.settings.eagerKeys) return { cacheable: true, ...flightOf(ctx, plan.entries, before) };
+    // With eagerKeys, files the stat cache does not know are hashed now (and remembered when unchanged meanwhile).
+    const { key, explain, hashed } = await contextKey(ctx, plan.entries, (file) => statCache.get(file, before.get(file)));
+    const inContext = ctx.settings.contextDir.endsWith(path.sep) ? ctx.settings.contextDir : ctx.settings.contextDir + path.sep;
+    for (const [file, digest] of hashed) {
+      const k = before.get(file);
+      if (k !== undefined && file.startsWith(inContext) && statKey(file) === k) statCache.set(file, k, digest);
+    }
     return { cacheable: true, key, explain };
   },
 
