@@ -283,7 +283,7 @@ async function buildWithHooks(options: BuildOptions): Promise<BuildResult> {
   // The clock enters here.
   const now = () => Date.now();
   let statCacheLoad: Promise<StatCache> | undefined;
-  const statCache = () => (statCacheLoad ??= StatCache.load(path.join(store.root, 'statcache.json')));
+  const statCache = () => (statCacheLoad ??= StatCache.load(path.join(store.root, 'statcache')));
   const resolved = new Map<string, Promise<ResolvedBase>>();
   const resolveImage = (ref: string, platform: Platform): Promise<ResolvedBase> => {
     const key = baseKey(ref, platform);

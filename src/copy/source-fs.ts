@@ -42,8 +42,23 @@ export interface DirectorySourceOptions {
   metadata?: (rel: string) => { uid: number; gid: number; mode?: number } | undefined;
 }
 
+/**
+ * A regular file's stat identity: device, inode, size, mtime and ctime in
+ * nanoseconds (the stat cache's key; `statKey` of src/cache/stat-cache.ts is
+ * the same string).
+ */
+export function fileIdentity(st: fs.BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** Whole seconds of a nanosecond time, rounded down (as Math.floor of the seconds). */
+function floorSeconds(ns: bigint): number {
+  const s = ns / 1_000_000_000n;
+  return Number(ns < 0n && s * 1_000_000_000n !== ns ? s - 1n : s);
+}
+
 /** The SourceType of an lstat result. */
-export function typeOf(st: fs.Stats): SourceType {
+export function typeOf(st: fs.Stats | fs.BigIntStats): SourceType {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'directory';
   if (st.isSymbolicLink()) return 'symlink';
@@ -83,9 +98,10 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       // A synchronous lstat: on a warm cache it costs about a tenth of a
       // promise round trip through the thread pool, and planning a context
       // of 20,000 files is dominated by these calls.
-      let st: fs.Stats | undefined;
+      // A bigint lstat: the file's stat identity (nanosecond times) comes from this one call.
+      let st: fs.BigIntStats | undefined;
       try {
-        st = fs.lstatSync(fsPath(onDisk(rel)), { throwIfNoEntry: false });
+        st = fs.lstatSync(fsPath(onDisk(rel)), { bigint: true, throwIfNoEntry: false });
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOTDIR') return undefined;
@@ -97,26 +113,30 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       const hit = rel !== '' ? ignore?.excludedBy(rel) : undefined;
       if (hit && !(type === 'directory' && ignore!.mayReinclude(rel))) return undefined;
       const meta = options.metadata?.(rel);
-      let mode = meta?.mode ?? st.mode & 0o7777;
+      const diskMode = Number(st.mode);
+      let mode = meta?.mode ?? diskMode & 0o7777;
       if (options.modes === 'git') {
         if (type === 'directory') mode = 0o755;
-        else if (type === 'file') mode = (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
+        else if (type === 'file') mode = (diskMode & 0o111) !== 0 ? 0o755 : 0o644;
       }
       const own = options.ownership === 'root';
       const out: SourceStat = {
         type,
         mode,
-        uid: own ? 0 : meta?.uid ?? st.uid,
-        gid: own ? 0 : meta?.gid ?? st.gid,
-        mtime: options.mtime ?? Math.floor(st.mtimeMs / 1000),
-        size: type === 'file' ? st.size : 0,
+        uid: own ? 0 : meta?.uid ?? Number(st.uid),
+        gid: own ? 0 : meta?.gid ?? Number(st.gid),
+        mtime: options.mtime ?? floorSeconds(st.mtimeNs),
+        size: type === 'file' ? Number(st.size) : 0,
       };
       if (hit) out.pending = true;
-      if (type === 'file' && st.nlink > 1) out.linkKey = `${st.dev}:${st.ino}`;
+      if (type === 'file') {
+        if (st.nlink > 1n) out.linkKey = `${st.dev}:${st.ino}`;
+        out.identity = fileIdentity(st);
+      }
       if (type === 'char' || type === 'block') {
         const rdev = st.rdev;
-        out.devmajor = Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
-        out.devminor = Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);
+        out.devmajor = Number((rdev >> 8n) & 0xfffn) | Number((rdev >> 32n) & ~0xfffn);
+        out.devminor = Number(rdev & 0xffn) | Number((rdev >> 12n) & ~0xffn);
       }
       return out;
     },
@@ -143,8 +163,8 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       }
       return out;
     },
-    contentSource(rel: string): LayerEntrySource {
-      return { kind: 'path', path: onDisk(rel) };
+    contentSource(rel: string, st?: SourceStat): LayerEntrySource {
+      return { kind: 'path', path: onDisk(rel), identity: st?.identity };
     },
     excludedBy: ignore
       ? (rel: string) => {

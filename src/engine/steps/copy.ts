@@ -27,8 +27,6 @@ import { outcomeWith, writeLayerBlob } from './common.js';
 
 interface Prepared {
   plan: CopyPlan;
-  /** Stat keys of the context files read, taken before the key. */
-  before: Map<string, string | undefined>;
 }
 
 const prepared = new WeakMap<StepContext<CopyStep>, Promise<Prepared>>();
@@ -67,7 +65,7 @@ function prepare(ctx: StepContext<CopyStep>): Promise<Prepared> {
         signal: ctx.signal,
       });
       ctx.defer(() => plan.dispose());
-      return { plan, before: new Map() };
+      return { plan };
     })();
     prepared.set(ctx, p);
   }
@@ -80,26 +78,23 @@ function epoch(ctx: StepContext): number | null {
 
 /** The key of a context copy, given each file's content digest. */
 async function contextKey(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], digestOf: (file: string) => Digest | undefined): Promise<{ key: string; explain: ExplainInputs }> {
-  const known = new Map<string, Digest>();
   const inputs = await entriesDigest(entries, {
-    hashFile: async (file, size) => {
-      const d = digestOf(file) ?? (await hashPath(file, size));
-      known.set(file, d);
-      return d;
-    },
+    hashFile: async (file, size) => digestOf(file) ?? (await hashPath(file, size)),
     signal: ctx.signal,
   });
-  return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: fileIdentities(ctx, entries, known) } };
+  // The per-file identities are for --explain's record: computed only when the record needs them
+  // (a hit under the key of the last build reuses that build's).
+  return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: () => fileIdentities(ctx, entries, digestOf) } };
 }
 
 /** Each entry's identity (bytes and metadata, not where it goes), by its name in the context (or in the layer). */
-function fileIdentities(ctx: StepContext, entries: readonly LayerEntry[], digests: Map<string, Digest>): Record<string, string> {
+function fileIdentities(ctx: StepContext, entries: readonly LayerEntry[], digestOf: (file: string) => Digest | undefined): Record<string, string> {
   const inContext = ctx.settings.contextDir.endsWith(path.sep) ? ctx.settings.contextDir : ctx.settings.contextDir + path.sep;
   const out: Record<string, string> = {};
   for (const e of entries) {
     const src = e.source;
     let content = '';
-    if (e.type === 'file') content = src?.kind === 'path' ? (digests.get(src.path) ?? '') : src?.kind === 'buffer' ? sha256(src.data) : src ? '' : sha256(new Uint8Array(0));
+    if (e.type === 'file') content = src?.kind === 'path' ? (digestOf(src.path) ?? '') : src?.kind === 'buffer' ? sha256(src.data) : src ? '' : sha256(new Uint8Array(0));
     const name = src?.kind === 'path' && src.path.startsWith(inContext) ? src.path.slice(inContext.length).split(path.sep).join('/') : '/' + e.path;
     const row = JSON.stringify([e.type, e.mode, e.uid, e.gid, e.linkname ?? '', e.type === 'file' ? (e.size ?? 0) : 0, content]);
     out[name] = createHash('sha256').update(row).digest('hex').slice(0, 16);
@@ -114,24 +109,30 @@ export const copyExecutor: Executor<CopyStep> = {
       if (source === undefined) return { cacheable: false, reason: 'the source has no identity' };
       return { cacheable: true, key: stepCacheKey(ctx.chain, ctx.step, { source, epoch: epoch(ctx) }), explain: { source } };
     }
-    const { plan, before } = await prepare(ctx);
+    const { plan } = await prepare(ctx);
     if (plan.entries.some((e) => e.source?.kind === 'stream')) return { cacheable: false, reason: 'it downloads its sources' };
     const statCache = await ctx.inputs.statCache?.();
     if (!statCache) return { cacheable: true };
+    // Each file's stat identity, taken when it was planned (one lstat per file in all); a file the
+    // stat cache does not know (or knows with another identity) leaves the key to the layer's pass.
     let known = true;
     for (const e of plan.entries) {
       if (e.type !== 'file' || e.source?.kind !== 'path') continue;
-      const k = statKey(e.source.path);
-      before.set(e.source.path, k);
-      if (!statCache.get(e.source.path, k)) known = false;
+      const src = e.source;
+      src.identity ??= statKey(src.path);
+      if (known && !statCache.get(src.path, src.identity)) known = false;
     }
     if (!known) return { cacheable: true };
-    const { key, explain } = await contextKey(ctx, plan.entries, (file) => statCache.get(file, before.get(file)));
+    const digests = new Map<string, Digest>();
+    for (const e of plan.entries) {
+      if (e.type === 'file' && e.source?.kind === 'path') digests.set(e.source.path, statCache.get(e.source.path, e.source.identity)!);
+    }
+    const { key, explain } = await contextKey(ctx, plan.entries, (file) => digests.get(file));
     return { cacheable: true, key, explain };
   },
 
   async execute(ctx) {
-    const { plan, before } = await prepare(ctx);
+    const { plan } = await prepare(ctx);
     const fromContext = ctx.step.from.kind === 'context';
     const statCache = fromContext ? await ctx.inputs.statCache?.() : undefined;
     const cacheable = statCache !== undefined && !plan.entries.some((e) => e.source?.kind === 'stream');
@@ -149,15 +150,16 @@ export const copyExecutor: Executor<CopyStep> = {
     });
     const outcome = { ...outcomeWith(ctx, layer), warnings: plan.warnings };
     if (!cacheable || !fileDigests) return outcome;
-    // Remember a context file's digest only if it did not change while it was read
-    // (downloads and checkouts live in temp dirs: never worth remembering).
+    // Remember a context file's digest only if it did not change while it was read: its identity
+    // before the key (from planning) is its identity now (downloads and checkouts live in temp dirs:
+    // never worth remembering).
     const inContext = ctx.settings.contextDir.endsWith(path.sep) ? ctx.settings.contextDir : ctx.settings.contextDir + path.sep;
     for (const e of plan.entries) {
-      if (e.type === 'file' && e.source?.kind === 'path' && !before.has(e.source.path)) before.set(e.source.path, undefined);
-    }
-    for (const [file, digest] of fileDigests) {
-      const k = before.get(file);
-      if (k !== undefined && file.startsWith(inContext) && statKey(file) === k) statCache!.set(file, k, digest);
+      if (e.type !== 'file' || e.source?.kind !== 'path') continue;
+      const { path: file, identity } = e.source;
+      if (identity === undefined || !file.startsWith(inContext)) continue;
+      const digest = fileDigests.get(file);
+      if (digest !== undefined && statKey(file) === identity) statCache!.set(file, identity, digest);
     }
     const digests = fileDigests;
     const { key, explain } = await contextKey(ctx, plan.entries, (file) => digests.get(file));
