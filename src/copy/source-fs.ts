@@ -42,13 +42,17 @@ export interface DirectorySourceOptions {
   metadata?: (rel: string) => { uid: number; gid: number; mode?: number } | undefined;
 }
 
+/** A relative path with empty, `.` or `..` segments (or a leading slash). */
+const UNCLEAN_REL = /(?:^|\/)\.{1,2}(?:\/|$)|\/\/|^\/|\/$/;
+
 /**
  * A regular file's stat identity: device, inode, size, mtime and ctime in
  * nanoseconds (the stat cache's key; `statKey` of src/cache/stat-cache.ts is
  * the same string).
  */
 export function fileIdentity(st: fs.BigIntStats): string {
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  // Array join: one flat string (a template literal keeps a rope of ten strings per file).
+  return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
 }
 
 /** Whole seconds of a nanosecond time, rounded down (as Math.floor of the seconds). */
@@ -83,7 +87,10 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
   const description = options.description ?? `directory ${absRoot}`;
   const ignore = options.ignore;
   const skip = options.skip;
-  const onDisk = (rel: string) => (rel === '' ? absRoot : path.join(absRoot, ...rel.split('/')));
+  const rootPrefix = absRoot === path.sep ? '' : absRoot;
+  // One flat string per path (array join; `+` would keep a rope per file); path.join for anything
+  // not already clean, as before.
+  const onDisk = (rel: string) => (rel === '' ? absRoot : UNCLEAN_REL.test(rel) ? path.join(absRoot, ...rel.split('/')) : [rootPrefix, rel].join('/'));
 
   const hidden = (rel: string, isDir: boolean): boolean => {
     if (rel === '') return false;

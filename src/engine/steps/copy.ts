@@ -6,9 +6,10 @@
  * chain key or manifest digest, so the cache is asked before anything is
  * read. From the context, the key covers the selected files' names, modes,
  * owners, links and bytes (a Merkle digest, as BuildKit's content checksums),
- * known without reading them through the stat cache; when a file is not in
- * the stat cache the key is known only once the layer is written (its bytes
- * are hashed in the same pass), and the outcome names it.
+ * known without reading them through the stat cache; the few files it does not
+ * know (changed or touched since) are read to know the key before the step;
+ * when many are unknown (a cold build) the key is known only once the layer is
+ * written (its bytes are hashed in the same pass), and the outcome names it.
  */
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -102,6 +103,11 @@ function fileIdentities(ctx: StepContext, entries: readonly LayerEntry[], digest
   return out;
 }
 
+/** At most this many context files unknown to the stat cache are hashed to know a key before the step runs... */
+const UNKNOWN_FILES_MAX = 1024;
+/** ...and at most this many bytes of them, or a quarter of the step's bytes when that is more. */
+const UNKNOWN_BYTES_MIN = 16 * 1024 * 1024;
+
 export const copyExecutor: Executor<CopyStep> = {
   async key(ctx) {
     if (ctx.step.from.kind !== 'context') {
@@ -113,19 +119,38 @@ export const copyExecutor: Executor<CopyStep> = {
     if (plan.entries.some((e) => e.source?.kind === 'stream')) return { cacheable: false, reason: 'it downloads its sources' };
     const statCache = await ctx.inputs.statCache?.();
     if (!statCache) return { cacheable: true };
-    // Each file's stat identity, taken when it was planned (one lstat per file in all); a file the
-    // stat cache does not know (or knows with another identity) leaves the key to the layer's pass.
-    let known = true;
+    // Each file's stat identity, taken when it was planned (one lstat per file in all).
+    const digests = new Map<string, Digest>();
+    const unknown: { path: string; identity: string | undefined; size: number }[] = [];
+    let totalBytes = 0;
+    let unknownBytes = 0;
     for (const e of plan.entries) {
       if (e.type !== 'file' || e.source?.kind !== 'path') continue;
       const src = e.source;
       src.identity ??= statKey(src.path);
-      if (known && !statCache.get(src.path, src.identity)) known = false;
+      const size = e.size ?? 0;
+      totalBytes += size;
+      const d = statCache.get(src.path, src.identity);
+      if (d) digests.set(src.path, d);
+      else {
+        unknownBytes += size;
+        if (unknown.length <= UNKNOWN_FILES_MAX) unknown.push({ path: src.path, identity: src.identity, size });
+      }
     }
-    if (!known) return { cacheable: true };
-    const digests = new Map<string, Digest>();
-    for (const e of plan.entries) {
-      if (e.type === 'file' && e.source?.kind === 'path') digests.set(e.source.path, statCache.get(e.source.path, e.source.identity)!);
+    // A rebuild where a few files are unknown to the stat cache (changed, or only touched): read just
+    // those to know the key now, so a touched file still hits and a changed one costs one layer
+    // write. When none is known (a first build) or many are, the key waits for the layer's single
+    // pass over the bytes.
+    if (unknown.length > 0) {
+      if (digests.size === 0 || unknown.length > UNKNOWN_FILES_MAX || unknownBytes > Math.max(UNKNOWN_BYTES_MIN, totalBytes / 4)) return { cacheable: true };
+      const inContext = ctx.settings.contextDir.endsWith(path.sep) ? ctx.settings.contextDir : ctx.settings.contextDir + path.sep;
+      for (const u of unknown) {
+        ctx.signal.throwIfAborted();
+        const d = await hashPath(u.path, u.size);
+        digests.set(u.path, d);
+        // Remembered only if the file did not change while it was read (as after a layer write).
+        if (u.identity !== undefined && u.path.startsWith(inContext) && statKey(u.path) === u.identity) statCache.set(u.path, u.identity, d);
+      }
     }
     const { key, explain } = await contextKey(ctx, plan.entries, (file) => digests.get(file));
     return { cacheable: true, key, explain };
