@@ -2,7 +2,7 @@
 // A COPY of 20,000 small files (~100 MB) and of 4 big files (400 MB), cold,
 // against `tar | tee >(sha256sum) | pigz -p2 -6 | sha256sum` and
 // `tar | gzip -6 | sha256sum` on the same data, in the same run.
-// Options: --runs N (default 5), --sets small,big, --data DIR (default: tmpdir), --no-registry, --no-run, --no-compression, --no-startup, --no-cache-bench,
+// Options: --runs N (default 5), --sets small,big, --data DIR (default: tmpdir), --no-registry, --no-run, --no-compression, --no-startup, --no-cache-bench, --no-rebuild,
 //          --json FILE (default: <tmpdir>/ocibuild-bench-layers.json), --warm (skip cache drops)
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -175,4 +175,10 @@ if (!args.includes('--no-startup')) {
 if (!args.includes('--no-cache-bench')) {
   const { runCacheBench } = await import('./cache-bench.js');
   await runCacheBench({ runs: Math.min(runs, 3) });
+}
+
+// Issue 8's rebuild and memory benchmark: warm rebuild, one file changed, peak RSS of cold builds.
+if (!args.includes('--no-rebuild')) {
+  const { runRebuildBench } = await import('./rebuild-bench.js');
+  await runRebuildBench({ runs: Math.min(runs, 3), data: dataBase });
 }

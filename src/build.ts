@@ -339,7 +339,7 @@ async function buildWithHooks(options: BuildOptions, client: () => Promise<Regis
   // The clock enters here.
   const now = () => Date.now();
   let statCacheLoad: Promise<StatCache> | undefined;
-  const statCache = () => (statCacheLoad ??= StatCache.load(path.join(store.root, 'statcache.json')));
+  const statCache = () => (statCacheLoad ??= StatCache.load(path.join(store.root, 'statcache')));
   // Per build, or shared by the builds of a session (over the same store, with the same --pull).
   const resolved = session?.bases ?? new Map<string, Promise<ResolvedBase>>();
   const resolveImage = (ref: string, platform: Platform): Promise<ResolvedBase> => {

@@ -79,6 +79,28 @@ export function encodeFsName(s: string): Buffer {
   return Buffer.concat(parts);
 }
 
+/**
+ * The byte order of two names' encodings ({@link encodeFsName}), as a sort
+ * comparator, without encoding them when they first differ at an ASCII
+ * character (almost always): the encodings share the bytes of the common
+ * prefix, and an ASCII character is one byte. A shorter prefix sorts first.
+ */
+export function compareFsNames(a: string, b: string): number {
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x < 0x80 && y < 0x80) return x - y;
+    return Buffer.compare(encodeFsName(a), encodeFsName(b));
+  }
+  if (a.length === b.length) return 0;
+  // One is a prefix of the other: exact unless the prefix ends inside a surrogate pair.
+  const last = n > 0 ? a.charCodeAt(n - 1) : 0;
+  if (last >= 0xd800 && last <= 0xdbff) return Buffer.compare(encodeFsName(a), encodeFsName(b));
+  return a.length - b.length;
+}
+
 /** What to give the fs module for a path that may carry escaped bytes: the string itself, or its bytes. */
 export function fsPath(s: string): string | Buffer {
   return hasEscapedBytes(s) ? encodeFsName(s) : s;

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { OcibuildError } from '../errors.js';
 import { DigestStream, sha256, type Digest } from '../oci/digest.js';
 import type { LayerEntry } from '../layers/types.js';
-import { encodeFsName, fsPath } from '../fs-names.js';
+import { compareFsNames, fsPath } from '../fs-names.js';
 
 /** Options of {@link entriesDigest}. */
 export interface EntriesDigestOptions {
@@ -48,7 +48,7 @@ export async function hashPath(file: string, size: number): Promise<Digest> {
  * each file's bytes. Equal digests mean equal layers up to mtimes.
  */
 export async function entriesDigest(entries: readonly LayerEntry[], options: EntriesDigestOptions = {}): Promise<Digest> {
-  const sorted = [...entries].sort((a, b) => Buffer.compare(encodeFsName(a.path), encodeFsName(b.path)));
+  const sorted = [...entries].sort((a, b) => compareFsNames(a.path, b.path));
   const hashFile = options.hashFile ?? hashPath;
   const contents: (Digest | undefined)[] = new Array(sorted.length);
   let next = 0;

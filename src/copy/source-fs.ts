@@ -42,8 +42,27 @@ export interface DirectorySourceOptions {
   metadata?: (rel: string) => { uid: number; gid: number; mode?: number } | undefined;
 }
 
+/** A relative path with empty, `.` or `..` segments (or a leading slash). */
+const UNCLEAN_REL = /(?:^|\/)\.{1,2}(?:\/|$)|\/\/|^\/|\/$/;
+
+/**
+ * A regular file's stat identity: device, inode, size, mtime and ctime in
+ * nanoseconds (the stat cache's key; `statKey` of src/cache/stat-cache.ts is
+ * the same string).
+ */
+export function fileIdentity(st: fs.BigIntStats): string {
+  // Array join: one flat string (a template literal keeps a rope of ten strings per file).
+  return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
+}
+
+/** Whole seconds of a nanosecond time, rounded down (as Math.floor of the seconds). */
+function floorSeconds(ns: bigint): number {
+  const s = ns / 1_000_000_000n;
+  return Number(ns < 0n && s * 1_000_000_000n !== ns ? s - 1n : s);
+}
+
 /** The SourceType of an lstat result. */
-export function typeOf(st: fs.Stats): SourceType {
+export function typeOf(st: fs.Stats | fs.BigIntStats): SourceType {
   if (st.isFile()) return 'file';
   if (st.isDirectory()) return 'directory';
   if (st.isSymbolicLink()) return 'symlink';
@@ -68,7 +87,10 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
   const description = options.description ?? `directory ${absRoot}`;
   const ignore = options.ignore;
   const skip = options.skip;
-  const onDisk = (rel: string) => (rel === '' ? absRoot : path.join(absRoot, ...rel.split('/')));
+  const rootPrefix = absRoot === path.sep ? '' : absRoot;
+  // One flat string per path (array join; `+` would keep a rope per file); path.join for anything
+  // not already clean, as before.
+  const onDisk = (rel: string) => (rel === '' ? absRoot : UNCLEAN_REL.test(rel) ? path.join(absRoot, ...rel.split('/')) : [rootPrefix, rel].join('/'));
 
   const hidden = (rel: string, isDir: boolean): boolean => {
     if (rel === '') return false;
@@ -83,9 +105,10 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       // A synchronous lstat: on a warm cache it costs about a tenth of a
       // promise round trip through the thread pool, and planning a context
       // of 20,000 files is dominated by these calls.
-      let st: fs.Stats | undefined;
+      // A bigint lstat: the file's stat identity (nanosecond times) comes from this one call.
+      let st: fs.BigIntStats | undefined;
       try {
-        st = fs.lstatSync(fsPath(onDisk(rel)), { throwIfNoEntry: false });
+        st = fs.lstatSync(fsPath(onDisk(rel)), { bigint: true, throwIfNoEntry: false });
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOTDIR') return undefined;
@@ -97,26 +120,30 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       const hit = rel !== '' ? ignore?.excludedBy(rel) : undefined;
       if (hit && !(type === 'directory' && ignore!.mayReinclude(rel))) return undefined;
       const meta = options.metadata?.(rel);
-      let mode = meta?.mode ?? st.mode & 0o7777;
+      const diskMode = Number(st.mode);
+      let mode = meta?.mode ?? diskMode & 0o7777;
       if (options.modes === 'git') {
         if (type === 'directory') mode = 0o755;
-        else if (type === 'file') mode = (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
+        else if (type === 'file') mode = (diskMode & 0o111) !== 0 ? 0o755 : 0o644;
       }
       const own = options.ownership === 'root';
       const out: SourceStat = {
         type,
         mode,
-        uid: own ? 0 : meta?.uid ?? st.uid,
-        gid: own ? 0 : meta?.gid ?? st.gid,
-        mtime: options.mtime ?? Math.floor(st.mtimeMs / 1000),
-        size: type === 'file' ? st.size : 0,
+        uid: own ? 0 : meta?.uid ?? Number(st.uid),
+        gid: own ? 0 : meta?.gid ?? Number(st.gid),
+        mtime: options.mtime ?? floorSeconds(st.mtimeNs),
+        size: type === 'file' ? Number(st.size) : 0,
       };
       if (hit) out.pending = true;
-      if (type === 'file' && st.nlink > 1) out.linkKey = `${st.dev}:${st.ino}`;
+      if (type === 'file') {
+        if (st.nlink > 1n) out.linkKey = `${st.dev}:${st.ino}`;
+        out.identity = fileIdentity(st);
+      }
       if (type === 'char' || type === 'block') {
         const rdev = st.rdev;
-        out.devmajor = Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
-        out.devminor = Number(BigInt(rdev) & 0xffn) | Number((BigInt(rdev) >> 12n) & ~0xffn);
+        out.devmajor = Number((rdev >> 8n) & 0xfffn) | Number((rdev >> 32n) & ~0xfffn);
+        out.devminor = Number(rdev & 0xffn) | Number((rdev >> 12n) & ~0xffn);
       }
       return out;
     },
@@ -143,8 +170,8 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       }
       return out;
     },
-    contentSource(rel: string): LayerEntrySource {
-      return { kind: 'path', path: onDisk(rel) };
+    contentSource(rel: string, st?: SourceStat): LayerEntrySource {
+      return { kind: 'path', path: onDisk(rel), identity: st?.identity };
     },
     excludedBy: ignore
       ? (rel: string) => {

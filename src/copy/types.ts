@@ -70,6 +70,11 @@ export interface SourceStat {
   size: number;
   /** Identity for hardlink detection (`${dev}:${ino}`), only for regular files with more than one link. */
   linkKey?: string;
+  /**
+   * For a regular file on disk: `${dev}:${ino}:${size}:${mtimeNs}:${ctimeNs}` from this
+   * very lstat (the stat cache's key), so a warm rebuild needs no second stat per file.
+   */
+  identity?: string;
   devmajor?: number;
   devminor?: number;
   /**

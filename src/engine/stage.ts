@@ -13,7 +13,7 @@ import { canonicalJson, canonicalStep } from '../graph/canonical.js';
 import type { Stage, Step } from '../graph/types.js';
 import { appendStep, emptyImage, type ImageState } from '../image/state.js';
 import type { ContainerConfig, Platform } from '../oci/types.js';
-import type { CachedExecutor } from './cached.js';
+import type { CachedExecutor, CachedOutcome } from './cached.js';
 import { explainMiss, previousStep, type ExplainEntry } from './explain.js';
 import type { ProgressSink } from './progress.js';
 import type { StepContext, StepOf } from './step.js';
@@ -145,12 +145,14 @@ export async function runStage(deps: StageDeps, stage: Stage, signal: AbortSigna
     for (const w of outcome.warnings ?? []) {
       emit?.({ type: 'warning', time: deps.now(), vertex, message: w.message, location: { file: deps.file, line: step.range.start.line } });
     }
+    const prevStep = previousStep(previous, i);
+    const files = explainFiles(outcome, prevStep);
     const stepRecord: ExplainStepRecord = {
       text: step.original,
       expanded: canonicalJson(canonicalStep(step)),
       args: Object.fromEntries(step.args.map((a) => [a.key, a.value ?? null])),
       parent: chain,
-      ...(outcome.explain?.files ? { files: outcome.explain.files } : {}),
+      ...(files ? { files } : {}),
       ...(outcome.explain?.source !== undefined ? { source: outcome.explain.source } : {}),
       ...(outcome.cacheKey ? { key: outcome.cacheKey } : {}),
     };
@@ -165,15 +167,44 @@ export async function runStage(deps: StageDeps, stage: Stage, signal: AbortSigna
       cached: outcome.cached,
       ...(outcome.remote !== undefined ? { remote: outcome.remote } : {}),
       ...(outcome.uncacheable !== undefined ? { uncacheable: outcome.uncacheable } : {}),
-      ...(!outcome.cached && outcome.uncacheable === undefined ? { reasons: explainMiss(previousStep(previous, i), stepRecord, parentText) } : {}),
+      ...(!outcome.cached && outcome.uncacheable === undefined ? { reasons: explainMiss(prevStep, stepRecord, parentText) } : {}),
     });
     if (outcome.cacheKey !== undefined && outcome.record) deps.onStepResult?.({ stage, step: i, key: outcome.cacheKey, record: outcome.record, cached: outcome.cached });
     config = outcome.config;
     image = appendStep(image, { ...(outcome.layer ? { layer: outcome.layer } : {}), config: config.config, ...(config.author !== undefined ? { author: config.author } : {}), ...(outcome.history ? { history: outcome.history } : {}) });
     chain = nextChainKey(chain, step, outcome.layer?.diffId);
   }
-  await deps.saveExplainRecord?.(stage, record);
+  // A rebuild that changed nothing leaves the record as it was (no write, no fsync).
+  if (!sameExplainRecord(previous, record)) await deps.saveExplainRecord?.(stage, record);
   return { image, pinned: start.pinned, chain, explain, warnings };
+}
+
+/**
+ * The input files of a step for the explain record: a hit under the key the last build
+ * recorded had the same inputs, so that build's list is reused as it is (not recomputed).
+ */
+function explainFiles(outcome: CachedOutcome, prev: ExplainStepRecord | undefined): Record<string, string> | undefined {
+  const files = outcome.explain?.files;
+  if (files === undefined) return undefined;
+  if (outcome.cached && prev?.files && prev.key !== undefined && prev.key === outcome.cacheKey) return prev.files;
+  return typeof files === 'function' ? files() : files;
+}
+
+/** True when `record` says what `previous` says (files compared by identity: reused lists only). */
+function sameExplainRecord(previous: ExplainRecord | undefined, record: ExplainRecord): boolean {
+  if (!previous || previous.steps.length !== record.steps.length) return false;
+  return record.steps.every((s, i) => {
+    const p = previous.steps[i]!;
+    return (
+      p.text === s.text &&
+      p.expanded === s.expanded &&
+      p.parent === s.parent &&
+      p.key === s.key &&
+      p.source === s.source &&
+      p.files === s.files &&
+      canonicalJson(p.args) === canonicalJson(s.args)
+    );
+  });
 }
 
 /** Attach the instruction's location to an error raised while executing it. */

@@ -145,8 +145,11 @@ export type StepKey =
 
 /** The inputs of a step that `--explain` compares with the previous build. */
 export interface ExplainInputs {
-  /** Input files: name → identity (digest of bytes and metadata). */
-  files?: Record<string, string>;
+  /**
+   * Input files: name → identity (digest of bytes and metadata), or a function that computes
+   * them, called only when the explain record needs them (not for a hit under the last build's key).
+   */
+  files?: Record<string, string> | (() => Record<string, string>);
   /** The stage or image copied from. */
   source?: string;
 }

@@ -14,7 +14,15 @@ export type LayerEntryType =
 
 /** Where a file entry's bytes come from. */
 export type LayerEntrySource =
-  | { kind: 'path'; path: string }
+  | {
+      kind: 'path';
+      path: string;
+      /**
+       * The file's stat identity when it was planned (`dev:ino:size:mtimeNs:ctimeNs`), if known:
+       * lets a step cache tell an unchanged file without another stat. The writer ignores it.
+       */
+      identity?: string;
+    }
   | { kind: 'buffer'; data: Uint8Array }
   | { kind: 'stream'; open: () => Promise<Readable> };
 

@@ -8,7 +8,7 @@ import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
 import { GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
 import { ReadAhead, readSyncChecked, type ReadRequest, type ReadResult } from './read-ahead.js';
 import type { LayerEntry, LayerEntrySource, LayerResult, WriteLayerOptions } from './types.js';
-import { encodeFsName } from '../fs-names.js';
+import { compareFsNames } from '../fs-names.js';
 
 /** Files are read in ranges of at most this size (big files: several ranges, read in parallel). */
 const READ_RANGE = 1024 * 1024;
@@ -18,10 +18,9 @@ const ZEROS = Buffer.alloc(2 * BLOCK);
 
 /** An entry after validation, whiteout naming, mtime clamping and hardlink election. */
 interface Prepared {
-  /** Path as given (the sort key is its UTF-8 bytes). */
+  /** Path as given. */
   path: string;
-  key: Buffer;
-  /** Name written to the tar. */
+  /** Name written to the tar (the sort key is its bytes, see compareFsNames). */
   name: string;
   typeflag: number;
   mode: number;
@@ -77,7 +76,6 @@ function prepare(e: LayerEntry, sourceDateEpoch: number | undefined): Prepared {
   if (sourceDateEpoch !== undefined && mtime > sourceDateEpoch) mtime = sourceDateEpoch;
   const p: Prepared = {
     path,
-    key: encodeFsName(path),
     name: path,
     typeflag: TypeFlag.file,
     mode,
@@ -150,7 +148,6 @@ function prepare(e: LayerEntry, sourceDateEpoch: number | undefined): Prepared {
     default:
       throw invalid(path, `unknown entry type ${JSON.stringify((e as { type: unknown }).type)}`);
   }
-  if (p.name !== path) p.key = encodeFsName(p.name);
   return p;
 }
 
@@ -162,6 +159,7 @@ function prepare(e: LayerEntry, sourceDateEpoch: number | undefined): Prepared {
 const LINKABLE = new Set<LayerEntry['type']>(['file', 'symlink', 'fifo', 'char', 'block']);
 
 function electHardlinks(sorted: Prepared[]): void {
+  if (!sorted.some((p) => p.type === 'hardlink')) return;
   const byPath = new Map<string, Prepared>();
   for (const p of sorted) byPath.set(p.path, p);
   const groups = new Map<Prepared, Prepared[]>();
@@ -182,7 +180,7 @@ function electHardlinks(sorted: Prepared[]): void {
   }
   for (const [file, members] of groups) {
     // `sorted` order is byte order; members were pushed in that order except the file itself.
-    members.sort((a, b) => Buffer.compare(a.key, b.key));
+    members.sort((a, b) => compareFsNames(a.name, b.name));
     const primary = members[0]!;
     // The first path carries the target's kind (a file's data, a symlink's target, a device's numbers).
     const data = { size: file.size, source: file.source, mode: file.mode, uid: file.uid, gid: file.gid, mtime: file.mtime, xattrs: file.xattrs };
@@ -204,19 +202,33 @@ async function collect(entries: Iterable<LayerEntry> | AsyncIterable<LayerEntry>
     if (e === null || typeof e !== 'object') throw new OcibuildError('LAYER_INVALID', 'layer entry must be an object');
     out.push(prepare(e, sde));
   }
-  out.sort((a, b) => Buffer.compare(a.key, b.key));
+  out.sort((a, b) => compareFsNames(a.name, b.name));
   for (let i = 1; i < out.length; i++) {
-    if (out[i]!.key.equals(out[i - 1]!.key)) throw invalid(out[i]!.name, 'appears twice in the layer');
+    if (compareFsNames(out[i]!.name, out[i - 1]!.name) === 0) throw invalid(out[i]!.name, 'appears twice in the layer');
   }
   // A whiteout excludes any other entry at its path; an opaque marker goes with a directory only.
-  const byPath = new Map<string, Prepared>();
+  // Two entries at one path have different names only when one is a directory, a whiteout or an
+  // opaque marker (equal names were refused above), so only those are indexed (a few, not every file).
+  const special = new Map<string, Prepared>();
   for (const p of out) {
-    const prev = byPath.get(p.path);
+    if (p.type !== 'directory' && p.type !== 'whiteout' && p.type !== 'opaque') continue;
+    const prev = special.get(p.path);
     if (prev) {
       const ok = (prev.type === 'directory' && p.type === 'opaque') || (prev.type === 'opaque' && p.type === 'directory');
       if (!ok) throw invalid(p.path, `is both a ${prev.type} and a ${p.type} entry`);
     }
-    byPath.set(p.path, p);
+    special.set(p.path, p);
+  }
+  if (special.size > 0) {
+    for (const p of out) {
+      if (p.type === 'directory' || p.type === 'whiteout' || p.type === 'opaque') continue;
+      const prev = special.get(p.path);
+      if (prev) {
+        // Named in sort order, as a single pass would meet them.
+        const [x, y] = compareFsNames(prev.name, p.name) < 0 ? [prev, p] : [p, prev];
+        throw invalid(p.path, `is both a ${x.type} and a ${y.type} entry`);
+      }
+    }
   }
   electHardlinks(out);
   return out;

@@ -6,9 +6,10 @@
  * chain key or manifest digest, so the cache is asked before anything is
  * read. From the context, the key covers the selected files' names, modes,
  * owners, links and bytes (a Merkle digest, as BuildKit's content checksums),
- * known without reading them through the stat cache; when a file is not in
- * the stat cache the key is known only once the layer is written (its bytes
- * are hashed in the same pass), and the outcome names it.
+ * known without reading them through the stat cache; the few files it does not
+ * know (changed or touched since) are read to know the key before the step;
+ * when many are unknown (a cold build) the key is known only once the layer is
+ * written (its bytes are hashed in the same pass), and the outcome names it.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -30,8 +31,6 @@ import { outcomeWith, writeLayerBlob } from './common.js';
 
 interface Prepared {
   plan: CopyPlan;
-  /** Stat keys of the context files read, taken before the key. */
-  before: Map<string, string | undefined>;
 }
 
 const prepared = new WeakMap<StepContext<CopyStep>, Promise<Prepared>>();
@@ -70,7 +69,7 @@ function prepare(ctx: StepContext<CopyStep>): Promise<Prepared> {
         signal: ctx.signal,
       });
       ctx.defer(() => plan.dispose());
-      return { plan, before: new Map() };
+      return { plan };
     })();
     prepared.set(ctx, p);
   }
@@ -98,26 +97,14 @@ async function hashContextFile(file: string, size: number): Promise<Digest> {
 }
 
 /** The key of a context copy, given each file's content digest. */
-async function contextKey(
-  ctx: StepContext<CopyStep>,
-  entries: readonly LayerEntry[],
-  digestOf: (file: string) => Digest | undefined,
-): Promise<{ key: string; explain: ExplainInputs; hashed: Map<string, Digest> }> {
-  const known = new Map<string, Digest>();
-  const hashed = new Map<string, Digest>();
+async function contextKey(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], digestOf: (file: string) => Digest | undefined): Promise<{ key: string; explain: ExplainInputs }> {
   const inputs = await entriesDigest(entries, {
-    hashFile: async (file, size) => {
-      let d = digestOf(file);
-      if (d === undefined) {
-        d = await hashContextFile(file, size);
-        hashed.set(file, d);
-      }
-      known.set(file, d);
-      return d;
-    },
+    hashFile: async (file, size) => digestOf(file) ?? (await hashContextFile(file, size)),
     signal: ctx.signal,
   });
-  return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: fileIdentities(ctx, entries, known) }, hashed };
+  // The per-file identities are for --explain's record: computed only when the record needs them
+  // (a hit under the key of the last build reuses that build's).
+  return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: () => fileIdentities(ctx, entries, digestOf) } };
 }
 
 /** The directory a copy from a context reads (the build context, or a named one), ending in a separator. */
@@ -128,13 +115,13 @@ function contextPrefix(ctx: StepContext<CopyStep>): string {
 }
 
 /** Each entry's identity (bytes and metadata, not where it goes), by its name in the context (or in the layer). */
-function fileIdentities(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], digests: Map<string, Digest>): Record<string, string> {
+function fileIdentities(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], digestOf: (file: string) => Digest | undefined): Record<string, string> {
   const inContext = contextPrefix(ctx);
   const out: Record<string, string> = {};
   for (const e of entries) {
     const src = e.source;
     let content = '';
-    if (e.type === 'file') content = src?.kind === 'path' ? (digests.get(src.path) ?? '') : src?.kind === 'buffer' ? sha256(src.data) : src ? '' : sha256(new Uint8Array(0));
+    if (e.type === 'file') content = src?.kind === 'path' ? (digestOf(src.path) ?? '') : src?.kind === 'buffer' ? sha256(src.data) : src ? '' : sha256(new Uint8Array(0));
     const name = src?.kind === 'path' && src.path.startsWith(inContext) ? src.path.slice(inContext.length).split(path.sep).join('/') : '/' + e.path;
     const row = JSON.stringify([e.type, e.mode, e.uid, e.gid, e.linkname ?? '', e.type === 'file' ? (e.size ?? 0) : 0, content]);
     out[name] = createHash('sha256').update(row).digest('hex').slice(0, 16);
@@ -147,12 +134,12 @@ function fileIdentities(ctx: StepContext<CopyStep>, entries: readonly LayerEntry
  * parent, and every entry with its source file's stat identity (what the stat
  * cache trusts). None when a source has no stat identity.
  */
-function flightOf(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], stats: Map<string, string | undefined>): { flight?: string } {
+function flightOf(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[]): { flight?: string } {
   const rows: unknown[] = [];
   for (const e of entries) {
     const src = e.source;
     let identity: string | undefined = '';
-    if (src?.kind === 'path') identity = stats.get(src.path) ?? statKey(src.path);
+    if (src?.kind === 'path') identity = (src.identity ??= statKey(src.path));
     else if (src?.kind === 'buffer') identity = sha256(src.data);
     else if (src) return {};
     if (identity === undefined) return {};
@@ -162,6 +149,11 @@ function flightOf(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], st
   return { flight: createHash('sha256').update(JSON.stringify(['flight', step, rows])).digest('hex') };
 }
 
+/** At most this many context files unknown to the stat cache are hashed to know a key before the step runs... */
+const UNKNOWN_FILES_MAX = 1024;
+/** ...and at most this many bytes of them, or a quarter of the step's bytes when that is more. */
+const UNKNOWN_BYTES_MIN = 16 * 1024 * 1024;
+
 export const copyExecutor: Executor<CopyStep> = {
   async key(ctx) {
     if (ctx.step.from.kind !== 'context') {
@@ -169,30 +161,51 @@ export const copyExecutor: Executor<CopyStep> = {
       if (source === undefined) return { cacheable: false, reason: 'the source has no identity' };
       return { cacheable: true, key: stepCacheKey(ctx.chain, ctx.step, { source, epoch: epoch(ctx) }), explain: { source } };
     }
-    const { plan, before } = await prepare(ctx);
+    const { plan } = await prepare(ctx);
     if (plan.entries.some((e) => e.source?.kind === 'stream')) return { cacheable: false, reason: 'it downloads its sources' };
     const statCache = await ctx.inputs.statCache?.();
     if (!statCache) return { cacheable: true };
-    let known = true;
+    // Each file's stat identity, taken when it was planned (one lstat per file in all).
+    const digests = new Map<string, Digest>();
+    const unknown: { path: string; identity: string | undefined; size: number }[] = [];
+    let totalBytes = 0;
+    let unknownBytes = 0;
     for (const e of plan.entries) {
       if (e.type !== 'file' || e.source?.kind !== 'path') continue;
-      const k = statKey(e.source.path);
-      before.set(e.source.path, k);
-      if (!statCache.get(e.source.path, k)) known = false;
+      const src = e.source;
+      src.identity ??= statKey(src.path);
+      const size = e.size ?? 0;
+      totalBytes += size;
+      const d = statCache.get(src.path, src.identity);
+      if (d) digests.set(src.path, d);
+      else {
+        unknownBytes += size;
+        unknown.push({ path: src.path, identity: src.identity, size });
+      }
     }
-    if (!known && !ctx.settings.eagerKeys) return { cacheable: true, ...flightOf(ctx, plan.entries, before) };
-    // With eagerKeys, files the stat cache does not know are hashed now (and remembered when unchanged meanwhile).
-    const { key, explain, hashed } = await contextKey(ctx, plan.entries, (file) => statCache.get(file, before.get(file)));
-    const inContext = ctx.settings.contextDir.endsWith(path.sep) ? ctx.settings.contextDir : ctx.settings.contextDir + path.sep;
-    for (const [file, digest] of hashed) {
-      const k = before.get(file);
-      if (k !== undefined && file.startsWith(inContext) && statKey(file) === k) statCache.set(file, k, digest);
+    // A rebuild where a few files are unknown to the stat cache (changed, or only touched): read just
+    // those to know the key now, so a touched file still hits and a changed one costs one layer
+    // write. When none is known (a first build) or many are, the key waits for the layer's single
+    // pass over the bytes; with a remote cache (eagerKeys) every unknown file is read now, since a
+    // fresh store can only hit with the key known before the step.
+    if (unknown.length > 0) {
+      const few = digests.size > 0 && unknown.length <= UNKNOWN_FILES_MAX && unknownBytes <= Math.max(UNKNOWN_BYTES_MIN, totalBytes / 4);
+      if (!few && !ctx.settings.eagerKeys) return { cacheable: true, ...flightOf(ctx, plan.entries) };
+      const inContext = contextPrefix(ctx);
+      for (const u of unknown) {
+        ctx.signal.throwIfAborted();
+        const d = await hashContextFile(u.path, u.size);
+        digests.set(u.path, d);
+        // Remembered only if the file did not change while it was read (as after a layer write).
+        if (u.identity !== undefined && u.path.startsWith(inContext) && statKey(u.path) === u.identity) statCache.set(u.path, u.identity, d);
+      }
     }
+    const { key, explain } = await contextKey(ctx, plan.entries, (file) => digests.get(file));
     return { cacheable: true, key, explain };
   },
 
   async execute(ctx) {
-    const { plan, before } = await prepare(ctx);
+    const { plan } = await prepare(ctx);
     const fromContext = ctx.step.from.kind === 'context';
     const statCache = fromContext ? await ctx.inputs.statCache?.() : undefined;
     const cacheable = statCache !== undefined && !plan.entries.some((e) => e.source?.kind === 'stream');
@@ -210,15 +223,16 @@ export const copyExecutor: Executor<CopyStep> = {
     });
     const outcome = { ...outcomeWith(ctx, layer), warnings: plan.warnings };
     if (!cacheable || !fileDigests) return outcome;
-    // Remember a context file's digest only if it did not change while it was read
-    // (downloads and checkouts live in temp dirs: never worth remembering).
+    // Remember a context file's digest only if it did not change while it was read: its identity
+    // before the key (from planning) is its identity now (downloads and checkouts live in temp dirs:
+    // never worth remembering).
     const inContext = contextPrefix(ctx);
     for (const e of plan.entries) {
-      if (e.type === 'file' && e.source?.kind === 'path' && !before.has(e.source.path)) before.set(e.source.path, undefined);
-    }
-    for (const [file, digest] of fileDigests) {
-      const k = before.get(file);
-      if (k !== undefined && file.startsWith(inContext) && statKey(file) === k) statCache!.set(file, k, digest);
+      if (e.type !== 'file' || e.source?.kind !== 'path') continue;
+      const { path: file, identity } = e.source;
+      if (identity === undefined || !file.startsWith(inContext)) continue;
+      const digest = fileDigests.get(file);
+      if (digest !== undefined && statKey(file) === identity) statCache!.set(file, identity, digest);
     }
     const digests = fileDigests;
     const { key, explain } = await contextKey(ctx, plan.entries, (file) => digests.get(file));
