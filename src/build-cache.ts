@@ -21,6 +21,7 @@ import { CACHE_ARTIFACT_TYPE, MAX_CACHE_CONFIG, isCacheManifest, makeCacheArtifa
 import type { CacheExportSpec, CacheImportSpec } from './cache/cache-spec.js';
 import type { StepCache, StepRecord } from './cache/step-cache.js';
 import type { Store } from './cache/store.js';
+import { compressionOfMediaType } from './oci/compression.js';
 import { OcibuildError, isOcibuildError } from './errors.js';
 import { inVertex, type ProgressSink } from './engine/progress.js';
 import { VerifyStream, digestHex, isDigest, sha256, type Digest } from './oci/digest.js';
@@ -417,9 +418,10 @@ export async function exportCaches(
   const out: CacheExportRecord[] = [];
   let fatal: OcibuildError | undefined;
   for (const spec of specs) {
-    const entries = exportEntries(seen, spec.mode);
+    let entries = exportEntries(seen, spec.mode);
     const dest = spec.type === 'registry' ? spec.ref : spec.type === 'local' ? spec.dest : 'inline';
     try {
+      entries = await compressEntries(entries, spec, io, caches);
       if (spec.type === 'inline') {
         if (pushed.length === 0) throw new OcibuildError('USAGE', 'type=inline attaches the cache to the pushed image, and this build pushes none (add --push or --output type=registry)');
         for (const p of pushed) {
@@ -447,6 +449,29 @@ export async function exportCaches(
     }
   }
   if (fatal) throw fatal;
+  return out;
+}
+
+/**
+ * The entries with their layers in the export's compression: a layer already in it (and no level
+ * asked) is kept; any other is converted once into the store (`convertLayerBlob`: diffId verified,
+ * reproducible bytes, cached per source and settings), a remote hit's layer downloaded first.
+ */
+async function compressEntries(entries: CacheEntry[], spec: CacheExportSpec, io: CacheIo, caches: RemoteCaches | undefined): Promise<CacheEntry[]> {
+  if (spec.compression === 'gzip' && spec.compressionLevel === undefined) return entries;
+  const { convertLayerBlob } = await import('./output/convert.js');
+  const target = { compression: spec.compression, ...(spec.compressionLevel !== undefined ? { level: spec.compressionLevel } : {}) };
+  const out: CacheEntry[] = [];
+  for (const e of entries) {
+    const layer = e.record.layer;
+    if (!layer || (compressionOfMediaType(layer.mediaType) === spec.compression && spec.compressionLevel === undefined)) {
+      out.push(e);
+      continue;
+    }
+    if (caches) await caches.ensureLayer(layer, io.signal);
+    const converted = await convertLayerBlob(io.store, layer, target, io.signal ? { signal: io.signal } : {});
+    out.push({ ...e, record: { ...e.record, layer: { mediaType: converted.mediaType, digest: converted.digest, size: converted.size, diffId: layer.diffId } } });
+  }
   return out;
 }
 

@@ -67,10 +67,13 @@ describe('--cache-from / --cache-to values', () => {
     expect(parseCacheExport('type=registry,ref=reg/app:c,mode=max,ignore-error=false')).toEqual({ type: 'registry', ref: 'reg/app:c', mode: 'max', ignoreError: false, compression: 'gzip' });
     expect(parseCacheExport('type=local,dest=d')).toEqual({ type: 'local', dest: 'd', mode: 'min', ignoreError: true, compression: 'gzip' });
     expect(parseCacheExport('type=inline')).toEqual({ type: 'inline', mode: 'min', ignoreError: true, compression: 'gzip' });
+    expect(parseCacheExport('type=local,dest=d,compression=zstd,compression-level=9')).toEqual({ type: 'local', dest: 'd', mode: 'min', ignoreError: true, compression: 'zstd', compressionLevel: 9 });
   });
 
   it('refuses what it does not honour, naming it', () => {
-    expect(() => parseCacheExport('type=registry,ref=r/a,compression=zstd')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED', message: expect.stringContaining('compression=zstd') }));
+    expect(() => parseCacheExport('type=registry,ref=r/a,compression=estargz')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED', message: expect.stringContaining('compression=estargz') }));
+    expect(() => parseCacheExport('type=registry,ref=r/a,compression=zstd,compression-level=42')).toThrow(expect.objectContaining({ code: 'USAGE', message: expect.stringContaining('compression-level') }));
+    expect(() => parseCacheExport('type=registry,ref=r/a,compression=uncompressed,compression-level=1')).toThrow(expect.objectContaining({ code: 'USAGE' }));
     expect(() => parseCacheExport('type=registry,ref=r/a,mode=all')).toThrow(expect.objectContaining({ code: 'USAGE' }));
     expect(() => parseCacheExport('type=registry,ref=r/a,oci-mediatypes=true')).toThrow(expect.objectContaining({ code: 'USAGE', message: expect.stringContaining('oci-mediatypes') }));
     expect(() => parseCacheExport('type=inline,mode=max')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED' }));

@@ -6,6 +6,7 @@
  * honoured or refused; none is accepted and ignored. Pure.
  */
 import { OcibuildError } from '../errors.js';
+import { checkCompressionSpec, type Compression } from '../oci/compression.js';
 
 /** Where a step cache is imported from (`--cache-from`). */
 export type CacheImportSpec =
@@ -25,8 +26,13 @@ export type CacheExportSpec = (
   mode: 'min' | 'max';
   /** When false, a failed export fails the build (after the image is written); default true: a warning. */
   ignoreError: boolean;
-  /** Layers are exported as built; `gzip` is the only value supported. */
-  compression: 'gzip';
+  /**
+   * The cache layers' compression (`compression=`, default gzip: exported as built); another
+   * compression or a `compression-level` exports converted copies (as `--output ...,compression=`).
+   */
+  compression: Compression;
+  /** `compression-level=N` (gzip 0-9, zstd 1-19); absent: the compression's default. */
+  compressionLevel?: number;
 };
 
 function invalid(flag: string, text: string, why: string): OcibuildError {
@@ -114,16 +120,25 @@ export function parseCacheExport(text: string): CacheExportSpec {
   const flag = '--cache-to';
   const f = fields(flag, text);
   const type = f.get('type');
-  const common = ['type', 'mode', 'ignore-error', 'compression'];
+  const common = ['type', 'mode', 'ignore-error', 'compression', 'compression-level'];
   const mode = f.get('mode') ?? 'min';
   if (mode !== 'min' && mode !== 'max') throw invalid(flag, text, `mode=${mode}: expected min or max`);
   const ignoreError = f.has('ignore-error') ? bool(flag, text, 'ignore-error', f.get('ignore-error')!) : true;
   const compression = f.get('compression') ?? 'gzip';
-  if (compression === 'zstd' || compression === 'uncompressed' || compression === 'estargz') {
-    throw new OcibuildError('UNSUPPORTED', `${flag} compression=${compression} is not supported yet: cache layers are exported as built (gzip)`);
+  if (compression === 'estargz') throw new OcibuildError('UNSUPPORTED', `${flag} compression=estargz is not supported (gzip, zstd or uncompressed)`);
+  if (compression !== 'gzip' && compression !== 'zstd' && compression !== 'uncompressed') throw invalid(flag, text, `compression=${compression}: expected gzip, zstd or uncompressed`);
+  const levelText = f.get('compression-level');
+  let compressionLevel: number | undefined;
+  if (levelText !== undefined) {
+    if (!/^[0-9]+$/.test(levelText)) throw invalid(flag, text, `compression-level=${levelText}: expected a whole number`);
+    compressionLevel = Number(levelText);
+    try {
+      checkCompressionSpec({ compression, level: compressionLevel });
+    } catch (e) {
+      throw invalid(flag, text, (e as Error).message);
+    }
   }
-  if (compression !== 'gzip') throw invalid(flag, text, `compression=${compression}: expected gzip`);
-  const rest = { mode, ignoreError, compression } as const;
+  const rest = { mode, ignoreError, compression, ...(compressionLevel !== undefined ? { compressionLevel } : {}) } as const;
   switch (type) {
     case 'registry':
       allowOnly(flag, text, f, [...common, 'ref']);

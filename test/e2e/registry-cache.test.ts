@@ -248,6 +248,26 @@ describe('registry cache (issue 12)', () => {
     expect(explainLines(b2).map((l) => (l.includes('CACHED') ? 'hit' : 'miss'))).toEqual(['miss', 'miss', 'miss', 'hit', 'miss', 'miss']);
   }, 600_000);
 
+  it('compression=zstd: the cache layers are exported as zstd, and a fresh runner hits every step on them', async () => {
+    if (skip) return;
+    const ctx = await context('ctx-zstd');
+    const dir = path.join(world.tmp, 'zstd-cache');
+    expectOk(await ocibuild(await runner(), world.tmp, ['build', ctx, '-t', 'app:1', '--cache-to', `type=local,dest=${dir},mode=max,compression=zstd,compression-level=5`]));
+    const index = JSON.parse(await readFile(path.join(dir, 'index.json'), 'utf8'));
+    const manifest = JSON.parse(await readFile(path.join(dir, 'blobs/sha256', index.manifests[0].digest.slice(7)), 'utf8'));
+    expect(manifest.layers.length).toBeGreaterThan(0);
+    for (const l of manifest.layers as { mediaType: string }[]) expect(l.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+zstd');
+    const oci = path.join(world.tmp, 'out-zstd');
+    const b = await ocibuild(await runner(), world.tmp, ['build', ctx, '-t', 'app:1', '-o', `type=oci,dest=${oci}`, '--explain', '--cache-from', `type=local,src=${dir}`]);
+    expectOk(b);
+    const lines = explainLines(b);
+    expect(lines).toHaveLength(STEPS);
+    for (const l of lines) expect(l).toContain(`CACHED (remote cache ${dir})`);
+    // The image's own layers are the cache's zstd layers (its base's stay as pulled).
+    const cached = new Set((manifest.layers as { digest: string }[]).map((l) => l.digest));
+    expect((await imageLayers(oci)).filter((d) => cached.has(d)).length).toBeGreaterThan(0);
+  }, 600_000);
+
   it('type=inline: the cache travels with the pushed image, and --cache-from names the image', async () => {
     if (skip) return;
     const ctx = await context('ctx-inline');
