@@ -13,11 +13,12 @@ const src = path.join(repoRoot, 'src');
 
 /**
  * Shared leaves every module may import: errors, file names as bytes, Go-style
- * quoting (src/go-quote.ts: the parser's dumps and the engine's history text), and the progress event
+ * quoting (src/go-quote.ts: the parser's dumps and the engine's history text), buildx flag field lists
+ * (src/csv-fields.ts), and the progress event
  * model (src/engine/progress.ts, types only: pulls, layer writes and pushes
  * emit its events too).
  */
-const EVERYONE = ['errors', 'engine/progress', 'fs-names', 'go-quote'];
+const EVERYONE = ['errors', 'engine/progress', 'fs-names', 'go-quote', 'csv-fields'];
 
 /**
  * What each module may import besides itself and EVERYONE, for the layout of
@@ -31,6 +32,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   'fs-names': [],
   // Go's strconv.Quote on bytes (imports nothing): a leaf like errors, so the engine quotes history text without the parser.
   'go-quote': [],
+  // buildx-style flag field lists (`--output`, `--cache-to`): a leaf like errors.
+  'csv-fields': [],
   oci: [],
   // The parser knows nothing else.
   parser: [],

@@ -6,6 +6,7 @@
  * honoured or refused; none is accepted and ignored. Pure.
  */
 import { OcibuildError } from '../errors.js';
+import { splitFields } from '../csv-fields.js';
 import { checkCompressionSpec, type Compression } from '../oci/compression.js';
 
 /** Where a step cache is imported from (`--cache-from`). */
@@ -48,25 +49,8 @@ function fields(flag: string, text: string): Map<string, string> {
     out.set('ref', text.trim());
     return out;
   }
-  const parts: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cur += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      parts.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  if (quoted) throw invalid(flag, text, 'unterminated quote');
-  parts.push(cur);
+  const parts = splitFields(text);
+  if (!parts) throw invalid(flag, text, 'unterminated quote');
   for (const p of parts) {
     const i = p.indexOf('=');
     if (i <= 0) throw invalid(flag, text, `${JSON.stringify(p)} is not key=value`);

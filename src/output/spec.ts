@@ -4,6 +4,7 @@
  * refused; none is accepted and ignored.
  */
 import { OcibuildError } from '../errors.js';
+import { splitFields } from '../csv-fields.js';
 import { checkCompressionSpec, type Compression } from '../oci/compression.js';
 
 /**
@@ -44,26 +45,9 @@ const KEYS: Record<OutputSpec['type'], readonly string[]> = {
 
 /** Splits a CSV field list the way buildx does (double quotes group, `""` escapes a quote). */
 export function splitCsv(text: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cur += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ',') {
-      out.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  if (quoted) throw usage(`unterminated quote in --output ${JSON.stringify(text)}`);
-  out.push(cur);
-  return out;
+  const fields = splitFields(text);
+  if (!fields) throw usage(`unterminated quote in --output ${JSON.stringify(text)}`);
+  return fields;
 }
 
 function usage(message: string): OcibuildError {
