@@ -36,6 +36,7 @@ import { checkOutputSpec, parseOutputSpec, type OutputSpec } from './output/spec
 import { chooseSandbox, probeHost, readSecret, type ExtraHost, type IsolationRequest, type Rlimit, type SandboxMethod, type SecretSource, type SnapshotRequest } from './run/index.js';
 
 import { checkBuildOptions, withBuildDefaults, type BuildRegistryOptions } from './build-defaults.js';
+import { checkoutGitContext, gitContextOf } from './build-git.js';
 import { importLayoutImage, layoutContextOf, loadBuildContexts, namedContextLookup, parseBuildContexts, type BuildContexts } from './build-contexts.js';
 import { RemoteCaches, exportCaches, mountOrFetch, writeThrough, type CacheExportRecord, type CacheIo, type SeenStep } from './build-cache.js';
 import { parseCacheExport, parseCacheImport } from './cache/cache-spec.js';
@@ -66,9 +67,12 @@ export type PullFn = (
 
 /** Options of {@link build}. */
 export interface BuildOptions {
-  /** The build context directory. */
+  /**
+   * The build context directory, or a git repository (`https://host/repo.git#ref:subdir`,
+   * `git@host:repo.git`, `ssh://...`, `git://...`), checked out into the store for the build.
+   */
   context: string;
-  /** Path of the Dockerfile (default `<context>/Dockerfile`). */
+  /** Path of the Dockerfile (default `<context>/Dockerfile`; with a git context, a relative path is inside it). */
   file?: string;
   /** The Dockerfile's contents, instead of reading `file` (then `file` only names it in errors). */
   dockerfile?: string | Uint8Array;
@@ -261,6 +265,7 @@ function compileOptions(options: BuildOptions, prepared: Prepared, platform: Pla
  */
 export async function plan(options: BuildOptions): Promise<PlanResult> {
   checkBuildOptions(options);
+  if (gitContextOf(options.context)) throw new OcibuildError('UNSUPPORTED', `a plan (--dry-run) reads a local context; ${options.context} is a git repository (build it, or clone it and plan its directory)`);
   const prepared = await prepare(options);
   const { value, warnings } = compileDockerfile(prepared.ast, compileOptions(options, prepared, prepared.platforms[0]!));
   return { ast: prepared.ast, graph: value, warnings };
@@ -301,6 +306,20 @@ export async function buildInSession(options: BuildOptions, session: BuildSessio
 
 /** {@link build} once its options are checked and its registry hooks set. */
 async function buildWithHooks(options: BuildOptions, client: () => Promise<RegistryClient>, session?: BuildSession): Promise<BuildResult> {
+  const git = gitContextOf(options.context);
+  if (git) {
+    // A git URL as the context: checked out into the store's temp dir, built as a directory, removed.
+    const env = options.env ?? process.env;
+    const store = options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir()), storeRemoveOptions()));
+    const checkout = await checkoutGitContext(store, git, options.signal);
+    try {
+      // A relative Dockerfile path is inside the repository's context, as docker build reads it.
+      const file = options.file !== undefined && options.dockerfile === undefined && !path.isAbsolute(options.file) ? path.join(checkout.dir, options.file) : options.file;
+      return await buildWithHooks({ ...options, context: checkout.dir, store, ...(file !== undefined ? { file } : {}) }, client, session);
+    } finally {
+      await checkout.dispose();
+    }
+  }
   const prepared = await prepare(options);
   const env = prepared.env;
   const store = options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir()), storeRemoveOptions()));

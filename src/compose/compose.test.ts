@@ -112,10 +112,16 @@ describe('loadComposeProject', () => {
     expect(err.location).toMatch(/^compose\.yaml:4:\d+$/);
   });
 
-  it('an unknown build key, a git context, an unsupported network are located errors naming the key', async () => {
+  it('a git URL context is passed on as it is, with the Dockerfile path inside it', async () => {
+    await writeFile(path.join(dir, 'compose.yaml'), 'services:\n  web:\n    build:\n      context: https://git.example/app.git#v1:srv\n      dockerfile: docker/Dockerfile\n');
+    const b = serviceBuild(await load(), 'web');
+    expect(b.context).toBe('https://git.example/app.git#v1:srv');
+    expect(b.dockerfile).toBe('docker/Dockerfile');
+  });
+
+  it('an unknown build key, an unsupported network are located errors naming the key', async () => {
     const cases: [string, string, RegExp, string][] = [
       ['      contxt: .\n', 'COMPOSE_INVALID', /services\.web\.build\.contxt: unknown build key/, 'compose.yaml:4:7'],
-      ['      context: https://github.com/x/y.git\n', 'UNSUPPORTED', /is a git URL/, 'compose.yaml:4:7'],
       ['      context: ./web\n      network: backend\n', 'UNSUPPORTED', /RUN steps join no Compose network/, 'compose.yaml:5:7'],
       ['      context: ./web\n      provenance: true\n', 'UNSUPPORTED', /provenance/, 'compose.yaml:5:7'],
       ['      context: ./web\n      dockerfile: D\n      dockerfile_inline: FROM scratch\n', 'COMPOSE_INVALID', /cannot both be set/, 'compose.yaml:6:7'],

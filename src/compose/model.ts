@@ -24,7 +24,7 @@ export interface ComposeBuild {
   imageGiven: boolean;
   /** The context directory (absolute). */
   context: string;
-  /** The Dockerfile (absolute; default `<context>/Dockerfile`), unless `dockerfileInline`. */
+  /** The Dockerfile (absolute; default `<context>/Dockerfile`; for a git context, relative to it), unless `dockerfileInline`. */
   dockerfile?: string;
   /** `dockerfile_inline`: the Dockerfile's text. */
   dockerfileInline?: string;
@@ -140,11 +140,10 @@ export function serviceBuild(project: LoadedProject, service: string): ComposeBu
 
   // context
   const contextText = str('context') ?? '.';
-  if (GIT_URL.test(contextText)) {
-    throw composeError(`services.${service}.build.context: ${JSON.stringify(contextText)} is a git URL; ocibuild builds only from a local context directory so far`, at('context'), 'UNSUPPORTED', 'clone the repository and give its directory as the context');
-  }
-  const context = resolveLocal(contextText);
-  if (!existsSync(context) || !statSync(context).isDirectory()) {
+  // A git URL is passed on as it is: build() checks it out (the Dockerfile path is inside it).
+  const git = GIT_URL.test(contextText);
+  const context = git ? contextText : resolveLocal(contextText);
+  if (!git && (!existsSync(context) || !statSync(context).isDirectory())) {
     throw new OcibuildError('CONTEXT_NOT_FOUND', `services.${service}.build.context: ${context} is not a directory`, locate(at('context')));
   }
 
@@ -278,7 +277,7 @@ export function serviceBuild(project: LoadedProject, service: string): ComposeBu
     image: imageText ?? `${project.name}-${service}`,
     imageGiven: imageText !== undefined,
     context,
-    ...(dockerfileInline !== undefined ? { dockerfileInline } : { dockerfile: path.resolve(context, dockerfileText ?? 'Dockerfile') }),
+    ...(dockerfileInline !== undefined ? { dockerfileInline } : { dockerfile: git ? (dockerfileText ?? 'Dockerfile') : path.resolve(context, dockerfileText ?? 'Dockerfile') }),
     args,
     ...(target !== undefined ? { target } : {}),
     tags,

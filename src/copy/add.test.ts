@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import { contextSourceFs, parseGitRef, planCopy, urlFileName, type CopyOptions, type CopySpec } from './index.js';
+import { startGitHttpServer, type GitHttpServer } from './testing/git-server.js';
 import { h, listEntries, makeTree, mtimes, rawTar, removeTemp, tempDir, type RawMember } from './testing/helpers.js';
 
 let tmp: string;
@@ -280,7 +281,7 @@ describe('git references', () => {
 });
 
 describe('ADD git repositories', () => {
-  let server: http.Server;
+  let server: GitHttpServer;
   let base: string;
   let root: string;
   let commitV1: string;
@@ -309,52 +310,11 @@ describe('ADD git repositories', () => {
     git(work, 'commit', '-q', '-am', 'v2');
     git(path.join(root), 'clone', '-q', '--bare', work, 'repo.git');
     // git http-backend as CGI behind node:http (smart HTTP protocol)
-    server = http.createServer((req, res) => {
-      const url = new URL(req.url!, 'http://x');
-      const child = spawn('git', ['http-backend'], {
-        env: {
-          ...process.env,
-          GIT_PROJECT_ROOT: root,
-          GIT_HTTP_EXPORT_ALL: '1',
-          PATH_INFO: url.pathname,
-          QUERY_STRING: url.search.slice(1),
-          REQUEST_METHOD: req.method!,
-          CONTENT_TYPE: req.headers['content-type'] ?? '',
-          HTTP_CONTENT_ENCODING: req.headers['content-encoding'] ?? '',
-          HTTP_GIT_PROTOCOL: (req.headers['git-protocol'] as string | undefined) ?? '',
-          REMOTE_ADDR: '127.0.0.1',
-        },
-      });
-      req.pipe(child.stdin);
-      let head = Buffer.alloc(0);
-      let headerDone = false;
-      child.stdout.on('data', (chunk: Buffer) => {
-        if (headerDone) {
-          res.write(chunk);
-          return;
-        }
-        head = Buffer.concat([head, chunk]);
-        const sep = head.indexOf('\r\n\r\n');
-        if (sep < 0) return;
-        headerDone = true;
-        let status = 200;
-        for (const line of head.subarray(0, sep).toString('latin1').split('\r\n')) {
-          const i = line.indexOf(':');
-          const k = line.slice(0, i).trim();
-          const v = line.slice(i + 1).trim();
-          if (k.toLowerCase() === 'status') status = parseInt(v, 10);
-          else res.setHeader(k, v);
-        }
-        res.writeHead(status);
-        res.write(head.subarray(sep + 4));
-      });
-      child.stdout.on('end', () => res.end());
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await startGitHttpServer(root);
+    base = server.base;
   });
   afterAll(async () => {
-    await new Promise<void>((r) => server.close(() => r()));
+    await server.close();
     removeTemp(root);
   });
 

@@ -26,7 +26,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
     (c) =>
       registryFlags(runFlags(
         c
-          .positional('PATH', { type: 'string', describe: 'Build context directory', default: '.' })
+          .positional('PATH', { type: 'string', describe: 'Build context directory, or a git repository URL (https://host/repo.git#ref:subdir)', default: '.' })
           .option('file', { requiresArg: true, alias: 'f', type: 'string', describe: 'Dockerfile (default PATH/Dockerfile, - for stdin)' })
           .option('tag', { requiresArg: true, alias: 't', type: 'string', array: true, describe: 'Name and optionally a tag (name:tag)', default: [] as string[] })
           .option('target', { requiresArg: true, type: 'string', describe: 'Build this stage' })
@@ -59,6 +59,23 @@ export function register(y: Argv, ctx: CommandContext): Argv {
       // `ocibuild -` (as `docker build -`): the Dockerfile comes from stdin, with an empty context.
       const fromStdin = argv.PATH === STDIN_ARG;
       if (fromStdin && argv.file !== undefined) throw new OcibuildError('USAGE', 'with PATH "-" the Dockerfile is read from stdin: -f cannot be given too');
+      if (!fromStdin) {
+        // A git repository URL as PATH (as docker build takes it): checked out into the store, built, removed.
+        const { checkoutGitContext, gitContextOf } = await import('../../build-git.js');
+        const git = gitContextOf(argv.PATH, ctx.io.cwd);
+        if (git) {
+          const store = await openStore(ctx, argv.store !== undefined ? path.resolve(ctx.io.cwd, argv.store as string) : undefined);
+          const checkout = await checkoutGitContext(store, git);
+          try {
+            // -f names a file inside the repository's context.
+            const file = argv.file !== undefined && argv.file !== '-' ? path.join(checkout.dir, argv.file) : argv.file;
+            await runBuild(ctx, { ...(argv as unknown as BuildArgs), PATH: checkout.dir, ...(file !== undefined ? { file } : {}) }, checkout.dir);
+          } finally {
+            await checkout.dispose();
+          }
+          return;
+        }
+      }
       await runBuild(ctx, argv as unknown as BuildArgs, fromStdin ? undefined : path.resolve(ctx.io.cwd, argv.PATH));
     },
   );

@@ -1,0 +1,62 @@
+/**
+ * A git smart-HTTP server for tests: `git http-backend` as CGI behind
+ * node:http on 127.0.0.1, serving the bare repositories under `root`.
+ */
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface GitHttpServer {
+  /** `http://127.0.0.1:PORT`: a repository `root/repo.git` is `${base}/repo.git`. */
+  base: string;
+  close(): Promise<void>;
+}
+
+export async function startGitHttpServer(root: string): Promise<GitHttpServer> {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    const child = spawn('git', ['http-backend'], {
+      env: {
+        ...process.env,
+        GIT_PROJECT_ROOT: root,
+        GIT_HTTP_EXPORT_ALL: '1',
+        PATH_INFO: url.pathname,
+        QUERY_STRING: url.search.slice(1),
+        REQUEST_METHOD: req.method!,
+        CONTENT_TYPE: req.headers['content-type'] ?? '',
+        HTTP_CONTENT_ENCODING: req.headers['content-encoding'] ?? '',
+        HTTP_GIT_PROTOCOL: (req.headers['git-protocol'] as string | undefined) ?? '',
+        REMOTE_ADDR: '127.0.0.1',
+      },
+    });
+    req.pipe(child.stdin);
+    let head = Buffer.alloc(0);
+    let headerDone = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (headerDone) {
+        res.write(chunk);
+        return;
+      }
+      head = Buffer.concat([head, chunk]);
+      const sep = head.indexOf('\r\n\r\n');
+      if (sep < 0) return;
+      headerDone = true;
+      let status = 200;
+      for (const line of head.subarray(0, sep).toString('latin1').split('\r\n')) {
+        const i = line.indexOf(':');
+        const k = line.slice(0, i).trim();
+        const v = line.slice(i + 1).trim();
+        if (k.toLowerCase() === 'status') status = parseInt(v, 10);
+        else res.setHeader(k, v);
+      }
+      res.writeHead(status);
+      res.write(head.subarray(sep + 4));
+    });
+    child.stdout.on('end', () => res.end());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
