@@ -204,12 +204,18 @@ function context(dir, dockerfile) {
   return dir;
 }
 
-/** Runs `fn(tool)` for both tools interleaved, `runs` times; failures are recorded once per tool, not retried. */
+/**
+ * Runs `fn(tool)` for both tools interleaved, `runs` times; failures are recorded once per tool, not
+ * retried. A `sync` before each (untimed) flushes what the previous command left to write back (buildah's
+ * vfs copies the whole base per layer: 300 MB of dirty pages that otherwise slowed the next timed
+ * command, whichever tool it was).
+ */
 function interleaved(runs, fn) {
   const out = { ocibuild: [], buildah: [], errors: {} };
   for (let i = 0; i < runs; i++) {
     for (const tool of ['ocibuild', 'buildah']) {
       if (out.errors[tool]) continue;
+      spawnSync('sync');
       try {
         out[tool].push(fn(tool, i));
       } catch (e) {
