@@ -3,6 +3,7 @@ import { OcibuildError } from '../errors.js';
 import { formatError } from './errors.js';
 import { formatExamples } from './help.js';
 import { processIo, type CliIo } from './io.js';
+import { helpWidth, snapshotHelp } from './help-snapshot.js';
 import { ocibuildVersion } from './version.js';
 // The command modules load only what their options need; each handler imports
 // the rest (build, registry client, parser, RUN) when it runs (issue 8: start-up).
@@ -82,6 +83,12 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     io.stdout.write(`${ocibuildVersion()}\n`);
     return 0;
   }
+  // `--help` and `COMMAND --help` from the snapshot made at build time, when it is there and current.
+  const kept = snapshotHelp(argv, import.meta.url, ocibuildVersion(), io.env);
+  if (kept !== undefined) {
+    io.stdout.write(kept);
+    return 0;
+  }
   const { default: yargs } = await import('yargs');
   const commands = await loadCommands();
   argv = markStdin(argv);
@@ -96,7 +103,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     // `--no-cache` and `--no-prune` are flags of their own, as in docker (not negations of --cache/--prune)
     .parserConfiguration({ 'boolean-negation': false, 'greedy-arrays': false })
     .exitProcess(false)
-    .wrap(Math.min(110, process.stdout.columns || 100))
+    .wrap(helpWidth())
     .help()
     .alias('h', 'help')
     // Our own package.json's version: yargs would guess from the directory holding node_modules.
