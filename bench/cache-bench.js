@@ -6,6 +6,7 @@
 //                               --storage-driver vfs --cache-from/--cache-to a repository (warm)
 // Every run pulls the (busybox) base from the local registry and tags the result in its store.
 // Standalone: node bench/cache-bench.js [--runs N] [--json FILE]; from bench/run.js: runCacheBench().
+import { option, tableLines } from './common.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -149,9 +150,8 @@ export async function runCacheBench(options = {}) {
   const r2 = med.warm && med.buildah ? med.buildah / med.warm : undefined;
   rows.push(['vs cold build without cache', fmt(med.warm), `ocibuild cold, no cache ${fmt(med.cold)}`, r1 ? `${r1.toFixed(2)}x` : 'n/a', '>= 2x', verdict(r1 === undefined ? undefined : r1 >= 2)]);
   rows.push(['vs buildah --cache-from', fmt(med.warm), `buildah cold + cache ${fmt(med.buildah)}`, r2 ? `${r2.toFixed(2)}x` : 'n/a', '>= 1x', verdict(r2 === undefined ? undefined : r2 >= 1)]);
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   console.log(`\nRegistry cache (issue 12): cold CI run (empty store) with a warm registry cache, 20,000 files (${(data.smallBytes / 1e6).toFixed(0)} MB) + 2 RUN steps, medians of ${runs} interleaved runs`);
-  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+  for (const line of tableLines(rows)) console.log(line);
   if (results.warmAllHit === false) console.log('  WARNING: the cached ocibuild runs did not hit every step');
   for (const [k, e] of Object.entries(results.errors)) console.log(`  ${k} failed: ${e}`);
   results.loadAverageAtEnd = os.loadavg().map((l) => l.toFixed(1)).join(' ');
@@ -164,9 +164,6 @@ export async function runCacheBench(options = {}) {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const args = process.argv.slice(2);
-  const opt = (name, def) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : def;
-  };
+  const opt = (name, def) => option(args, name, def);
   await runCacheBench({ runs: Number(opt('runs', '3')), json: opt('json', undefined), data: opt('data', undefined) });
 }

@@ -10,6 +10,7 @@
 // Page cache dropped before every run (as bench/run.js); commands interleaved within each run.
 // Standalone: node bench/compression-bench.js [--runs N] [--sets small,big] [--json FILE];
 // from bench/run.js: runCompressionBench() (skipped with --no-compression).
+import { option, tableLines } from './common.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -159,18 +160,14 @@ export async function runCompressionBench(options = {}) {
     const size = r.sizes ? ` (zstd ${mb(r.sizes.zstd)} MB, gzip ${mb(r.sizes.gzip)} MB of ${(r.tarBytes / 1e6).toFixed(1)} MB)` : '';
     table.push([r.name + size, (r.medianMs.ocibuild / 1000).toFixed(2), r.anchor, (r.medianMs.anchor / 1000).toFixed(2), `${r.ratio.toFixed(2)}x`, r.target === undefined ? '-' : `${r.target.toFixed(2)}x`, r.met === null ? '-' : r.met ? 'yes' : 'NO']);
   }
-  const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
   log('\nCompression (issues 8 and 12): medians of ' + runs + ' interleaved runs, through the CLI');
-  for (const r of table) log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+  for (const line of tableLines(table)) log(line);
   log(`${results.cache}; load average at the end: ${results.loadAverageAtEnd}; zstd: ${results.zstd}\nJSON: ${jsonOut}`);
   return results;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
-  const opt = (name, def) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : def;
-  };
+  const opt = (name, def) => option(args, name, def);
   await runCompressionBench({ runs: Number(opt('runs', '3')), sets: opt('sets', 'small,big').split(','), ...(opt('json') ? { json: opt('json') } : {}) });
 }

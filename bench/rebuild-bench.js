@@ -10,6 +10,7 @@
 //
 // Standalone: node bench/rebuild-bench.js [--runs N] [--data DIR] [--json FILE]
 // From bench/run.js: import { runRebuildBench } from './rebuild-bench.js'.
+import { option, tableLines } from './common.js';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -160,18 +161,14 @@ export async function runRebuildBench(options = {}) {
   results.loadAverageAtEnd = os.loadavg().map((l) => l.toFixed(1)).join(' ');
   fs.writeFileSync(jsonOut, JSON.stringify(results, null, 2));
   const table = [['what', 'ocibuild', 'anchor', 'ratio', 'target', 'met'], ...results.rows.map((r) => [r.what, r.ours, r.anchor, r.ratio, r.target, r.met ? 'yes' : 'NO'])];
-  const widths = table[0].map((_, c) => Math.max(...table.map((r) => r[c].length)));
   console.log('');
-  for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+  for (const line of tableLines(table)) console.log(line);
   console.log(`\nrebuilds and peak RSS through the CLI, medians of ${runs} interleaved runs, page cache warm; load average at the end: ${results.loadAverageAtEnd}.\nJSON: ${jsonOut}`);
   return results;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const args = process.argv.slice(2);
-  const opt = (name, def) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : def;
-  };
+  const opt = (name, def) => option(args, name, def);
   await runRebuildBench({ runs: Number(opt('runs', '3')), data: opt('data', os.tmpdir()), json: opt('json', undefined) });
 }

@@ -9,6 +9,7 @@
 //            against `zstd -dc | sha256sum`
 // buildah: Debian's 1.28, `bud --layers --isolation chroot --storage-driver vfs`, own --root.
 // Standalone: node bench/run-bench.js [--runs N] [--json FILE]; from bench/run.js: runRunBench().
+import { option, tableLines } from './common.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, createCipheriv } from 'node:crypto';
 import fs from 'node:fs';
@@ -333,9 +334,8 @@ export async function runRunBench(options = {}) {
   // "within noise": the spread of the write50 runs themselves, at least 25%
   const spread = results.scenarios.write50?.ocibuild.length ? Math.max(0.25, (Math.max(...results.scenarios.write50.ocibuild) - Math.min(...results.scenarios.write50.ocibuild)) / w50) : undefined;
   rows.push(['write300/write50 (ocibuild)', sameCost ? `${sameCost.toFixed(2)}x` : 'n/a', '', '', `1x +- ${spread ? (spread * 100).toFixed(0) : '?'}%`, verdict(sameCost && spread ? Math.abs(sameCost - 1) <= spread : undefined)]);
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   console.log('\nRUN (issue 10): medians of', runs, 'interleaved runs, same Dockerfiles, buildah 1.28 bud --layers --isolation chroot --storage-driver vfs');
-  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+  for (const line of tableLines(rows)) console.log(line);
   for (const [s, r] of Object.entries(results.scenarios)) for (const [tool, e] of Object.entries(r.errors)) console.log(`  ${s}: ${tool} failed: ${e}`);
   const z = results.zstd;
   if (results.zstdError) console.log(`zstd layer read: failed: ${results.zstdError}`);
@@ -350,10 +350,7 @@ export async function runRunBench(options = {}) {
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const args = process.argv.slice(2);
-  const opt = (name, def) => {
-    const i = args.indexOf(`--${name}`);
-    return i >= 0 ? args[i + 1] : def;
-  };
+  const opt = (name, def) => option(args, name, def);
   // --only write50,write300 (exploring): just those scenarios (cold10 also gives cached10; zstd).
   await runRunBench({ runs: Number(opt('runs', '3')), json: opt('json', undefined), data: opt('data', undefined), only: opt('only', undefined)?.split(',') });
 }

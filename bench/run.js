@@ -4,6 +4,7 @@
 // `tar | gzip -6 | sha256sum` on the same data, in the same run.
 // Options: --runs N (default 5), --sets small,big, --data DIR (default: tmpdir), --no-registry, --no-run, --no-compression, --no-startup, --no-cache-bench, --no-rebuild,
 //          --json FILE (default: <tmpdir>/ocibuild-bench-layers.json), --warm (skip cache drops)
+import { option, tableLines } from './common.js';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -13,10 +14,7 @@ import { ensureData } from './data.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
-const opt = (name, def) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : def;
-};
+const opt = (name, def) => option(args, name, def);
 const runs = Number(opt('runs', '5'));
 const sets = opt('sets', 'small,big').split(',');
 const dataBase = opt('data', os.tmpdir());
@@ -140,8 +138,7 @@ const rows = [['set', 'files', 'MB', 'ocibuild s', 'pigz -p2 s', 'gzip -6 s', 'v
 for (const [set, r] of Object.entries(results.sets)) {
   rows.push([set, String(r.files), (r.bytes / 1e6).toFixed(0), (r.medianMs.ocibuild / 1000).toFixed(2), (r.medianMs.pigz / 1000).toFixed(2), (r.medianMs.gzip / 1000).toFixed(2), `${r.ratioToPigz.toFixed(2)}x`, `${r.ratioToGzip.toFixed(2)}x`, r.medianCpuSeconds ? ['ocibuild', 'pigz', 'gzip'].map((k) => r.medianCpuSeconds[k].toFixed(1)).join('/') : 'n/a', r.deterministic ? 'yes' : 'NO', r.diffIdVerified ? 'ok' : 'MISMATCH']);
 }
-const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+for (const line of tableLines(rows)) console.log(line);
 const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
 results.loadAverageAtEnd = load;
 fs.writeFileSync(jsonOut, JSON.stringify(results, null, 2));

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import { contextSourceFs, parseGitRef, planCopy, urlFileName, type CopyOptions, type CopySpec } from './index.js';
-import { startGitHttpServer, type GitHttpServer } from './testing/git-server.js';
+import { gitIn, startGitHttpServer, type GitHttpServer } from './testing/git-server.js';
 import { h, listEntries, makeTree, mtimes, rawTar, removeTemp, tempDir, type RawMember } from './testing/helpers.js';
 
 let tmp: string;
@@ -288,12 +288,7 @@ describe('ADD git repositories', () => {
   let commitTime: number;
 
   function git(cwd: string, ...args: string[]): string {
-    return execFileSync('git', args, {
-      cwd,
-      env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e', GIT_AUTHOR_DATE: '1400000000 +0000', GIT_COMMITTER_DATE: '1400000000 +0000', GIT_CONFIG_NOSYSTEM: '1', HOME: root },
-    })
-      .toString()
-      .trim();
+    return gitIn(cwd, root, ...args);
   }
 
   beforeAll(async () => {

@@ -4,14 +4,13 @@
  * dir (`#ref:subdir` picked, `.git` left out), built as a directory, removed afterwards.
  * Served by `git http-backend` on 127.0.0.1 (smart HTTP).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { build } from '../../src/build.js';
 import { compose } from '../../src/build-compose.js';
 import { Store } from '../../src/cache/store.js';
-import { startGitHttpServer, type GitHttpServer } from '../../src/copy/testing/git-server.js';
+import { gitIn, startGitHttpServer, type GitHttpServer } from '../../src/copy/testing/git-server.js';
 import { runCli } from '../cli-io.js';
 
 let tmp: string;
@@ -19,12 +18,7 @@ let server: GitHttpServer;
 let storeDir: string;
 
 function git(cwd: string, ...args: string[]): string {
-  return execFileSync('git', args, {
-    cwd,
-    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e', GIT_AUTHOR_DATE: '1400000000 +0000', GIT_COMMITTER_DATE: '1400000000 +0000', GIT_CONFIG_NOSYSTEM: '1', HOME: tmp },
-  })
-    .toString()
-    .trim();
+  return gitIn(cwd, tmp, ...args);
 }
 
 beforeAll(async () => {

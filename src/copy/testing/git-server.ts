@@ -2,7 +2,7 @@
  * A git smart-HTTP server for tests: `git http-backend` as CGI behind
  * node:http on 127.0.0.1, serving the bare repositories under `root`.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -59,4 +59,14 @@ export async function startGitHttpServer(root: string): Promise<GitHttpServer> {
     base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+}
+
+/** Runs git in `cwd` with a fixed author, committer and date (1400000000) and `home` as HOME; its trimmed output. */
+export function gitIn(cwd: string, home: string, ...args: string[]): string {
+  return execFileSync('git', args, {
+    cwd,
+    env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e', GIT_AUTHOR_DATE: '1400000000 +0000', GIT_COMMITTER_DATE: '1400000000 +0000', GIT_CONFIG_NOSYSTEM: '1', HOME: home },
+  })
+    .toString()
+    .trim();
 }
