@@ -9,14 +9,12 @@
 import os from 'node:os';
 import path from 'node:path';
 import pLimit from 'p-limit';
-import { buildInSession, createBuildSession, type BuildOptions, type BuildResult, type RunOptions } from './build.js';
-import { Store } from './cache/store.js';
-import { defaultStoreRoot } from './cache/paths.js';
+import { buildInSession, createBuildSession, openBuildStore, type BuildOptions, type BuildResult, type RunOptions } from './build.js';
+import type { Store } from './cache/store.js';
 import { applyComposeSets, buildServiceNames, composeError, loadComposeProject, serviceBuild, type ComposeBuild, type ComposeLocation, type ComposeWarning, type LoadedProject } from './compose/index.js';
 import { OcibuildError } from './errors.js';
 import type { ProgressSink } from './engine/progress.js';
 import { parseImageName } from './image/names.js';
-import { storeRemoveOptions } from './rootfs/unpacked.js';
 import { parseAddHost, parseShmSize, parseUlimit, type ExtraHost, type Rlimit, type SecretSource } from './run/index.js';
 
 /** Options of {@link compose}: which files and services, and what every service's build shares. */
@@ -252,7 +250,7 @@ export async function compose(options: ComposeOptions): Promise<ComposeResult> {
 /** Builds a plan made by {@link composeBuildPlan} (the CLI looks at it first: sources, names for credentials). */
 export async function buildComposePlan(plan: ComposePlan, options: ComposeOptions): Promise<ComposeResult> {
   const env = options.env ?? process.env;
-  const store = options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir()), storeRemoveOptions()));
+  const store = await openBuildStore(options, env);
   const session = createBuildSession();
   const limit = pLimit(Math.max(1, options.concurrency ?? Math.max(2, os.availableParallelism())));
   const stop = new AbortController();

@@ -304,13 +304,17 @@ export async function buildInSession(options: BuildOptions, session: BuildSessio
   return withBuildDefaults(options, (o, client) => buildWithHooks(o, client, session));
 }
 
+/** The store a build (or compose) uses: the one given, else opened at `storeRoot` or the default root. */
+export async function openBuildStore(options: Pick<BuildOptions, 'store' | 'storeRoot' | 'env'>, env = options.env ?? process.env): Promise<Store> {
+  return options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir()), storeRemoveOptions()));
+}
+
 /** {@link build} once its options are checked and its registry hooks set. */
 async function buildWithHooks(options: BuildOptions, client: () => Promise<RegistryClient>, session?: BuildSession): Promise<BuildResult> {
   const git = gitContextOf(options.context);
   if (git) {
     // A git URL as the context: checked out into the store's temp dir, built as a directory, removed.
-    const env = options.env ?? process.env;
-    const store = options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir()), storeRemoveOptions()));
+    const store = await openBuildStore(options);
     const checkout = await checkoutGitContext(store, git, options.signal);
     try {
       // A relative Dockerfile path is inside the repository's context, as docker build reads it.
@@ -322,7 +326,7 @@ async function buildWithHooks(options: BuildOptions, client: () => Promise<Regis
   }
   const prepared = await prepare(options);
   const env = prepared.env;
-  const store = options.store ?? (await Store.open(options.storeRoot ?? defaultStoreRoot(env, os.homedir()), storeRemoveOptions()));
+  const store = await openBuildStore(options, env);
   const cacheImports = (options.cacheFrom ?? []).map(parseCacheImport);
   const cacheExports = (options.cacheTo ?? []).map(parseCacheExport);
   const usesRemoteCache = cacheImports.length + cacheExports.length > 0;

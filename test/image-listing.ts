@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import path from 'node:path';
 import type { Store } from '../src/cache/store.js';
 import { readImage } from '../src/image/read.js';
 import { readLayer } from '../src/layers/index.js';
@@ -39,4 +41,24 @@ export async function describeImage(store: Store, descriptor: Descriptor): Promi
     }
   }
   return lines.join('\n') + '\n';
+}
+
+/** One line per path of a directory tree, sorted: mode, owner, and a link target or a content digest. */
+export async function listTree(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const name of (await readdir(dir)).sort()) {
+      const p = path.join(dir, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = await lstat(p);
+      let what: string;
+      if (st.isSymbolicLink()) what = `link -> ${await readlink(p)}`;
+      else if (st.isDirectory()) what = 'dir';
+      else what = `file ${createHash('sha256').update(await readFile(p)).digest('hex').slice(0, 16)}`;
+      out.push(`${r} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${what}`);
+      if (st.isDirectory()) await walk(p, r);
+    }
+  };
+  await walk(root, '');
+  return out;
 }

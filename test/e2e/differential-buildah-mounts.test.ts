@@ -14,8 +14,7 @@
  * `required` flag of a secret mount: the test writes `required=true`.
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readFile, readdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -24,6 +23,7 @@ import { Store } from '../../src/cache/store.js';
 import { probeHost } from '../../src/run/index.js';
 import { makeBusyboxImage } from '../base-image.js';
 import { probeRuntime } from '../runtime.js';
+import { listTree } from '../image-listing.js';
 
 const exec = promisify(execFile);
 
@@ -39,24 +39,7 @@ RUN --mount=type=tmpfs,target=/t ls -A /t | wc -l > /tmpfs-count && touch /t/x
 RUN --mount=type=secret,id=s,required=true,mode=0440 stat -c '%a' /run/secrets/s > /secret-mode && wc -c < /run/secrets/s > /secret-len
 `;
 
-async function tree(root: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const name of (await readdir(dir)).sort()) {
-      const p = path.join(dir, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = await lstat(p);
-      let what: string;
-      if (st.isSymbolicLink()) what = `link -> ${await readlink(p)}`;
-      else if (st.isDirectory()) what = 'dir';
-      else what = `file ${createHash('sha256').update(await readFile(p)).digest('hex').slice(0, 16)}`;
-      out.push(`${r} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${what}`);
-      if (st.isDirectory()) await walk(p, r);
-    }
-  };
-  await walk(root, '');
-  return out;
-}
+const tree = listTree;
 
 describe('differential: RUN --mount with ocibuild and buildah', () => {
   let tmp: string;

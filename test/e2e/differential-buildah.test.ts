@@ -9,13 +9,13 @@
  * buildah's OCI configs) and `--start-interval` (unknown to buildah 1.28).
  */
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, readdir, lstat, readlink, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { build } from '../../src/build.js';
 import { Store } from '../../src/cache/store.js';
+import { listTree } from '../image-listing.js';
 
 const exec = promisify(execFile);
 
@@ -37,24 +37,7 @@ ENTRYPOINT ["/bin/x.sh"]
 CMD run --now
 `;
 
-async function tree(root: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (dir: string, rel: string): Promise<void> => {
-    for (const name of (await readdir(dir)).sort()) {
-      const p = path.join(dir, name);
-      const r = rel ? `${rel}/${name}` : name;
-      const st = await lstat(p);
-      let what: string;
-      if (st.isSymbolicLink()) what = `link -> ${await readlink(p)}`;
-      else if (st.isDirectory()) what = 'dir';
-      else what = `file ${createHash('sha256').update(await readFile(p)).digest('hex').slice(0, 16)}`;
-      out.push(`${r} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${what}`);
-      if (st.isDirectory()) await walk(p, r);
-    }
-  };
-  await walk(root, '');
-  return out;
-}
+const tree = listTree;
 
 const CONFIG_KEYS = ['User', 'ExposedPorts', 'Env', 'Entrypoint', 'Cmd', 'Volumes', 'WorkingDir', 'StopSignal'] as const;
 
