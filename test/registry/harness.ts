@@ -244,7 +244,9 @@ export async function startRegistry(options: StartRegistryOptions): Promise<Test
   }
   const config = path.join(dir, 'config.yml');
   await writeFile(config, lines.join('\n') + '\n');
-  const proc = spawn('docker-registry', ['serve', config], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  // setpriv (util-linux) execs the registry with a parent-death signal: a test run that is killed
+  // (Ctrl-C, a jest worker stopped) leaves no registry behind, as the RUN sandbox does for builds.
+  const proc = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'docker-registry', 'serve', config], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   proc.stdout!.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
   proc.stderr!.on('data', (b: Buffer) => (log = (log + b.toString()).slice(-4000)));
