@@ -44,6 +44,7 @@ export async function ensureDist(): Promise<void> {
   try {
     if ((await builtAt()) >= (await newestSource(path.join(repoRoot, 'src')))) return;
     await exec(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'tsconfig.build.json')], { cwd: repoRoot });
+    await exec(process.execPath, [path.join(repoRoot, 'scripts/bundle.mjs')], { cwd: repoRoot });
     await exec(process.execPath, [path.join(repoRoot, 'scripts/help-snapshot.mjs')], { cwd: repoRoot });
   } finally {
     await rmdir(lock);

@@ -40,7 +40,8 @@ export function snapshotHelp(argv: readonly string[], mainUrl: string, version: 
   if (command === undefined) return undefined;
   try {
     const snap = JSON.parse(readFileSync(new URL(HELP_SNAPSHOT_FILE, mainUrl), 'utf8')) as HelpSnapshot;
-    if (snap.version !== version || snap.stamp !== statSync(fileURLToPath(mainUrl)).mtimeMs) return undefined;
+    // Stamped with main.js, also when `mainUrl` is the bundle made from it (src/cli/entry.ts).
+    if (snap.version !== version || snap.stamp !== statSync(fileURLToPath(new URL('main.js', mainUrl))).mtimeMs) return undefined;
     return snap.texts[String(helpWidth())]?.[command];
   } catch {
     return undefined;

@@ -74,6 +74,19 @@ function deferHandlers(y: Argv, defer: (run: () => Promise<unknown>) => void): A
 }
 
 /**
+ * yargs renders a command's whole help text after running its handler, only to
+ * show it if the handler then fails with showHelpOnFail, which we turn off:
+ * ~90 ms of cliui wrapping on every `ocibuild build` (issue 8, warm rebuild).
+ * `--help` itself does not use that cache. The internal method is checked, not
+ * assumed: another yargs just keeps its cost.
+ */
+function skipHelpCache(y: Argv): void {
+  const internal = (y as unknown as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: unknown } } }).getInternalMethods?.();
+  const usage = internal?.getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => undefined;
+}
+
+/**
  * Runs the CLI with `argv` (without node and script) and returns the exit code.
  * All output goes through `io`, so tests run commands in-process.
  */
@@ -119,6 +132,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   });
   for (const register of commands) y = register(y, ctx);
   y = y.showHelpOnFail(false);
+  skipHelpCache(y);
   try {
     await y.parseAsync(argv, {}, (err, _argv, output) => {
       if (output) {

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { OcibuildError } from '../errors.js';
 import { DigestStream, parseDigest, type Digest } from '../oci/digest.js';
 import type { HttpOptions } from './types.js';
@@ -88,6 +88,8 @@ export async function download(src: string, dir: string, options: { http?: HttpO
   } catch (e) {
     throw new OcibuildError('ADD_DOWNLOAD', `invalid URL ${JSON.stringify(shown)}`, { cause: e });
   }
+  // undici loads with the first download, not with every build that has a COPY (issue 8: ~0.1 s).
+  const { Agent, interceptors, request } = await import('undici');
   const own = options.http?.dispatcher === undefined ? new Agent() : undefined;
   const base: Dispatcher = options.http?.dispatcher ?? own!;
   const dispatcher = base.compose(interceptors.redirect({ maxRedirections: options.http?.maxRedirections ?? 10 }));

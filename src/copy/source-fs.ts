@@ -158,7 +158,9 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       // Names as bytes, decoded losslessly: a name that is not valid UTF-8 is kept, never dropped.
       let names: { name: string; isDirectory(): boolean }[];
       try {
-        const dirents = (await fs.promises.readdir(fsPath(onDisk(rel)), { withFileTypes: true, encoding: 'buffer' })) as unknown as fs.Dirent[];
+        // Synchronous, as lstat above: a promise round trip through the thread pool per directory
+        // left the walk idle (issue 8: warm rebuild).
+        const dirents = fs.readdirSync(fsPath(onDisk(rel)), { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent[];
         names = dirents.map((d) => ({ name: decodeFsName(d.name as unknown as Buffer), isDirectory: () => d.isDirectory() }));
       } catch (e) {
         throw readError(description, rel, e);

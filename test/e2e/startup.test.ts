@@ -8,7 +8,7 @@
  * through a load hook, CommonJS files from require.cache at exit).
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -113,7 +113,7 @@ describe('issue 8: start-up loads only what a command uses', () => {
   });
 
   it('the recorder sees the parser when a command parses (nearley and moo are CommonJS)', async () => {
-    const r = await loaded([bin(), 'parse', '-f', '-'], 'FROM scratch\n');
+    const r = await loaded([bin(), 'parse', '-f', '-'], 'FROM scratch\n', { OCIBUILD_BUNDLE: '0' });
     expect(r.stdout).toContain('(from "scratch")');
     expect(heavyIn(r.modules, HEAVY_FOR_HELP).filter((h) => /^(nearley|moo|the parser)/.test(h)).length).toBeGreaterThanOrEqual(3);
   });
@@ -126,5 +126,38 @@ describe('issue 8: start-up loads only what a command uses', () => {
     // Used, they load: a parse brings nearley and moo, a directory walk the layers. (The registry client uses node:http.)
     const used = await loaded(['--input-type=module', '-e', `const m = await import(${JSON.stringify(index)}); await new m.RegistryClient().close(); m.parseDockerfile('FROM scratch\\n'); await m.entriesFromDirectory('.')`]);
     expect(heavyIn(used.modules, HEAVY).map((h) => h.split(':')[0])).toEqual(expect.arrayContaining(['nearley', 'moo', 'layers (tar, gzip)']));
+  });
+
+  it('a command other than --version and --help runs from the bundle `npm run build` made, which leaves undici and yaml out', async () => {
+    const r = await loaded([bin(), 'parse', '-f', '-'], 'FROM scratch\n');
+    expect(r.stdout).toContain('(from "scratch")');
+    const ours = r.modules.filter((m) => m.startsWith('dist/'));
+    expect(ours).toEqual(expect.arrayContaining([expect.stringMatching(/^dist\/cli\/main\.bundle-\d+\.mjs$/)]));
+    // Only the entry's own small modules besides the bundle: not main.js nor the ~180 it imports.
+    expect(ours.filter((m) => !/^dist\/cli\/(main\.bundle-\d+\.mjs|entry\.js|help-snapshot\.js)$/.test(m))).toEqual([]);
+    expect(r.modules.filter((m) => /(?:^|\/)node_modules\/(undici|yaml)\//.test(m))).toEqual([]);
+  });
+
+  it('a bundle made from another main.js is never run: the CLI runs as compiled', async () => {
+    // A copy of the package whose main.js is newer than its bundle (dist/ recompiled without bundling).
+    const pkg = path.join(tmp, 'pkg');
+    await cp(path.join(repoRoot, 'dist'), path.join(pkg, 'dist'), { recursive: true });
+    await cp(path.join(repoRoot, 'bin'), path.join(pkg, 'bin'), { recursive: true });
+    await cp(path.join(repoRoot, 'package.json'), path.join(pkg, 'package.json'));
+    await symlink(path.join(repoRoot, 'node_modules'), path.join(pkg, 'node_modules'));
+    const bundles = (await readdir(path.join(pkg, 'dist/cli'))).filter((f) => /^main\.bundle-\d+\.mjs$/.test(f));
+    expect(bundles).toHaveLength(1);
+    // A copy gets new mtimes: name the bundle after the copied main.js, as scripts/bundle.mjs does.
+    const current = `main.bundle-${(await stat(path.join(pkg, 'dist/cli/main.js'), { bigint: true })).mtimeNs}.mjs`;
+    await rename(path.join(pkg, 'dist/cli', bundles[0]!), path.join(pkg, 'dist/cli', current));
+    bundles[0] = current;
+    const before = await loaded([path.join(pkg, 'bin/ocibuild'), 'parse', '-f', '-'], 'FROM scratch\n');
+    expect(before.modules).toContain(path.join(pkg, 'dist/cli', bundles[0]!));
+    const later = new Date(Date.now() + 5_000);
+    await utimes(path.join(pkg, 'dist/cli/main.js'), later, later);
+    const after = await loaded([path.join(pkg, 'bin/ocibuild'), 'parse', '-f', '-'], 'FROM scratch\n');
+    expect(after.stdout).toContain('(from "scratch")');
+    expect(after.modules).toContain(path.join(pkg, 'dist/cli/main.js'));
+    expect(after.modules.filter((m) => m.includes('main.bundle-'))).toEqual([]);
   });
 });
