@@ -22,10 +22,18 @@ export interface ReadRequest {
   position: number;
   length: number;
   last: boolean;
+  /**
+   * For a whole file read at once: also return the file's stat identity
+   * (`dev:ino:size:mtimeNs:ctimeNs`, as src/copy/source-fs.ts's
+   * `fileIdentity`) taken from the open file after its bytes were read, so a
+   * stat cache can tell the bytes belong to the identity it planned with
+   * without another stat of every path (issue 8: ~0.3 s on 20,000 files).
+   */
+  identity?: boolean;
 }
 
 /** What came back for one read. */
-export type ReadResult = { ok: true; data: Buffer } | { ok: false; kind: 'io'; code?: string; message: string } | { ok: false; kind: 'size'; got: string };
+export type ReadResult = { ok: true; data: Buffer; identity?: string } | { ok: false; kind: 'io'; code?: string; message: string } | { ok: false; kind: 'size'; got: string };
 
 /** Kept as plain JS: it runs in a worker with `eval: true` (also under ts-jest). */
 const WORKER_SOURCE = `
@@ -40,7 +48,7 @@ parentPort.on('message', (msg) => {
   const buf = Buffer.from(ab);
   const results = [];
   let off = 0;
-  for (const [path, position, length, last] of reads) {
+  for (const [path, position, length, last, wantIdentity] of reads) {
     let fd = -1;
     try {
       // O_NONBLOCK: a FIFO given as a file source must not hang the reader.
@@ -56,7 +64,10 @@ parentPort.on('message', (msg) => {
         }
         if (got < length) results.push({ kind: 'size', got: 'got ' + (position + got) });
         else if (last && fs.readSync(fd, buf, total, 1, position + length) > 0) results.push({ kind: 'size', got: 'it grew' });
-        else results.push({ off });
+        else if (wantIdentity) {
+          const st = fs.fstatSync(fd, { bigint: true });
+          results.push({ off, identity: [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':') });
+        } else results.push({ off });
       }
     } catch (e) {
       results.push({ kind: 'io', code: e.code, message: String(e.message) });
@@ -107,6 +118,10 @@ export function readSyncChecked(req: ReadRequest): ReadResult {
     }
     if (got < req.length) return { ok: false, kind: 'size', got: `got ${req.position + got}` };
     if (req.last && fs.readSync(fd, buf, req.length, 1, req.position + req.length) > 0) return { ok: false, kind: 'size', got: 'it grew' };
+    if (req.identity) {
+      const st = fs.fstatSync(fd, { bigint: true });
+      return { ok: true, data: buf.subarray(0, req.length), identity: [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':') };
+    }
     return { ok: true, data: buf.subarray(0, req.length) };
   } catch (e) {
     return { ok: false, kind: 'io', code: (e as NodeJS.ErrnoException).code, message: (e as Error).message };
@@ -137,7 +152,7 @@ export class ReadAhead {
   private spawn(): Worker {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
-    worker.on('message', (msg: { id: number; results: ({ off: number } | { kind: 'size'; got: string } | { kind: 'io'; code?: string; message: string })[]; buffer: ArrayBuffer }) => {
+    worker.on('message', (msg: { id: number; results: ({ off: number; identity?: string } | { kind: 'size'; got: string } | { kind: 'io'; code?: string; message: string })[]; buffer: ArrayBuffer }) => {
       const w = this.waiting.get(msg.id);
       if (!w) return;
       this.waiting.delete(msg.id);
@@ -146,7 +161,7 @@ export class ReadAhead {
       this.starts.delete(msg.id);
       const out: ReadResult[] = msg.results.map((r, i) => {
         const req = this.reads[start + i]!;
-        if ('off' in r) return { ok: true, data: buf.subarray(r.off, r.off + req.length) };
+        if ('off' in r) return r.identity === undefined ? { ok: true, data: buf.subarray(r.off, r.off + req.length) } : { ok: true, data: buf.subarray(r.off, r.off + req.length), identity: r.identity };
         if (r.kind === 'size') return { ok: false, kind: 'size', got: r.got };
         return { ok: false, kind: 'io', code: r.code, message: r.message };
       });
@@ -185,7 +200,7 @@ export class ReadAhead {
         this.waiting.set(id, { resolve, reject });
       });
       done.catch(() => undefined);
-      this.workers[id % this.workers.length]!.postMessage({ id, reads: this.reads.slice(start, end).map((r) => [fsPath(r.path), r.position, r.length, r.last]) });
+      this.workers[id % this.workers.length]!.postMessage({ id, reads: this.reads.slice(start, end).map((r) => [fsPath(r.path), r.position, r.length, r.last, r.identity === true]) });
       this.batches.push({ start, end, done });
     }
   }

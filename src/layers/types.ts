@@ -87,4 +87,11 @@ export interface LayerResult {
   mediaType: string;
   /** With `fileDigests`: SHA-256 of each file read from disk, by source path. */
   fileDigests?: Map<string, Digest>;
+  /**
+   * With `fileDigests`: the stat identity of each file read whole in one
+   * piece, taken from the open file after its bytes were read (the file
+   * those bytes came from, even if the path was replaced since). Files read in
+   * several ranges are not here: their identity needs a stat after all ranges.
+   */
+  readIdentities?: Map<string, string>;
 }

@@ -269,6 +269,38 @@ describe('writeLayer', () => {
     }
   });
 
+  it('with fileDigests, gives the identity of each file read whole, taken from the file it read (read-ahead and single reads)', async () => {
+    const src = tempDir();
+    const identity = (f: string) => {
+      const st = fs.statSync(f, { bigint: true });
+      return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
+    };
+    const entry = (name: string, size: number): LayerEntry => ({ path: name, type: 'file', mode: 0o644, uid: 0, gid: 0, size, source: { kind: 'path', path: path.join(src, name) } });
+    // 100 small files (the read-ahead workers), one of 2.5 MiB (three ranges: no identity).
+    const entries: LayerEntry[] = [];
+    for (let i = 0; i < 100; i++) {
+      fs.writeFileSync(path.join(src, `f${i}`), `file ${i}\n`);
+      entries.push(entry(`f${i}`, fs.statSync(path.join(src, `f${i}`)).size));
+    }
+    fs.writeFileSync(path.join(src, 'big'), noise(2_500_000));
+    entries.push(entry('big', 2_500_000));
+    const many = await writeLayer(entries, new MemorySink(), { fileDigests: true });
+    expect(many.fileDigests!.size).toBe(101);
+    expect(many.readIdentities!.size).toBe(100);
+    for (let i = 0; i < 100; i++) expect(many.readIdentities!.get(path.join(src, `f${i}`))).toBe(identity(path.join(src, `f${i}`)));
+    expect(many.readIdentities!.has(path.join(src, 'big'))).toBe(false);
+    // A path replaced after it was listed: the identity is the replacement's (what was read), not the listed one.
+    const listed = identity(path.join(src, 'f0'));
+    fs.writeFileSync(path.join(src, 'f0.new'), 'file 0\n');
+    fs.renameSync(path.join(src, 'f0.new'), path.join(src, 'f0'));
+    const one = await writeLayer([entries[0]!], new MemorySink(), { fileDigests: true });
+    expect(one.readIdentities!.get(path.join(src, 'f0'))).toBe(identity(path.join(src, 'f0')));
+    expect(one.readIdentities!.get(path.join(src, 'f0'))).not.toBe(listed);
+    // Without fileDigests, none is taken.
+    expect((await writeLayer(entries.slice(0, 3), new MemorySink())).readIdentities).toBeUndefined();
+    fs.rmSync(src, { recursive: true, force: true });
+  });
+
   it('fails when a file changed size since it was listed, and destroys the output', async () => {
     const src = tempDir();
     fs.writeFileSync(path.join(src, 'f'), 'grown content');

@@ -445,12 +445,14 @@ export async function writeLayer(
       firstRead[i] = reads.length;
       for (let pos = 0; pos < p.size; pos += READ_RANGE) {
         const length = Math.min(READ_RANGE, p.size - pos);
-        reads.push({ path: p.source.path, position: pos, length, last: pos + length === p.size });
+        const last = pos + length === p.size;
+        reads.push({ path: p.source.path, position: pos, length, last, ...(options.fileDigests && pos === 0 && last ? { identity: true } : {}) });
       }
       readBytes += p.size;
     }
     if (reads.length >= READ_AHEAD_MIN_READS || readBytes >= READ_RANGE) readAhead = new ReadAhead(reads);
     const fileDigests = options.fileDigests ? new Map<string, Digest>() : undefined;
+    const readIdentities = options.fileDigests ? new Map<string, string>() : undefined;
     for (let i = 0; i < list.length; i++) {
       if (signal?.aborted) signal.throwIfAborted();
       const p = list[i]!;
@@ -479,6 +481,7 @@ export async function writeLayer(
           const r = readAhead ? await readAhead.take(k) : readSyncChecked(req);
           if (!r.ok) throw readFailure(p, req.path, r);
           fileHash?.update(r.data);
+          if (r.identity !== undefined) readIdentities?.set(req.path, r.identity);
           w = sink.write(r.data);
           if (w) await w;
           if (req.last) break;
@@ -511,7 +514,7 @@ export async function writeLayer(
       size: writer.size,
       uncompressedSize: sink.tarSize,
       mediaType: compression === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer,
-      ...(fileDigests ? { fileDigests } : {}),
+      ...(fileDigests ? { fileDigests, readIdentities: readIdentities! } : {}),
     };
   } catch (e) {
     await gzip?.abort();

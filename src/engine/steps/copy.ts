@@ -210,6 +210,7 @@ export const copyExecutor: Executor<CopyStep> = {
     const statCache = fromContext ? await ctx.inputs.statCache?.() : undefined;
     const cacheable = statCache !== undefined && !plan.entries.some((e) => e.source?.kind === 'stream');
     let fileDigests: Map<string, Digest> | undefined;
+    let readIdentities: Map<string, string> | undefined;
     const sde = ctx.settings.sourceDateEpoch;
     const layer = await writeLayerBlob(ctx, async (out) => {
       const r = await writeLayer(plan.entries, out, {
@@ -219,20 +220,22 @@ export const copyExecutor: Executor<CopyStep> = {
         signal: ctx.signal,
       });
       fileDigests = r.fileDigests;
+      readIdentities = r.readIdentities;
       return r;
     });
     const outcome = { ...outcomeWith(ctx, layer), warnings: plan.warnings };
     if (!cacheable || !fileDigests) return outcome;
     // Remember a context file's digest only if it did not change while it was read: its identity
-    // before the key (from planning) is its identity now (downloads and checkouts live in temp dirs:
-    // never worth remembering).
+    // before the key (from planning) is its identity after the read (taken by the writer from the
+    // open file when it read it whole, else a stat now). Downloads and checkouts live in temp dirs:
+    // never worth remembering.
     const inContext = contextPrefix(ctx);
     for (const e of plan.entries) {
       if (e.type !== 'file' || e.source?.kind !== 'path') continue;
       const { path: file, identity } = e.source;
       if (identity === undefined || !file.startsWith(inContext)) continue;
       const digest = fileDigests.get(file);
-      if (digest !== undefined && statKey(file) === identity) statCache!.set(file, identity, digest);
+      if (digest !== undefined && (readIdentities?.get(file) ?? statKey(file)) === identity) statCache!.set(file, identity, digest);
     }
     const digests = fileDigests;
     const { key, explain } = await contextKey(ctx, plan.entries, (file) => digests.get(file));

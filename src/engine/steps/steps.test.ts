@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -115,6 +117,29 @@ describe('step executors', () => {
     await second.dispose();
     expect({ ...k, explain: { files: files(k.explain) } }).toEqual({ cacheable: true, key: out.key, explain: { files: files(out.explain) } });
     expect(executors.copy.reuse(second, out.layer)).toEqual({ layer: out.layer, config: second.configAfter, history: out.history });
+  });
+
+  it('COPY from the context: a file changed between the key and the layer write is not remembered under the identity it was planned with', async () => {
+    fs.writeFileSync(path.join(contextDir, 'moving.txt'), 'version 1\n');
+    const step: CopyStep = { ...common, kind: 'copy', original: 'COPY moving.txt /', sources: ['moving.txt'], inline: [], dest: '/', from: { kind: 'context' }, link: false, parents: false, exclude: [], keepGitDir: false, dependsOn: [] };
+    const stat = await StatCache.load(path.join(tmp, 'stat-moving.json'));
+    const ctx = context(step, [], stat);
+    await executors.copy.key(ctx);
+    const st = fs.statSync(path.join(contextDir, 'moving.txt'), { bigint: true });
+    const planned = [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
+    // Same size, same mtime: only the ctime (and the bytes) tell.
+    fs.writeFileSync(path.join(contextDir, 'moving.txt'), 'version 2\n');
+    fs.utimesSync(path.join(contextDir, 'moving.txt'), st.atime, st.mtime);
+    await executors.copy.execute(ctx);
+    await ctx.dispose();
+    expect(stat.get(path.join(contextDir, 'moving.txt'), planned)).toBeUndefined();
+    // Unchanged, it is remembered.
+    const again = context(step, [], stat);
+    await executors.copy.key(again);
+    await executors.copy.execute(again);
+    await again.dispose();
+    const now = fs.statSync(path.join(contextDir, 'moving.txt'), { bigint: true });
+    expect(stat.get(path.join(contextDir, 'moving.txt'), [now.dev, now.ino, now.size, now.mtimeNs, now.ctimeNs].join(':'))).toBe(`sha256:${createHash('sha256').update('version 2\n').digest('hex')}`);
   });
 
   it('RUN: the key is known before running, covers the command, the ARGs in scope and USER, not the line', async () => {
