@@ -146,7 +146,7 @@ export async function runStage(deps: StageDeps, stage: Stage, signal: AbortSigna
       emit?.({ type: 'warning', time: deps.now(), vertex, message: w.message, location: { file: deps.file, line: step.range.start.line } });
     }
     const prevStep = previousStep(previous, i);
-    const files = explainFiles(outcome, prevStep);
+    const files = await explainFiles(outcome, prevStep);
     const stepRecord: ExplainStepRecord = {
       text: step.original,
       expanded: canonicalJson(canonicalStep(step)),
@@ -183,7 +183,7 @@ export async function runStage(deps: StageDeps, stage: Stage, signal: AbortSigna
  * The input files of a step for the explain record: a hit under the key the last build
  * recorded had the same inputs, so that build's list is reused as it is (not recomputed).
  */
-function explainFiles(outcome: CachedOutcome, prev: ExplainStepRecord | undefined): Record<string, string> | undefined {
+async function explainFiles(outcome: CachedOutcome, prev: ExplainStepRecord | undefined): Promise<Record<string, string> | undefined> {
   const files = outcome.explain?.files;
   if (files === undefined) return undefined;
   if (outcome.cached && prev?.files && prev.key !== undefined && prev.key === outcome.cacheKey) return prev.files;

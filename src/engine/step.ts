@@ -149,7 +149,7 @@ export interface ExplainInputs {
    * Input files: name → identity (digest of bytes and metadata), or a function that computes
    * them, called only when the explain record needs them (not for a hit under the last build's key).
    */
-  files?: Record<string, string> | (() => Record<string, string>);
+  files?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>);
   /** The stage or image copied from. */
   source?: string;
 }

@@ -40,19 +40,20 @@ describe('issue 8: warm rebuilds', () => {
     const store = path.join(tmp, 'store');
     const trace = path.join(tmp, 'trace');
     /** One build under strace: the image digest and the context files it opened (not directories). */
-    const traced = async (): Promise<{ digest: string; opened: string[] }> => {
+    const traced = async (): Promise<{ digest: string; opened: string[]; store: string[] }> => {
       const { stdout } = await exec('strace', ['-f', '-qq', '-e', 'trace=open,openat,openat2,creat', '-o', trace, process.execPath, path.join(repoRoot, 'bin/ocibuild'), 'build', '-q', '-f', dockerfile, '--store', store, '-t', 'warm:1', ctx], {
         env: { PATH: process.env.PATH, HOME: tmp },
         maxBuffer: 16 * 1024 * 1024,
       });
       const prefix = ctx + '/';
-      const opened = (await readFile(trace, 'utf8'))
+      const files = (await readFile(trace, 'utf8'))
         .split('\n')
         // Files opened (not directories, not attempts that failed: the absent .dockerignore).
         .filter((l) => !l.includes('O_DIRECTORY') && !/= -1 /.test(l))
         .map((l) => /"((?:[^"\\]|\\.)*)"/.exec(l)?.[1])
-        .filter((p): p is string => p !== undefined && p.startsWith(prefix));
-      return { digest: stdout.trim(), opened };
+        .filter((p): p is string => p !== undefined);
+      const opened = files.filter((p) => p.startsWith(prefix));
+      return { digest: stdout.trim(), opened, store: files.filter((p) => p.startsWith(store + '/')).map((p) => path.relative(store, p)) };
     };
     const cold = await traced();
     // The count sees the reads: the cold build opens every file.
@@ -60,12 +61,17 @@ describe('issue 8: warm rebuilds', () => {
     const warm = await traced();
     expect(warm.digest).toBe(cold.digest);
     expect(warm.opened).toEqual([]);
+    // The key comes from the copy memo (the context answered as before): the stat cache is not even loaded.
+    expect(warm.store.filter((p) => p.startsWith('copymemo/'))).toHaveLength(1);
+    expect(warm.store).not.toContain('statcache');
 
     // Same bytes, new mtime: the stat cache misses, the file is read again, the step hits.
     const touched = path.join(ctx, 'dir-3/file-7.txt');
     await utimes(touched, new Date(), new Date());
     const afterTouch = await traced();
     expect(afterTouch.digest).toBe(cold.digest);
+    // The memo missed (a new mtime is a new answer): planned, with the stat cache.
+    expect(afterTouch.store).toContain('statcache');
     expect(new Set(afterTouch.opened)).toEqual(new Set([touched]));
 
     // One file changed (same size, so only the stat's times tell): it misses, and the image changes.

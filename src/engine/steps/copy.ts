@@ -15,11 +15,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OcibuildError } from '../../errors.js';
 import { fsPath } from '../../fs-names.js';
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import { planCopy, type CopyPlan, type CopySpec } from '../../copy/index.js';
 import { splitChown } from '../../copy/chown.js';
 import { entriesDigest, hashPath } from '../../copy/digest.js';
 import { statKey } from '../../cache/stat-cache.js';
+import { copyMemoSlot, readCopyMemo, writeCopyMemo } from '../../cache/copy-memo.js';
+import { observedSourceFs, sameAnswers, type Observations } from '../../copy/observed.js';
 import { stepCacheKey } from '../../graph/cache-key.js';
 import type { CopyStep } from '../../graph/types.js';
 import { writeLayer } from '../../layers/index.js';
@@ -31,6 +33,8 @@ import { outcomeWith, writeLayerBlob } from './common.js';
 
 interface Prepared {
   plan: CopyPlan;
+  /** What the planner asked of the context and was answered (copy memo), when kept. */
+  observations?: () => Observations | undefined;
 }
 
 const prepared = new WeakMap<StepContext<CopyStep>, Promise<Prepared>>();
@@ -58,7 +62,9 @@ function prepare(ctx: StepContext<CopyStep>): Promise<Prepared> {
   let p = prepared.get(ctx);
   if (!p) {
     p = (async () => {
-      const source = await ctx.inputs.sourceFs(ctx.step.from);
+      const given = await ctx.inputs.sourceFs(ctx.step.from);
+      const observed = memoSlot(ctx) !== undefined ? observedSourceFs(given) : undefined;
+      const source = observed?.fs ?? given;
       const dest = await ctx.rootfs.view();
       const tmpDir = await ctx.tempDir('copy');
       const plan = await planCopy(copySpec(ctx.step, ctx.config.config.WorkingDir || '/'), {
@@ -69,7 +75,7 @@ function prepare(ctx: StepContext<CopyStep>): Promise<Prepared> {
         signal: ctx.signal,
       });
       ctx.defer(() => plan.dispose());
-      return { plan };
+      return { plan, ...(observed ? { observations: observed.observations } : {}) };
     })();
     prepared.set(ctx, p);
   }
@@ -124,7 +130,8 @@ function fileIdentities(ctx: StepContext<CopyStep>, entries: readonly LayerEntry
     if (e.type === 'file') content = src?.kind === 'path' ? (digestOf(src.path) ?? '') : src?.kind === 'buffer' ? sha256(src.data) : src ? '' : sha256(new Uint8Array(0));
     const name = src?.kind === 'path' && src.path.startsWith(inContext) ? src.path.slice(inContext.length).split(path.sep).join('/') : '/' + e.path;
     const row = JSON.stringify([e.type, e.mode, e.uid, e.gid, e.linkname ?? '', e.type === 'file' ? (e.size ?? 0) : 0, content]);
-    out[name] = createHash('sha256').update(row).digest('hex').slice(0, 16);
+    // One-shot hash: a Hash object per file cost ~0.1 s over 20,000 files (issue 8).
+    out[name] = hash('sha256', row, 'hex').slice(0, 16);
   }
   return out;
 }
@@ -135,7 +142,8 @@ function fileIdentities(ctx: StepContext<CopyStep>, entries: readonly LayerEntry
  * cache trusts). None when a source has no stat identity.
  */
 function flightOf(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[]): { flight?: string } {
-  const rows: unknown[] = [];
+  // Rows hashed as they come (a flight is an in-process name: its bytes are not kept anywhere).
+  const h = createHash('sha256').update(JSON.stringify(['flight', stepCacheKey(ctx.chain, ctx.step, { epoch: epoch(ctx) })]));
   for (const e of entries) {
     const src = e.source;
     let identity: string | undefined = '';
@@ -143,10 +151,58 @@ function flightOf(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[]): {
     else if (src?.kind === 'buffer') identity = sha256(src.data);
     else if (src) return {};
     if (identity === undefined) return {};
-    rows.push([e.type, e.path, e.mode, e.uid, e.gid, e.linkname ?? '', e.type === 'file' ? (e.size ?? 0) : 0, src?.kind === 'path' ? src.path : '', identity]);
+    h.update(JSON.stringify([e.type, e.path, e.mode, e.uid, e.gid, e.linkname ?? '', e.type === 'file' ? (e.size ?? 0) : 0, src?.kind === 'path' ? src.path : '', identity]));
+    h.update('\n');
   }
+  return { flight: h.digest('hex') };
+}
+
+/**
+ * The copy memo's slot of a COPY from a build context (one per instruction,
+ * Dockerfile, context and platform), or undefined when the step keeps none:
+ * ADD (downloads, archives), --no-cache (no stat cache), a named context
+ * that is not a directory.
+ */
+function memoSlot(ctx: StepContext<CopyStep>): string | undefined {
+  if (ctx.step.kind !== 'copy' || ctx.step.from.kind !== 'context' || ctx.inputs.statCache === undefined) return undefined;
+  return copyMemoSlot(['copy', contextPrefix(ctx), ctx.step.from.name ?? '', ctx.settings.file, String(ctx.stage.index), String(ctx.index), JSON.stringify(ctx.platform)]);
+}
+
+/** What a memo's answers are valid under: the step with its parent chain (which fixes the destination image), the workdir and the source. */
+function memoKeyOf(ctx: StepContext<CopyStep>): string {
   const step = stepCacheKey(ctx.chain, ctx.step, { epoch: epoch(ctx) });
-  return { flight: createHash('sha256').update(JSON.stringify(['flight', step, rows])).digest('hex') };
+  return createHash('sha256').update(JSON.stringify(['copy-memo', step, ctx.config.config.WorkingDir || '/', contextPrefix(ctx), ctx.step.from.kind === 'context' ? (ctx.step.from.name ?? '') : ''])).digest('hex');
+}
+
+/** The key the memo kept, when the context answers every recorded question as before. */
+async function keyFromMemo(ctx: StepContext<CopyStep>, slot: string): Promise<string | undefined> {
+  const memo = await readCopyMemo(ctx.store, slot, memoKeyOf(ctx));
+  if (!memo) return undefined;
+  const source = await ctx.inputs.sourceFs(ctx.step.from);
+  return (await sameAnswers(source, memo.observations, ctx.signal)) ? memo.key : undefined;
+}
+
+/** Keeps the planner's answers with `key`, when they could all be kept. */
+async function rememberKey(ctx: StepContext<CopyStep>, prep: Prepared, key: string): Promise<void> {
+  const slot = memoSlot(ctx);
+  const observations = prep.observations?.();
+  if (slot === undefined || observations === undefined) return;
+  // A shortcut only: a store that cannot take it (read-only, full) builds as before.
+  await writeCopyMemo(ctx.store, slot, { memoKey: memoKeyOf(ctx), key, observations }).catch(() => undefined);
+}
+
+/** The explain record's files of a step whose key came from the memo (a build without the last record): planned and digested. */
+async function explainFilesByPlan(ctx: StepContext<CopyStep>): Promise<Record<string, string>> {
+  const { plan } = await prepare(ctx);
+  const statCache = await ctx.inputs.statCache?.();
+  const digests = new Map<string, Digest>();
+  for (const e of plan.entries) {
+    if (e.type !== 'file' || e.source?.kind !== 'path') continue;
+    const src = e.source;
+    src.identity ??= statKey(src.path);
+    digests.set(src.path, statCache?.get(src.path, src.identity) ?? (await hashContextFile(src.path, e.size ?? 0)));
+  }
+  return fileIdentities(ctx, plan.entries, (file) => digests.get(file));
 }
 
 /** At most this many context files unknown to the stat cache are hashed to know a key before the step runs... */
@@ -161,13 +217,19 @@ export const copyExecutor: Executor<CopyStep> = {
       if (source === undefined) return { cacheable: false, reason: 'the source has no identity' };
       return { cacheable: true, key: stepCacheKey(ctx.chain, ctx.step, { source, epoch: epoch(ctx) }), explain: { source } };
     }
-    const { plan } = await prepare(ctx);
+    // A rebuild where the context answers as before: the last key, without planning (issue 8).
+    const slot = memoSlot(ctx);
+    const remembered = slot !== undefined ? await keyFromMemo(ctx, slot) : undefined;
+    if (remembered !== undefined) return { cacheable: true, key: remembered, explain: { files: () => explainFilesByPlan(ctx) } };
+    const prep = await prepare(ctx);
+    const { plan } = prep;
     if (plan.entries.some((e) => e.source?.kind === 'stream')) return { cacheable: false, reason: 'it downloads its sources' };
     const statCache = await ctx.inputs.statCache?.();
     if (!statCache) return { cacheable: true };
     // Each file's stat identity, taken when it was planned (one lstat per file in all).
     const digests = new Map<string, Digest>();
     const unknown: { path: string; identity: string | undefined; size: number }[] = [];
+    let unchanged = true;
     let totalBytes = 0;
     let unknownBytes = 0;
     for (const e of plan.entries) {
@@ -198,14 +260,18 @@ export const copyExecutor: Executor<CopyStep> = {
         digests.set(u.path, d);
         // Remembered only if the file did not change while it was read (as after a layer write).
         if (u.identity !== undefined && u.path.startsWith(inContext) && statKey(u.path) === u.identity) statCache.set(u.path, u.identity, d);
+        else unchanged = false;
       }
     }
     const { key, explain } = await contextKey(ctx, plan.entries, (file) => digests.get(file));
+    // The memo keeps this key only if every digest belongs to the identity the planner saw.
+    if (unchanged) await rememberKey(ctx, prep, key);
     return { cacheable: true, key, explain };
   },
 
   async execute(ctx) {
-    const { plan } = await prepare(ctx);
+    const prep = await prepare(ctx);
+    const { plan } = prep;
     const fromContext = ctx.step.from.kind === 'context';
     const statCache = fromContext ? await ctx.inputs.statCache?.() : undefined;
     const cacheable = statCache !== undefined && !plan.entries.some((e) => e.source?.kind === 'stream');
@@ -230,15 +296,25 @@ export const copyExecutor: Executor<CopyStep> = {
     // open file when it read it whole, else a stat now). Downloads and checkouts live in temp dirs:
     // never worth remembering.
     const inContext = contextPrefix(ctx);
+    let unchanged = true;
     for (const e of plan.entries) {
       if (e.type !== 'file' || e.source?.kind !== 'path') continue;
       const { path: file, identity } = e.source;
-      if (identity === undefined || !file.startsWith(inContext)) continue;
+      if (identity === undefined || !file.startsWith(inContext)) {
+        unchanged = false;
+        continue;
+      }
+      // (An empty file is not read: its identity is taken now.)
+      if ((readIdentities?.get(file) ?? statKey(file)) !== identity) {
+        unchanged = false;
+        continue;
+      }
       const digest = fileDigests.get(file);
-      if (digest !== undefined && (readIdentities?.get(file) ?? statKey(file)) === identity) statCache!.set(file, identity, digest);
+      if (digest !== undefined) statCache!.set(file, identity, digest);
     }
     const digests = fileDigests;
     const { key, explain } = await contextKey(ctx, plan.entries, (file) => digests.get(file));
+    if (unchanged) await rememberKey(ctx, prep, key);
     return { ...outcome, key, explain };
   },
 

@@ -111,7 +111,9 @@ describe('step executors', () => {
     expect(out.key).toMatch(/^[0-9a-f]{64}$/);
     // The explain files are computed when asked for (a function), or given as they are.
     const files = (e: ExplainInputs | undefined) => (typeof e?.files === 'function' ? e.files() : e?.files);
-    expect(Object.keys(files(out.explain)!)).toEqual(['a.txt']);
+    expect(Object.keys(files(out.explain) as Record<string, string>)).toEqual(['a.txt']);
+    // Without the copy memo (tested below), the stat cache gives the key.
+    await rm(path.join(store.root, 'copymemo'), { recursive: true, force: true });
     const second = context(step, [], stat);
     const k = await executors.copy.key(second);
     await second.dispose();
@@ -140,6 +142,57 @@ describe('step executors', () => {
     await again.dispose();
     const now = fs.statSync(path.join(contextDir, 'moving.txt'), { bigint: true });
     expect(stat.get(path.join(contextDir, 'moving.txt'), [now.dev, now.ino, now.size, now.mtimeNs, now.ctimeNs].join(':'))).toBe(`sha256:${createHash('sha256').update('version 2\n').digest('hex')}`);
+  });
+
+  it('COPY from the context: a rebuild whose context answers as before takes the key from the copy memo, without the stat cache', async () => {
+    const dir = path.join(contextDir, 'memo');
+    fs.mkdirSync(dir, { recursive: true });
+    for (let i = 0; i < 5; i++) fs.writeFileSync(path.join(dir, `f${i}.txt`), `file ${i}\n`);
+    const step: CopyStep = { ...common, kind: 'copy', original: 'COPY memo /m', sources: ['memo'], inline: [], dest: '/m', from: { kind: 'context' }, link: false, parents: false, exclude: [], keepGitDir: false, dependsOn: [] };
+    const stat = await StatCache.load(path.join(tmp, 'stat-memo.json'));
+    let loads = 0;
+    const counted = (c: StepContext<CopyStep> & { dispose(): Promise<void> }, chain = c.chain) => ({
+      ...c,
+      chain,
+      inputs: { ...c.inputs, statCache: async () => (loads++, stat) },
+    });
+    const first = counted(context(step, [], stat));
+    await executors.copy.key(first);
+    const out = await executors.copy.execute(first);
+    await first.dispose();
+    loads = 0;
+    const warm = counted(context(step, [], stat));
+    const k = await executors.copy.key(warm);
+    await warm.dispose();
+    expect(k).toMatchObject({ cacheable: true, key: out.key });
+    expect(loads).toBe(0);
+    // The explain files, asked for (no record of the last build), are planned and equal the first build's.
+    const files = (k as { explain?: ExplainInputs }).explain?.files;
+    expect(typeof files === 'function' ? await files() : files).toEqual(typeof out.explain?.files === 'function' ? await out.explain.files() : out.explain?.files);
+    // Another parent (another destination image): not from the memo.
+    const other = counted(context(step, [], stat), 'd'.repeat(64));
+    const ko = await executors.copy.key(other);
+    await other.dispose();
+    expect(loads).toBeGreaterThan(0);
+    expect((ko as { key?: string }).key).not.toBe(out.key);
+    // A file changed (same size, same mtime): planned again, another key.
+    loads = 0;
+    const f = path.join(dir, 'f3.txt');
+    const st = fs.statSync(f);
+    fs.writeFileSync(f, 'FILE 3\n');
+    fs.utimesSync(f, st.atime, st.mtime);
+    const changed = counted(context(step, [], stat));
+    const kc = await executors.copy.key(changed);
+    expect(loads).toBeGreaterThan(0);
+    const outChanged = await executors.copy.execute(changed);
+    await changed.dispose();
+    expect((kc as { key?: string }).key ?? outChanged.key).not.toBe(out.key);
+    // ...and the memo now holds the new key.
+    loads = 0;
+    const again = counted(context(step, [], stat));
+    expect(await executors.copy.key(again)).toMatchObject({ key: outChanged.key });
+    await again.dispose();
+    expect(loads).toBe(0);
   });
 
   it('RUN: the key is known before running, covers the command, the ARGs in scope and USER, not the line', async () => {

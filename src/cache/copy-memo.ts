@@ -1,0 +1,68 @@
+/**
+ * The last key of a COPY from a build context, with what its planner saw
+ * (src/copy/observed.ts), so a rebuild where every answer is the same again
+ * knows the key without planning, loading the stat cache or digesting the
+ * listing (issue 8: warm rebuild).
+ *
+ * One file per slot (`copymemo/<slot>`): a slot is one COPY instruction of
+ * one Dockerfile over one context directory, so a build rewrites its own
+ * slot; at most MAX_SLOTS are kept (the least recently written go). The
+ * file: a header line, then NUL-separated fields: the memo key (what the
+ * answers were recorded under: step, parent chain, workdir, context), the
+ * step key, then the observations. A memo is only a shortcut: a missing,
+ * torn or foreign one is planned again.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Store } from './store.js';
+
+const HEADER = 'ocibuild-copymemo 1\n';
+const DIR = 'copymemo';
+const MAX_SLOTS = 64;
+
+export interface CopyMemo {
+  /** What the observations were recorded under (a digest of the step's inputs besides its source). */
+  memoKey: string;
+  /** The step's cache key. */
+  key: string;
+  observations: string[];
+}
+
+/** A slot name from its parts (context, Dockerfile, stage and step, platform). */
+export function copyMemoSlot(parts: readonly string[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+function slotPath(store: Store, slot: string): string {
+  return path.join(store.root, DIR, slot);
+}
+
+/** The memo in `slot` when it was recorded under `memoKey`, else undefined. */
+export async function readCopyMemo(store: Store, slot: string, memoKey: string): Promise<CopyMemo | undefined> {
+  let text: string;
+  try {
+    text = await fs.promises.readFile(slotPath(store, slot), 'utf8');
+  } catch {
+    return undefined;
+  }
+  if (!text.startsWith(HEADER)) return undefined;
+  const fields = text.slice(HEADER.length).split('\0');
+  // memoKey, key, observations..., and the empty field after the last NUL.
+  if (fields.length < 3 || fields.pop() !== '' || fields[0] !== memoKey || !/^[0-9a-f]{64}$/.test(fields[1]!)) return undefined;
+  const observations = fields.slice(2);
+  if (observations.length % 3 !== 0) return undefined;
+  return { memoKey, key: fields[1]!, observations };
+}
+
+/** Writes `memo` to `slot` (atomically), and keeps at most MAX_SLOTS slots. */
+export async function writeCopyMemo(store: Store, slot: string, memo: CopyMemo): Promise<void> {
+  const body = [memo.memoKey, memo.key, ...memo.observations, ''].join('\0');
+  await store.writeRecord(path.join(DIR, slot), Buffer.from(HEADER + body, 'utf8'));
+  const dir = path.join(store.root, DIR);
+  const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
+  if (names.length <= MAX_SLOTS) return;
+  const aged = await Promise.all(names.map(async (n) => ({ n, t: (await fs.promises.stat(path.join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
+  aged.sort((a, b) => a.t - b.t);
+  for (const { n } of aged.slice(0, names.length - MAX_SLOTS)) if (n !== slot) await fs.promises.rm(path.join(dir, n), { force: true });
+}
