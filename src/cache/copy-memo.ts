@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Store } from './store.js';
 
-const HEADER = 'ocibuild-copymemo 1\n';
+const HEADER = 'ocibuild-copymemo 2\n';
 const DIR = 'copymemo';
 const MAX_SLOTS = 64;
 
@@ -26,7 +26,8 @@ export interface CopyMemo {
   memoKey: string;
   /** The step's cache key. */
   key: string;
-  observations: string[];
+  /** The planner's questions, and a digest of them with their answers. */
+  observations: { questions: string[]; digest: string };
 }
 
 /** A slot name from its parts (context, Dockerfile, stage and step, platform). */
@@ -48,17 +49,19 @@ export async function readCopyMemo(store: Store, slot: string, memoKey: string):
   }
   if (!text.startsWith(HEADER)) return undefined;
   const fields = text.slice(HEADER.length).split('\0');
-  // memoKey, key, observations..., and the empty field after the last NUL.
-  if (fields.length < 3 || fields.pop() !== '' || fields[0] !== memoKey || !/^[0-9a-f]{64}$/.test(fields[1]!)) return undefined;
-  const observations = fields.slice(2);
-  if (observations.length % 3 !== 0) return undefined;
-  return { memoKey, key: fields[1]!, observations };
+  // memoKey, key, digest, questions..., and the empty field after the last NUL.
+  const hex = /^[0-9a-f]{64}$/;
+  if (fields.length < 4 || fields.pop() !== '' || fields[0] !== memoKey || !hex.test(fields[1]!) || !hex.test(fields[2]!)) return undefined;
+  return { memoKey, key: fields[1]!, observations: { digest: fields[2]!, questions: fields.slice(3) } };
 }
 
 /** Writes `memo` to `slot` (atomically), and keeps at most MAX_SLOTS slots. */
 export async function writeCopyMemo(store: Store, slot: string, memo: CopyMemo): Promise<void> {
-  const body = [memo.memoKey, memo.key, ...memo.observations, ''].join('\0');
-  await store.writeRecord(path.join(DIR, slot), Buffer.from(HEADER + body, 'utf8'));
+  const { questions, digest } = memo.observations;
+  // Built in pieces: one string of every question at once would double their share of the peak.
+  const parts: Buffer[] = [Buffer.from(`${HEADER}${memo.memoKey}\0${memo.key}\0${digest}\0`, 'utf8')];
+  for (let i = 0; i < questions.length; i += 4096) parts.push(Buffer.from(questions.slice(i, i + 4096).join('\0') + '\0', 'utf8'));
+  await store.writeRecord(path.join(DIR, slot), Buffer.concat(parts));
   const dir = path.join(store.root, DIR);
   const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
   if (names.length <= MAX_SLOTS) return;

@@ -13,14 +13,25 @@
  * trust the stat cache places in them; .dockerignore is applied by the
  * SourceFs, so a changed pattern changes an answer.
  */
+import { createHash } from 'node:crypto';
 import { hasEscapedBytes } from '../fs-names.js';
 import type { SourceFs, SourceStat } from './types.js';
 
-/** Observations: flat triples `op, argument, answer` (`op` one of l, d, r, x). */
-export type Observations = string[];
+/**
+ * Observations: the questions in the order they were answered (`op` + the
+ * path: `l` lstat, `d` readdir, `r` readlink, `x` excludedBy) and one SHA-256
+ * over every question with its answer. Only the questions are kept: the
+ * answers (a stat line per file) would be most of the memo's size and of its
+ * share of a build's peak memory (issue 8), and a rebuild needs only to know
+ * whether all of them are the same.
+ */
+export interface Observations {
+  questions: string[];
+  digest: string;
+}
 
 /** At most this many questions are kept (a bigger tree is planned every time). */
-export const OBSERVATIONS_MAX = 300_000;
+export const OBSERVATIONS_MAX = 1_000_000;
 
 /** One line for a stat answer: every field the planner can read. */
 export function statAnswer(st: SourceStat | undefined): string {
@@ -38,26 +49,29 @@ function hitAnswer(hit: { line: number; pattern: string } | undefined): string {
 }
 
 /**
- * Wraps `fs` to record every question and its answer. `observations()` is
- * undefined when they cannot be kept faithfully (a name that is not UTF-8, a
- * failed question, too many).
+ * Wraps `fs` to record every question and hash its answer. `observations()`
+ * is undefined when they cannot be kept faithfully (a name that is not UTF-8,
+ * a failed question, too many, a question after they were taken).
  */
 export function observedSourceFs(fs: SourceFs): { fs: SourceFs; observations(): Observations | undefined } {
-  const out: string[] = [];
+  const questions: string[] = [];
+  const hash = createHash('sha256');
   let usable = true;
+  let taken: Observations | undefined;
+  const spoil = () => {
+    usable = false;
+    questions.length = 0;
+  };
   const note = (op: string, arg: string, answer: string) => {
     if (!usable) return;
-    if (out.length >= OBSERVATIONS_MAX * 3 || hasEscapedBytes(arg) || hasEscapedBytes(answer) || arg.includes('\0') || answer.includes('\0')) {
-      usable = false;
-      out.length = 0;
-      return;
-    }
-    out.push(op, arg, answer);
+    if (taken !== undefined || questions.length >= OBSERVATIONS_MAX || hasEscapedBytes(arg) || arg.includes('\0') || answer.includes('\0')) return spoil();
+    const q = op + arg;
+    questions.push(q);
+    hash.update(q + '\0' + answer + '\0');
   };
   const failed = <T>(p: Promise<T>): Promise<T> =>
     p.catch((e: unknown) => {
-      usable = false;
-      out.length = 0;
+      spoil();
       throw e;
     });
   const wrapped: SourceFs = {
@@ -94,32 +108,40 @@ export function observedSourceFs(fs: SourceFs): { fs: SourceFs; observations(): 
         }
       : {}),
   };
-  return { fs: wrapped, observations: () => (usable ? out : undefined) };
+  return {
+    fs: wrapped,
+    observations: () => {
+      if (!usable) return undefined;
+      taken ??= { questions, digest: hash.digest('hex') };
+      return taken;
+    },
+  };
 }
 
-/** True when `fs` gives every recorded answer again (stops at the first that differs). */
-export async function sameAnswers(fs: SourceFs, observations: readonly string[], signal?: AbortSignal): Promise<boolean> {
-  if (observations.length % 3 !== 0) return false;
-  for (let i = 0; i < observations.length; i += 3) {
+/** True when `fs` answers every recorded question as before (in the recorded order). */
+export async function sameAnswers(fs: SourceFs, observations: Observations, signal?: AbortSignal): Promise<boolean> {
+  const hash = createHash('sha256');
+  const { questions } = observations;
+  for (let i = 0; i < questions.length; i++) {
     if ((i & 0xfff) === 0) signal?.throwIfAborted();
-    const op = observations[i]!;
-    const arg = observations[i + 1]!;
-    const answer = observations[i + 2]!;
-    let now: string;
+    const q = questions[i]!;
+    const op = q[0];
+    const arg = q.slice(1);
+    let answer: string;
     try {
       switch (op) {
         case 'l':
-          now = statAnswer(await fs.lstat(arg));
+          answer = statAnswer(await fs.lstat(arg));
           break;
         case 'd':
-          now = listAnswer(await fs.readdir(arg));
+          answer = listAnswer(await fs.readdir(arg));
           break;
         case 'r':
-          now = await fs.readlink(arg);
+          answer = await fs.readlink(arg);
           break;
         case 'x':
           if (!fs.excludedBy) return false;
-          now = hitAnswer(fs.excludedBy(arg));
+          answer = hitAnswer(fs.excludedBy(arg));
           break;
         default:
           return false;
@@ -127,7 +149,8 @@ export async function sameAnswers(fs: SourceFs, observations: readonly string[],
     } catch {
       return false; // a question that fails now: plan, and let the planner report it
     }
-    if (now !== answer) return false;
+    if (answer.includes('\0')) return false;
+    hash.update(q + '\0' + answer + '\0');
   }
-  return true;
+  return hash.digest('hex') === observations.digest;
 }

@@ -150,7 +150,9 @@ export class ReadAhead {
   }
 
   private spawn(): Worker {
-    const worker = new Worker(WORKER_SOURCE, { eval: true });
+    // A reader allocates little on its heap (bytes go to the transferred ArrayBuffer): a small young
+    // generation keeps each thread's share of the peak RSS down (issue 8: memory).
+    const worker = new Worker(WORKER_SOURCE, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 2 } });
     worker.unref();
     worker.on('message', (msg: { id: number; results: ({ off: number; identity?: string } | { kind: 'size'; got: string } | { kind: 'io'; code?: string; message: string })[]; buffer: ArrayBuffer }) => {
       const w = this.waiting.get(msg.id);

@@ -269,35 +269,39 @@ describe('writeLayer', () => {
     }
   });
 
-  it('with fileDigests, gives the identity of each file read whole, taken from the file it read (read-ahead and single reads)', async () => {
+  it('with fileDigests, checks each file read whole against its planned identity, from the file it read (read-ahead and single reads)', async () => {
     const src = tempDir();
     const identity = (f: string) => {
       const st = fs.statSync(f, { bigint: true });
       return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
     };
-    const entry = (name: string, size: number): LayerEntry => ({ path: name, type: 'file', mode: 0o644, uid: 0, gid: 0, size, source: { kind: 'path', path: path.join(src, name) } });
-    // 100 small files (the read-ahead workers), one of 2.5 MiB (three ranges: no identity).
+    const entry = (name: string, size: number, planned?: string): LayerEntry => ({ path: name, type: 'file', mode: 0o644, uid: 0, gid: 0, size, source: { kind: 'path', path: path.join(src, name), ...(planned !== undefined ? { identity: planned } : {}) } });
+    // 100 small files (the read-ahead workers), one of 2.5 MiB (three ranges), one empty (not read).
     const entries: LayerEntry[] = [];
     for (let i = 0; i < 100; i++) {
       fs.writeFileSync(path.join(src, `f${i}`), `file ${i}\n`);
-      entries.push(entry(`f${i}`, fs.statSync(path.join(src, `f${i}`)).size));
+      entries.push(entry(`f${i}`, fs.statSync(path.join(src, `f${i}`)).size, identity(path.join(src, `f${i}`))));
     }
     fs.writeFileSync(path.join(src, 'big'), noise(2_500_000));
-    entries.push(entry('big', 2_500_000));
+    entries.push(entry('big', 2_500_000, identity(path.join(src, 'big'))));
+    fs.writeFileSync(path.join(src, 'empty'), '');
+    entries.push(entry('empty', 0, identity(path.join(src, 'empty'))));
+    // One planned with a stale identity, one with none: both "changed".
+    entries[7] = entry('f7', entries[7]!.size!, '1:2:3:4:5');
+    entries[8] = entry('f8', entries[8]!.size!);
     const many = await writeLayer(entries, new MemorySink(), { fileDigests: true });
     expect(many.fileDigests!.size).toBe(101);
-    expect(many.readIdentities!.size).toBe(100);
-    for (let i = 0; i < 100; i++) expect(many.readIdentities!.get(path.join(src, `f${i}`))).toBe(identity(path.join(src, `f${i}`)));
-    expect(many.readIdentities!.has(path.join(src, 'big'))).toBe(false);
-    // A path replaced after it was listed: the identity is the replacement's (what was read), not the listed one.
-    const listed = identity(path.join(src, 'f0'));
+    expect(many.readCheck!.changed).toEqual(new Set([path.join(src, 'f7'), path.join(src, 'f8')]));
+    expect(many.readCheck!.unchecked).toEqual(new Set([path.join(src, 'big'), path.join(src, 'empty')]));
+    // A path replaced after it was planned: the identity checked is the replacement's (what was read).
+    const one = entry('f0', entries[0]!.size!, identity(path.join(src, 'f0')));
     fs.writeFileSync(path.join(src, 'f0.new'), 'file 0\n');
     fs.renameSync(path.join(src, 'f0.new'), path.join(src, 'f0'));
-    const one = await writeLayer([entries[0]!], new MemorySink(), { fileDigests: true });
-    expect(one.readIdentities!.get(path.join(src, 'f0'))).toBe(identity(path.join(src, 'f0')));
-    expect(one.readIdentities!.get(path.join(src, 'f0'))).not.toBe(listed);
-    // Without fileDigests, none is taken.
-    expect((await writeLayer(entries.slice(0, 3), new MemorySink())).readIdentities).toBeUndefined();
+    expect((await writeLayer([one], new MemorySink(), { fileDigests: true })).readCheck!.changed).toEqual(new Set([path.join(src, 'f0')]));
+    const replanned = entry('f0', entries[0]!.size!, identity(path.join(src, 'f0')));
+    expect((await writeLayer([replanned], new MemorySink(), { fileDigests: true })).readCheck!.changed.size).toBe(0);
+    // Without fileDigests, nothing is checked.
+    expect((await writeLayer(entries.slice(0, 3), new MemorySink())).readCheck).toBeUndefined();
     fs.rmSync(src, { recursive: true, force: true });
   });
 

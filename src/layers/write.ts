@@ -452,7 +452,7 @@ export async function writeLayer(
     }
     if (reads.length >= READ_AHEAD_MIN_READS || readBytes >= READ_RANGE) readAhead = new ReadAhead(reads);
     const fileDigests = options.fileDigests ? new Map<string, Digest>() : undefined;
-    const readIdentities = options.fileDigests ? new Map<string, string>() : undefined;
+    const readCheck = options.fileDigests ? { changed: new Set<string>(), unchecked: new Set<string>() } : undefined;
     for (let i = 0; i < list.length; i++) {
       if (signal?.aborted) signal.throwIfAborted();
       const p = list[i]!;
@@ -471,7 +471,10 @@ export async function writeLayer(
       });
       let w = sink.write(header);
       if (w) await w;
-      if (p.size === 0) continue;
+      if (p.size === 0) {
+        if (readCheck && p.source?.kind === 'path') readCheck.unchecked.add(p.source.path);
+        continue;
+      }
       const src = p.source!;
       const first = firstRead[i]!;
       const fileHash = fileDigests && src.kind === 'path' ? createHash('sha256') : undefined;
@@ -481,7 +484,11 @@ export async function writeLayer(
           const r = readAhead ? await readAhead.take(k) : readSyncChecked(req);
           if (!r.ok) throw readFailure(p, req.path, r);
           fileHash?.update(r.data);
-          if (r.identity !== undefined) readIdentities?.set(req.path, r.identity);
+          if (readCheck && src.kind === 'path') {
+            if (req.position === 0 && req.last) {
+              if (r.identity === undefined || r.identity !== src.identity) readCheck.changed.add(src.path);
+            } else if (req.last) readCheck.unchecked.add(src.path);
+          }
           w = sink.write(r.data);
           if (w) await w;
           if (req.last) break;
@@ -514,7 +521,7 @@ export async function writeLayer(
       size: writer.size,
       uncompressedSize: sink.tarSize,
       mediaType: compression === 'gzip' ? MediaType.ociLayerGzip : MediaType.ociLayer,
-      ...(fileDigests ? { fileDigests, readIdentities: readIdentities! } : {}),
+      ...(fileDigests ? { fileDigests, readCheck: readCheck! } : {}),
     };
   } catch (e) {
     await gzip?.abort();

@@ -276,7 +276,7 @@ export const copyExecutor: Executor<CopyStep> = {
     const statCache = fromContext ? await ctx.inputs.statCache?.() : undefined;
     const cacheable = statCache !== undefined && !plan.entries.some((e) => e.source?.kind === 'stream');
     let fileDigests: Map<string, Digest> | undefined;
-    let readIdentities: Map<string, string> | undefined;
+    let readCheck: { changed: Set<string>; unchecked: Set<string> } | undefined;
     const sde = ctx.settings.sourceDateEpoch;
     const layer = await writeLayerBlob(ctx, async (out) => {
       const r = await writeLayer(plan.entries, out, {
@@ -286,7 +286,7 @@ export const copyExecutor: Executor<CopyStep> = {
         signal: ctx.signal,
       });
       fileDigests = r.fileDigests;
-      readIdentities = r.readIdentities;
+      readCheck = r.readCheck;
       return r;
     });
     const outcome = { ...outcomeWith(ctx, layer), warnings: plan.warnings };
@@ -304,8 +304,8 @@ export const copyExecutor: Executor<CopyStep> = {
         unchanged = false;
         continue;
       }
-      // (An empty file is not read: its identity is taken now.)
-      if ((readIdentities?.get(file) ?? statKey(file)) !== identity) {
+      // (An empty file is not read, a big one is read in ranges: their identity is taken now.)
+      if (!readCheck || readCheck.changed.has(file) || (readCheck.unchecked.has(file) && statKey(file) !== identity)) {
         unchanged = false;
         continue;
       }
