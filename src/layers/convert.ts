@@ -91,7 +91,7 @@ export interface CompressorOptions {
 /**
  * A stream that compresses a tar as `spec` says, reproducibly: gzip through
  * the layer writer's block-parallel encoder (so a gzip layer converted from
- * zstd at level 6 has the bytes ocibuild would have written), zstd through
+ * zstd at the default level has the bytes ocibuild would have written), zstd through
  * the `zstd` program (same bytes for any number of threads; they may change
  * with the zstd version), a pass-through for uncompressed.
  */

@@ -61,7 +61,7 @@ export interface WriteLayerOptions {
    * keyed by the source file's path (for the step cache's input digests).
    */
   fileDigests?: boolean;
-  /** gzip level, default 6. */
+  /** gzip level, default GZIP_DEFAULT_LEVEL (src/oci/compression.ts). */
   level?: number;
   /** SOURCE_DATE_EPOCH in seconds: every mtime is clamped to it. */
   sourceDateEpoch?: number;

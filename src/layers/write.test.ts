@@ -133,10 +133,16 @@ describe('writeLayer', () => {
     const { result } = await writeToBuffer(entries);
     expect(result.diffId).toBe('sha256:63a3e5d6bcef368fd2f101b2248229f419d83239f170d977e3c5caf2fc4dec8c');
     expect(result.uncompressedSize).toBe(1283072);
+    const six = (await writeToBuffer(entries, { level: 6 })).result;
+    expect(six.diffId).toBe(result.diffId);
     // The gzip bytes depend on the zlib build; node bundles its own (process.versions.zlib).
     if (process.versions.zlib === '1.3.1-e00f703') {
-      expect(result.digest).toBe('sha256:c5f5eb3181873dd4437c79710e0feb0dc9478c2b8fd8f5a4f48f55400238610a');
-      expect(result.size).toBe(403448);
+      // The default level (4)...
+      expect(result.digest).toBe('sha256:4f68a07fca778605d7329cca36e202440932b41b3d1baa2cf126d2d39d57b955');
+      expect(result.size).toBe(403457);
+      // ...and level 6, the default until issue 8 (the bytes of every layer built before it).
+      expect(six.digest).toBe('sha256:c5f5eb3181873dd4437c79710e0feb0dc9478c2b8fd8f5a4f48f55400238610a');
+      expect(six.size).toBe(403448);
     }
   });
 

@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream';
 import { OcibuildError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
+import { GZIP_DEFAULT_LEVEL } from '../oci/compression.js';
 import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
 import { GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
 import { ReadAhead, readSyncChecked, type ReadRequest, type ReadResult } from './read-ahead.js';
@@ -419,7 +420,7 @@ export async function writeLayer(
   if (compression !== 'gzip' && compression !== 'none') throw new OcibuildError('USAGE', `unknown layer compression ${JSON.stringify(compression)}`);
   const sde = options.sourceDateEpoch;
   if (sde !== undefined && (!Number.isSafeInteger(sde) || sde < 0)) throw new OcibuildError('USAGE', `sourceDateEpoch must be a non-negative integer, got ${sde}`);
-  const level = options.level ?? 6;
+  const level = options.level ?? GZIP_DEFAULT_LEVEL;
   const concurrency = options.concurrency ?? availableParallelism() + 2;
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new OcibuildError('USAGE', `concurrency must be a positive integer, got ${concurrency}`);
   const signal = options.signal;

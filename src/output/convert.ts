@@ -124,7 +124,7 @@ export async function convertLayerBlob(
 
 /**
  * Whether an output's compression converts a layer: a layer ocibuild built
- * (gzip at level 6 in the store) is converted unless it already is what the
+ * (gzip at GZIP_DEFAULT_LEVEL in the store) is converted unless it already is what the
  * output asks; a base image's layer only with `force`, and only when its
  * compression differs (its level is unknown and kept), as buildx does.
  */

@@ -14,7 +14,7 @@ import { checkCompressionSpec, type Compression } from '../oci/compression.js';
  */
 export interface OutputCompression {
   compression: Compression;
-  /** The compression's level (gzip 0-9, zstd 1-19); its default when absent (gzip 6, zstd 3). */
+  /** The compression's level (gzip 0-9, zstd 1-19); its default when absent (gzip 4, zstd 3). */
   level?: number;
   /** Convert a base image's layers of another compression too. */
   force: boolean;
