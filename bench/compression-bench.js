@@ -1,6 +1,8 @@
 // Where compression belongs (issue 8) and zstd outputs (issue 12), end to end through the CLI.
 //   cold small / big   `ocibuild build` (FROM scratch, COPY . /data, a fresh store) against
 //                      `tar | tee >(sha256sum) | pigz -p2 -6 | sha256sum` on the same data: target 1.0x
+//                      (issue 8's anchor); also against the same pipeline with pigz -4, the level
+//                      ocibuild writes since issue 8 (like for like, no target)
 //   push small / big   `ocibuild build --push` (fresh store) against buildah 1.28's
 //                      `bud --layers --isolation chroot --storage-driver vfs` then `buildah push`
 //                      (fresh storage root) to the same local registry: target ours <= 1/1.5 of buildah
@@ -112,15 +114,18 @@ export async function runCompressionBench(options = {}) {
     for (const set of sets) {
       const dir = data[set];
       if (!dir) throw new Error(`unknown set ${set} (small, big)`);
-      const t = { cold: [], pigz: [], push: [], buildah: [] };
+      const t = { cold: [], pigz: [], pigz4: [], push: [], buildah: [] };
       for (let i = 0; i < runs; i++) {
         t.cold.push(ocibuild([dir]));
         t.pigz.push(timed('bash', ['-c', `set -o pipefail; tar -C '${dir}' -cf - . | tee >(sha256sum >/dev/null) | pigz -p2 -6 | sha256sum >/dev/null`]));
+        // The same pipeline at the level ocibuild writes (gzip 4 since issue 8): the like-for-like anchor.
+        t.pigz4.push(timed('bash', ['-c', `set -o pipefail; tar -C '${dir}' -cf - . | tee >(sha256sum >/dev/null) | pigz -p2 -4 | sha256sum >/dev/null`]));
         t.push.push(ocibuild(['-t', `${registry.host}/bench/${set}-o${i}:latest`, '--push', dir]));
         t.buildah.push(buildahPush(dir, `${registry.host}/bench/${set}-b${i}:latest`));
         log(`bench(compression): ${set} run ${i + 1}/${runs}: ${Object.entries(t).map(([k, v]) => `${k} ${(v[i] / 1000).toFixed(2)}s`).join(', ')}`);
       }
       row(`cold build, ${set}`, t.cold, 'tar | tee >(sha256sum) | pigz -p2 -6 | sha256sum', t.pigz, 1.0);
+      row(`cold build, ${set} (same level)`, t.cold, 'the same pipeline with pigz -p2 -4', t.pigz4, undefined);
       row(`build then push, ${set}`, t.push, 'buildah bud (vfs) then buildah push', t.buildah, 1 / 1.5);
     }
     if (sets.includes('small')) {
