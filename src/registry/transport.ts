@@ -30,6 +30,27 @@ export interface ResponseBody extends Readable {
   dump(): Promise<void>;
 }
 
+/**
+ * A request body whose producer reuses its buffers (a blob read from the
+ * store): the transport asks for the next chunk only once the previous one
+ * has been written to the socket, so no chunk is held after that. `close()`
+ * releases a body that is not read to its end (a request that failed first).
+ */
+export interface ChunkBody extends AsyncIterable<Buffer> {
+  close(): Promise<void>;
+}
+
+/** A request body that is a stream (a Readable), not a string, Buffer or {@link ChunkBody}. */
+export function isStreamBody(body: unknown): body is Readable {
+  return typeof body === 'object' && body !== null && typeof (body as Readable).pipe === 'function';
+}
+
+/** Release a body that was not sent (a stream is destroyed, a {@link ChunkBody} closed). */
+export function discardBody(body: TransportRequest['body'] | undefined): void {
+  if (isStreamBody(body)) body.destroy();
+  else if (typeof body === 'object' && body !== null && !Buffer.isBuffer(body)) void body.close().catch(() => undefined);
+}
+
 /** One request on a {@link HttpTransport}. */
 export interface TransportRequest {
   /** `http://host[:port]` or `https://host[:port]`. */
@@ -38,7 +59,7 @@ export interface TransportRequest {
   path: string;
   method: string;
   headers?: Record<string, string>;
-  body?: string | Buffer | Readable | null;
+  body?: string | Buffer | Readable | ChunkBody | null;
   signal?: AbortSignal;
 }
 
@@ -92,6 +113,33 @@ class Body extends PassThrough implements ResponseBody {
       this.once('error', done);
       this.resume();
     });
+  }
+}
+
+/**
+ * Write a {@link ChunkBody}: each chunk goes to the request and is written to
+ * the socket before the next is asked for (its buffer is then reused).
+ * Rejects when the body fails (a blob that does not verify) or the request
+ * closes first; the caller then destroys the request, so a partial body is
+ * never taken for a whole one.
+ */
+async function writeChunks(r: http.ClientRequest, body: ChunkBody, progress: () => void): Promise<void> {
+  let closed: (() => void) | undefined;
+  const onClose = () => closed?.();
+  r.on('close', onClose);
+  try {
+    for await (const chunk of body) {
+      progress();
+      await new Promise<void>((resolve, reject) => {
+        closed = () => reject(codedError('the request closed while its body was being sent', 'ECONNRESET'));
+        r.write(chunk, (e) => (e ? reject(e) : resolve()));
+      });
+      closed = undefined;
+    }
+    progress();
+  } finally {
+    r.off('close', onClose);
+    await body.close();
   }
 }
 
@@ -169,6 +217,7 @@ export class HttpTransport {
     const { connectMs, responseMs, idleMs } = this.options;
     return new Promise<TransportResponse>((resolve, reject) => {
       if (req.signal?.aborted) {
+        discardBody(req.body);
         reject(req.signal.reason ?? codedError('aborted', 'ABORT_ERR'));
         return;
       }
@@ -185,7 +234,7 @@ export class HttpTransport {
         if (settled) return;
         settled = true;
         clearTimeout(responseTimer);
-        if (body && typeof body === 'object' && !Buffer.isBuffer(body)) body.destroy();
+        discardBody(body);
         reject(e);
       };
       const options: https.RequestOptions = {
@@ -272,11 +321,16 @@ export class HttpTransport {
       });
       if (body === undefined || body === null) r.end();
       else if (typeof body === 'string' || Buffer.isBuffer(body)) r.end(body);
-      else {
+      else if (isStreamBody(body)) {
         body.on('error', (e) => r.destroy(e));
         body.on('data', armResponse);
         body.on('end', armResponse);
         body.pipe(r);
+      } else {
+        writeChunks(r, body, armResponse).then(
+          () => r.end(),
+          (e: Error) => r.destroy(e),
+        );
       }
     });
   }
