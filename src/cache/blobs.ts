@@ -4,7 +4,7 @@
  * size, and a corrupt blob is removed so it can be fetched again.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, promises as fs, type Stats } from 'node:fs';
+import { createReadStream, promises as fs, writeSync as writeSyncFd, type Stats } from 'node:fs';
 import path from 'node:path';
 import { Transform, Writable, pipeline as pipelineCb, type Readable, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -27,6 +27,12 @@ export interface BlobWriter {
    * SIZE_MISMATCH thrown.
    */
   commit(expected?: Digest | BlobInfo): Promise<BlobInfo>;
+  /**
+   * Write a chunk at once, instead of through `stream` (never both): hashed and
+   * written before it returns, so the caller may reuse its buffer (a download
+   * reading into one buffer). Throws STORE_IO when the write fails.
+   */
+  writeSync(chunk: Buffer): void;
   /** Drop the partial blob. Idempotent; a no-op after commit. */
   abort(): Promise<void>;
 }
@@ -358,6 +364,16 @@ export class Blobs implements BlobSource, BlobSink {
         writeAll(fh, bufs).then(() => cb(), cb);
       },
     });
+    const writeSync = (chunk: Buffer): void => {
+      if (state !== 'open' || closed || stream.writableLength > 0 || stream.writableEnded) throw new OcibuildError('STORE_IO', `blob writer already ${state}`);
+      hash.update(chunk);
+      size += chunk.length;
+      try {
+        for (let off = 0; off < chunk.length; ) off += writeSyncFd(fh.fd, chunk, off, chunk.length - off);
+      } catch (e) {
+        throw ioError('writing a blob into the store failed', e);
+      }
+    };
     const abort = async () => {
       if (state !== 'open') return;
       state = 'aborted';
@@ -397,6 +413,6 @@ export class Blobs implements BlobSource, BlobSink {
       state = 'committed';
       return { digest, size };
     };
-    return { stream, commit, abort };
+    return { stream, commit, writeSync, abort };
   }
 }

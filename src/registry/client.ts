@@ -157,6 +157,8 @@ export interface RegistryRequest {
   signal?: AbortSignal;
   /** Told about this request's waits (besides the client's `onWait`). */
   onWait?: (wait: RegistryWait) => void;
+  /** Takes a 2xx body chunk by chunk, synchronously, each valid only during the call (see {@link TransportRequest.direct}). */
+  direct?: (chunk: Buffer) => void;
 }
 
 /** A registry response; the caller must consume or dump `body`. */
@@ -668,7 +670,7 @@ export class RegistryClient {
       try {
         res = await this.send(
           dispatcher,
-          { origin: url.origin, path: url.pathname + url.search, method, headers, body: body ?? null, signal: req.signal },
+          { origin: url.origin, path: url.pathname + url.search, method, headers, body: body ?? null, signal: req.signal, ...(req.direct ? { direct: req.direct } : {}) },
           { what: req.what, url, attempt, ...(req.onWait ? { onWait: req.onWait } : {}) },
         );
       } catch (e) {

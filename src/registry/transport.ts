@@ -13,22 +13,11 @@
  */
 import http from 'node:http';
 import type https from 'node:https';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { BODY_TIMEOUT, Body, CONNECT_TIMEOUT, HEADERS_TIMEOUT, codedError, type ResponseBody } from './http-body.js';
+import { rawGet } from './raw-get.js';
 
-/** Error codes of the three bounded waits (see `timeoutKind` in client.ts). */
-export const CONNECT_TIMEOUT = 'ERR_REGISTRY_CONNECT_TIMEOUT';
-export const HEADERS_TIMEOUT = 'ERR_REGISTRY_HEADERS_TIMEOUT';
-export const BODY_TIMEOUT = 'ERR_REGISTRY_BODY_TIMEOUT';
-
-/** A response body: a readable stream of bytes that can also be drained and discarded. */
-export interface ResponseBody extends Readable {
-  /**
-   * Read and discard the rest of the body (so the connection can be reused);
-   * a body larger than 256 KiB is cut off and its connection closed instead.
-   * Never rejects.
-   */
-  dump(): Promise<void>;
-}
+export { BODY_TIMEOUT, CONNECT_TIMEOUT, HEADERS_TIMEOUT, type ResponseBody } from './http-body.js';
 
 /**
  * A request body whose producer reuses its buffers (a blob read from the
@@ -61,6 +50,14 @@ export interface TransportRequest {
   headers?: Record<string, string>;
   body?: string | Buffer | Readable | ChunkBody | null;
   signal?: AbortSignal;
+  /**
+   * Takes a 2xx response's body chunk by chunk, synchronously; each chunk is
+   * valid only during the call. The response's `body` then carries no data,
+   * it only ends or fails (a throw fails it). Other statuses arrive in `body`
+   * as usual. A plain-HTTP GET with `direct` reads into one reused buffer
+   * (raw-get.ts); over HTTPS the chunks are Node's.
+   */
+  direct?: (chunk: Buffer) => void;
 }
 
 /** The answer to a {@link TransportRequest}. */
@@ -84,36 +81,6 @@ export interface TransportOptions {
   ca?: string[];
   /** false: skip TLS certificate verification (explicitly insecure registries). */
   rejectUnauthorized?: boolean;
-}
-
-const DUMP_LIMIT = 256 * 1024;
-
-function codedError(message: string, code: string): Error {
-  return Object.assign(new Error(message), { code });
-}
-
-class Body extends PassThrough implements ResponseBody {
-  dump(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.readableEnded || this.destroyed) {
-        resolve();
-        return;
-      }
-      let n = 0;
-      const done = () => resolve();
-      this.on('data', (c: Buffer) => {
-        n += c.length;
-        if (n > DUMP_LIMIT) {
-          this.destroy();
-          done();
-        }
-      });
-      this.once('end', done);
-      this.once('close', done);
-      this.once('error', done);
-      this.resume();
-    });
-  }
 }
 
 /**
@@ -210,6 +177,11 @@ export class HttpTransport {
   request(req: TransportRequest): Promise<TransportResponse> {
     // Plain HTTP sends at once (in this tick, as before the lazy TLS load); HTTPS after loading TLS.
     if (new URL(req.origin).protocol === 'https:') return this.tls().then((secure) => this.send(req, secure));
+    if (req.direct && req.method === 'GET' && (req.body === undefined || req.body === null)) {
+      const { connectMs, responseMs, idleMs } = this.options;
+      const url = new URL(req.path, req.origin);
+      return rawGet({ url, headers: req.headers ?? {}, connectMs, responseMs, idleMs, direct: req.direct, ...(req.signal ? { signal: req.signal } : {}) });
+    }
     return this.send(req, undefined);
   }
 
@@ -295,11 +267,25 @@ export class HttpTransport {
           idle.unref?.();
         };
         armIdle();
-        res.on('data', (c: Buffer) => {
-          armIdle();
-          if (!out.write(c)) res.pause();
-        });
-        out.on('drain', () => res.resume());
+        const direct = req.direct;
+        const status = res.statusCode ?? 0;
+        if (direct && status >= 200 && status < 300) {
+          // Taken as it arrives: never paused.
+          res.on('data', (c: Buffer) => {
+            armIdle();
+            try {
+              direct(c);
+            } catch (e) {
+              res.destroy(e as Error);
+            }
+          });
+        } else {
+          res.on('data', (c: Buffer) => {
+            armIdle();
+            if (!out.write(c)) res.pause();
+          });
+          out.on('drain', () => res.resume());
+        }
         res.on('end', () => {
           clearTimeout(idle);
           out.end();
