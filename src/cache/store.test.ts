@@ -108,6 +108,43 @@ describe('Store blobs', () => {
     expect(await store.has(info.digest)).toBe(true);
   });
 
+  it('openChunks hands a blob out in two reused buffers, verified like open; a corrupt one fails at its end and is removed', async () => {
+    const store = await Store.open(tmp);
+    // 2.5 MiB: three chunks of at most 1 MiB, the first and third in the same buffer.
+    const bytes = Buffer.alloc(2.5 * 1024 * 1024);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7 + (i >> 11)) & 0xff;
+    const info = await store.writeBlob(bytes);
+    const copies: Buffer[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    for await (const c of await store.openChunks(info.digest, info.size)) {
+      copies.push(Buffer.from(c));
+      buffers.add(c.buffer);
+    }
+    expect(Buffer.concat(copies).equals(bytes)).toBe(true);
+    expect(copies.length).toBe(3);
+    expect(buffers.size).toBe(2);
+    await expectCode(store.openChunks(sha256('other')), 'BLOB_NOT_FOUND');
+    await expectCode(store.openChunks(info.digest, info.size + 1), 'SIZE_MISMATCH');
+    // Closed unread: the file is released, and the chunks are not read twice.
+    const unread = await store.openChunks(info.digest);
+    await unread.close();
+    await expectCode((async () => { for await (const c of unread) void c; })(), 'STORE_IO');
+    // Same size, other content: every chunk is handed out, then the end fails and the blob is gone.
+    const bad = Buffer.from(bytes);
+    bad[bad.length - 1] ^= 1;
+    await fs.writeFile(store.blobPath(info.digest), bad);
+    let handed = 0;
+    const err = await expectCode(
+      (async () => {
+        for await (const c of await store.openChunks(info.digest, info.size)) handed += c.length;
+      })(),
+      'STORE_CORRUPT',
+    );
+    expect(handed).toBe(bytes.length);
+    expect(err.message).toContain(info.digest);
+    expect(await store.has(info.digest)).toBe(false);
+  });
+
   it('detects a corrupt blob on streaming read, reports STORE_CORRUPT and removes it', async () => {
     const store = await Store.open(tmp);
     const info = await store.writeBlob('the real content');

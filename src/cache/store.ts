@@ -5,7 +5,7 @@ import { OcibuildError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { BlobInfo, BlobSink, BlobSource, Descriptor } from '../oci/types.js';
-import { Blobs, MAX_SMALL_BLOB, type BlobWriter } from './blobs.js';
+import { Blobs, MAX_SMALL_BLOB, type BlobChunks, type BlobWriter } from './blobs.js';
 import { GarbageCollector, type PruneOptions, type PruneResult } from './gc.js';
 import { io, ioError } from './io.js';
 import type { LockOptions } from './lock.js';
@@ -16,7 +16,7 @@ import { ensureUnpacked, unpackedDir } from './unpacked.js';
 import { readLayerIndex, writeLayerIndex } from './layer-index.js';
 
 export type { StepLayer, StepRecord } from './step-cache.js';
-export type { BlobWriter } from './blobs.js';
+export type { BlobChunks, BlobWriter } from './blobs.js';
 export { ANNOTATION_IMAGE_NAME, ANNOTATION_REF_NAME, type ImageSummary, type StoreTag, type TagMeta } from './tags.js';
 export { DEFAULT_GRACE_PERIOD_MS, type PruneOptions, type PruneResult } from './gc.js';
 
@@ -164,6 +164,15 @@ export class Store implements BlobSource, BlobSink {
    */
   open(digest: Digest, size?: number): Promise<Readable> {
     return this.blobs.open(digest, size);
+  }
+
+  /**
+   * A blob as chunks in two reused buffers, each valid until the next is asked
+   * for; verified like {@link open} (the iteration fails at its end on a
+   * mismatch). `close()` releases one that is not read.
+   */
+  openChunks(digest: Digest, size?: number): Promise<BlobChunks> {
+    return this.blobs.openChunks(digest, size);
   }
 
   /**

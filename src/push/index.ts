@@ -10,7 +10,7 @@ import { RegistryClient, type RegistryClientOptions } from '../registry/client.j
 import { pushImage, type PushOptions, type PushResult } from './push.js';
 import { OciLayoutSource } from './oci-layout.js';
 
-export { pushImage, ORIGIN_ANNOTATION, type PushOptions, type PushResult, type PushProgress, type RangeBlobSource } from './push.js';
+export { pushImage, ORIGIN_ANNOTATION, type PushOptions, type PushResult, type PushProgress, type RangeBlobSource, type ChunkBlobSource } from './push.js';
 export { OciLayoutSource } from './oci-layout.js';
 
 /** A local image to push: where its blobs are and the manifest/index descriptor. */

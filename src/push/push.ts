@@ -6,6 +6,7 @@ import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import type { BlobSource, Descriptor } from '../oci/types.js';
 import type { RepositoryScope } from '../registry/auth.js';
 import { getHeader, type RegistryClient, type RegistryWait } from '../registry/client.js';
+import type { ChunkBody } from '../registry/transport.js';
 import { MAX_MANIFEST_SIZE, digestBytes, parseManifestBytes, type FetchedManifest } from '../registry/manifest.js';
 import { formatReference, isValidTag, normalizeRepositoryName, referenceName, withDigest, type ImageReference } from '../oci/reference.js';
 import { isRetryableError, isRetryableStatus, sleep } from '../registry/retry.js';
@@ -26,6 +27,20 @@ export interface RangeBlobSource extends BlobSource {
 
 function isRangeSource(s: BlobSource): s is RangeBlobSource {
   return typeof (s as Partial<RangeBlobSource>).openRange === 'function';
+}
+
+/**
+ * A {@link BlobSource} that can also hand a whole blob out as verified chunks
+ * in reused buffers (the local store): a blob sent in one request is read
+ * without fresh memory for every read (issue 8). The iteration fails at its
+ * end when the blob does not verify, and the request is then aborted.
+ */
+export interface ChunkBlobSource extends BlobSource {
+  openChunks(digest: Digest, size?: number): Promise<ChunkBody>;
+}
+
+function isChunkSource(s: BlobSource): s is ChunkBlobSource {
+  return typeof (s as Partial<ChunkBlobSource>).openChunks === 'function';
 }
 
 /** Progress of a push, one event per state change of a blob or manifest. */
@@ -338,7 +353,8 @@ async function uploadMonolithic(w: Work, d: Descriptor, session: { url: URL }): 
     path: withDigestParam(session.url, d.digest).toString(),
     headers: { 'content-type': 'application/octet-stream', 'content-length': String(d.size) },
     // Re-opened if the PUT is re-sent after a 401; a failed PUT restarts the upload session (see uploadBlob).
-    body: async () => pipelineCb(await w.source.open(d.digest, d.size), new VerifyStream(d.digest, d.size, `local blob ${d.digest}`), () => undefined),
+    body: async () =>
+      isChunkSource(w.source) ? w.source.openChunks(d.digest, d.size) : pipelineCb(await w.source.open(d.digest, d.size), new VerifyStream(d.digest, d.size, `local blob ${d.digest}`), () => undefined),
     scopes: pushScopes(w.ref),
     what: `upload blob ${d.digest}`,
     retry: false,
@@ -367,6 +383,7 @@ function checkCommitted(status: number, claimed: string | undefined, d: Descript
  * the registry for its offset (`GET` the upload URL) and resume from there.
  */
 async function uploadChunked(w: Work, d: Descriptor, session: { url: URL; minChunk: number }, tries: { failed: number }): Promise<boolean> {
+  // A blob in one PATCH from a chunk source is read by openChunks; chunks of it, or resumes, by SequentialChunks.
   const sequential = isRangeSource(w.source) ? undefined : new SequentialChunks(w.source, d);
   try {
     return await uploadChunks(w, d, session, sequential, tries);
@@ -412,7 +429,10 @@ async function uploadChunks(w: Work, d: Descriptor, session: { url: URL; minChun
             'content-range': `${start}-${end - 1}`,
           },
           // A function body: re-opened if the request is re-sent after a 401.
-          body: () => (sequential ? sequential.take(start, end) : openSlice(w.source, d, start, end)),
+          body: () =>
+            start === 0 && end === d.size && isChunkSource(w.source) ? w.source.openChunks(d.digest, d.size)
+            : sequential ? sequential.take(start, end)
+            : openSlice(w.source, d, start, end),
           scopes: pushScopes(w.ref),
           what: `upload chunk ${start}-${end - 1} of blob ${d.digest}`,
           retry: false,

@@ -6,7 +6,7 @@ import { OcibuildError, isOcibuildError } from '../errors.js';
 import { parseWwwAuthenticate, formatScopes, tokenExpiry, type AuthChallenge, type CachedToken, type RepositoryScope } from './auth.js';
 import { resolveCredentials, type Credentials, type ResolvedCredentials } from './credentials.js';
 import { redactUrl, registryError } from './errors.js';
-import { BODY_TIMEOUT, CONNECT_TIMEOUT, HEADERS_TIMEOUT, HttpTransport, type ResponseBody, type TransportRequest, type TransportResponse } from './transport.js';
+import { BODY_TIMEOUT, CONNECT_TIMEOUT, HEADERS_TIMEOUT, HttpTransport, discardBody, type ChunkBody, type ResponseBody, type TransportRequest, type TransportResponse } from './transport.js';
 import { backoffDelay, isRetryableError, isRetryableStatus, parseRetryAfter, resolveRetry, sleep, type ResolvedRetry, type RetryOptions } from './retry.js';
 
 /** Options of a {@link RegistryClient}. Every field is optional. */
@@ -142,9 +142,10 @@ export interface RegistryRequest {
   /**
    * The request body. A function is called again for each attempt, so a
    * request with a function body (or none) can be retried and re-sent after
-   * a 401; a plain stream is sent once.
+   * a 401; a plain stream is sent once. A {@link ChunkBody} (chunks in reused
+   * buffers) comes only from a function.
    */
-  body?: string | Buffer | Readable | (() => Promise<string | Buffer | Readable> | string | Buffer | Readable);
+  body?: string | Buffer | Readable | (() => Promise<string | Buffer | Readable | ChunkBody> | string | Buffer | Readable | ChunkBody);
   /** Scopes the token must carry. */
   scopes?: RepositoryScope[];
   /** Statuses that count as success (besides those, 2xx). */
@@ -156,6 +157,8 @@ export interface RegistryRequest {
   signal?: AbortSignal;
   /** Told about this request's waits (besides the client's `onWait`). */
   onWait?: (wait: RegistryWait) => void;
+  /** Takes a 2xx body chunk by chunk, synchronously, each valid only during the call (see {@link TransportRequest.direct}). */
+  direct?: (chunk: Buffer) => void;
 }
 
 /** A registry response; the caller must consume or dump `body`. */
@@ -658,7 +661,7 @@ export class RegistryClient {
         const auth = await this.authorization(req.registry, ep, scopes, req.signal);
         if (auth) headers.authorization = auth;
       }
-      let body: string | Buffer | Readable | undefined;
+      let body: string | Buffer | Readable | ChunkBody | undefined;
       if (method !== 'GET' && method !== 'HEAD') {
         body = typeof req.body === 'function' ? await req.body() : req.body;
       }
@@ -667,11 +670,11 @@ export class RegistryClient {
       try {
         res = await this.send(
           dispatcher,
-          { origin: url.origin, path: url.pathname + url.search, method, headers, body: body ?? null, signal: req.signal },
+          { origin: url.origin, path: url.pathname + url.search, method, headers, body: body ?? null, signal: req.signal, ...(req.direct ? { direct: req.direct } : {}) },
           { what: req.what, url, attempt, ...(req.onWait ? { onWait: req.onWait } : {}) },
         );
       } catch (e) {
-        if (body && typeof body === 'object' && !Buffer.isBuffer(body)) (body as Readable).destroy();
+        discardBody(body);
         this.debug(`${method} ${redactUrl(url)} failed: ${errorCode(e) ?? (e as Error).message}`);
         if (req.signal?.aborted) throw e;
         if (canRetry && isRetryableError(e) && attempt < this.retryPolicy.retries) {

@@ -1,7 +1,8 @@
 import { Transform, pipeline as pipelineCb, type Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import { OcibuildError, isOcibuildError } from '../errors.js';
-import { VerifyStream, type Digest } from '../oci/digest.js';
+import { VerifyStream, digestAlgorithm, type Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobSink, BlobSource, Descriptor, ImageConfig, ImageIndex, ImageManifest, Platform } from '../oci/types.js';
 import { getHeader, readLimited, timeoutError, timeoutKind as timeoutKindOf, type RegistryClient, type RegistryWait } from './client.js';
 import { redactUrl } from './errors.js';
@@ -145,7 +146,7 @@ export async function fetchManifest(
 }
 
 /** GET a blob of a repository (redirects to blob storage go without the registry's Authorization). */
-function getBlob(client: RegistryClient, ref: ImageReference, digest: Digest, options: { registry?: string; signal?: AbortSignal; onWait?: (w: RegistryWait) => void }) {
+function getBlob(client: RegistryClient, ref: ImageReference, digest: Digest, options: { registry?: string; signal?: AbortSignal; onWait?: (w: RegistryWait) => void; direct?: (chunk: Buffer) => void }) {
   return client.request({
     registry: options.registry ?? ref.domain,
     method: 'GET',
@@ -154,6 +155,7 @@ function getBlob(client: RegistryClient, ref: ImageReference, digest: Digest, op
     what: blobWhat(ref, digest),
     signal: options.signal,
     ...(options.onWait ? { onWait: options.onWait } : {}),
+    ...(options.direct ? { direct: options.direct } : {}),
   });
 }
 
@@ -175,6 +177,24 @@ export async function openBlob(
   const res = await getBlob(client, ref, descriptor.digest, options);
   const verify = new VerifyStream(descriptor.digest, descriptor.size >= 0 ? descriptor.size : undefined, `blob ${descriptor.digest}`);
   return pipelineCb(res.body, verify, () => undefined);
+}
+
+/**
+ * A {@link BlobSink} that can also take a blob chunk by chunk, synchronously
+ * (the local store): a download then goes from the connection's read buffer
+ * to the file with no stream stage and, over plain HTTP, no fresh memory per
+ * read (issue 8). `commit` verifies digest and size as `ingest` does.
+ */
+export interface DirectBlobSink extends BlobSink {
+  createWriter(options?: { algorithm?: 'sha256' | 'sha512' }): Promise<{
+    writeSync(chunk: Buffer): void;
+    commit(expected: BlobInfo): Promise<BlobInfo>;
+    abort(): Promise<void>;
+  }>;
+}
+
+function isDirectSink(s: BlobSink): s is DirectBlobSink {
+  return typeof (s as Partial<DirectBlobSink>).createWriter === 'function';
 }
 
 /**
@@ -203,6 +223,17 @@ export async function pullBlob(
       // The sink verifies digest and size (BlobSink contract), so the body is hashed once, there;
       // this stage only stops a registry sending more than the descriptor's size early.
       const onWait = (w: RegistryWait) => emit('waiting', got, w);
+      if (isDirectSink(sink)) {
+        const info = await downloadDirect(client, ref, descriptor, sink, { ...options, onWait }, attempt, {
+          onUrl: (u) => (url = u),
+          onWatch: (w) => (watch = w),
+          onBytes: (n) => (got = n),
+          emit,
+        });
+        watch?.stop();
+        emit('done', info.size);
+        return { ...info, downloaded: true };
+      }
       const res = await getBlob(client, ref, descriptor.digest, { ...options, onWait });
       url = res.url;
       watch = client.watchBody({ what: blobWhat(ref, descriptor.digest), method: 'GET', url: res.url, attempt, onWait });
@@ -245,6 +276,53 @@ export async function pullBlob(
       if (isOcibuildError(e)) throw e;
       throw new OcibuildError('REGISTRY_UNREACHABLE', `pull blob ${descriptor.digest}: ${(e as Error).message}`, { cause: e });
     }
+  }
+}
+
+/**
+ * One attempt of {@link pullBlob} into a {@link DirectBlobSink}: the body's
+ * chunks are counted (never more than the descriptor's size), hashed and
+ * written as they arrive; the blob is committed (verified) at the end, or
+ * the partial file dropped.
+ */
+async function downloadDirect(
+  client: RegistryClient,
+  ref: ImageReference,
+  descriptor: Descriptor,
+  sink: DirectBlobSink,
+  options: { registry?: string; signal?: AbortSignal; onWait: (w: RegistryWait) => void },
+  attempt: number,
+  hooks: { onUrl(u: URL): void; onWatch(w: { touch(): void; stop(): void }): void; onBytes(n: number): void; emit(phase: PullProgress['phase'], bytes: number): void },
+): Promise<BlobInfo> {
+  const writer = await sink.createWriter({ algorithm: digestAlgorithm(descriptor.digest) });
+  try {
+    let got = 0;
+    let last = 0;
+    let watch: { touch(): void; stop(): void } | undefined;
+    const res = await getBlob(client, ref, descriptor.digest, {
+      ...options,
+      direct: (c) => {
+        watch?.touch();
+        got += c.length;
+        hooks.onBytes(got);
+        if (got > descriptor.size) throw new OcibuildError('SIZE_MISMATCH', `blob ${descriptor.digest}: registry sent more than the expected ${descriptor.size} bytes`);
+        writer.writeSync(c);
+        if (got - last >= 1 << 20) {
+          last = got;
+          hooks.emit('downloading', got);
+        }
+      },
+    });
+    hooks.onUrl(res.url);
+    watch = client.watchBody({ what: blobWhat(ref, descriptor.digest), method: 'GET', url: res.url, attempt, onWait: options.onWait });
+    hooks.onWatch(watch);
+    // The body carries no data (its chunks went to `direct`): it ends, or fails.
+    res.body.resume();
+    await finished(res.body);
+    return await writer.commit({ digest: descriptor.digest, size: descriptor.size });
+  } catch (e) {
+    await writer.abort();
+    throw e;
   }
 }
 

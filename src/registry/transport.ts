@@ -13,21 +13,31 @@
  */
 import http from 'node:http';
 import type https from 'node:https';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { BODY_TIMEOUT, Body, CONNECT_TIMEOUT, HEADERS_TIMEOUT, codedError, type ResponseBody } from './http-body.js';
+import { rawGet } from './raw-get.js';
 
-/** Error codes of the three bounded waits (see `timeoutKind` in client.ts). */
-export const CONNECT_TIMEOUT = 'ERR_REGISTRY_CONNECT_TIMEOUT';
-export const HEADERS_TIMEOUT = 'ERR_REGISTRY_HEADERS_TIMEOUT';
-export const BODY_TIMEOUT = 'ERR_REGISTRY_BODY_TIMEOUT';
+export { BODY_TIMEOUT, CONNECT_TIMEOUT, HEADERS_TIMEOUT, type ResponseBody } from './http-body.js';
 
-/** A response body: a readable stream of bytes that can also be drained and discarded. */
-export interface ResponseBody extends Readable {
-  /**
-   * Read and discard the rest of the body (so the connection can be reused);
-   * a body larger than 256 KiB is cut off and its connection closed instead.
-   * Never rejects.
-   */
-  dump(): Promise<void>;
+/**
+ * A request body whose producer reuses its buffers (a blob read from the
+ * store): the transport asks for the next chunk only once the previous one
+ * has been written to the socket, so no chunk is held after that. `close()`
+ * releases a body that is not read to its end (a request that failed first).
+ */
+export interface ChunkBody extends AsyncIterable<Buffer> {
+  close(): Promise<void>;
+}
+
+/** A request body that is a stream (a Readable), not a string, Buffer or {@link ChunkBody}. */
+export function isStreamBody(body: unknown): body is Readable {
+  return typeof body === 'object' && body !== null && typeof (body as Readable).pipe === 'function';
+}
+
+/** Release a body that was not sent (a stream is destroyed, a {@link ChunkBody} closed). */
+export function discardBody(body: TransportRequest['body'] | undefined): void {
+  if (isStreamBody(body)) body.destroy();
+  else if (typeof body === 'object' && body !== null && !Buffer.isBuffer(body)) void body.close().catch(() => undefined);
 }
 
 /** One request on a {@link HttpTransport}. */
@@ -38,8 +48,16 @@ export interface TransportRequest {
   path: string;
   method: string;
   headers?: Record<string, string>;
-  body?: string | Buffer | Readable | null;
+  body?: string | Buffer | Readable | ChunkBody | null;
   signal?: AbortSignal;
+  /**
+   * Takes a 2xx response's body chunk by chunk, synchronously; each chunk is
+   * valid only during the call. The response's `body` then carries no data,
+   * it only ends or fails (a throw fails it). Other statuses arrive in `body`
+   * as usual. A plain-HTTP GET with `direct` reads into one reused buffer
+   * (raw-get.ts); over HTTPS the chunks are Node's.
+   */
+  direct?: (chunk: Buffer) => void;
 }
 
 /** The answer to a {@link TransportRequest}. */
@@ -65,33 +83,30 @@ export interface TransportOptions {
   rejectUnauthorized?: boolean;
 }
 
-const DUMP_LIMIT = 256 * 1024;
-
-function codedError(message: string, code: string): Error {
-  return Object.assign(new Error(message), { code });
-}
-
-class Body extends PassThrough implements ResponseBody {
-  dump(): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.readableEnded || this.destroyed) {
-        resolve();
-        return;
-      }
-      let n = 0;
-      const done = () => resolve();
-      this.on('data', (c: Buffer) => {
-        n += c.length;
-        if (n > DUMP_LIMIT) {
-          this.destroy();
-          done();
-        }
+/**
+ * Write a {@link ChunkBody}: each chunk goes to the request and is written to
+ * the socket before the next is asked for (its buffer is then reused).
+ * Rejects when the body fails (a blob that does not verify) or the request
+ * closes first; the caller then destroys the request, so a partial body is
+ * never taken for a whole one.
+ */
+async function writeChunks(r: http.ClientRequest, body: ChunkBody, progress: () => void): Promise<void> {
+  let closed: (() => void) | undefined;
+  const onClose = () => closed?.();
+  r.on('close', onClose);
+  try {
+    for await (const chunk of body) {
+      progress();
+      await new Promise<void>((resolve, reject) => {
+        closed = () => reject(codedError('the request closed while its body was being sent', 'ECONNRESET'));
+        r.write(chunk, (e) => (e ? reject(e) : resolve()));
       });
-      this.once('end', done);
-      this.once('close', done);
-      this.once('error', done);
-      this.resume();
-    });
+      closed = undefined;
+    }
+    progress();
+  } finally {
+    r.off('close', onClose);
+    await body.close();
   }
 }
 
@@ -162,6 +177,11 @@ export class HttpTransport {
   request(req: TransportRequest): Promise<TransportResponse> {
     // Plain HTTP sends at once (in this tick, as before the lazy TLS load); HTTPS after loading TLS.
     if (new URL(req.origin).protocol === 'https:') return this.tls().then((secure) => this.send(req, secure));
+    if (req.direct && req.method === 'GET' && (req.body === undefined || req.body === null)) {
+      const { connectMs, responseMs, idleMs } = this.options;
+      const url = new URL(req.path, req.origin);
+      return rawGet({ url, headers: req.headers ?? {}, connectMs, responseMs, idleMs, direct: req.direct, ...(req.signal ? { signal: req.signal } : {}) });
+    }
     return this.send(req, undefined);
   }
 
@@ -169,6 +189,7 @@ export class HttpTransport {
     const { connectMs, responseMs, idleMs } = this.options;
     return new Promise<TransportResponse>((resolve, reject) => {
       if (req.signal?.aborted) {
+        discardBody(req.body);
         reject(req.signal.reason ?? codedError('aborted', 'ABORT_ERR'));
         return;
       }
@@ -185,7 +206,7 @@ export class HttpTransport {
         if (settled) return;
         settled = true;
         clearTimeout(responseTimer);
-        if (body && typeof body === 'object' && !Buffer.isBuffer(body)) body.destroy();
+        discardBody(body);
         reject(e);
       };
       const options: https.RequestOptions = {
@@ -246,11 +267,25 @@ export class HttpTransport {
           idle.unref?.();
         };
         armIdle();
-        res.on('data', (c: Buffer) => {
-          armIdle();
-          if (!out.write(c)) res.pause();
-        });
-        out.on('drain', () => res.resume());
+        const direct = req.direct;
+        const status = res.statusCode ?? 0;
+        if (direct && status >= 200 && status < 300) {
+          // Taken as it arrives: never paused.
+          res.on('data', (c: Buffer) => {
+            armIdle();
+            try {
+              direct(c);
+            } catch (e) {
+              res.destroy(e as Error);
+            }
+          });
+        } else {
+          res.on('data', (c: Buffer) => {
+            armIdle();
+            if (!out.write(c)) res.pause();
+          });
+          out.on('drain', () => res.resume());
+        }
         res.on('end', () => {
           clearTimeout(idle);
           out.end();
@@ -272,11 +307,16 @@ export class HttpTransport {
       });
       if (body === undefined || body === null) r.end();
       else if (typeof body === 'string' || Buffer.isBuffer(body)) r.end(body);
-      else {
+      else if (isStreamBody(body)) {
         body.on('error', (e) => r.destroy(e));
         body.on('data', armResponse);
         body.on('end', armResponse);
         body.pipe(r);
+      } else {
+        writeChunks(r, body, armResponse).then(
+          () => r.end(),
+          (e: Error) => r.destroy(e),
+        );
       }
     });
   }

@@ -7,7 +7,7 @@
  * undici (its load and WebAssembly parser cost ~0.35 s of CPU per process).
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Transform, pipeline, type Readable } from 'node:stream';
@@ -150,6 +150,44 @@ describe('issue 8: requests and reads of a push and a pull, counted', () => {
     const patch = proxy.requests.slice(before).find((r) => r.method === 'PATCH')!;
     expect(Number(patch.headers['content-length'])).toBe(image.layers[0]!.size);
     expect(s).toHaveLength(1 + 3 + 3 + 1 + 3 + 1);
+  }, 120_000);
+
+  test('a blob that no longer verifies in the store is sent in reused buffers but never committed: STORE_CORRUPT, no blob, no tag', async () => {
+    const bad = await Store.open(path.join(tmp, 'corrupt'));
+    for (const d of [...image.layers, { digest: configDigest }]) {
+      const info = await store.stat(d.digest as Digest);
+      await bad.ingest(await store.open(d.digest as Digest, info!.size), info!);
+    }
+    const manifestBytes = await store.readBlob(image.manifestDigest as Digest);
+    await bad.writeBlob(manifestBytes);
+    // The big layer keeps its size; its last byte changes (found only at the end of the read).
+    const big = image.layers[0]!;
+    const bytes = await readFile(bad.blobPath(big.digest as Digest));
+    bytes[bytes.length - 1] ^= 1;
+    await writeFile(bad.blobPath(big.digest as Digest), bytes);
+    const before = proxy.requests.length;
+    const client = new RegistryClient();
+    try {
+      const push = pushImage(client, bad, {
+        reference: normalizeReference(`${proxy.host}/issue8/corrupt`),
+        descriptor: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: image.manifestDigest as Digest, size: manifestBytes.length },
+        tags: ['1'],
+        monolithicThreshold: 512 * KiB,
+      });
+      await expect(push).rejects.toMatchObject({ code: 'STORE_CORRUPT' });
+      const head = await client.request({ registry: proxy.host, method: 'HEAD', path: `/v2/issue8/corrupt/blobs/${big.digest}`, accept: [404], what: 'check' });
+      await head.body.dump();
+      expect(head.status).toBe(404);
+    } finally {
+      await client.close();
+    }
+    const seen = proxy.requests.slice(before);
+    const s = summary(seen);
+    // The big layer went out in its one PATCH, which was cut off: no commit of it.
+    expect(count(s, 'PATCH upload')).toBe(1);
+    expect(seen.filter((r) => r.method === 'PUT' && decodeURIComponent(r.url).includes(`digest=${big.digest}`))).toEqual([]);
+    expect(s.filter((x) => x === 'PUT manifest')).toEqual([]);
+    expect(await bad.has(big.digest as Digest)).toBe(false);
   }, 120_000);
 
   test('a pull into an empty store: ping, manifest, config and each layer once, nothing else', async () => {
