@@ -124,27 +124,35 @@ export class BlobChunks implements AsyncIterable<Buffer> {
     const bufs = [Buffer.allocUnsafeSlow(CHUNK_BYTES), Buffer.allocUnsafeSlow(CHUNK_BYTES)];
     let pos = 0;
     let i = 0;
-    let pending: Promise<{ bytesRead: number }> | undefined;
     try {
-      pending = fh.read(bufs[0]!, 0, CHUNK_BYTES, 0);
+      let { bytesRead } = await fh.read(bufs[0]!, 0, CHUNK_BYTES, 0);
+      if (bytesRead === 0) {
+        await check.end();
+        return;
+      }
+      let chunk = bufs[0]!.subarray(0, bytesRead);
+      pos += bytesRead;
+      await check.update(chunk);
       for (;;) {
-        const { bytesRead } = await pending;
-        pending = undefined;
-        if (bytesRead === 0) break;
-        const chunk = bufs[i]!.subarray(0, bytesRead);
+        // The next chunk is read (into the other buffer) before this one goes out, so the last
+        // one is held back until the whole blob verified: a corrupt blob never leaves complete,
+        // and a request carrying it can only fail (a registry cannot take it as whole).
+        i ^= 1;
+        ({ bytesRead } = await fh.read(bufs[i]!, 0, CHUNK_BYTES, pos));
+        if (bytesRead === 0) {
+          await check.end();
+          yield chunk;
+          return;
+        }
+        yield chunk;
+        chunk = bufs[i]!.subarray(0, bytesRead);
         pos += bytesRead;
         await check.update(chunk);
-        i ^= 1;
-        // The next chunk is read into the other buffer while this one is consumed.
-        pending = fh.read(bufs[i]!, 0, CHUNK_BYTES, pos);
-        yield chunk;
       }
-      await check.end();
     } catch (e) {
       throw isOcibuildError(e) ? e : ioError(`cannot read blob ${this.digest}`, e);
     } finally {
       this.state = 'done';
-      await pending?.catch(() => undefined);
       await fh.close().catch(() => undefined);
     }
   }
