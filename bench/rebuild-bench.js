@@ -30,6 +30,9 @@ const median = (xs) => {
 
 /** Runs a command under /usr/bin/time: wall ms, peak RSS in KB, stdout. */
 function measured(cmd, argv, opts = {}) {
+  // Untimed: the dirty pages the previous command left (buildah's vfs copies whole layers) are
+  // written back now, not during this command (as bench/run-bench.js does).
+  spawnSync('sync');
   const out = path.join(os.tmpdir(), `ocibuild-rebuild-time-${process.pid}`);
   const t0 = process.hrtime.bigint();
   const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', out, cmd, ...argv], { encoding: 'utf8', maxBuffer: 64 * MB, ...opts });
