@@ -45,6 +45,15 @@ const result = await build({
   minifySyntax: true,
   // `node --enable-source-maps` maps stack frames back to dist/.
   sourcemap: 'linked',
+  // string-width without its Intl.Segmenter at load (scripts/bundle-shims/string-width.mjs).
+  plugins: [
+    {
+      name: 'ocibuild-shims',
+      setup(b) {
+        b.onResolve({ filter: /^string-width$/ }, () => ({ path: path.join(here, 'bundle-shims/string-width.mjs') }));
+      },
+    },
+  ],
   logLevel: 'warning',
   legalComments: 'none',
 });

@@ -627,6 +627,14 @@ describe('issue 7: context file names that are not valid UTF-8', () => {
     );
   });
 
+  it('a valid name holding U+FFFD itself is kept as it is, beside the invalid ones (the directory is read again as bytes)', async () => {
+    fs.writeFileSync(path.join(ctx, 'rep\uFFFDlaced'), 'valid UTF-8');
+    const names = await layerNames(copy(['.'], '/'));
+    expect(names.map((n) => n.toString('hex'))).toContain(Buffer.from('rep\uFFFDlaced', 'utf8').toString('hex'));
+    expect(names.map((n) => n.toString('hex'))).toContain(bad.toString('hex'));
+    fs.rmSync(path.join(ctx, 'rep\uFFFDlaced'));
+  });
+
   it('COPY inv* /x/ matches them too', async () => {
     const names = await layerNames(copy(['inv*'], '/x/'));
     expect(names.map((n) => n.toString('hex')).sort()).toEqual(

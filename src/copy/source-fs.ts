@@ -155,20 +155,31 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       }
     },
     async readdir(rel: string): Promise<string[]> {
-      // Names as bytes, decoded losslessly: a name that is not valid UTF-8 is kept, never dropped.
-      let names: { name: string; isDirectory(): boolean }[];
+      // Synchronous, as lstat above: a promise round trip through the thread pool per directory
+      // left the walk idle (issue 8: warm rebuild). Names as strings, the quick way; a directory
+      // where one holds U+FFFD (maybe a name that is not valid UTF-8) is read again as bytes and
+      // decoded losslessly, so such a name is kept, never dropped or changed.
+      let names: string[];
+      let dirs: boolean[];
       try {
-        // Synchronous, as lstat above: a promise round trip through the thread pool per directory
-        // left the walk idle (issue 8: warm rebuild).
-        const dirents = fs.readdirSync(fsPath(onDisk(rel)), { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent[];
-        names = dirents.map((d) => ({ name: decodeFsName(d.name as unknown as Buffer), isDirectory: () => d.isDirectory() }));
+        const dir = fsPath(onDisk(rel));
+        const dirents = fs.readdirSync(dir, { withFileTypes: true });
+        if (dirents.some((d) => d.name.includes('\uFFFD'))) {
+          const raw = fs.readdirSync(dir, { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent<Buffer>[];
+          names = raw.map((d) => decodeFsName(d.name));
+          dirs = raw.map((d) => d.isDirectory());
+        } else {
+          names = dirents.map((d) => d.name);
+          dirs = dirents.map((d) => d.isDirectory());
+        }
       } catch (e) {
         throw readError(description, rel, e);
       }
       const out: string[] = [];
-      for (const d of names) {
-        const childRel = rel === '' ? d.name : `${rel}/${d.name}`;
-        if (!hidden(childRel, d.isDirectory())) out.push(d.name);
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i]!;
+        const childRel = rel === '' ? name : `${rel}/${name}`;
+        if (!hidden(childRel, dirs[i]!)) out.push(name);
       }
       return out;
     },
