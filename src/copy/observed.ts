@@ -122,6 +122,10 @@ export function observedSourceFs(fs: SourceFs): { fs: SourceFs; observations(): 
 export async function sameAnswers(fs: SourceFs, observations: Observations, signal?: AbortSignal): Promise<boolean> {
   const hash = createHash('sha256');
   const { questions } = observations;
+  // Synchronous where the source can (no promise, no await per question), and hashed in batches.
+  const syncStat = fs.lstatSync !== undefined;
+  const syncList = fs.readdirSync !== undefined;
+  let batch: string[] = [];
   for (let i = 0; i < questions.length; i++) {
     if ((i & 0xfff) === 0) signal?.throwIfAborted();
     const q = questions[i]!;
@@ -131,10 +135,10 @@ export async function sameAnswers(fs: SourceFs, observations: Observations, sign
     try {
       switch (op) {
         case 'l':
-          answer = statAnswer(await fs.lstat(arg));
+          answer = statAnswer(syncStat ? fs.lstatSync!(arg) : await fs.lstat(arg));
           break;
         case 'd':
-          answer = listAnswer(await fs.readdir(arg));
+          answer = listAnswer(syncList ? fs.readdirSync!(arg) : await fs.readdir(arg));
           break;
         case 'r':
           answer = await fs.readlink(arg);
@@ -150,7 +154,12 @@ export async function sameAnswers(fs: SourceFs, observations: Observations, sign
       return false; // a question that fails now: plan, and let the planner report it
     }
     if (answer.includes('\0')) return false;
-    hash.update(q + '\0' + answer + '\0');
+    batch.push(q, '\0', answer, '\0');
+    if (batch.length >= 1024) {
+      hash.update(batch.join(''));
+      batch = [];
+    }
   }
+  hash.update(batch.join(''));
   return hash.digest('hex') === observations.digest;
 }

@@ -101,6 +101,10 @@ export interface SourceFs {
   contentSource(rel: string, stat: SourceStat): LayerEntrySource;
   /** Why a path is not in the source (the .dockerignore line), when it is excluded. */
   excludedBy?(rel: string): IgnoreHit | undefined;
+  /** `lstat` without a promise, when the source can (a directory on disk): the copy memo's replay asks thousands. */
+  lstatSync?(rel: string): SourceStat | undefined;
+  /** `readdir` without a promise, when the source can. */
+  readdirSync?(rel: string): string[];
 }
 
 /** What the destination image holds at a path (lstat, never following). */
