@@ -9,7 +9,7 @@
  * step at the last build, so a miss can say what changed.
  */
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import { isDigest, type Digest } from '../oci/digest.js';
@@ -131,8 +131,18 @@ export interface ExplainStepRecord {
   args: Record<string, string | null>;
   /** The chain key before the step (the parent). */
   parent: string;
-  /** Identity of each input file (name → digest of its bytes and metadata). */
+  /**
+   * Identity of each input file (name → digest of its bytes and metadata). In a
+   * record read from the log with `filesRef`, read from its own file on first use.
+   */
   files?: Record<string, string>;
+  /**
+   * Where the log keeps `files` (the SHA-256 of their JSON): a record that
+   * names the same ref as the last one says the same files without loading
+   * them (a hit under the last key reuses them; issue 8: a 20,000-file map was
+   * ~25 ms of every warm rebuild to parse).
+   */
+  filesRef?: string;
   /** Identity of the stage or image copied from. */
   source?: string;
   /** The cache key, when the step was cacheable. */
@@ -150,21 +160,74 @@ export interface ExplainLog {
   put(scope: string, record: ExplainRecord): Promise<void>;
 }
 
-/** The explain log in the store (`explain/<sha256 of scope>.json`); unreadable records are absent. */
+/**
+ * The explain log in the store: `explain/<sha256 of scope>.json`, the steps
+ * without their file lists, each list in `explain/<sha256 of scope>/<ref>.json`
+ * (ref: the SHA-256 of its JSON), read only when a step asks for it.
+ * Unreadable records are absent; an unreadable list is empty.
+ */
 export function localExplainLog(store: Store): ExplainLog {
-  const file = (scope: string) => path.join(store.root, 'explain', `${createHash('sha256').update(scope).digest('hex')}.json`);
+  const name = (scope: string) => createHash('sha256').update(scope).digest('hex');
+  const REF = /^[0-9a-f]{64}$/;
   return {
     async get(scope) {
+      let record: ExplainRecord;
       try {
-        const v = JSON.parse(await fs.readFile(file(scope), 'utf8')) as unknown;
-        if (typeof v === 'object' && v !== null && Array.isArray((v as ExplainRecord).steps)) return v as ExplainRecord;
+        const v = JSON.parse(await fs.readFile(path.join(store.root, 'explain', `${name(scope)}.json`), 'utf8')) as unknown;
+        if (typeof v !== 'object' || v === null || !Array.isArray((v as ExplainRecord).steps)) return undefined;
+        record = v as ExplainRecord;
       } catch {
-        // none yet, or torn: nothing to compare with
+        return undefined; // none yet, or torn: nothing to compare with
       }
-      return undefined;
+      const dir = path.join(store.root, 'explain', name(scope));
+      for (const step of record.steps) {
+        const ref = step.filesRef;
+        if (typeof ref !== 'string' || !REF.test(ref) || step.files !== undefined) continue;
+        let loaded: Record<string, string> | undefined;
+        Object.defineProperty(step, 'files', {
+          enumerable: false,
+          configurable: true,
+          get() {
+            if (loaded === undefined) {
+              try {
+                const v = JSON.parse(readFileSync(path.join(dir, `${ref}.json`), 'utf8')) as unknown;
+                loaded = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, string>) : {};
+              } catch {
+                loaded = {};
+              }
+            }
+            return loaded;
+          },
+        });
+      }
+      return record;
     },
     async put(scope, record) {
-      await store.writeRecord(path.join('explain', path.basename(file(scope))), Buffer.from(JSON.stringify(record)));
+      const dir = path.join('explain', name(scope));
+      const keep = new Set<string>();
+      const steps: ExplainStepRecord[] = [];
+      for (const step of record.steps) {
+        const { files, filesRef, ...rest } = step;
+        if (filesRef !== undefined && !Object.prototype.hasOwnProperty.call(step, 'files')) {
+          // Reused from the last record: its list is already there.
+          keep.add(filesRef);
+          steps.push({ ...rest, filesRef });
+        } else if (files !== undefined) {
+          const json = JSON.stringify(files);
+          const ref = createHash('sha256').update(json).digest('hex');
+          if (!keep.has(ref)) {
+            keep.add(ref);
+            const exists = await fs.stat(path.join(store.root, dir, `${ref}.json`)).then(() => true, () => false);
+            if (!exists) await store.writeRecord(path.join(dir, `${ref}.json`), Buffer.from(json));
+          }
+          steps.push({ ...rest, filesRef: ref });
+        } else steps.push(rest);
+      }
+      await store.writeRecord(path.join('explain', `${name(scope)}.json`), Buffer.from(JSON.stringify({ steps })));
+      // Lists no step names any more go (after the record that stopped naming them).
+      for (const f of await fs.readdir(path.join(store.root, dir)).catch(() => [] as string[])) {
+        if (f.endsWith('.json') && !keep.has(f.slice(0, -5))) await fs.rm(path.join(store.root, dir, f), { force: true });
+      }
     },
   };
 }

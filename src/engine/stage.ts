@@ -152,7 +152,7 @@ export async function runStage(deps: StageDeps, stage: Stage, signal: AbortSigna
       expanded: canonicalJson(canonicalStep(step)),
       args: Object.fromEntries(step.args.map((a) => [a.key, a.value ?? null])),
       parent: chain,
-      ...(files ? { files } : {}),
+      ...(files?.filesRef !== undefined ? { filesRef: files.filesRef } : files?.files ? { files: files.files } : {}),
       ...(outcome.explain?.source !== undefined ? { source: outcome.explain.source } : {}),
       ...(outcome.cacheKey ? { key: outcome.cacheKey } : {}),
     };
@@ -181,13 +181,17 @@ export async function runStage(deps: StageDeps, stage: Stage, signal: AbortSigna
 
 /**
  * The input files of a step for the explain record: a hit under the key the last build
- * recorded had the same inputs, so that build's list is reused as it is (not recomputed).
+ * recorded had the same inputs, so that build's list is reused as it is (not recomputed,
+ * and not even read when the log keeps it apart: its ref says it).
  */
-async function explainFiles(outcome: CachedOutcome, prev: ExplainStepRecord | undefined): Promise<Record<string, string> | undefined> {
+async function explainFiles(outcome: CachedOutcome, prev: ExplainStepRecord | undefined): Promise<{ files?: Record<string, string>; filesRef?: string } | undefined> {
   const files = outcome.explain?.files;
   if (files === undefined) return undefined;
-  if (outcome.cached && prev?.files && prev.key !== undefined && prev.key === outcome.cacheKey) return prev.files;
-  return typeof files === 'function' ? files() : files;
+  if (outcome.cached && prev && prev.key !== undefined && prev.key === outcome.cacheKey) {
+    if (prev.filesRef !== undefined) return { filesRef: prev.filesRef };
+    if (prev.files) return { files: prev.files };
+  }
+  return { files: typeof files === 'function' ? await files() : files };
 }
 
 /** True when `record` says what `previous` says (files compared by identity: reused lists only). */
@@ -201,7 +205,8 @@ function sameExplainRecord(previous: ExplainRecord | undefined, record: ExplainR
       p.parent === s.parent &&
       p.key === s.key &&
       p.source === s.source &&
-      p.files === s.files &&
+      // Files by ref or by identity: only a reused list is the same list (never read to compare).
+      (s.filesRef !== undefined ? p.filesRef === s.filesRef : p.filesRef === undefined && p.files === s.files) &&
       canonicalJson(p.args) === canonicalJson(s.args)
     );
   });

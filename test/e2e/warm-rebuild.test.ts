@@ -64,6 +64,9 @@ describe('issue 8: warm rebuilds', () => {
     // The key comes from the copy memo (the context answered as before): the stat cache is not even loaded.
     expect(warm.store.filter((p) => p.startsWith('copymemo/'))).toHaveLength(1);
     expect(warm.store).not.toContain('statcache');
+    // Nor the last build's per-file explain list (its ref says it is the same): only the small record.
+    expect(warm.store.filter((p) => /^explain\/[0-9a-f]{64}\//.test(p))).toEqual([]);
+    expect(warm.store.filter((p) => /^explain\/[0-9a-f]{64}\.json$/.test(p))).toHaveLength(1);
 
     // Same bytes, new mtime: the stat cache misses, the file is read again, the step hits.
     const touched = path.join(ctx, 'dir-3/file-7.txt');
@@ -79,6 +82,8 @@ describe('issue 8: warm rebuilds', () => {
     await writeFile(changed, 'file 5/X\n');
     const afterChange = await traced();
     expect(afterChange.digest).not.toBe(cold.digest);
+    // A miss reads the last list, to say which files changed.
+    expect(afterChange.store.filter((p) => /^explain\/[0-9a-f]{64}\/[0-9a-f]{64}\.json$/.test(p)).length).toBeGreaterThan(0);
     expect(afterChange.opened).toContain(changed);
     const again = await traced();
     expect(again.digest).toBe(afterChange.digest);
