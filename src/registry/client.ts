@@ -327,8 +327,12 @@ export class RegistryClient {
   ): Promise<TransportResponse> {
     const started = Date.now();
     const base = { what: info.what, method: options.method, url: redactUrl(info.url), attempt: info.attempt };
+    let ticks = 0;
     const timer = setInterval(() => {
-      this.notifyWait({ ...base, stage: 'response', waitedMs: Date.now() - started, timeoutMs: this.timeouts.responseMs }, info.onWait);
+      // The clock and the timers round differently (a 250 ms notice could read 249 ms): a notice
+      // never says less than the waits it counts.
+      ticks++;
+      this.notifyWait({ ...base, stage: 'response', waitedMs: Math.max(Date.now() - started, ticks * this.timeouts.noticeMs), timeoutMs: this.timeouts.responseMs }, info.onWait);
     }, this.timeouts.noticeMs);
     timer.unref?.();
     try {
