@@ -151,7 +151,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const finishForward = () => {
       entry.forwarded = { bytes: forwardedBytes, sha256: hash.digest('hex') };
     };
+    let resetting = false;
     upstream.on('error', () => {
+      // A reset the fault scripted is the client's answer: no 502 in between (a 502 would hand
+      // the client a finished response, and its next request could then go out on the socket
+      // the timer below is about to destroy: an unscripted reset, seen under load).
+      if (resetting) return;
       if (!res.headersSent) res.writeHead(502).end();
       else req.socket.destroy();
     });
@@ -168,6 +173,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           // The registry sees a client that went away mid-body; so does the client, once the
           // registry has had time to store what it got (so what the client sees next does not
           // depend on how loaded the machine is).
+          resetting = true;
           setTimeout(() => upstream.destroy(), 50);
           setTimeout(() => req.socket.destroy(), 50 + settleMs);
         }
