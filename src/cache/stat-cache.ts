@@ -16,13 +16,14 @@ import path from 'node:path';
 import type { Digest } from '../oci/digest.js';
 import { isDigest } from '../oci/digest.js';
 import { hasEscapedBytes } from '../fs-names.js';
+import { statIdentity } from '../stat-identity.js';
 
 /** The identity of a file's current contents, as far as stat can tell. */
 export function statKey(file: string): string | undefined {
   try {
     const st = fs.statSync(file, { bigint: true });
     if (!st.isFile()) return undefined;
-    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    return statIdentity(st);
   } catch {
     return undefined;
   }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import { decodeFsName, fsPath } from '../fs-names.js';
+import { statIdentity } from '../stat-identity.js';
 import type { LayerEntrySource } from '../layers/types.js';
 import type { IgnoreHit, SourceFs, SourceStat, SourceType } from './types.js';
 
@@ -44,16 +45,6 @@ export interface DirectorySourceOptions {
 
 /** A relative path with empty, `.` or `..` segments (or a leading slash). */
 const UNCLEAN_REL = /(?:^|\/)\.{1,2}(?:\/|$)|\/\/|^\/|\/$/;
-
-/**
- * A regular file's stat identity: device, inode, size, mtime and ctime in
- * nanoseconds (the stat cache's key; `statKey` of src/cache/stat-cache.ts is
- * the same string).
- */
-export function fileIdentity(st: fs.BigIntStats): string {
-  // Array join: one flat string (a template literal keeps a rope of ten strings per file).
-  return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
-}
 
 /** Whole seconds of a nanosecond time, rounded down (as Math.floor of the seconds). */
 function floorSeconds(ns: bigint): number {
@@ -140,7 +131,7 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       if (hit) out.pending = true;
       if (type === 'file') {
         if (st.nlink > 1n) out.linkKey = `${st.dev}:${st.ino}`;
-        out.identity = fileIdentity(st);
+        out.identity = statIdentity(st);
       }
       if (type === 'char' || type === 'block') {
         const rdev = st.rdev;
