@@ -69,34 +69,23 @@ export function observedSourceFs(fs: SourceFs): { fs: SourceFs; observations(): 
     questions.push(q);
     hash.update(q + '\0' + answer + '\0');
   };
-  const failed = <T>(p: Promise<T>): Promise<T> =>
-    p.catch((e: unknown) => {
-      spoil();
-      throw e;
-    });
+  /** One question: its answer noted, a failure spoiling the record (the planner reports it). */
+  const ask = <T>(op: string, rel: string, asked: Promise<T>, answer: (v: T) => string): Promise<T> =>
+    asked.then(
+      (v) => {
+        note(op, rel, answer(v));
+        return v;
+      },
+      (e: unknown) => {
+        spoil();
+        throw e;
+      },
+    );
   const wrapped: SourceFs = {
     description: fs.description,
-    lstat: (rel) =>
-      failed(
-        fs.lstat(rel).then((st) => {
-          note('l', rel, statAnswer(st));
-          return st;
-        }),
-      ),
-    readdir: (rel) =>
-      failed(
-        fs.readdir(rel).then((names) => {
-          note('d', rel, listAnswer(names));
-          return names;
-        }),
-      ),
-    readlink: (rel) =>
-      failed(
-        fs.readlink(rel).then((target) => {
-          note('r', rel, target);
-          return target;
-        }),
-      ),
+    lstat: (rel) => ask('l', rel, fs.lstat(rel), statAnswer),
+    readdir: (rel) => ask('d', rel, fs.readdir(rel), listAnswer),
+    readlink: (rel) => ask('r', rel, fs.readlink(rel), (target) => target),
     contentSource: (rel, st) => fs.contentSource(rel, st),
     ...(fs.excludedBy
       ? {
