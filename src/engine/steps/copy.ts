@@ -35,6 +35,8 @@ interface Prepared {
   plan: CopyPlan;
   /** What the planner asked of the context and was answered (copy memo), when kept. */
   observations?: () => Observations | undefined;
+  /** The key last written to the memo with them (key() and execute() of one miss both know it). */
+  remembered?: string;
 }
 
 const prepared = new WeakMap<StepContext<CopyStep>, Promise<Prepared>>();
@@ -186,7 +188,8 @@ async function keyFromMemo(ctx: StepContext<CopyStep>, slot: string): Promise<st
 async function rememberKey(ctx: StepContext<CopyStep>, prep: Prepared, key: string): Promise<void> {
   const slot = memoSlot(ctx);
   const observations = prep.observations?.();
-  if (slot === undefined || observations === undefined) return;
+  if (slot === undefined || observations === undefined || prep.remembered === key) return;
+  prep.remembered = key;
   // A shortcut only: a store that cannot take it (read-only, full) builds as before.
   await writeCopyMemo(ctx.store, slot, { memoKey: memoKeyOf(ctx), key, observations }).catch(() => undefined);
 }
