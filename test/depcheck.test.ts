@@ -14,11 +14,12 @@ const src = path.join(repoRoot, 'src');
 /**
  * Shared leaves every module may import: errors, file names as bytes, Go-style
  * quoting (src/go-quote.ts: the parser's dumps and the engine's history text), buildx flag field lists
- * (src/csv-fields.ts), and the progress event
+ * (src/csv-fields.ts), a file's stat identity (src/stat-identity.ts: the context walk, the stat
+ * cache and the layer writer take the same one), and the progress event
  * model (src/engine/progress.ts, types only: pulls, layer writes and pushes
  * emit its events too).
  */
-const EVERYONE = ['errors', 'engine/progress', 'fs-names', 'go-quote', 'csv-fields'];
+const EVERYONE = ['errors', 'engine/progress', 'fs-names', 'go-quote', 'csv-fields', 'stat-identity'];
 
 /**
  * What each module may import besides itself and EVERYONE, for the layout of
@@ -34,6 +35,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   'go-quote': [],
   // buildx-style flag field lists (`--output`, `--cache-to`): a leaf like errors.
   'csv-fields': [],
+  // A file's stat identity (dev, ino, size, mtime and ctime in ns): a leaf like errors.
+  'stat-identity': [],
   oci: [],
   // The parser knows nothing else.
   parser: [],
