@@ -31,8 +31,8 @@ import { inVertex, type ProgressEvent, type ProgressSink } from './engine/progre
 import type { Layer } from './image/state.js';
 import { writeOutputs, type OutputRecord, type PushBlobProgress, type PushFn } from './output/write.js';
 import { StatCache } from './cache/stat-cache.js';
-import { hasCopyMemo } from './cache/copy-memo.js';
-import { REPLAY_HELPER_MIN_MEMO_BYTES, ReplayThread } from './copy/replay-helper.js';
+import { hasCopyMemos } from './cache/copy-memo.js';
+import { ReplayThread } from './copy/replay-helper.js';
 import { localExplainLog, localStepCache } from './cache/step-cache.js';
 import { checkOutputSpec, parseOutputSpec, type OutputSpec } from './output/spec.js';
 import { chooseSandbox, probeHost, readSecret, type ExtraHost, type IsolationRequest, type Rlimit, type SandboxMethod, type SecretSource, type SnapshotRequest } from './run/index.js';
@@ -329,9 +329,8 @@ async function buildWithHooks(options: BuildOptions, client: () => Promise<Regis
   const prepared = await prepare(options);
   const env = prepared.env;
   const store = await openBuildStore(options, env);
-  // Started now, while the build gets to its first COPY: the memo replay's second thread, when the store holds a memo
-  // big enough to share (src/copy/replay-helper.ts).
-  const replayHelper = options.noCache || !hasCopyMemo(store, REPLAY_HELPER_MIN_MEMO_BYTES) ? undefined : ReplayThread.start();
+  // Started now, while the build gets to its first COPY: the memo replay's second thread, when the store holds memos.
+  const replayHelper = options.noCache || !hasCopyMemos(store) ? undefined : ReplayThread.start();
   const cacheImports = (options.cacheFrom ?? []).map(parseCacheImport);
   const cacheExports = (options.cacheTo ?? []).map(parseCacheExport);
   const usesRemoteCache = cacheImports.length + cacheExports.length > 0;

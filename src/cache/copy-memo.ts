@@ -39,14 +39,10 @@ function slotPath(store: Store, slot: string): string {
   return path.join(store.root, DIR, slot);
 }
 
-/**
- * True when the store holds a memo of at least `minBytes` (a build may replay
- * one that big): a look at the sizes of at most MAX_SLOTS files.
- */
-export function hasCopyMemo(store: Store, minBytes = 0): boolean {
-  const dir = path.join(store.root, DIR);
+/** True when the store holds a memo (a build may replay one). */
+export function hasCopyMemos(store: Store): boolean {
   try {
-    return fs.readdirSync(dir).some((n) => (fs.statSync(path.join(dir, n), { throwIfNoEntry: false })?.size ?? -1) >= minBytes);
+    return fs.readdirSync(path.join(store.root, DIR)).length > 0;
   } catch {
     return false;
   }

@@ -210,16 +210,14 @@ export interface ReplayHelper {
   replay(fs: SourceFs, questions: readonly string[], claims: Int32Array, digests: readonly string[]): Promise<Map<number, string | undefined>> | undefined;
 }
 
-/** A helper thread only pays when there are this many segments or more to share. */
-export const HELPED_SEGMENTS_MIN = 4;
-
 /** True when `fs` answers every recorded question as before (in the recorded order). */
 export async function sameAnswers(fs: SourceFs, observations: Observations, options: { signal?: AbortSignal; helper?: ReplayHelper } = {}): Promise<boolean> {
   const { questions, digests } = observations;
   const segments = Math.ceil(questions.length / SEGMENT);
   if (digests.length !== segments || segments > CLAIMS_MAX_SEGMENTS) return false;
   const claims = newClaims(segments);
-  const helped = segments >= HELPED_SEGMENTS_MIN ? options.helper?.replay(fs, questions, claims, digests) : undefined;
+  // A helper thread only pays when there is more than a few segments to share.
+  const helped = segments >= 4 ? options.helper?.replay(fs, questions, claims, digests) : undefined;
   const mine = new Set<number>();
   let same = true;
   try {

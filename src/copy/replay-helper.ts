@@ -17,7 +17,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { HELPED_SEGMENTS_MIN, SEGMENT, type ReplayHelper } from './observed.js';
+import type { ReplayHelper } from './observed.js';
 import type { ReplayDone, ReplayJob } from './replay-worker.js';
 import type { SourceFs } from './types.js';
 
@@ -25,13 +25,6 @@ import type { SourceFs } from './types.js';
 export function replayWorkerUrl(): URL {
   return new URL('../copy/replay-worker.js', import.meta.url);
 }
-
-/**
- * The smallest memo worth a helper thread: it shares from HELPED_SEGMENTS_MIN segments of
- * questions up (src/copy/observed.ts), each question at least 8 bytes of the
- * memo (an op, a name, a separator, most are longer).
- */
-export const REPLAY_HELPER_MIN_MEMO_BYTES = HELPED_SEGMENTS_MIN * SEGMENT * 8;
 
 /** How long the thread waits for more work before it ends. */
 const IDLE_MS = 2000;
