@@ -31,8 +31,6 @@ import { inVertex, type ProgressEvent, type ProgressSink } from './engine/progre
 import type { Layer } from './image/state.js';
 import { writeOutputs, type OutputRecord, type PushBlobProgress, type PushFn } from './output/write.js';
 import { StatCache } from './cache/stat-cache.js';
-import { hasCopyMemos } from './cache/copy-memo.js';
-import { ReplayThread } from './copy/replay-helper.js';
 import { localExplainLog, localStepCache } from './cache/step-cache.js';
 import { checkOutputSpec, parseOutputSpec, type OutputSpec } from './output/spec.js';
 import { chooseSandbox, probeHost, readSecret, type ExtraHost, type IsolationRequest, type Rlimit, type SandboxMethod, type SecretSource, type SnapshotRequest } from './run/index.js';
@@ -329,8 +327,6 @@ async function buildWithHooks(options: BuildOptions, client: () => Promise<Regis
   const prepared = await prepare(options);
   const env = prepared.env;
   const store = await openBuildStore(options, env);
-  // Started now, while the build gets to its first COPY: the memo replay's second thread, when the store holds memos.
-  const replayHelper = options.noCache || !hasCopyMemos(store) ? undefined : ReplayThread.start();
   const cacheImports = (options.cacheFrom ?? []).map(parseCacheImport);
   const cacheExports = (options.cacheTo ?? []).map(parseCacheExport);
   const usesRemoteCache = cacheImports.length + cacheExports.length > 0;
@@ -463,7 +459,6 @@ async function buildWithHooks(options: BuildOptions, client: () => Promise<Regis
           },
           resolveImage,
           ...(options.noCache ? {} : { stepCache, explainLog: localExplainLog(store), explainScope: tags[0] ?? '', statCache }),
-          ...(replayHelper ? { replayHelper } : {}),
           ...(session && !options.noCache ? { stepFlights: session.stepFlights } : {}),
           ...(remote ? { ensureLayer: remote.ensureLayer } : {}),
           ...(usesRemoteCache && !options.noCache ? { onStepResult: (r) => seen.push({ stage: r.stage.index, inFinalImage: finalStages.has(r.stage.index), key: r.key, record: r.record }) } : {}),
@@ -478,7 +473,6 @@ async function buildWithHooks(options: BuildOptions, client: () => Promise<Regis
       ),
     );
   }
-  void replayHelper?.close();
   if (statCacheLoad) await (await statCacheLoad).save();
   let descriptor: Descriptor;
   if (images.length === 1) {

@@ -9,7 +9,7 @@
  * slot; at most MAX_SLOTS are kept (the least recently written go). The
  * file: a header line, then NUL-separated fields: the memo key (what the
  * answers were recorded under: step, parent chain, workdir, context), the
- * step key, the number of segment digests, the digests, then the questions. A memo is only a shortcut: a missing,
+ * step key, then the observations. A memo is only a shortcut: a missing,
  * torn or foreign one is planned again.
  */
 import { createHash } from 'node:crypto';
@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Store } from './store.js';
 
-const HEADER = 'ocibuild-copymemo 3\n';
+const HEADER = 'ocibuild-copymemo 2\n';
 const DIR = 'copymemo';
 const MAX_SLOTS = 64;
 
@@ -26,8 +26,8 @@ export interface CopyMemo {
   memoKey: string;
   /** The step's cache key. */
   key: string;
-  /** The planner's questions, and a digest of each segment of them with their answers (src/copy/observed.ts). */
-  observations: { questions: string[]; digests: string[] };
+  /** The planner's questions, and a digest of them with their answers. */
+  observations: { questions: string[]; digest: string };
 }
 
 /** A slot name from its parts (context, Dockerfile, stage and step, platform). */
@@ -37,15 +37,6 @@ export function copyMemoSlot(parts: readonly string[]): string {
 
 function slotPath(store: Store, slot: string): string {
   return path.join(store.root, DIR, slot);
-}
-
-/** True when the store holds a memo (a build may replay one). */
-export function hasCopyMemos(store: Store): boolean {
-  try {
-    return fs.readdirSync(path.join(store.root, DIR)).length > 0;
-  } catch {
-    return false;
-  }
 }
 
 /** The memo in `slot` when it was recorded under `memoKey`, else undefined. */
@@ -58,20 +49,17 @@ export async function readCopyMemo(store: Store, slot: string, memoKey: string):
   }
   if (!text.startsWith(HEADER)) return undefined;
   const fields = text.slice(HEADER.length).split('\0');
-  // memoKey, key, n, n digests, questions..., and the empty field after the last NUL.
+  // memoKey, key, digest, questions..., and the empty field after the last NUL.
   const hex = /^[0-9a-f]{64}$/;
-  if (fields.length < 4 || fields.pop() !== '' || fields[0] !== memoKey || !hex.test(fields[1]!) || !/^(0|[1-9][0-9]{0,6})$/.test(fields[2]!)) return undefined;
-  const n = Number(fields[2]);
-  const digests = fields.slice(3, 3 + n);
-  if (digests.length !== n || !digests.every((d) => hex.test(d))) return undefined;
-  return { memoKey, key: fields[1]!, observations: { digests, questions: fields.slice(3 + n) } };
+  if (fields.length < 4 || fields.pop() !== '' || fields[0] !== memoKey || !hex.test(fields[1]!) || !hex.test(fields[2]!)) return undefined;
+  return { memoKey, key: fields[1]!, observations: { digest: fields[2]!, questions: fields.slice(3) } };
 }
 
 /** Writes `memo` to `slot` (atomically), and keeps at most MAX_SLOTS slots. */
 export async function writeCopyMemo(store: Store, slot: string, memo: CopyMemo): Promise<void> {
-  const { questions, digests } = memo.observations;
+  const { questions, digest } = memo.observations;
   // Built in pieces: one string of every question at once would double their share of the peak.
-  const parts: Buffer[] = [Buffer.from(`${HEADER}${memo.memoKey}\0${memo.key}\0${digests.length}\0${digests.map((d) => d + '\0').join('')}`, 'utf8')];
+  const parts: Buffer[] = [Buffer.from(`${HEADER}${memo.memoKey}\0${memo.key}\0${digest}\0`, 'utf8')];
   for (let i = 0; i < questions.length; i += 4096) parts.push(Buffer.from(questions.slice(i, i + 4096).join('\0') + '\0', 'utf8'));
   await store.writeRecord(path.join(DIR, slot), Buffer.concat(parts));
   const dir = path.join(store.root, DIR);

@@ -46,8 +46,6 @@ export function ignoreViewFromPatterns(patterns: readonly (string | IgnorePatter
       return { file: fileName, line: r.excludedBy?.line ?? 0, pattern: r.excludedBy ? goTrimSpace(r.excludedBy.source) : '' };
     },
     mayReinclude: (dirRel: string) => mayReinclude(pm, dirRel),
-    // Plain data (copied: the caller's array may change later) that makes this view again in another thread.
-    recipe: { patterns: patterns.map((p) => (typeof p === 'string' ? p : { pattern: p.pattern, ...(p.line !== undefined ? { line: p.line } : {}) })), fileName },
   };
 }
 

@@ -30,7 +30,7 @@ describe('copy memo: what the planner asked of the context', () => {
   it('records every lstat, readdir and readlink, and the same tree answers the same', async () => {
     const obs = await observe(contextSourceFs(root));
     expect(new Set(obs.questions)).toEqual(new Set(['l', 'd', 'lsrc', 'lskip.log', 'dsrc', 'lsrc/a.txt', 'lsrc/lib', 'lsrc/link', 'rsrc/link', 'dsrc/lib', 'lsrc/lib/b.txt']));
-    expect(obs.digests).toEqual([expect.stringMatching(/^[0-9a-f]{64}$/)]);
+    expect(obs.digest).toMatch(/^[0-9a-f]{64}$/);
     expect(await sameAnswers(contextSourceFs(root), obs)).toBe(true);
   });
 
@@ -68,7 +68,7 @@ describe('copy memo: what the planner asked of the context', () => {
     const obs = await observe(contextSourceFs(root));
     expect(await sameAnswers(contextSourceFs(root), { ...obs, questions: obs.questions.slice(0, -1) })).toBe(false);
     expect(await sameAnswers(contextSourceFs(root), { ...obs, questions: [...obs.questions].reverse() })).toBe(false);
-    expect(await sameAnswers(contextSourceFs(root), { ...obs, digests: ['0'.repeat(64)] })).toBe(false);
+    expect(await sameAnswers(contextSourceFs(root), { ...obs, digest: '0'.repeat(64) })).toBe(false);
     expect(await sameAnswers(contextSourceFs(root), { ...obs, questions: ['q'] })).toBe(false);
     // A question that fails now (a readlink of what is not a link) is a difference, not an error.
     expect(await sameAnswers(contextSourceFs(root), { ...obs, questions: ['rsrc/a.txt'] })).toBe(false);

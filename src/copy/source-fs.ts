@@ -8,7 +8,7 @@ import { OcibuildError } from '../errors.js';
 import { decodeFsName, fsPath } from '../fs-names.js';
 import { statIdentity } from '../stat-identity.js';
 import type { LayerEntrySource } from '../layers/types.js';
-import type { IgnoreHit, IgnoreRecipe, SourceFs, SourceStat, SourceType } from './types.js';
+import type { IgnoreHit, SourceFs, SourceStat, SourceType } from './types.js';
 
 /** The part of a .dockerignore matcher the copy planner needs. */
 export interface IgnoreView {
@@ -19,8 +19,6 @@ export interface IgnoreView {
    * re-include something below it, so the walk must still look inside.
    */
   mayReinclude(dirRel: string): boolean;
-  /** The view as plain data, when it is made from patterns alone (src/copy/ignore.ts). */
-  readonly recipe?: IgnoreRecipe;
 }
 
 /** Options of {@link directorySourceFs}. */
@@ -196,8 +194,5 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
  * owners when the context is transferred), `.dockerignore` applied.
  */
 export function contextSourceFs(root: string, ignore?: IgnoreView, description = 'build context'): SourceFs {
-  const fsrc = directorySourceFs(root, { description, ownership: 'root', ignore });
-  // The same source from plain data in another thread (src/copy/recipe.ts): only when the ignore view is made from patterns alone.
-  if (ignore !== undefined && ignore.recipe === undefined) return fsrc;
-  return Object.assign(fsrc, { recipe: { kind: 'context' as const, root: path.resolve(root), description, ...(ignore?.recipe ? { ignore: ignore.recipe } : {}) } });
+  return directorySourceFs(root, { description, ownership: 'root', ignore });
 }

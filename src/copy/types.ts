@@ -105,30 +105,6 @@ export interface SourceFs {
   lstatSync?(rel: string): SourceStat | undefined;
   /** `readdir` without a promise, when the source can. */
   readdirSync?(rel: string): string[];
-  /**
-   * How another thread makes the same source (src/copy/recipe.ts), when the
-   * source is a function of nothing else: the copy memo's replay helper asks
-   * half of the questions there. Undefined for any other source.
-   */
-  readonly recipe?: SourceRecipe;
-}
-
-/**
- * A build context as plain data: its directory, its description and its
- * .dockerignore patterns (as parsed), everything {@link SourceFs} answers
- * depend on, so the same answers come from another thread.
- */
-export interface SourceRecipe {
-  kind: 'context';
-  root: string;
-  description: string;
-  ignore?: IgnoreRecipe;
-}
-
-/** A .dockerignore view as plain data: its patterns (strings, or as parsed) and its file's name. */
-export interface IgnoreRecipe {
-  patterns: readonly (string | { pattern: string; line?: number })[];
-  fileName: string;
 }
 
 /** What the destination image holds at a path (lstat, never following). */

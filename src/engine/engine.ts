@@ -11,7 +11,6 @@ import type { StatCache } from '../cache/stat-cache.js';
 import type { ExplainLog, StepCache } from '../cache/step-cache.js';
 import type { Store } from '../cache/store.js';
 import { contextSourceFs, type CopyWarning, type SourceFs } from '../copy/index.js';
-import type { ReplayHelper } from '../copy/observed.js';
 import { OcibuildError } from '../errors.js';
 import type { BuildGraph, SourceRef, Stage, Step } from '../graph/types.js';
 import { finishImage, imageFromConfig, type ImageState, type Layer, type PlatformImage as FinishedPlatformImage } from '../image/state.js';
@@ -58,8 +57,6 @@ export interface EngineOptions {
   explainScope?: string;
   /** The stat cache (source file stat → content digest), loaded once per build. */
   statCache?: () => Promise<StatCache>;
-  /** A second thread for the copy memo's replay (src/copy/replay-helper.ts). */
-  replayHelper?: ReplayHelper;
   /** Stages built at once (default: the number of cores). */
   stageConcurrency?: number;
   /** Name vertices with the platform too (a multi-platform build). */
@@ -290,7 +287,6 @@ export async function buildPlatform(
             }
           },
           ...(options.statCache ? { statCache: options.statCache } : {}),
-          ...(options.replayHelper ? { replayHelper: options.replayHelper } : {}),
         },
         rootfs: {
           view: async () => (image.layers.length > 0 ? view(image.layers, signal) : undefined),

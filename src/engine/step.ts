@@ -10,7 +10,6 @@
 import type { StatCache } from '../cache/stat-cache.js';
 import type { Store } from '../cache/store.js';
 import type { CopyWarning, HttpOptions, IgnoreView, SourceFs } from '../copy/index.js';
-import type { ReplayHelper } from '../copy/observed.js';
 import type { ConfigState } from '../graph/config.js';
 import type { ArgValue, SourceRef, Stage, Step } from '../graph/types.js';
 import type { ImageState, Layer } from '../image/state.js';
@@ -84,8 +83,6 @@ export interface StepInputs {
   sourceIdentity(from: SourceRef): Promise<string | undefined>;
   /** Source file stat → content digest, for context files (undefined with --no-cache). */
   statCache?(): Promise<StatCache>;
-  /** A second thread for the copy memo's replay (src/copy/replay-helper.ts), when the build started one. */
-  replayHelper?: ReplayHelper;
 }
 
 /** The root filesystem of the stage so far. */

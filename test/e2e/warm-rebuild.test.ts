@@ -90,46 +90,6 @@ describe('issue 8: warm rebuilds', () => {
     expect(again.opened).toEqual([]);
   }, 300_000);
 
-  it('a rebuild of a context of many files asks each file once, on two threads at most, and a change the helper thread sees still misses', async () => {
-    await ensureDist();
-    // 5,000 files: several of the memo's 1,024-question segments, so a second thread takes part.
-    const ctx = path.join(tmp, 'many');
-    for (let d = 0; d < 25; d++) {
-      await mkdir(path.join(ctx, `d${d}`), { recursive: true });
-      for (let f = 0; f < 200; f++) await writeFile(path.join(ctx, `d${d}`, `f${f}`), `${d}/${f}\n`);
-    }
-    const dockerfile = path.join(tmp, 'Dockerfile.many');
-    await writeFile(dockerfile, 'FROM scratch\nCOPY . /data\n');
-    const store = path.join(tmp, 'many-store');
-    const trace = path.join(tmp, 'many-trace');
-    const build = async (): Promise<{ digest: string; stats: Map<string, number>; threads: Set<string> }> => {
-      const { stdout } = await exec('strace', ['-f', '-qq', '-e', 'trace=stat,lstat,newfstatat,statx', '-o', trace, process.execPath, path.join(repoRoot, 'bin/ocibuild'), 'build', '-q', '-f', dockerfile, '--store', store, '-t', 'many:1', ctx], {
-        env: { PATH: process.env.PATH, HOME: tmp },
-        maxBuffer: 16 * 1024 * 1024,
-      });
-      const stats = new Map<string, number>();
-      const threads = new Set<string>();
-      for (const line of (await readFile(trace, 'utf8')).split('\n')) {
-        const m = /^(\d+)\s.*?"((?:[^"\\]|\\.)*)"/.exec(line);
-        if (!m || !m[2]!.startsWith(ctx + '/d')) continue;
-        stats.set(m[2]!, (stats.get(m[2]!) ?? 0) + 1);
-        threads.add(m[1]!);
-      }
-      return { digest: stdout.trim(), stats, threads };
-    };
-    const cold = await build();
-    const warm = await build();
-    expect(warm.digest).toBe(cold.digest);
-    // Every directory and file of the context once: no question asked twice, none left out.
-    expect(warm.stats.size).toBe(25 + 25 * 200);
-    expect([...warm.stats.values()].every((n) => n === 1)).toBe(true);
-    expect(warm.threads.size).toBeLessThanOrEqual(2);
-    // The last files are in the last segments, which the helper thread answers when it takes part.
-    await writeFile(path.join(ctx, 'd24', 'f199'), 'changed\n');
-    const changed = await build();
-    expect(changed.digest).not.toBe(cold.digest);
-  }, 300_000);
-
   describe('with a registry', () => {
     let reg: TestRegistry;
     let proxy: FaultProxy;

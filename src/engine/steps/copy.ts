@@ -181,7 +181,7 @@ async function keyFromMemo(ctx: StepContext<CopyStep>, slot: string): Promise<st
   const memo = await readCopyMemo(ctx.store, slot, memoKeyOf(ctx));
   if (!memo) return undefined;
   const source = await ctx.inputs.sourceFs(ctx.step.from);
-  return (await sameAnswers(source, memo.observations, { signal: ctx.signal, ...(ctx.inputs.replayHelper ? { helper: ctx.inputs.replayHelper } : {}) })) ? memo.key : undefined;
+  return (await sameAnswers(source, memo.observations, ctx.signal)) ? memo.key : undefined;
 }
 
 /** Keeps the planner's answers with `key`, when they could all be kept. */
