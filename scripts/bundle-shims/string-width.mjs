@@ -7,9 +7,10 @@
 import { stripVTControlCharacters } from 'node:util';
 import { eastAsianWidth } from 'get-east-asian-width';
 
+// Made on first use too: the two Unicode property classes cost ~5 ms to create at load.
 let segmenter;
-const ZERO_WIDTH = /^[\p{Default_Ignorable_Code_Point}\p{Control}\p{Format}\p{Mark}\p{Surrogate}]+$/v;
-const RGI_EMOJI = /^\p{RGI_Emoji}$/v;
+let ZERO_WIDTH;
+let RGI_EMOJI;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 export default function stringWidth(input, options = {}) {
@@ -18,6 +19,8 @@ export default function stringWidth(input, options = {}) {
   const text = countAnsiEscapeCodes ? input : stripVTControlCharacters(input);
   if (PRINTABLE_ASCII.test(text)) return text.length;
   segmenter ??= new Intl.Segmenter();
+  ZERO_WIDTH ??= new RegExp('^[\\p{Default_Ignorable_Code_Point}\\p{Control}\\p{Format}\\p{Mark}\\p{Surrogate}]+$', 'v');
+  RGI_EMOJI ??= new RegExp('^\\p{RGI_Emoji}$', 'v');
   let width = 0;
   for (const { segment } of segmenter.segment(text)) {
     if (ZERO_WIDTH.test(segment)) continue;
