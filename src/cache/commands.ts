@@ -6,7 +6,9 @@ import { parseDuration, parseSize } from './units.js';
 /** `ocibuild images`: the tagged images, newest first (then by name). */
 export async function listImages(store: Store): Promise<ImageSummary[]> {
   const images = await store.listImages();
-  return images.sort((a, b) => (b.created ?? '').localeCompare(a.created ?? '') || a.name.localeCompare(b.name));
+  // Code-unit order, as the store's index (src/cache/tags.ts): the same in every locale.
+  const order = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return images.sort((a, b) => order(b.created ?? '', a.created ?? '') || order(a.name, b.name));
 }
 
 /** Options of removeImages. */
