@@ -2,6 +2,7 @@
  * The bundle's string-width (scripts/bundle-shims/string-width.mjs) against the package it stands
  * in for, on the kinds of text a terminal shows: the same widths.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from './dist.js';
@@ -29,5 +30,14 @@ describe('bundle shims', () => {
       expect([s, shim(s, { countAnsiEscapeCodes: true })]).toEqual([s, real(s, { countAnsiEscapeCodes: true })]);
       expect([s, shim(s, { ambiguousIsNarrow: false })]).toEqual([s, real(s, { ambiguousIsNarrow: false })]);
     }
+  });
+
+  it('string-width builds its Unicode property classes on the first string that is not plain ASCII, not when it loads', () => {
+    // A `v`-flag literal with \p{RGI_Emoji} costs ~14 ms of every start where the module body runs
+    // (issue 8); made with `new RegExp` next to the segmenter, it is paid only by such a string.
+    const source = readFileSync(path.join(repoRoot, 'scripts/bundle-shims/string-width.mjs'), 'utf8');
+    const code = source.replace(/^\s*\/\/.*$/gm, '');
+    expect(code.match(/\/[^/\n]*\\p\{[^/\n]*\/[a-z]*v[a-z]*/g) ?? []).toEqual([]);
+    expect(code).toMatch(/new RegExp\('\^\\\\p\{RGI_Emoji\}\$', 'v'\)/);
   });
 });

@@ -7,9 +7,11 @@
 import { stripVTControlCharacters } from 'node:util';
 import { eastAsianWidth } from 'get-east-asian-width';
 
+// The Unicode property classes are made with the segmenter too: V8 builds a `v`-flag literal's
+// sets of strings (\p{RGI_Emoji}) when the module body runs, ~14 ms of every start (issue 8).
 let segmenter;
-const ZERO_WIDTH = /^[\p{Default_Ignorable_Code_Point}\p{Control}\p{Format}\p{Mark}\p{Surrogate}]+$/v;
-const RGI_EMOJI = /^\p{RGI_Emoji}$/v;
+let ZERO_WIDTH;
+let RGI_EMOJI;
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 export default function stringWidth(input, options = {}) {
@@ -17,7 +19,11 @@ export default function stringWidth(input, options = {}) {
   const { ambiguousIsNarrow = true, countAnsiEscapeCodes = false } = options;
   const text = countAnsiEscapeCodes ? input : stripVTControlCharacters(input);
   if (PRINTABLE_ASCII.test(text)) return text.length;
-  segmenter ??= new Intl.Segmenter();
+  if (segmenter === undefined) {
+    segmenter = new Intl.Segmenter();
+    ZERO_WIDTH = new RegExp('^[\\p{Default_Ignorable_Code_Point}\\p{Control}\\p{Format}\\p{Mark}\\p{Surrogate}]+$', 'v');
+    RGI_EMOJI = new RegExp('^\\p{RGI_Emoji}$', 'v');
+  }
   let width = 0;
   for (const { segment } of segmenter.segment(text)) {
     if (ZERO_WIDTH.test(segment)) continue;
