@@ -3,7 +3,9 @@
  * `--help` and `build --help` load no registry client, undici, node-tar,
  * parser (nearley, moo, the grammar), build engine or RUN module, and
  * importing the library (dist/index.js) loads none of undici, tar, nearley,
- * moo, the build engine, RUN or the layer reader and writer. Counted, not timed: each command runs in a
+ * moo, the build engine, RUN or the layer reader and writer; `push` and `pull`
+ * run from a bundle of their own that holds none of the build engine, parser,
+ * RUN, compose, YAML or tar. Counted, not timed: each command runs in a
  * fresh `node` whose `--import` hook records every module loaded (ESM URLs
  * through a load hook, CommonJS files from require.cache at exit).
  */
@@ -14,6 +16,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { ensureDist, repoRoot } from '../dist.js';
+import { startRegistry, type TestRegistry } from '../registry/harness.js';
 
 const exec = promisify(execFile);
 let tmp: string;
@@ -171,5 +174,80 @@ describe('issue 8: start-up loads only what a command uses', () => {
     const after = await loaded([path.join(pkg, 'bin/ocibuild'), 'parse', '-f', '-'], 'FROM scratch\n');
     expect(after.stdout).toBe(before.stdout);
     expect(after.modules).toContain(path.join(cli, 'main.js'));
+  });
+
+  describe('push and pull', () => {
+    let reg: TestRegistry;
+    const cli = () => path.join(repoRoot, 'dist/cli');
+    const entryUrl = () => pathToFileURL(path.join(cli(), 'entry.js')).href;
+    const entryModule = async () => (await import(entryUrl())) as typeof import('../../src/cli/entry.js');
+    beforeAll(async () => {
+      reg = await startRegistry({ auth: 'none' });
+    }, 60_000);
+    afterAll(async () => {
+      await reg?.stop();
+    });
+
+    it('a command line starting with push or pull runs the registry bundle (with its accepted code cache), which holds none of the build engine, parser, RUN, compose, YAML or tar', async () => {
+      const entry = await entryModule();
+      const registryBundle = entry.bundlePath(['push', 'a', 'b'], {}, entryUrl());
+      expect(registryBundle).toMatch(/\/registry-main\.bundle-\d+\.cjs$/);
+      expect(entry.bundlePath(['pull', '-q', 'x'], {}, entryUrl())).toBe(registryBundle);
+      expect(entry.bundlePath(['build', '.'], {}, entryUrl())).toMatch(/\/main\.bundle-\d+\.cjs$/);
+      expect(entry.bundlePath(['images'], {}, entryUrl())).toMatch(/\/main\.bundle-\d+\.cjs$/);
+      expect(entry.bundlePath(['pull', '--help'], {}, entryUrl())).toBeUndefined();
+      expect(entry.bundlePath(['push', 'a', 'b'], { OCIBUILD_BUNDLE: '0' }, entryUrl())).toBeUndefined();
+      expect(entry.loadBundle(registryBundle!).script.cachedDataRejected).toBe(false);
+      const { sources } = JSON.parse(await readFile(`${registryBundle}.map`, 'utf8')) as { sources: string[] };
+      const files = sources.map((s) => path.relative(repoRoot, path.resolve(cli(), s)));
+      const heavy: [string, RegExp][] = [
+        ['the build engine', /^src\/(build\.ts|build-compose\.ts|build-cache\.ts|engine\/|graph\/)/],
+        ['the parser and compiler', /^src\/(parser|compiler)\//],
+        ['RUN', /^src\/run\//],
+        ['compose', /^src\/compose\//],
+        ['the other commands', /^src\/cli\/commands\/(?!registry\.ts)/],
+        ['yaml, tar, nearley, moo, undici', /(?:^|\/)node_modules\/(yaml|tar|nearley|moo|undici)\//],
+      ];
+      expect(heavyIn(files, heavy)).toEqual([]);
+      expect(files).toEqual(expect.arrayContaining(['src/cli/commands/registry.ts', 'src/registry/client.ts', 'src/push/push.ts', 'src/cache/store.ts']));
+    });
+
+    it('the registry bundle answers a push and pull command line as the whole CLI does (usage errors, a missing image)', async () => {
+      const entry = await entryModule();
+      const registryBundle = entry.bundlePath(['push', 'a', 'b'], {}, entryUrl())!;
+      const whole = entry.bundlePath(['build', '.'], {}, entryUrl())!;
+      const empty = path.join(tmp, 'empty-store');
+      const lines = [['push'], ['pull'], ['push', 'a', 'b', 'c'], ['pull', 'x', '--bogus'], ['push', '--store', empty, 'nosuch:1', '127.0.0.1:1/x/y:1'], ['pull', 'Bad//Name']];
+      const answers = async (file: string) => {
+        const { main } = entry.loadBundle(file);
+        const out = [];
+        for (const argv of lines) {
+          let stdout = '';
+          let stderr = '';
+          const io = { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env: { HOME: tmp, PATH: process.env.PATH }, cwd: tmp, readStdin: async () => '' };
+          out.push({ argv, code: await (main as (a: string[], io: unknown) => Promise<number>)(argv, io), stdout, stderr });
+        }
+        return out;
+      };
+      const ours = await answers(registryBundle);
+      expect(ours.map((a) => a.code)).toEqual([2, 2, 2, 2, 1, 1]);
+      expect(ours.map((a) => a.stderr).join('')).toMatch(/IMAGE_NOT_FOUND|no such image/);
+      expect(ours).toEqual(await answers(whole));
+    });
+
+    it('bin/ocibuild push and pull run from the bundle (no dist/ module but the entry) and move the image whole', async () => {
+      const ctx = path.join(tmp, 'push-ctx');
+      await cp(path.join(repoRoot, 'package.json'), path.join(ctx, 'package.json'));
+      await writeFile(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY package.json /\n');
+      const store = path.join(tmp, 'push-store');
+      const built = (await exec(process.execPath, [bin(), 'build', '-q', '--store', store, '-t', 'pushed:1', ctx])).stdout.trim().split('\n').pop();
+      const ref = `${reg.host}/startup/pushed:1`;
+      const pushed = await loaded([bin(), 'push', '--store', store, 'pushed:1', ref]);
+      expect(pushed.stdout.trim()).toBe(built);
+      expect(pushed.modules.filter((m) => m.startsWith('dist/'))).toEqual(['dist/cli/entry.js', 'dist/cli/help-snapshot.js']);
+      const pulled = await loaded([bin(), 'pull', '-q', '--store', path.join(tmp, 'pull-store'), ref]);
+      expect(pulled.stdout.trim()).toBe(built);
+      expect(pulled.modules.filter((m) => m.startsWith('dist/'))).toEqual(['dist/cli/entry.js', 'dist/cli/help-snapshot.js']);
+    }, 60_000);
   });
 });
