@@ -70,12 +70,14 @@ function bundleOne(entry) {
     minifySyntax: true,
     // `node --enable-source-maps` maps stack frames back to dist/.
     sourcemap: 'linked',
-    // string-width without its Intl.Segmenter at load (scripts/bundle-shims/string-width.mjs).
+    // string-width without its Intl.Segmenter at load, and yargs' two checks without node:assert
+    // (scripts/bundle-shims/).
     plugins: [
       {
         name: 'ocibuild-shims',
         setup(b) {
           b.onResolve({ filter: /^string-width$/ }, () => ({ path: path.join(here, 'bundle-shims/string-width.mjs') }));
+          b.onResolve({ filter: /^assert$/ }, (args) => (/[\\/]node_modules[\\/]yargs[\\/]/.test(args.importer) ? { path: path.join(here, 'bundle-shims/assert.mjs') } : undefined));
         },
       },
     ],

@@ -40,4 +40,24 @@ describe('bundle shims', () => {
     expect(code.match(/\/[^/\n]*\\p\{[^/\n]*\/[a-z]*v[a-z]*/g) ?? []).toEqual([]);
     expect(code).toMatch(/new RegExp\('\^\\\\p\{RGI_Emoji\}\$', 'v'\)/);
   });
+
+  it("assert: yargs' strictEqual and notStrictEqual throw where node:assert's do (ERR_ASSERTION, with the message given)", async () => {
+    type Check = (a: unknown, b: unknown, message?: string) => void;
+    const shim = (await import(pathToFileURL(path.join(repoRoot, 'scripts/bundle-shims/assert.mjs')).href)) as { strictEqual: Check; notStrictEqual: Check };
+    const real = (await import('node:assert')) as unknown as { strictEqual: Check; notStrictEqual: Check };
+    const outcome = (f: () => void) => {
+      try {
+        f();
+        return 'ok';
+      } catch (e) {
+        return `${(e as { code?: string }).code} ${(e as Error).message.startsWith('why') ? 'why' : ''}`;
+      }
+    };
+    const pairs: [unknown, unknown][] = [[1, 1], [1, '1'], [undefined, undefined], [NaN, NaN], [0, -0], [null, undefined], ['package.json', undefined], [true, true]];
+    for (const [a, b] of pairs) {
+      for (const k of ['strictEqual', 'notStrictEqual'] as const) {
+        expect([k, a, b, outcome(() => shim[k](a, b, 'why'))]).toEqual([k, a, b, outcome(() => real[k](a, b, 'why'))]);
+      }
+    }
+  });
 });
