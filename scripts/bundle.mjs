@@ -20,6 +20,7 @@
 // parser already.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,6 +79,15 @@ function bundleOne(entry) {
         setup(b) {
           b.onResolve({ filter: /^string-width$/ }, () => ({ path: path.join(here, 'bundle-shims/string-width.mjs') }));
           b.onResolve({ filter: /^assert$/ }, (args) => (/[\\/]node_modules[\\/]yargs[\\/]/.test(args.importer) ? { path: path.join(here, 'bundle-shims/assert.mjs') } : undefined));
+          // yargs looks for its caller's package.json (to guess a version we then set) from the
+          // directory above its node_modules; in the bundle that path has no node_modules and
+          // it searched from the working directory up to / instead, listing every directory on
+          // the way. Start it at the package root, as unbundled.
+          b.onLoad({ filter: /[\\/]yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/ }, async (args) => {
+            const source = await readFile(args.path, 'utf8');
+            const from = "const mainFilename = __dirname.substring(0, __dirname.lastIndexOf('node_modules'));";
+            return { contents: source.replace(from, "const mainFilename = fileURLToPath(new URL('../../', import.meta.url));"), loader: 'js', resolveDir: path.dirname(args.path) };
+          });
         },
       },
     ],

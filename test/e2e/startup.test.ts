@@ -214,6 +214,11 @@ describe('issue 8: start-up loads only what a command uses', () => {
       ];
       expect(heavyIn(files, heavy)).toEqual([]);
       expect(files).toEqual(expect.arrayContaining(['src/cli/commands/registry.ts', 'src/registry/client.ts', 'src/push/push.ts', 'src/cache/store.ts']));
+      // Both bundles start yargs' search for a package.json at the package root, as unbundled
+      // (not at the working directory, listing every directory up to /).
+      for (const file of [registryBundle!, entry.bundlePath(['build', '.'], {}, entryUrl())!]) {
+        expect([file, /mainFilename=[^;]{0,60}new URL\("\.\.\/\.\.\/",__ocibuildImportMetaUrl\)/.test(await readFile(file, 'utf8'))]).toEqual([file, true]);
+      }
     });
 
     it('the registry bundle answers a push and pull command line as the whole CLI does (usage errors, a missing image)', async () => {
