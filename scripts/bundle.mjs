@@ -32,16 +32,18 @@ const main = path.join(dist, 'main.js');
 const stamp = statSync(main, { bigint: true }).mtimeNs.toString();
 /** The bundles: the whole CLI, and push and pull alone. */
 const ENTRIES = ['main', 'registry-main'];
+/** Every file this script makes, by its name before `.bundle-`; older stamps of them are removed. */
+const MADE = [...ENTRIES, 'entry'];
 const outOf = (entry) => `${entry}.bundle-${stamp}.cjs`;
 
 for (const f of readdirSync(dist)) {
   const m = /^([a-z-]+)\.bundle-\d+\.(mjs|cjs)(\.map|\.cache)?$/.exec(f);
-  if (m && !(ENTRIES.includes(m[1]) && f.startsWith(outOf(m[1])))) rmSync(path.join(dist, f), { force: true });
+  if (m && !(MADE.includes(m[1]) && f.startsWith(outOf(m[1])))) rmSync(path.join(dist, f), { force: true });
 }
 
 const bundles = ENTRIES.map((entry) => path.join(dist, outOf(entry)));
 const fail = (why) => {
-  for (const bundle of bundles) for (const f of [bundle, `${bundle}.map`, `${bundle}.cache`]) rmSync(f, { force: true });
+  for (const bundle of [...bundles, path.join(dist, outOf('entry'))]) for (const f of [bundle, `${bundle}.map`, `${bundle}.cache`]) rmSync(f, { force: true });
   console.error(`bundle: ${why}; the CLI runs unbundled`);
   process.exit(1);
 };
@@ -49,6 +51,28 @@ const fail = (why) => {
 for (const entry of ENTRIES) {
   const result = await bundleOne(entry);
   if (result.errors.length > 0 || result.warnings.length > 0) fail(`esbuild reported problems in ${entry}`);
+}
+
+// bin/ocibuild is CommonJS: src/cli/entry.ts (and the help snapshot check it imports) as one
+// CommonJS file for it to require, named like the bundles. Its import() of main.js stays one.
+const entryBundle = path.join(dist, outOf('entry'));
+{
+  const result = await build({
+    entryPoints: [path.join(dist, 'entry.js')],
+    outfile: entryBundle,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    define: { 'import.meta.url': '__ocibuildImportMetaUrl' },
+    banner: { js: "var __ocibuildImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+    logLevel: 'warning',
+    legalComments: 'none',
+  });
+  if (result.errors.length > 0 || result.warnings.length > 0) {
+    rmSync(entryBundle, { force: true });
+    fail('esbuild reported problems in entry');
+  }
 }
 
 function bundleOne(entry) {

@@ -15,6 +15,9 @@
  * answers them without loading the commands; `OCIBUILD_BUNDLE=0` turns the
  * bundle off.
  *
+ * bin/ocibuild (CommonJS) requires this module as bundled beside main.js
+ * (`entry.bundle-<stamp>.cjs`, made by the same script), else imports it.
+ *
  * A command line that starts with `push` or `pull` runs
  * `registry-main.bundle-<stamp>.cjs` instead (the same CLI with only those two
  * commands: src/cli/registry-main.ts), when it is there; else the whole one.

@@ -139,14 +139,14 @@ describe('issue 8: start-up loads only what a command uses', () => {
     const r = await loaded([bin(), 'parse', '-f', '-'], 'FROM scratch\n');
     expect(r.stdout).toContain('(from "scratch")');
     // The bundle is compiled from its code cache by a vm.Script, which no module hook sees: what is
-    // seen is that nothing of dist/ but the entry's own two small modules was loaded.
-    expect(r.modules.filter((m) => m.startsWith('dist/'))).toEqual(['dist/cli/entry.js', 'dist/cli/help-snapshot.js']);
+    // seen is that nothing of dist/ but the entry was loaded, as bundled for the CommonJS bin.
+    expect(r.modules.filter((m) => m.startsWith('dist/'))).toEqual([expect.stringMatching(/^dist\/cli\/entry\.bundle-\d+\.cjs$/)]);
     expect(r.modules.filter((m) => /(?:^|\/)node_modules\/undici\//.test(m))).toEqual([]);
     const bundles = (await readdir(path.join(repoRoot, 'dist/cli'))).filter((f) => /^main\.bundle-\d+\.cjs(\.cache)?$/.test(f));
     expect(bundles).toHaveLength(2);
   });
 
-  it('a bundle made from another main.js is never run, and a code cache made for other bytes is not used', async () => {
+  it('a bundle (CLI or entry) made from another main.js is never run, and a code cache made for other bytes is not used', async () => {
     // A copy of the package whose main.js is newer than its bundle (dist/ recompiled without bundling).
     const pkg = path.join(tmp, 'pkg');
     await cp(path.join(repoRoot, 'dist'), path.join(pkg, 'dist'), { recursive: true });
@@ -155,9 +155,12 @@ describe('issue 8: start-up loads only what a command uses', () => {
     await symlink(path.join(repoRoot, 'node_modules'), path.join(pkg, 'node_modules'));
     const cli = path.join(pkg, 'dist/cli');
     const bundle = (await readdir(cli)).find((f) => /^main\.bundle-\d+\.cjs$/.test(f))!;
-    // A copy gets new mtimes: name the bundle after the copied main.js, as scripts/bundle.mjs does.
-    const current = `main.bundle-${(await stat(path.join(cli, 'main.js'), { bigint: true })).mtimeNs}.cjs`;
+    // A copy gets new mtimes: name the bundles after the copied main.js, as scripts/bundle.mjs does.
+    const stamp = (await stat(path.join(cli, 'main.js'), { bigint: true })).mtimeNs;
+    const current = `main.bundle-${stamp}.cjs`;
     for (const ext of ['', '.cache', '.map']) await rename(path.join(cli, bundle + ext), path.join(cli, current + ext));
+    const entryBundle = (await readdir(cli)).find((f) => /^entry\.bundle-\d+\.cjs$/.test(f))!;
+    await rename(path.join(cli, entryBundle), path.join(cli, `entry.bundle-${stamp}.cjs`));
     const entry = (await import(pathToFileURL(path.join(cli, 'entry.js')).href)) as typeof import('../../src/cli/entry.js');
     const file = path.join(cli, current);
     expect(entry.bundlePath(['build', '.'], {}, pathToFileURL(path.join(cli, 'entry.js')).href)).toBe(file);
@@ -165,6 +168,9 @@ describe('issue 8: start-up loads only what a command uses', () => {
     const before = await loaded([path.join(pkg, 'bin/ocibuild'), 'parse', '-f', '-'], 'FROM scratch\n');
     expect(before.stdout).toContain('(from "scratch")');
     expect(before.modules).not.toContain(path.join(cli, 'main.js'));
+    // The CommonJS bin required the entry as bundled, not the compiled entry.js.
+    expect(before.modules).toContain(path.join(cli, `entry.bundle-${stamp}.cjs`));
+    expect(before.modules).not.toContain(path.join(cli, 'entry.js'));
     // The cache of other bytes (its digest no longer the bundle's): compiled without it, same answer.
     const cache = await readFile(`${file}.cache`);
     cache[0] = cache[0]! ^ 0xff;
@@ -178,6 +184,9 @@ describe('issue 8: start-up loads only what a command uses', () => {
     const after = await loaded([path.join(pkg, 'bin/ocibuild'), 'parse', '-f', '-'], 'FROM scratch\n');
     expect(after.stdout).toBe(before.stdout);
     expect(after.modules).toContain(path.join(cli, 'main.js'));
+    // ... nor the entry bundled from an older dist/: the compiled entry.js.
+    expect(after.modules).toContain(path.join(cli, 'entry.js'));
+    expect(after.modules).not.toContain(path.join(cli, `entry.bundle-${stamp}.cjs`));
   });
 
   describe('push and pull', () => {
@@ -244,7 +253,7 @@ describe('issue 8: start-up loads only what a command uses', () => {
       expect(ours).toEqual(await answers(whole));
     });
 
-    it('bin/ocibuild push and pull run from the bundle (no dist/ module but the entry), load none of TLS, zlib, child processes or assert, and move the image whole', async () => {
+    it('bin/ocibuild push and pull run from the bundle (no dist/ module but the bundled entry), load none of TLS, zlib, child processes or assert, and move the image whole', async () => {
       const ctx = path.join(tmp, 'push-ctx');
       await cp(path.join(repoRoot, 'package.json'), path.join(ctx, 'package.json'));
       await writeFile(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY package.json /\n');
@@ -253,10 +262,10 @@ describe('issue 8: start-up loads only what a command uses', () => {
       const ref = `${reg.host}/startup/pushed:1`;
       const pushed = await loaded([bin(), 'push', '--store', store, 'pushed:1', ref]);
       expect(pushed.stdout.trim()).toBe(built);
-      expect(pushed.modules.filter((m) => m.startsWith('dist/'))).toEqual(['dist/cli/entry.js', 'dist/cli/help-snapshot.js']);
+      expect(pushed.modules.filter((m) => m.startsWith('dist/'))).toEqual([expect.stringMatching(/^dist\/cli\/entry\.bundle-\d+\.cjs$/)]);
       const pulled = await loaded([bin(), 'pull', '-q', '--store', path.join(tmp, 'pull-store'), ref]);
       expect(pulled.stdout.trim()).toBe(built);
-      expect(pulled.modules.filter((m) => m.startsWith('dist/'))).toEqual(['dist/cli/entry.js', 'dist/cli/help-snapshot.js']);
+      expect(pulled.modules.filter((m) => m.startsWith('dist/'))).toEqual([expect.stringMatching(/^dist\/cli\/entry\.bundle-\d+\.cjs$/)]);
       // Over plain HTTP, with no credential helper, neither loads TLS, zlib, child processes or
       // node:assert (the layer code, TLS roots, credential helpers and yargs' checks brought them;
       // each was a few ms of every push and pull). Worker threads cannot be told here: the
