@@ -7,7 +7,8 @@
 import { stripVTControlCharacters } from 'node:util';
 import { eastAsianWidth } from 'get-east-asian-width';
 
-// Made on first use too: the two Unicode property classes cost ~5 ms to create at load.
+// The Unicode property classes are made with the segmenter too: V8 builds a `v`-flag literal's
+// sets of strings (\p{RGI_Emoji}) when the module body runs, ~14 ms of every start (issue 8).
 let segmenter;
 let ZERO_WIDTH;
 let RGI_EMOJI;
@@ -18,9 +19,11 @@ export default function stringWidth(input, options = {}) {
   const { ambiguousIsNarrow = true, countAnsiEscapeCodes = false } = options;
   const text = countAnsiEscapeCodes ? input : stripVTControlCharacters(input);
   if (PRINTABLE_ASCII.test(text)) return text.length;
-  segmenter ??= new Intl.Segmenter();
-  ZERO_WIDTH ??= new RegExp('^[\\p{Default_Ignorable_Code_Point}\\p{Control}\\p{Format}\\p{Mark}\\p{Surrogate}]+$', 'v');
-  RGI_EMOJI ??= new RegExp('^\\p{RGI_Emoji}$', 'v');
+  if (segmenter === undefined) {
+    segmenter = new Intl.Segmenter();
+    ZERO_WIDTH = new RegExp('^[\\p{Default_Ignorable_Code_Point}\\p{Control}\\p{Format}\\p{Mark}\\p{Surrogate}]+$', 'v');
+    RGI_EMOJI = new RegExp('^\\p{RGI_Emoji}$', 'v');
+  }
   let width = 0;
   for (const { segment } of segmenter.segment(text)) {
     if (ZERO_WIDTH.test(segment)) continue;

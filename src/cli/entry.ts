@@ -14,6 +14,13 @@
  * compiles without it. `--version` and `--help` stay on main.js, which
  * answers them without loading the commands; `OCIBUILD_BUNDLE=0` turns the
  * bundle off.
+ *
+ * bin/ocibuild (CommonJS) requires this module as bundled beside main.js
+ * (`entry.bundle-<stamp>.cjs`, made by the same script), else imports it.
+ *
+ * A command line that starts with `push` or `pull` runs
+ * `registry-main.bundle-<stamp>.cjs` instead (the same CLI with only those two
+ * commands: src/cli/registry-main.ts), when it is there; else the whole one.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -25,16 +32,25 @@ import { helpRequest } from './help-snapshot.js';
 
 export type Main = (argv: string[]) => Promise<number>;
 
-/** The bundle made from the main.js beside `here`, when there is one. */
+/** The first words of the command lines registry-main.bundle answers (src/cli/registry-main.ts registers exactly these). */
+export const REGISTRY_COMMANDS: readonly string[] = ['push', 'pull'];
+
+/** The bundle made from the main.js beside `here` for this command line, when there is one. */
 export function bundlePath(argv: readonly string[], env: Record<string, string | undefined>, here: string = import.meta.url): string | undefined {
   if (env.OCIBUILD_BUNDLE === '0') return undefined;
   if ((argv.length === 1 && argv[0] === '--version') || helpRequest(argv) !== undefined) return undefined;
+  let stamp: bigint;
   try {
-    const file = fileURLToPath(new URL(`main.bundle-${statSync(new URL('main.js', here), { bigint: true }).mtimeNs}.cjs`, here));
-    return existsSync(file) ? file : undefined;
+    stamp = statSync(new URL('main.js', here), { bigint: true }).mtimeNs;
   } catch {
     return undefined; // no main.js beside us (a test importing from src): the plain module
   }
+  const names = REGISTRY_COMMANDS.includes(argv[0] ?? '') ? ['registry-main', 'main'] : ['main'];
+  for (const name of names) {
+    const file = fileURLToPath(new URL(`${name}.bundle-${stamp}.cjs`, here));
+    if (existsSync(file)) return file;
+  }
+  return undefined;
 }
 
 /** The code cache kept for `source` (undefined when absent or made for other bytes). */

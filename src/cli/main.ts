@@ -19,7 +19,7 @@ export interface CommandContext {
   now: () => number;
 }
 
-type Register = (y: Argv, ctx: CommandContext) => Argv;
+export type Register = (y: Argv, ctx: CommandContext) => Argv;
 
 /** The command modules, in the order their commands are listed; loaded once `--version` alone has been ruled out. */
 async function loadCommands(): Promise<Register[]> {
@@ -91,6 +91,14 @@ function skipHelpCache(y: Argv): void {
  * All output goes through `io`, so tests run commands in-process.
  */
 export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+  return runCli(argv, io, loadCommands);
+}
+
+/**
+ * {@link main} with the commands `commands` registers: all of them, or only
+ * those the command line names (src/cli/registry-main.ts: `push` and `pull`).
+ */
+export async function runCli(argv: string[], io: CliIo, commands: () => Promise<Register[]>): Promise<number> {
   // `ocibuild --version` alone needs no argument parser (issue 8: start-up).
   if (argv.length === 1 && argv[0] === '--version') {
     io.stdout.write(`${ocibuildVersion()}\n`);
@@ -103,7 +111,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     return 0;
   }
   const { default: yargs } = await import('yargs');
-  const commands = await loadCommands();
+  const registers = await commands();
   argv = markStdin(argv);
   const ctx: CommandContext = { io, sources: new Map(), exitCode: 0, now: io.now ?? Date.now };
   const debug = Boolean(io.env.OCIBUILD_DEBUG);
@@ -130,7 +138,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   y = deferHandlers(y, (run) => {
     pending = run;
   });
-  for (const register of commands) y = register(y, ctx);
+  for (const register of registers) y = register(y, ctx);
   y = y.showHelpOnFail(false);
   skipHelpCache(y);
   try {

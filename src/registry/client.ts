@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import type { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { parseWwwAuthenticate, formatScopes, tokenExpiry, type AuthChallenge, type CachedToken, type RepositoryScope } from './auth.js';
 import { resolveCredentials, type Credentials, type ResolvedCredentials } from './credentials.js';
@@ -255,7 +254,8 @@ export class RegistryClient {
       // Passing `ca` replaces Node's defaults, so add back the system roots and NODE_EXTRA_CA_CERTS.
       const extra = options.env?.NODE_EXTRA_CA_CERTS;
       if (extra) files.push(extra);
-      ca = [...rootCertificates];
+      // node:tls loads here, not with the client: a plain-HTTP pull or push never needs it (issue 8).
+      ca = [...(await import('node:tls')).rootCertificates];
       for (const f of files) {
         try {
           ca.push(await readFile(f, 'utf8'));

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
@@ -118,6 +117,8 @@ export async function runCredentialHelper(
   }
   const program = `docker-credential-${helper}`;
   const serverUrl = helperServerUrl(host);
+  // node:child_process loads when a helper runs, not with the client (issue 8: start-up).
+  const { spawn } = await import('node:child_process');
   const { code, stdout, stderrText, spawnError } = await new Promise<{
     code: number | null;
     stdout: string;

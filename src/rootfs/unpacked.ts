@@ -21,11 +21,9 @@
  * `attr`), measured in src/run/snapshot.test.ts.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import type { Store, StoreOptions } from '../cache/store.js';
+import type { Store } from '../cache/store.js';
 import { OcibuildError } from '../errors.js';
 import { applyLayer } from '../layers/apply.js';
 import { listLayer } from '../layers/read.js';
@@ -33,6 +31,9 @@ import type { LayerEntry } from '../layers/types.js';
 import { writeLayer } from '../layers/write.js';
 import type { Digest } from '../oci/digest.js';
 import type { Descriptor } from '../oci/types.js';
+import { rootlessUserns } from './userns.js';
+
+export { rootlessUserns, removeInUserns, storeRemoveOptions } from './userns.js';
 
 /** A layer of an image: its blob descriptor and its diffId. */
 export type UnpackableLayer = Pick<Descriptor, 'digest' | 'size' | 'mediaType'> & { diffId: Digest };
@@ -63,41 +64,6 @@ export async function ensureLayerUnpacked(store: Store, layer: UnpackableLayer, 
 }
 
 /**
- * Not root but with subordinate ids (/etc/subuid and /etc/subgid): the
- * `unshare` prefix of the RUN sandbox's user namespace (the caller is 0,
- * the subordinate ids 1..n), else undefined. Trees unpacked then get the
- * layer's owners as that namespace maps them, so a RUN sees them right.
- */
-export function rootlessUserns(): string[] | undefined {
-  const uid = process.getuid?.() ?? 0;
-  if (uid === 0) return undefined;
-  const name = (() => {
-    try {
-      return os.userInfo().username;
-    } catch {
-      return undefined;
-    }
-  })();
-  const range = (file: string, id: number) => {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      return undefined;
-    }
-    for (const line of text.split('\n')) {
-      const [who, start, count] = line.trim().split(':');
-      if ((who === name || who === String(id)) && Number(count) > 0) return { start: Number(start), count: Number(count) };
-    }
-    return undefined;
-  };
-  const u = range('/etc/subuid', uid);
-  const g = range('/etc/subgid', process.getgid?.() ?? 0);
-  if (!u || !g) return undefined;
-  return ['--user', '--map-root-user', `--map-users=${u.start},1,${u.count}`, `--map-groups=${g.start},1,${g.count}`];
-}
-
-/**
  * The bytes of `file` read by `cat` inside the user namespace `userns` (an
  * `unshare` prefix from `rootlessUserns`), where its subordinate-id owner is
  * mapped: for files of an unpacked tree the caller cannot read itself. A
@@ -119,30 +85,6 @@ export function readInUserns(userns: readonly string[], file: string): Readable 
     if (child.exitCode === null) child.kill();
   });
   return out;
-}
-
-/**
- * Removes `dir` from inside the user namespace `userns` (`chmod -R u+rwX`,
- * then `rm -rf`): for unpacked trees holding files of subordinate ids, which
- * the caller can neither enter nor remove itself. Throws when `dir` remains.
- */
-export async function removeInUserns(userns: readonly string[], dir: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn('unshare', [...userns, 'sh', '-c', 'chmod -R u+rwX -- "$1" 2>/dev/null; exec rm -rf -- "$1"', 'sh', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', (e) => reject(new OcibuildError('STORE_IO', `cannot remove ${dir} in the user namespace: unshare: ${(e as NodeJS.ErrnoException).code}`, { cause: e })));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new OcibuildError('STORE_IO', `cannot remove ${dir} in the user namespace: ${err.trim() || `rm exited with ${code}`}`))));
-  });
-}
-
-/**
- * Store options for this process: rootless with subordinate ids, trees the
- * caller cannot remove are removed inside the user namespace (`removeInUserns`).
- */
-export function storeRemoveOptions(): StoreOptions {
-  const userns = rootlessUserns();
-  return userns ? { removeForeignTree: (dir) => removeInUserns(userns, dir) } : {};
 }
 
 /**

@@ -3,7 +3,9 @@
  * `--help` and `build --help` load no registry client, undici, node-tar,
  * parser (nearley, moo, the grammar), build engine or RUN module, and
  * importing the library (dist/index.js) loads none of undici, tar, nearley,
- * moo, the build engine, RUN or the layer reader and writer. Counted, not timed: each command runs in a
+ * moo, the build engine, RUN or the layer reader and writer; `push` and `pull`
+ * run from a bundle of their own that holds none of the build engine, parser,
+ * RUN, compose, YAML or tar. Counted, not timed: each command runs in a
  * fresh `node` whose `--import` hook records every module loaded (ESM URLs
  * through a load hook, CommonJS files from require.cache at exit).
  */
@@ -14,6 +16,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { ensureDist, repoRoot } from '../dist.js';
+import { startRegistry, type TestRegistry } from '../registry/harness.js';
 
 const exec = promisify(execFile);
 let tmp: string;
@@ -33,7 +36,11 @@ import { appendFileSync } from 'node:fs';
 const out = process.env.OCIBUILD_TEST_MODULES;
 register(new URL('./hooks.mjs', import.meta.url), { data: { out } });
 const require = createRequire(import.meta.url);
-process.on('exit', () => appendFileSync(out, Object.keys(require.cache).map((f) => 'file://' + f + '\\n').join('')));
+process.on('exit', () => {
+  appendFileSync(out, Object.keys(require.cache).map((f) => 'file://' + f + '\\n').join(''));
+  // Node's own modules loaded (a bundle's require of them is seen by no hook): node:<name>.
+  appendFileSync(out, process.moduleLoadList.filter((m) => m.startsWith('NativeModule ') && !m.includes('internal/')).map((m) => 'node:' + m.slice(13) + '\\n').join(''));
+});
 `;
 
 beforeAll(async () => {
@@ -132,14 +139,14 @@ describe('issue 8: start-up loads only what a command uses', () => {
     const r = await loaded([bin(), 'parse', '-f', '-'], 'FROM scratch\n');
     expect(r.stdout).toContain('(from "scratch")');
     // The bundle is compiled from its code cache by a vm.Script, which no module hook sees: what is
-    // seen is that nothing of dist/ but the entry's own two small modules was loaded.
-    expect(r.modules.filter((m) => m.startsWith('dist/'))).toEqual(['dist/cli/entry.js', 'dist/cli/help-snapshot.js']);
+    // seen is that nothing of dist/ but the entry was loaded, as bundled for the CommonJS bin.
+    expect(r.modules.filter((m) => m.startsWith('dist/'))).toEqual([expect.stringMatching(/^dist\/cli\/entry\.bundle-\d+\.cjs$/)]);
     expect(r.modules.filter((m) => /(?:^|\/)node_modules\/undici\//.test(m))).toEqual([]);
     const bundles = (await readdir(path.join(repoRoot, 'dist/cli'))).filter((f) => /^main\.bundle-\d+\.cjs(\.cache)?$/.test(f));
     expect(bundles).toHaveLength(2);
   });
 
-  it('a bundle made from another main.js is never run, and a code cache made for other bytes is not used', async () => {
+  it('a bundle (CLI or entry) made from another main.js is never run, and a code cache made for other bytes is not used', async () => {
     // A copy of the package whose main.js is newer than its bundle (dist/ recompiled without bundling).
     const pkg = path.join(tmp, 'pkg');
     await cp(path.join(repoRoot, 'dist'), path.join(pkg, 'dist'), { recursive: true });
@@ -148,9 +155,12 @@ describe('issue 8: start-up loads only what a command uses', () => {
     await symlink(path.join(repoRoot, 'node_modules'), path.join(pkg, 'node_modules'));
     const cli = path.join(pkg, 'dist/cli');
     const bundle = (await readdir(cli)).find((f) => /^main\.bundle-\d+\.cjs$/.test(f))!;
-    // A copy gets new mtimes: name the bundle after the copied main.js, as scripts/bundle.mjs does.
-    const current = `main.bundle-${(await stat(path.join(cli, 'main.js'), { bigint: true })).mtimeNs}.cjs`;
+    // A copy gets new mtimes: name the bundles after the copied main.js, as scripts/bundle.mjs does.
+    const stamp = (await stat(path.join(cli, 'main.js'), { bigint: true })).mtimeNs;
+    const current = `main.bundle-${stamp}.cjs`;
     for (const ext of ['', '.cache', '.map']) await rename(path.join(cli, bundle + ext), path.join(cli, current + ext));
+    const entryBundle = (await readdir(cli)).find((f) => /^entry\.bundle-\d+\.cjs$/.test(f))!;
+    await rename(path.join(cli, entryBundle), path.join(cli, `entry.bundle-${stamp}.cjs`));
     const entry = (await import(pathToFileURL(path.join(cli, 'entry.js')).href)) as typeof import('../../src/cli/entry.js');
     const file = path.join(cli, current);
     expect(entry.bundlePath(['build', '.'], {}, pathToFileURL(path.join(cli, 'entry.js')).href)).toBe(file);
@@ -158,6 +168,9 @@ describe('issue 8: start-up loads only what a command uses', () => {
     const before = await loaded([path.join(pkg, 'bin/ocibuild'), 'parse', '-f', '-'], 'FROM scratch\n');
     expect(before.stdout).toContain('(from "scratch")');
     expect(before.modules).not.toContain(path.join(cli, 'main.js'));
+    // The CommonJS bin required the entry as bundled, not the compiled entry.js.
+    expect(before.modules).toContain(path.join(cli, `entry.bundle-${stamp}.cjs`));
+    expect(before.modules).not.toContain(path.join(cli, 'entry.js'));
     // The cache of other bytes (its digest no longer the bundle's): compiled without it, same answer.
     const cache = await readFile(`${file}.cache`);
     cache[0] = cache[0]! ^ 0xff;
@@ -171,5 +184,96 @@ describe('issue 8: start-up loads only what a command uses', () => {
     const after = await loaded([path.join(pkg, 'bin/ocibuild'), 'parse', '-f', '-'], 'FROM scratch\n');
     expect(after.stdout).toBe(before.stdout);
     expect(after.modules).toContain(path.join(cli, 'main.js'));
+    // ... nor the entry bundled from an older dist/: the compiled entry.js.
+    expect(after.modules).toContain(path.join(cli, 'entry.js'));
+    expect(after.modules).not.toContain(path.join(cli, `entry.bundle-${stamp}.cjs`));
+  });
+
+  describe('push and pull', () => {
+    let reg: TestRegistry;
+    const cli = () => path.join(repoRoot, 'dist/cli');
+    const entryUrl = () => pathToFileURL(path.join(cli(), 'entry.js')).href;
+    const entryModule = async () => (await import(entryUrl())) as typeof import('../../src/cli/entry.js');
+    beforeAll(async () => {
+      reg = await startRegistry({ auth: 'none' });
+    }, 60_000);
+    afterAll(async () => {
+      await reg?.stop();
+    });
+
+    it('a command line starting with push or pull runs the registry bundle (with its accepted code cache), which holds none of the build engine, parser, RUN, compose, YAML or tar', async () => {
+      const entry = await entryModule();
+      const registryBundle = entry.bundlePath(['push', 'a', 'b'], {}, entryUrl());
+      expect(registryBundle).toMatch(/\/registry-main\.bundle-\d+\.cjs$/);
+      expect(entry.bundlePath(['pull', '-q', 'x'], {}, entryUrl())).toBe(registryBundle);
+      expect(entry.bundlePath(['build', '.'], {}, entryUrl())).toMatch(/\/main\.bundle-\d+\.cjs$/);
+      expect(entry.bundlePath(['images'], {}, entryUrl())).toMatch(/\/main\.bundle-\d+\.cjs$/);
+      expect(entry.bundlePath(['pull', '--help'], {}, entryUrl())).toBeUndefined();
+      expect(entry.bundlePath(['push', 'a', 'b'], { OCIBUILD_BUNDLE: '0' }, entryUrl())).toBeUndefined();
+      expect(entry.loadBundle(registryBundle!).script.cachedDataRejected).toBe(false);
+      const { sources } = JSON.parse(await readFile(`${registryBundle}.map`, 'utf8')) as { sources: string[] };
+      const files = sources.map((s) => path.relative(repoRoot, path.resolve(cli(), s)));
+      const heavy: [string, RegExp][] = [
+        ['the build engine', /^src\/(build\.ts|build-compose\.ts|build-cache\.ts|engine\/|graph\/)/],
+        ['the parser and compiler', /^src\/(parser|compiler)\//],
+        ['RUN', /^src\/run\//],
+        ['compose', /^src\/compose\//],
+        ['the other commands', /^src\/cli\/commands\/(?!registry\.ts)/],
+        ['yaml, tar, nearley, moo, undici', /(?:^|\/)node_modules\/(yaml|tar|nearley|moo|undici)\//],
+      ];
+      expect(heavyIn(files, heavy)).toEqual([]);
+      expect(files).toEqual(expect.arrayContaining(['src/cli/commands/registry.ts', 'src/registry/client.ts', 'src/push/push.ts', 'src/cache/store.ts']));
+      // Both bundles start yargs' search for a package.json at the package root, as unbundled
+      // (not at the working directory, listing every directory up to /).
+      for (const file of [registryBundle!, entry.bundlePath(['build', '.'], {}, entryUrl())!]) {
+        expect([file, /mainFilename=[^;]{0,60}new URL\("\.\.\/\.\.\/",__ocibuildImportMetaUrl\)/.test(await readFile(file, 'utf8'))]).toEqual([file, true]);
+      }
+    });
+
+    it('the registry bundle answers a push and pull command line as the whole CLI does (usage errors, a missing image)', async () => {
+      const entry = await entryModule();
+      const registryBundle = entry.bundlePath(['push', 'a', 'b'], {}, entryUrl())!;
+      const whole = entry.bundlePath(['build', '.'], {}, entryUrl())!;
+      const empty = path.join(tmp, 'empty-store');
+      const lines = [['push'], ['pull'], ['push', 'a', 'b', 'c'], ['pull', 'x', '--bogus'], ['push', '--store', empty, 'nosuch:1', '127.0.0.1:1/x/y:1'], ['pull', 'Bad//Name']];
+      const answers = async (file: string) => {
+        const { main } = entry.loadBundle(file);
+        const out = [];
+        for (const argv of lines) {
+          let stdout = '';
+          let stderr = '';
+          const io = { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env: { HOME: tmp, PATH: process.env.PATH }, cwd: tmp, readStdin: async () => '' };
+          out.push({ argv, code: await (main as (a: string[], io: unknown) => Promise<number>)(argv, io), stdout, stderr });
+        }
+        return out;
+      };
+      const ours = await answers(registryBundle);
+      expect(ours.map((a) => a.code)).toEqual([2, 2, 2, 2, 1, 1]);
+      expect(ours.map((a) => a.stderr).join('')).toMatch(/IMAGE_NOT_FOUND|no such image/);
+      expect(ours).toEqual(await answers(whole));
+    });
+
+    it('bin/ocibuild push and pull run from the bundle (no dist/ module but the bundled entry), load none of TLS, zlib, child processes or assert, and move the image whole', async () => {
+      const ctx = path.join(tmp, 'push-ctx');
+      await cp(path.join(repoRoot, 'package.json'), path.join(ctx, 'package.json'));
+      await writeFile(path.join(ctx, 'Dockerfile'), 'FROM scratch\nCOPY package.json /\n');
+      const store = path.join(tmp, 'push-store');
+      const built = (await exec(process.execPath, [bin(), 'build', '-q', '--store', store, '-t', 'pushed:1', ctx])).stdout.trim().split('\n').pop();
+      const ref = `${reg.host}/startup/pushed:1`;
+      const pushed = await loaded([bin(), 'push', '--store', store, 'pushed:1', ref]);
+      expect(pushed.stdout.trim()).toBe(built);
+      expect(pushed.modules.filter((m) => m.startsWith('dist/'))).toEqual([expect.stringMatching(/^dist\/cli\/entry\.bundle-\d+\.cjs$/)]);
+      const pulled = await loaded([bin(), 'pull', '-q', '--store', path.join(tmp, 'pull-store'), ref]);
+      expect(pulled.stdout.trim()).toBe(built);
+      expect(pulled.modules.filter((m) => m.startsWith('dist/'))).toEqual([expect.stringMatching(/^dist\/cli\/entry\.bundle-\d+\.cjs$/)]);
+      // Over plain HTTP, with no credential helper, neither loads TLS, zlib, child processes or
+      // node:assert (the layer code, TLS roots, credential helpers and yargs' checks brought them;
+      // each was a few ms of every push and pull). Worker threads cannot be told here: the
+      // recorder's own module hooks run in one.
+      const unneeded = /^node:(tls|_tls_wrap|https|zlib|child_process|assert)$/;
+      expect(pushed.modules.filter((m) => m.startsWith('node:')).length).toBeGreaterThan(10); // the recorder sees Node's modules
+      expect(pushed.modules.filter((m) => unneeded.test(m))).toEqual([]);
+      expect(pulled.modules.filter((m) => unneeded.test(m))).toEqual([]);
+    }, 60_000);
   });
 });
