@@ -25,7 +25,7 @@ import { observedSourceFs, sameAnswers, type Observations } from '../../copy/obs
 import { stepCacheKey } from '../../graph/cache-key.js';
 import type { CopyStep } from '../../graph/types.js';
 import { writeLayer } from '../../layers/index.js';
-import type { LayerEntry } from '../../layers/types.js';
+import type { FileDigests, LayerEntry } from '../../layers/types.js';
 import type { Digest } from '../../oci/digest.js';
 import { sha256 } from '../../oci/digest.js';
 import type { Executor, ExplainInputs, StepContext } from '../step.js';
@@ -278,7 +278,7 @@ export const copyExecutor: Executor<CopyStep> = {
     const fromContext = ctx.step.from.kind === 'context';
     const statCache = fromContext ? await ctx.inputs.statCache?.() : undefined;
     const cacheable = statCache !== undefined && !plan.entries.some((e) => e.source?.kind === 'stream');
-    let fileDigests: Map<string, Digest> | undefined;
+    let fileDigests: FileDigests | undefined;
     let readCheck: { changed: Set<string>; unchecked: Set<string> } | undefined;
     const sde = ctx.settings.sourceDateEpoch;
     const layer = await writeLayerBlob(ctx, async (out) => {
