@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { StatCache } from '../../cache/stat-cache.js';
+import { ExplainFilesJson } from '../../cache/step-cache.js';
 import { Store } from '../../cache/store.js';
 import { contextSourceFs } from '../../copy/index.js';
 import { applyConfigStep, initialConfigState } from '../../graph/config.js';
@@ -110,7 +111,11 @@ describe('step executors', () => {
     await first.dispose();
     expect(out.key).toMatch(/^[0-9a-f]{64}$/);
     // The explain files are computed when asked for (a function), or given as they are.
-    const files = (e: ExplainInputs | undefined) => (typeof e?.files === 'function' ? e.files() : e?.files);
+    // (A list may come as the JSON text the explain log keeps: compared as the object it says.)
+    const files = (e: ExplainInputs | undefined) => {
+      const list = typeof e?.files === 'function' ? e.files() : e?.files;
+      return list instanceof ExplainFilesJson ? list.parse() : list;
+    };
     expect(Object.keys(files(out.explain) as Record<string, string>)).toEqual(['a.txt']);
     // Without the copy memo (tested below), the stat cache gives the key.
     await rm(path.join(store.root, 'copymemo'), { recursive: true, force: true });
