@@ -126,6 +126,42 @@ describe('step executors', () => {
     expect(executors.copy.reuse(second, out.layer)).toEqual({ layer: out.layer, config: second.configAfter, history: out.history });
   });
 
+  it('COPY from the context: the explain file list is made as JSON text with the bytes JSON.stringify makes of the list (names that are array indices, a file copied twice)', async () => {
+    const dir = path.join(tmp, 'ctx-names');
+    await import('node:fs/promises').then(async (fs) => {
+      await fs.mkdir(path.join(dir, 'sub'), { recursive: true });
+      for (const name of ['b', '10', '2', 'a', 'sub/x']) await fs.writeFile(path.join(dir, name), name);
+    });
+    const saved = contextDir;
+    contextDir = dir;
+    try {
+      const listOf = async (sources: string[], dest: string) => {
+        const step: CopyStep = { ...common, kind: 'copy', original: `COPY ${sources.join(' ')} ${dest}`, sources, inline: [], dest, from: { kind: 'context' }, link: false, parents: false, exclude: [], keepGitDir: false, dependsOn: [] };
+        const ctx = context(step, [], await StatCache.load(path.join(tmp, `stat-names-${sources.length}-${dest.length}.json`)));
+        const out = await executors.copy.execute(ctx);
+        await ctx.dispose();
+        const files = out.explain?.files;
+        return typeof files === 'function' ? await files() : files;
+      };
+      // The usual list: made row by row, as the text an object of those rows stringifies to.
+      const plain = await listOf(['sub'], '/d/');
+      expect(plain).toBeInstanceOf(ExplainFilesJson);
+      expect(Object.keys((plain as ExplainFilesJson).parse())).toEqual(['/d', 'sub/x']);
+      // An object puts names that are array indices first, and a name given twice once (its first
+      // place, its last value): such lists are made as the object, so the bytes stay JSON.stringify's.
+      for (const list of [await listOf(['.'], '/d/'), await listOf(['.', 'sub'], '/d/')]) {
+        const text = list instanceof ExplainFilesJson ? list.text : JSON.stringify(list);
+        expect(text).toBe(JSON.stringify(JSON.parse(text)));
+      }
+      const indices = await listOf(['.'], '/d/');
+      expect(Object.keys(indices as Record<string, string>).slice(0, 2)).toEqual(['2', '10']);
+      const twice = (await listOf(['.', 'sub'], '/d/')) as Record<string, string>;
+      expect(Object.keys(twice).filter((k) => k === 'sub/x')).toHaveLength(1);
+    } finally {
+      contextDir = saved;
+    }
+  });
+
   it('COPY from the context: a file changed between the key and the layer write is not remembered under the identity it was planned with', async () => {
     fs.writeFileSync(path.join(contextDir, 'moving.txt'), 'version 1\n');
     const step: CopyStep = { ...common, kind: 'copy', original: 'COPY moving.txt /', sources: ['moving.txt'], inline: [], dest: '/', from: { kind: 'context' }, link: false, parents: false, exclude: [], keepGitDir: false, dependsOn: [] };
