@@ -106,14 +106,15 @@ async function hashContextFile(file: string, size: number): Promise<Digest> {
 }
 
 /** The key of a context copy, given each file's content digest. */
-async function contextKey(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], digestOf: (file: string) => Digest | undefined): Promise<{ key: string; explain: ExplainInputs }> {
+async function contextKey(ctx: StepContext<CopyStep>, plan: CopyPlan, digestOf: (file: string) => Digest | undefined): Promise<{ key: string; explain: ExplainInputs }> {
+  const entries = plan.entries;
   const inputs = await entriesDigest(entries, {
     hashFile: async (file, size) => digestOf(file) ?? (await hashContextFile(file, size)),
     signal: ctx.signal,
   });
   // The per-file identities are for --explain's record: computed only when the record needs them
   // (a hit under the key of the last build reuses that build's).
-  return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: () => fileIdentities(ctx, entries, digestOf) } };
+  return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: () => fileIdentities(ctx, plan, digestOf) } };
 }
 
 /** The directory a copy from a context reads (the build context, or a named one), ending in a separator. */
@@ -152,15 +153,18 @@ const EXPLAIN_ROWS_PER_PIECE = 2048;
  * reorder or merge rows (a name that is an array index, a context file copied twice) is made
  * as the object.
  */
-function fileIdentities(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], digestOf: (file: string) => Digest | undefined): ExplainFileList {
+function fileIdentities(ctx: StepContext<CopyStep>, plan: CopyPlan, digestOf: (file: string) => Digest | undefined): ExplainFileList {
+  const { entries } = plan;
   const inContext = contextPrefix(ctx);
   const pieces: string[] = [];
   let rows: string[] = [];
-  const sources = new Set<string>();
+  // Which context files were seen, when one may be the source of two entries (not for a plan of
+  // one source item: a set of 100,000 names was ~5 MB at the build's peak).
+  const sources = plan.sourcesOnce ? undefined : new Set<string>();
   for (const e of entries) {
     const name = explainName(e, inContext);
     if (ARRAY_INDEX.test(name) && Number(name) < 2 ** 32 - 1) return fileIdentityObject(entries, inContext, digestOf);
-    if (e.source?.kind === 'path' && !name.startsWith('/')) {
+    if (sources && e.source?.kind === 'path' && !name.startsWith('/')) {
       if (sources.has(e.source.path)) return fileIdentityObject(entries, inContext, digestOf);
       sources.add(e.source.path);
     }
@@ -253,7 +257,7 @@ async function explainFilesByPlan(ctx: StepContext<CopyStep>): Promise<ExplainFi
     src.identity ??= statKey(src.path);
     digests.set(src.path, statCache?.get(src.path, src.identity) ?? (await hashContextFile(src.path, e.size ?? 0)));
   }
-  return fileIdentities(ctx, plan.entries, (file) => digests.get(file));
+  return fileIdentities(ctx, plan, (file) => digests.get(file));
 }
 
 /** At most this many context files unknown to the stat cache are hashed to know a key before the step runs... */
@@ -314,7 +318,7 @@ export const copyExecutor: Executor<CopyStep> = {
         else unchanged = false;
       }
     }
-    const { key, explain } = await contextKey(ctx, plan.entries, (file) => digests.get(file));
+    const { key, explain } = await contextKey(ctx, plan, (file) => digests.get(file));
     // The memo keeps this key only if every digest belongs to the identity the planner saw.
     if (unchanged) await rememberKey(ctx, prep, key);
     return { cacheable: true, key, explain };
@@ -364,7 +368,7 @@ export const copyExecutor: Executor<CopyStep> = {
       if (digest !== undefined) statCache!.set(file, identity, digest);
     }
     const digests = fileDigests;
-    const { key, explain } = await contextKey(ctx, plan.entries, (file) => digests.get(file));
+    const { key, explain } = await contextKey(ctx, plan, (file) => digests.get(file));
     if (unchanged) await rememberKey(ctx, prep, key);
     return { ...outcome, key, explain };
   },
