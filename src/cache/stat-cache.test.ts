@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { StatCache, statKey } from './stat-cache.js';
-import { sha256 } from '../oci/digest.js';
+import { sha256, type Digest } from '../oci/digest.js';
 
 describe('StatCache', () => {
   it('round-trips through its file, and a changed file no longer matches', async () => {
@@ -26,4 +28,43 @@ describe('StatCache', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('keeps a record set during the build in under 100 bytes of heap besides its path and stat key (issue 8: memory), and saves the same bytes', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-statcache-'));
+    try {
+      const N = 20_000;
+      // The paths and stat keys exist before (the plan holds them); each digest is made for the
+      // record (as the layer writer's table gives it), so what the cache keeps of it counts.
+      // (Flat strings, as the planner makes them: a template literal is a rope V8 flattens later.)
+      const files = Array.from({ length: N }, (_, i) => ['/context/some/dir-', i % 100, '/file-', i, '.js'].join(''));
+      const keys = files.map((_, i) => [2049, 1_000_000 + i, i % 4096, `1700000000${String(i).padStart(9, '0')}`, `1765000000${String(i).padStart(9, '0')}`].join(':'));
+      const cache = await StatCache.load(path.join(dir, 'statcache'));
+      gc();
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      for (let i = 0; i < N; i++) cache.set(files[i]!, keys[i]!, sha256(files[i]!));
+      gc();
+      gc();
+      const perRecord = (process.memoryUsage().heapUsed - before) / N;
+      expect(perRecord).toBeLessThan(100);
+      expect(cache.get(files[123]!, keys[123]!)).toBe(sha256(files[123]!));
+      expect(cache.get(files[123]!, keys[124]!)).toBeUndefined();
+      // Saved as `path NUL key SP hex NUL` records, loaded back the same.
+      await cache.save();
+      const text = fs.readFileSync(path.join(dir, 'statcache'), 'utf8');
+      expect(text).toBe('ocibuild-statcache 2\n' + files.map((f, i) => `${f}\0${keys[i]} ${sha256(f).slice(7)}\0`).join(''));
+      const again = await StatCache.load(path.join(dir, 'statcache'));
+      expect(again.get(files[N - 1]!, keys[N - 1]!)).toBe(sha256(files[N - 1]!));
+      // A record set again takes the new digest; setting the same one again changes nothing.
+      again.set(files[0]!, keys[0]!, sha256('other') as Digest);
+      expect(again.get(files[0]!, keys[0]!)).toBe(sha256('other'));
+      cache.set(files[1]!, keys[1]!, sha256(files[1]!));
+      cache.set(files[1]!, keys[1]!, sha256('changed'));
+      expect(cache.get(files[1]!, keys[1]!)).toBe(sha256('changed'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

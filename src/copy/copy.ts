@@ -23,6 +23,11 @@ export interface CopyPlan {
   /** Entries for the layer writer (metadata; file bytes are read when written). */
   entries: LayerEntry[];
   warnings: CopyWarning[];
+  /**
+   * True when no file is the source of two entries (a plan of one source item: its tree is
+   * walked once). False says nothing: a file may be copied to two places (`COPY . sub /d/`).
+   */
+  sourcesOnce: boolean;
   /** Remove downloads, checkouts and extracted archives. Call after the layer is written. */
   dispose(): Promise<void>;
 }
@@ -276,7 +281,7 @@ export async function planCopy(spec: CopySpec, options: CopyOptions): Promise<Co
     await dispose();
     throw e;
   }
-  return { entries: plan.entries(), warnings, dispose };
+  return { entries: plan.entries(), warnings, sourcesOnce: items.length <= 1, dispose };
 }
 
 /** What {@link copyToLayer} yields: the layer and the planner's warnings. */

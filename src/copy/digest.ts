@@ -50,36 +50,47 @@ export async function hashPath(file: string, size: number): Promise<Digest> {
 export async function entriesDigest(entries: readonly LayerEntry[], options: EntriesDigestOptions = {}): Promise<Digest> {
   const sorted = [...entries].sort((a, b) => compareFsNames(a.path, b.path));
   const hashFile = options.hashFile ?? hashPath;
-  const contents: (Digest | undefined)[] = new Array(sorted.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < sorted.length) {
-      const i = next++;
-      const e = sorted[i]!;
-      if (e.type !== 'file') continue;
-      options.signal?.throwIfAborted();
-      const s = e.source;
-      if (!s) contents[i] = sha256(new Uint8Array(0));
-      else if (s.kind === 'buffer') contents[i] = sha256(s.data);
-      else if (s.kind === 'path') contents[i] = await hashFile(s.path, e.size ?? 0);
-      else {
-        const ds = new DigestStream('sha256');
-        await pipeline(await s.open(), ds, async function* (src) {
-          for await (const _ of src) {
-            // drain
-          }
-        });
-        contents[i] = ds.digest;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker));
   const h = createHash('sha256');
-  for (let i = 0; i < sorted.length; i++) {
-    const e = sorted[i]!;
-    const row = [e.path, e.type, e.mode, e.uid, e.gid, e.linkname ?? '', e.devmajor ?? 0, e.devminor ?? 0, e.type === 'file' ? e.size ?? 0 : 0, contents[i] ?? ''];
-    h.update(JSON.stringify(row));
-    h.update('\n');
+  // A window of entries at a time: their contents' digests are kept only until their rows are
+  // hashed (not a digest string per file of the whole layer at once; issue 8: memory).
+  const contents: (Digest | undefined)[] = new Array(Math.min(sorted.length, DIGEST_WINDOW));
+  for (let start = 0; start < sorted.length; start += DIGEST_WINDOW) {
+    const end = Math.min(sorted.length, start + DIGEST_WINDOW);
+    contents.fill(undefined);
+    let next = start;
+    const worker = async () => {
+      while (next < end) {
+        const i = next++;
+        const e = sorted[i]!;
+        if (e.type !== 'file') continue;
+        options.signal?.throwIfAborted();
+        const s = e.source;
+        let d: Digest;
+        if (!s) d = sha256(new Uint8Array(0));
+        else if (s.kind === 'buffer') d = sha256(s.data);
+        else if (s.kind === 'path') d = await hashFile(s.path, e.size ?? 0);
+        else {
+          const ds = new DigestStream('sha256');
+          await pipeline(await s.open(), ds, async function* (src) {
+            for await (const _ of src) {
+              // drain
+            }
+          });
+          d = ds.digest;
+        }
+        contents[i - start] = d;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker));
+    for (let i = start; i < end; i++) {
+      const e = sorted[i]!;
+      const row = [e.path, e.type, e.mode, e.uid, e.gid, e.linkname ?? '', e.devmajor ?? 0, e.devminor ?? 0, e.type === 'file' ? e.size ?? 0 : 0, contents[i - start] ?? ''];
+      h.update(JSON.stringify(row));
+      h.update('\n');
+    }
   }
   return `sha256:${h.digest('hex')}` as Digest;
 }
+
+/** Entries whose contents are digested before their rows are hashed (see {@link entriesDigest}). */
+const DIGEST_WINDOW = 1024;

@@ -6,7 +6,7 @@
  */
 import { isOcibuildError } from '../errors.js';
 import type { CopyWarning } from '../copy/index.js';
-import type { ExplainRecord, ExplainStepRecord, StepRecord } from '../cache/step-cache.js';
+import { ExplainFilesJson, withFilesJson, type ExplainRecord, type ExplainStepRecord, type StepRecord } from '../cache/step-cache.js';
 import { applyConfigStep, initialConfigState, type ConfigState } from '../graph/config.js';
 import { baseChainKey, nextChainKey, type ChainBase } from '../graph/cache-key.js';
 import { canonicalJson, canonicalStep } from '../graph/canonical.js';
@@ -156,6 +156,7 @@ export async function runStage(deps: StageDeps, stage: Stage, signal: AbortSigna
       ...(outcome.explain?.source !== undefined ? { source: outcome.explain.source } : {}),
       ...(outcome.cacheKey ? { key: outcome.cacheKey } : {}),
     };
+    if (files?.json) withFilesJson(stepRecord, files.json);
     record.steps.push(stepRecord);
     const parentText = i === 0 ? instructionText(stage.original) : instructionText(stage.steps[i - 1]!.original);
     explain.push({
@@ -184,14 +185,15 @@ export async function runStage(deps: StageDeps, stage: Stage, signal: AbortSigna
  * recorded had the same inputs, so that build's list is reused as it is (not recomputed,
  * and not even read when the log keeps it apart: its ref says it).
  */
-async function explainFiles(outcome: CachedOutcome, prev: ExplainStepRecord | undefined): Promise<{ files?: Record<string, string>; filesRef?: string } | undefined> {
+async function explainFiles(outcome: CachedOutcome, prev: ExplainStepRecord | undefined): Promise<{ files?: Record<string, string>; filesRef?: string; json?: ExplainFilesJson } | undefined> {
   const files = outcome.explain?.files;
   if (files === undefined) return undefined;
   if (outcome.cached && prev && prev.key !== undefined && prev.key === outcome.cacheKey) {
     if (prev.filesRef !== undefined) return { filesRef: prev.filesRef };
     if (prev.files) return { files: prev.files };
   }
-  return { files: typeof files === 'function' ? await files() : files };
+  const list = typeof files === 'function' ? await files() : files;
+  return list instanceof ExplainFilesJson ? { json: list } : { files: list };
 }
 
 /** True when `record` says what `previous` says (files compared by identity: reused lists only). */
@@ -205,8 +207,9 @@ function sameExplainRecord(previous: ExplainRecord | undefined, record: ExplainR
       p.parent === s.parent &&
       p.key === s.key &&
       p.source === s.source &&
-      // Files by ref or by identity: only a reused list is the same list (never read to compare).
-      (s.filesRef !== undefined ? p.filesRef === s.filesRef : p.filesRef === undefined && p.files === s.files) &&
+      // Files by ref or by identity: only a reused list is the same list (never read to compare; a
+      // list made as text in this build is a new one).
+      (s.filesRef !== undefined ? p.filesRef === s.filesRef : s.filesJson === undefined && p.filesRef === undefined && p.files === s.files) &&
       canonicalJson(p.args) === canonicalJson(s.args)
     );
   });

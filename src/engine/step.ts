@@ -8,6 +8,7 @@
  * mutate.Addendum.
  */
 import type { StatCache } from '../cache/stat-cache.js';
+import type { ExplainFilesJson } from '../cache/step-cache.js';
 import type { Store } from '../cache/store.js';
 import type { CopyWarning, HttpOptions, IgnoreView, SourceFs } from '../copy/index.js';
 import type { ConfigState } from '../graph/config.js';
@@ -143,13 +144,16 @@ export type StepKey =
       explain?: ExplainInputs;
     };
 
+/** An explain file list: name → identity, or the same as the JSON text the log keeps. */
+export type ExplainFileList = Record<string, string> | ExplainFilesJson;
+
 /** The inputs of a step that `--explain` compares with the previous build. */
 export interface ExplainInputs {
   /**
    * Input files: name → identity (digest of bytes and metadata), or a function that computes
    * them, called only when the explain record needs them (not for a hit under the last build's key).
    */
-  files?: Record<string, string> | (() => Record<string, string> | Promise<Record<string, string>>);
+  files?: ExplainFileList | (() => ExplainFileList | Promise<ExplainFileList>);
   /** The stage or image copied from. */
   source?: string;
 }

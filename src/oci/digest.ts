@@ -26,6 +26,24 @@ export function digestHex(d: Digest): string {
   return d.slice(d.indexOf(':') + 1);
 }
 
+/** Byte length of a SHA-256 digest. */
+export const SHA256_BYTES = 32;
+
+/**
+ * The SHA-256 digest whose 32 bytes are at `offset` of `bytes`: many digests
+ * can be kept in one buffer, 32 bytes each, instead of a 71-character string
+ * each (issue 8: memory per context file).
+ */
+export function sha256FromBytes(bytes: Buffer, offset: number): Digest {
+  return `sha256:${bytes.toString('hex', offset, offset + SHA256_BYTES)}` as Digest;
+}
+
+/** Writes the 32 bytes of a SHA-256 digest into `bytes` at `offset` (the inverse of {@link sha256FromBytes}). */
+export function writeSha256Bytes(d: Digest, bytes: Buffer, offset: number): void {
+  if (!d.startsWith('sha256:') || !isDigest(d)) throw new Error(`assert: not a SHA-256 digest: ${d}`);
+  bytes.write(d.slice(7), offset, SHA256_BYTES, 'hex');
+}
+
 /** The algorithm part of a digest. */
 export function digestAlgorithm(d: Digest): 'sha256' | 'sha512' {
   return d.slice(0, d.indexOf(':')) as 'sha256' | 'sha512';

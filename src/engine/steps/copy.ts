@@ -25,10 +25,11 @@ import { observedSourceFs, sameAnswers, type Observations } from '../../copy/obs
 import { stepCacheKey } from '../../graph/cache-key.js';
 import type { CopyStep } from '../../graph/types.js';
 import { writeLayer } from '../../layers/index.js';
-import type { LayerEntry } from '../../layers/types.js';
+import type { FileDigests, LayerEntry } from '../../layers/types.js';
 import type { Digest } from '../../oci/digest.js';
 import { sha256 } from '../../oci/digest.js';
-import type { Executor, ExplainInputs, StepContext } from '../step.js';
+import type { Executor, ExplainFileList, ExplainInputs, StepContext } from '../step.js';
+import { ExplainFilesJson } from '../../cache/step-cache.js';
 import { outcomeWith, writeLayerBlob } from './common.js';
 
 interface Prepared {
@@ -105,14 +106,15 @@ async function hashContextFile(file: string, size: number): Promise<Digest> {
 }
 
 /** The key of a context copy, given each file's content digest. */
-async function contextKey(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], digestOf: (file: string) => Digest | undefined): Promise<{ key: string; explain: ExplainInputs }> {
+async function contextKey(ctx: StepContext<CopyStep>, plan: CopyPlan, digestOf: (file: string) => Digest | undefined): Promise<{ key: string; explain: ExplainInputs }> {
+  const entries = plan.entries;
   const inputs = await entriesDigest(entries, {
     hashFile: async (file, size) => digestOf(file) ?? (await hashContextFile(file, size)),
     signal: ctx.signal,
   });
   // The per-file identities are for --explain's record: computed only when the record needs them
   // (a hit under the key of the last build reuses that build's).
-  return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: () => fileIdentities(ctx, entries, digestOf) } };
+  return { key: stepCacheKey(ctx.chain, ctx.step, { inputs, epoch: epoch(ctx) }), explain: { files: () => fileIdentities(ctx, plan, digestOf) } };
 }
 
 /** The directory a copy from a context reads (the build context, or a named one), ending in a separator. */
@@ -122,19 +124,69 @@ function contextPrefix(ctx: StepContext<CopyStep>): string {
   return dir.endsWith(path.sep) ? dir : dir + path.sep;
 }
 
-/** Each entry's identity (bytes and metadata, not where it goes), by its name in the context (or in the layer). */
-function fileIdentities(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[], digestOf: (file: string) => Digest | undefined): Record<string, string> {
+/** An entry's name in the explain record: in the context (or, when it comes from elsewhere, in the layer). */
+function explainName(e: LayerEntry, inContext: string): string {
+  const src = e.source;
+  return src?.kind === 'path' && src.path.startsWith(inContext) ? src.path.slice(inContext.length).split(path.sep).join('/') : '/' + e.path;
+}
+
+/** An entry's identity in the explain record (bytes and metadata, not where it goes). */
+function explainIdentity(e: LayerEntry, digestOf: (file: string) => Digest | undefined): string {
+  const src = e.source;
+  let content = '';
+  if (e.type === 'file') content = src?.kind === 'path' ? (digestOf(src.path) ?? '') : src?.kind === 'buffer' ? sha256(src.data) : src ? '' : sha256(new Uint8Array(0));
+  const row = JSON.stringify([e.type, e.mode, e.uid, e.gid, e.linkname ?? '', e.type === 'file' ? (e.size ?? 0) : 0, content]);
+  // One-shot hash: a Hash object per file cost ~0.1 s over 20,000 files (issue 8).
+  return hash('sha256', row, 'hex').slice(0, 16);
+}
+
+/** A name JSON.stringify would put first (an array index: an object's integer keys come before the others). */
+const ARRAY_INDEX = /^(?:0|[1-9][0-9]{0,9})$/;
+
+/** Explain rows joined per this many, then the pieces once: no array of a string per file. */
+const EXPLAIN_ROWS_PER_PIECE = 2048;
+
+/**
+ * Each entry's identity by its name (see {@link explainName}), as the JSON text of that object,
+ * made row by row: the same bytes as `JSON.stringify` of the object, without an object of a
+ * property per file (issue 8: ~17 MB on 100,000 files). A list where the object's own rules
+ * reorder or merge rows (a name that is an array index, a context file copied twice) is made
+ * as the object.
+ */
+function fileIdentities(ctx: StepContext<CopyStep>, plan: CopyPlan, digestOf: (file: string) => Digest | undefined): ExplainFileList {
+  const { entries } = plan;
   const inContext = contextPrefix(ctx);
-  const out: Record<string, string> = {};
+  const pieces: string[] = [];
+  let rows: string[] = [];
+  // Which context files were seen, when one may be the source of two entries (not for a plan of
+  // one source item: a set of 100,000 names was ~5 MB at the build's peak).
+  const sources = plan.sourcesOnce ? undefined : new Set<string>();
   for (const e of entries) {
-    const src = e.source;
-    let content = '';
-    if (e.type === 'file') content = src?.kind === 'path' ? (digestOf(src.path) ?? '') : src?.kind === 'buffer' ? sha256(src.data) : src ? '' : sha256(new Uint8Array(0));
-    const name = src?.kind === 'path' && src.path.startsWith(inContext) ? src.path.slice(inContext.length).split(path.sep).join('/') : '/' + e.path;
-    const row = JSON.stringify([e.type, e.mode, e.uid, e.gid, e.linkname ?? '', e.type === 'file' ? (e.size ?? 0) : 0, content]);
-    // One-shot hash: a Hash object per file cost ~0.1 s over 20,000 files (issue 8).
-    out[name] = hash('sha256', row, 'hex').slice(0, 16);
+    const name = explainName(e, inContext);
+    if (ARRAY_INDEX.test(name) && Number(name) < 2 ** 32 - 1) return fileIdentityObject(entries, inContext, digestOf);
+    if (sources && e.source?.kind === 'path' && !name.startsWith('/')) {
+      if (sources.has(e.source.path)) return fileIdentityObject(entries, inContext, digestOf);
+      sources.add(e.source.path);
+    }
+    const row = `${JSON.stringify(name)}:"${explainIdentity(e, digestOf)}"`;
+    rows.push(pieces.length === 0 && rows.length === 0 ? `{${row}` : row);
+    if (rows.length === EXPLAIN_ROWS_PER_PIECE) {
+      pieces.push(rows.join(','));
+      rows = [];
+    }
   }
+  if (pieces.length === 0 && rows.length === 0) return new ExplainFilesJson('{}');
+  if (rows.length === 0) rows.push(pieces.pop()!);
+  rows[rows.length - 1] += '}';
+  pieces.push(rows.join(','));
+  // (The braces go on the first and last rows: the text is made flat by one join, not copied again.)
+  return new ExplainFilesJson(pieces.join(','));
+}
+
+/** {@link fileIdentities} as an object. */
+function fileIdentityObject(entries: readonly LayerEntry[], inContext: string, digestOf: (file: string) => Digest | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of entries) out[explainName(e, inContext)] = explainIdentity(e, digestOf);
   return out;
 }
 
@@ -195,7 +247,7 @@ async function rememberKey(ctx: StepContext<CopyStep>, prep: Prepared, key: stri
 }
 
 /** The explain record's files of a step whose key came from the memo (a build without the last record): planned and digested. */
-async function explainFilesByPlan(ctx: StepContext<CopyStep>): Promise<Record<string, string>> {
+async function explainFilesByPlan(ctx: StepContext<CopyStep>): Promise<ExplainFileList> {
   const { plan } = await prepare(ctx);
   const statCache = await ctx.inputs.statCache?.();
   const digests = new Map<string, Digest>();
@@ -205,7 +257,7 @@ async function explainFilesByPlan(ctx: StepContext<CopyStep>): Promise<Record<st
     src.identity ??= statKey(src.path);
     digests.set(src.path, statCache?.get(src.path, src.identity) ?? (await hashContextFile(src.path, e.size ?? 0)));
   }
-  return fileIdentities(ctx, plan.entries, (file) => digests.get(file));
+  return fileIdentities(ctx, plan, (file) => digests.get(file));
 }
 
 /** At most this many context files unknown to the stat cache are hashed to know a key before the step runs... */
@@ -266,7 +318,7 @@ export const copyExecutor: Executor<CopyStep> = {
         else unchanged = false;
       }
     }
-    const { key, explain } = await contextKey(ctx, plan.entries, (file) => digests.get(file));
+    const { key, explain } = await contextKey(ctx, plan, (file) => digests.get(file));
     // The memo keeps this key only if every digest belongs to the identity the planner saw.
     if (unchanged) await rememberKey(ctx, prep, key);
     return { cacheable: true, key, explain };
@@ -278,7 +330,7 @@ export const copyExecutor: Executor<CopyStep> = {
     const fromContext = ctx.step.from.kind === 'context';
     const statCache = fromContext ? await ctx.inputs.statCache?.() : undefined;
     const cacheable = statCache !== undefined && !plan.entries.some((e) => e.source?.kind === 'stream');
-    let fileDigests: Map<string, Digest> | undefined;
+    let fileDigests: FileDigests | undefined;
     let readCheck: { changed: Set<string>; unchecked: Set<string> } | undefined;
     const sde = ctx.settings.sourceDateEpoch;
     const layer = await writeLayerBlob(ctx, async (out) => {
@@ -316,7 +368,7 @@ export const copyExecutor: Executor<CopyStep> = {
       if (digest !== undefined) statCache!.set(file, identity, digest);
     }
     const digests = fileDigests;
-    const { key, explain } = await contextKey(ctx, plan.entries, (file) => digests.get(file));
+    const { key, explain } = await contextKey(ctx, plan, (file) => digests.get(file));
     if (unchanged) await rememberKey(ctx, prep, key);
     return { ...outcome, key, explain };
   },

@@ -4,6 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { StatCache } from '../../cache/stat-cache.js';
+import { ExplainFilesJson } from '../../cache/step-cache.js';
 import { Store } from '../../cache/store.js';
 import { contextSourceFs } from '../../copy/index.js';
 import { applyConfigStep, initialConfigState } from '../../graph/config.js';
@@ -110,7 +111,11 @@ describe('step executors', () => {
     await first.dispose();
     expect(out.key).toMatch(/^[0-9a-f]{64}$/);
     // The explain files are computed when asked for (a function), or given as they are.
-    const files = (e: ExplainInputs | undefined) => (typeof e?.files === 'function' ? e.files() : e?.files);
+    // (A list may come as the JSON text the explain log keeps: compared as the object it says.)
+    const files = (e: ExplainInputs | undefined) => {
+      const list = typeof e?.files === 'function' ? e.files() : e?.files;
+      return list instanceof ExplainFilesJson ? list.parse() : list;
+    };
     expect(Object.keys(files(out.explain) as Record<string, string>)).toEqual(['a.txt']);
     // Without the copy memo (tested below), the stat cache gives the key.
     await rm(path.join(store.root, 'copymemo'), { recursive: true, force: true });
@@ -119,6 +124,42 @@ describe('step executors', () => {
     await second.dispose();
     expect({ ...k, explain: { files: files(k.explain) } }).toEqual({ cacheable: true, key: out.key, explain: { files: files(out.explain) } });
     expect(executors.copy.reuse(second, out.layer)).toEqual({ layer: out.layer, config: second.configAfter, history: out.history });
+  });
+
+  it('COPY from the context: the explain file list is made as JSON text with the bytes JSON.stringify makes of the list (names that are array indices, a file copied twice)', async () => {
+    const dir = path.join(tmp, 'ctx-names');
+    await import('node:fs/promises').then(async (fs) => {
+      await fs.mkdir(path.join(dir, 'sub'), { recursive: true });
+      for (const name of ['b', '10', '2', 'a', 'sub/x']) await fs.writeFile(path.join(dir, name), name);
+    });
+    const saved = contextDir;
+    contextDir = dir;
+    try {
+      const listOf = async (sources: string[], dest: string) => {
+        const step: CopyStep = { ...common, kind: 'copy', original: `COPY ${sources.join(' ')} ${dest}`, sources, inline: [], dest, from: { kind: 'context' }, link: false, parents: false, exclude: [], keepGitDir: false, dependsOn: [] };
+        const ctx = context(step, [], await StatCache.load(path.join(tmp, `stat-names-${sources.length}-${dest.length}.json`)));
+        const out = await executors.copy.execute(ctx);
+        await ctx.dispose();
+        const files = out.explain?.files;
+        return typeof files === 'function' ? await files() : files;
+      };
+      // The usual list: made row by row, as the text an object of those rows stringifies to.
+      const plain = await listOf(['sub'], '/d/');
+      expect(plain).toBeInstanceOf(ExplainFilesJson);
+      expect(Object.keys((plain as ExplainFilesJson).parse())).toEqual(['/d', 'sub/x']);
+      // An object puts names that are array indices first, and a name given twice once (its first
+      // place, its last value): such lists are made as the object, so the bytes stay JSON.stringify's.
+      for (const list of [await listOf(['.'], '/d/'), await listOf(['.', 'sub'], '/d/')]) {
+        const text = list instanceof ExplainFilesJson ? list.text : JSON.stringify(list);
+        expect(text).toBe(JSON.stringify(JSON.parse(text)));
+      }
+      const indices = await listOf(['.'], '/d/');
+      expect(Object.keys(indices as Record<string, string>).slice(0, 2)).toEqual(['2', '10']);
+      const twice = (await listOf(['.', 'sub'], '/d/')) as Record<string, string>;
+      expect(Object.keys(twice).filter((k) => k === 'sub/x')).toHaveLength(1);
+    } finally {
+      contextDir = saved;
+    }
   });
 
   it('COPY from the context: a file changed between the key and the layer write is not remembered under the identity it was planned with', async () => {
