@@ -101,8 +101,8 @@ export async function runCacheBench(options = {}) {
     const buildahCache = `${reg.host}/bench/buildah-cache`;
     const broot = (dir) => ['--storage-driver', 'vfs', '--root', path.join(dir, 'broot'), '--runroot', path.join(dir, 'brun')];
     const commands = {
-      cold: (dir) => timed(process.execPath, [CLI, 'build', ctx, '-t', 'bench:ci'], env(dir)),
-      warm: (dir) => timed(process.execPath, [CLI, 'build', ctx, '-t', 'bench:ci', '--explain', '--cache-from', `type=registry,ref=${ociCache}`, '--cache-to', `type=registry,ref=${ociCache},mode=max`], env(dir)),
+      cold: (dir) => timed(CLI, ['build', ctx, '-t', 'bench:ci'], env(dir)),
+      warm: (dir) => timed(CLI, ['build', ctx, '-t', 'bench:ci', '--explain', '--cache-from', `type=registry,ref=${ociCache}`, '--cache-to', `type=registry,ref=${ociCache},mode=max`], env(dir)),
       buildah: (dir) =>
         timed('buildah', [...broot(dir), 'bud', '--quiet', '--layers', '--isolation', 'chroot', '--tls-verify=false', '--cache-from', buildahCache, '--cache-to', buildahCache, '-t', 'bench:ci', ctx], { ...env(dir), BUILDAH_FORMAT: 'oci' }),
     };

@@ -84,7 +84,7 @@ export async function runCompressionBench(options = {}) {
     const home = fresh('home');
     const env = { PATH: process.env.PATH, HOME: home, OCIBUILD_HOME: path.join(home, 'store') };
     try {
-      return timed(process.execPath, [CLI, 'build', '-f', dockerfile, '--progress=quiet', ...args], env);
+      return timed(CLI, ['build', '-f', dockerfile, '--progress=quiet', ...args], env);
     } finally {
       fs.rmSync(home, { recursive: true, force: true });
     }

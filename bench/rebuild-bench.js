@@ -83,7 +83,7 @@ export async function runRebuildBench(options = {}) {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-rebuild-bench-'));
   const dockerfile = path.join(work, 'Dockerfile');
   fs.writeFileSync(dockerfile, 'FROM scratch\nCOPY . /data\n');
-  const ocibuild = (store, ctx, tag = 'bench:rebuild') => measured(process.execPath, [BIN, 'build', '-q', '-f', dockerfile, '--store', store, '-t', tag, ctx]);
+  const ocibuild = (store, ctx, tag = 'bench:rebuild') => measured(BIN, ['build', '-q', '-f', dockerfile, '--store', store, '-t', tag, ctx]);
   const results = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, runs, rows: [] };
   try {
     // 1. Warm rebuild, nothing changed (the data set itself: nothing is modified).

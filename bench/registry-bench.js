@@ -56,7 +56,7 @@ function ensureImages(base, names) {
     try {
       for (const n of missing) {
         const tag = `bench/${n}:latest`;
-        const digest = sh('node', [BIN, 'build', '-q', '-f', dockerfile, '-t', tag, '--store', store, data[n]]).toString().trim().split('\n').pop();
+        const digest = sh(BIN, ['build', '-q', '-f', dockerfile, '-t', tag, '--store', store, data[n]]).toString().trim().split('\n').pop();
         const idx = JSON.parse(fs.readFileSync(path.join(store, 'index.json'), 'utf8'));
         const entry = idx.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === tag);
         const manifest = JSON.parse(fs.readFileSync(path.join(store, 'blobs/sha256', entry.digest.slice(7)), 'utf8'));
@@ -180,7 +180,7 @@ export async function runRegistryBench(options = {}) {
   let cold = true;
   let digestsOk = true;
   for (let i = 0; i < runs; i++) {
-    times.version.push(timed('node', [BIN, '--version']).ms);
+    times.version.push(timed(BIN, ['--version']).ms);
     for (const n of names) {
       const img = images[n];
       const order = i % 2 === 0 ? ['ours', 'skopeo', 'library'] : ['skopeo', 'library', 'ours'];
@@ -192,7 +192,7 @@ export async function runRegistryBench(options = {}) {
           const ref = `${registry.host}/bench/${n}:latest`;
           cold = dropCaches() && cold;
           if (who === 'ours') {
-            const r = timed('node', [BIN, 'push', '--store', store, img.tag, ref]);
+            const r = timed(BIN, ['push', '--store', store, img.tag, ref]);
             times[`${n}.ocibuildPush`].push(r.ms);
             digestsOk &&= r.stdout.trim() === img.digest;
           } else if (who === 'library') {
@@ -204,7 +204,7 @@ export async function runRegistryBench(options = {}) {
           }
           cold = dropCaches() && cold;
           if (who === 'ours') {
-            const r = timed('node', [BIN, 'pull', '-q', '--store', path.join(dest, 'store'), ref]);
+            const r = timed(BIN, ['pull', '-q', '--store', path.join(dest, 'store'), ref]);
             times[`${n}.ocibuildPull`].push(r.ms);
             digestsOk &&= r.stdout.trim() === img.digest;
           } else if (who === 'library') {

@@ -188,8 +188,8 @@ function tools(dir, host) {
   const broot = ['--storage-driver', 'vfs', '--root', path.join(dir, 'broot'), '--runroot', path.join(dir, 'brun')];
   return {
     ocibuild: {
-      pull: (ref) => timed(process.execPath, [CLI, 'pull', ref], env),
-      build: (ctx) => timed(process.execPath, [CLI, 'build', ctx, '-t', 'bench:latest'], env),
+      pull: (ref) => timed(CLI, ['pull', ref], env),
+      build: (ctx) => timed(CLI, ['build', ctx, '-t', 'bench:latest'], env),
     },
     buildah: {
       pull: (ref) => timed('buildah', [...broot, 'pull', '--quiet', '--tls-verify=false', ref], env),

@@ -30,19 +30,20 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+// A command: [program, ...args]; `ocibuild` is run as a user runs it (bin/ocibuild as a command, which starts node).
 function wall(argv) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-  if (r.status !== 0) throw new Error(`node ${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
   return ms;
 }
 
 const hasTime = fs.existsSync('/usr/bin/time');
 function cpu(argv) {
   const out = path.join(os.tmpdir(), `ocibuild-bench-startup-cpu-${process.pid}`);
-  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', '-o', out, process.execPath, ...argv], { stdio: 'ignore' });
-  if (r.status !== 0) throw new Error(`node ${argv.join(' ')} failed under /usr/bin/time (${r.status})`);
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', '-o', out, ...argv], { stdio: 'ignore' });
+  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed under /usr/bin/time (${r.status})`);
   const [u, s] = fs.readFileSync(out, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
   fs.rmSync(out, { force: true });
   return (u + s) * 1000;
@@ -56,10 +57,10 @@ export async function runStartupBench(options = {}) {
   // The library import as a user writes it, by URL so it goes through dist/index.js.
   const libImport = `import(${JSON.stringify(pathToFileURL(INDEX).href)})`;
   const commands = {
-    anchor: { label: 'node -e 0', argv: ['-e', '0'] },
+    anchor: { label: 'node -e 0', argv: [process.execPath, '-e', '0'] },
     version: { label: 'ocibuild --version', argv: [BIN, '--version'] },
     buildHelp: { label: 'ocibuild build --help', argv: [BIN, 'build', '--help'] },
-    library: { label: `node -e "import('ocibuild')" (dist/index.js)`, argv: ['-e', libImport] },
+    library: { label: `node -e "import('ocibuild')" (dist/index.js)`, argv: [process.execPath, '-e', libImport] },
   };
   const names = Object.keys(commands);
   for (let i = 0; i < 3; i++) for (const n of names) wall(commands[n].argv);
