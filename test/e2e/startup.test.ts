@@ -10,7 +10,7 @@
  * through a load hook, CommonJS files from require.cache at exit).
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rename, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -288,25 +288,5 @@ describe('issue 8: start-up loads only what a command uses', () => {
       expect(pushed.modules.filter((m) => unneeded.test(m))).toEqual([]);
       expect(pulled.modules.filter((m) => unneeded.test(m))).toEqual([]);
     }, 60_000);
-  });
-});
-
-describe('bin/ocibuild as a command', () => {
-  it('starts node with a small young generation and every argument as given, through a symlink too (as npm links it)', async () => {
-    // A `node` on PATH that only says how it was started.
-    const fake = path.join(tmp, 'fake-node');
-    await rm(fake, { recursive: true, force: true });
-    await mkdir(fake);
-    await writeFile(path.join(fake, 'node'), '#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n', { mode: 0o755 });
-    const link = path.join(tmp, 'ocibuild-link');
-    await rm(link, { force: true });
-    await symlink(path.join(repoRoot, 'bin/ocibuild'), link);
-    const args = ['build', '-t', 'a b', '--build-arg', 'X=$HOME "q"', '.'];
-    const { stdout } = await exec(link, args, { env: { PATH: `${fake}:${process.env.PATH}` } });
-    expect(stdout.split('\n').slice(0, -1)).toEqual(['--max-semi-space-size=1', link, ...args]);
-    // With the real node: the same file is the program, the line for sh a string and a comment.
-    expect((await exec(link, ['--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
-    expect((await exec('busybox', ['sh', link, '--version']).catch(() => exec('sh', [link, '--version']))).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
-    expect((await exec(process.execPath, [link, '--version'])).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
   });
 });
