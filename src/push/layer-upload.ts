@@ -77,6 +77,8 @@ interface Upload {
   error?: unknown;
   /** Why the body ended before the layer's end (the writing failed, or the build stopped following it). */
   cut?: unknown;
+  /** The registry had the layer's blob when the stream ended (asked then, off the build's critical path). */
+  exists?: boolean;
   /** The stream (never rejects). */
   running: Promise<void>;
   /** When its progress vertex started (undefined: none, the layer stayed below the threshold). */
@@ -154,7 +156,11 @@ export class LayerUploads {
       u.startedAt = this.now();
       this.emit({ type: 'vertex.started', time: u.startedAt, vertex: u.vertex, name: `uploading the layer to ${this.name} as it is written`, kind: 'push' });
       u.session = await this.open();
-      if (!this.cancelled) await this.stream(u);
+      if (this.cancelled) return;
+      await this.stream(u);
+      // Whether the registry has the layer already is asked now, while the build goes on.
+      const layer = await u.blob.committed.catch(() => undefined);
+      if (layer && layer.digest === u.sent?.digest && !this.cancelled) u.exists = await this.exists(layer.digest);
     } catch (e) {
       u.error = e;
     }
@@ -276,7 +282,7 @@ export class LayerUploads {
       else if (done.has(layer.digest)) reason = 'another upload of this build sent the same layer';
       if (reason === undefined) {
         try {
-          if (await this.exists(layer!.digest)) reason = 'the registry has the layer already';
+          if (u.exists ?? (await this.exists(layer!.digest))) reason = 'the registry has the layer already';
           else {
             await this.commit(u, layer!.digest);
             done.add(layer!.digest);

@@ -181,7 +181,12 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           setTimeout(() => req.socket.destroy(), 50 + settleMs);
         }
       });
-      req.on('end', () => upstream.end());
+      // Past the cut, the registry's side is never ended cleanly: a body that ended before the
+      // timer would reach the registry as a whole (shorter) request, answered, and the client
+      // could then reuse the socket the timer destroys (an unscripted reset of its next request).
+      req.on('end', () => {
+        if (seen < fault.bytes) upstream.end();
+      });
       return;
     }
     req.on('data', forward);

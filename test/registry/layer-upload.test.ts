@@ -206,8 +206,10 @@ test('a failed build drops its session, mid-stream or after the layer: nothing c
 }, 60_000);
 
 test('a registry failure mid-stream is reported with its own error and leaves the layer to the push, which lands it intact', async () => {
-  const repo = 'early/fault';
-  for (const fault of [{ type: 'reset-after-upload', bytes: MiB } as const, { type: 'status', status: 500, body: JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'disk on fire' }] }) } as const]) {
+  for (const [repo, fault] of [
+    ['early/reset', { type: 'reset-after-upload', bytes: MiB }],
+    ['early/error', { type: 'status', status: 500, body: JSON.stringify({ errors: [{ code: 'UNKNOWN', message: 'disk on fire' }] }) }],
+  ] as const) {
     const from = proxy.requests.length;
     proxy.setDecide(({ method }) => (method === 'PATCH' ? fault : undefined));
     const events: ProgressEvent[] = [];
@@ -328,14 +330,15 @@ test('token auth: the session, the stream and the commit carry the push token, a
 
 test('a layer still being streamed is no wait: no waiting notice and no timeout while its bytes go out, however long the build writes', async () => {
   const waits: string[] = [];
-  const c = new RegistryClient({ timeouts: { connectMs: 1000, responseMs: 800, idleMs: 800, noticeMs: 250 }, onWait: (w) => waits.push(`${w.method} ${w.waitedMs}`) });
+  const c = new RegistryClient({ timeouts: { connectMs: 1000, responseMs: 2000, idleMs: 2000, noticeMs: 1000 }, onWait: (w) => waits.push(`${w.method} ${w.waitedMs}`) });
   try {
     const uploads = new LayerUploads(c, { reference: normalizeReference(`${proxy.host}/early/slow`), threshold: MiB });
     const w = await store.createWriter();
     uploads.follow(await w.follow(), 'step:1');
-    // A writer that takes longer than the response timeout (0.8 s) and the notice (0.25 s), half a MiB every 10 ms.
-    for (let i = 0; i < 80; i++) {
-      await write(w, randomBytes(MiB / 2));
+    // A writer that takes longer than the response timeout (2 s) and twice the notice (1 s): 128 KiB
+    // every 10 ms, so the upload sends a MiB about every 80 ms (it reads whole MiBs until the end).
+    for (let i = 0; i < 320; i++) {
+      await write(w, randomBytes(MiB / 8));
       await new Promise((r) => setTimeout(r, 10));
     }
     w.stream.end();
