@@ -92,6 +92,13 @@ class WriteProgress {
   }
 }
 
+/**
+ * A blob being written is flushed to disk in the background each time this many more bytes are in
+ * its file, so that its commit's fsync waits for the last part only (issue 8: the fsync of a 220 MB
+ * layer written in one go took 0.45 s of the build, after the layer's last byte).
+ */
+const SYNC_AHEAD_BYTES = 32 * 1024 * 1024;
+
 /** Bytes a follower reads at once (and waits for, until the blob's end). */
 const FOLLOW_CHUNK = 1024 * 1024;
 
@@ -492,9 +499,22 @@ export class Blobs implements BlobSource, BlobSink {
     let state: 'open' | 'committed' | 'aborted' = 'open';
     const progress = new WriteProgress();
     let closed = false;
+    /** A background flush of what is in the file (see SYNC_AHEAD_BYTES), and the bytes it covers. */
+    let syncing: Promise<void> | undefined;
+    let synced = 0;
+    const syncAhead = () => {
+      if (syncing || closed || progress.written - synced < SYNC_AHEAD_BYTES) return;
+      synced = progress.written;
+      // Only an early start of the commit's own fsync: a failure here is the commit's to report.
+      syncing = fh.datasync().then(
+        () => void (syncing = undefined),
+        () => void (syncing = undefined),
+      );
+    };
     const close = async () => {
       if (closed) return;
       closed = true;
+      await syncing;
       await fh.close().catch(() => undefined);
     };
     const stream = new Writable({
@@ -504,6 +524,7 @@ export class Blobs implements BlobSource, BlobSink {
         size += chunk.length;
         writeAll(fh, [chunk]).then(() => {
           progress.advance(chunk.length);
+          syncAhead();
           cb();
         }, cb);
       },
@@ -517,6 +538,7 @@ export class Blobs implements BlobSource, BlobSink {
         size += n;
         writeAll(fh, bufs).then(() => {
           progress.advance(n);
+          syncAhead();
           cb();
         }, cb);
       },
@@ -561,6 +583,7 @@ export class Blobs implements BlobSource, BlobSink {
         throw new OcibuildError('DIGEST_MISMATCH', `blob: expected ${want.digest}, got ${digest}`);
       }
       try {
+        await syncing;
         await fh.sync();
         await close();
         const dest = this.blobPath(digest);
