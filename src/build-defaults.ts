@@ -15,13 +15,14 @@ import { parseImageName } from './image/names.js';
 import { readImage } from './image/read.js';
 import type { Digest } from './oci/digest.js';
 import type { Descriptor } from './oci/types.js';
-import { pushImage } from './push/index.js';
+import { LayerUploads, pushImage } from './push/index.js';
 import { RegistryClient, normalizeReference, pullImage, referenceName, type RegistryClientOptions } from './registry/index.js';
 
 /** Registry settings of {@link BuildOptions.registry}: the client options minus `env` (from `BuildOptions.env`). */
 export type BuildRegistryOptions = Omit<RegistryClientOptions, 'env'>;
 
 type PushFn = NonNullable<BuildOptions['pushImage']>;
+type LayerUploadFn = NonNullable<BuildOptions['layerUploads']>;
 
 function describe(v: unknown): string {
   if (v === null) return 'null';
@@ -112,7 +113,7 @@ export function checkBuildOptions(options: unknown): asserts options is BuildOpt
       throw invalid('store', 'a Store (await Store.open(dir)); for a directory use storeRoot', o.store);
     }
   }
-  for (const k of ['pullImage', 'pushImage', 'onProgress']) checkFunction(o, k);
+  for (const k of ['pullImage', 'pushImage', 'layerUploads', 'onProgress']) checkFunction(o, k);
   if (o.registryClient !== undefined && !(isRecord(o.registryClient) && typeof (o.registryClient as { request?: unknown }).request === 'function')) {
     throw invalid('registryClient', 'a RegistryClient (await RegistryClient.create(...))', o.registryClient);
   }
@@ -169,9 +170,12 @@ export async function blobOrigins(store: Store): Promise<Map<Digest, string[]>> 
   return out;
 }
 
-/** `pullImage`/`pushImage` hooks over one registry client, as `ocibuild build` uses them. */
-export function registryClientHooks(client: () => Promise<RegistryClient>): { pullImage: PullFn; pushImage: PushFn } {
+/** `pullImage`/`pushImage`/`layerUploads` hooks over one registry client, as `ocibuild build` uses them. */
+export function registryClientHooks(client: () => Promise<RegistryClient>): { pullImage: PullFn; pushImage: PushFn; layerUploads: LayerUploadFn } {
   return {
+    async layerUploads(ref, options) {
+      return new LayerUploads(await client(), { reference: normalizeReference(ref), ...options });
+    },
     async pullImage(ref, platform, { store, signal, onProgress }) {
       const reference = normalizeReference(ref);
       let result;
@@ -227,7 +231,9 @@ export async function withBuildDefaults<T>(options: BuildOptions, run: (options:
   const lazy = given ? () => Promise.resolve(given) : () => (client ??= RegistryClient.create({ ...options.registry, env: options.env ?? process.env }));
   const hooks = registryClientHooks(lazy);
   try {
-    return await run({ ...options, pullImage: options.pullImage ?? hooks.pullImage, pushImage: options.pushImage ?? hooks.pushImage }, lazy);
+    // Layers go ahead of the push only through the client that pushes: not with a push hook of the caller's own.
+    const layerUploads = options.layerUploads ?? (options.pushImage ? undefined : hooks.layerUploads);
+    return await run({ ...options, pullImage: options.pullImage ?? hooks.pullImage, pushImage: options.pushImage ?? hooks.pushImage, ...(layerUploads ? { layerUploads } : {}) }, lazy);
   } finally {
     if (client) await (await client.catch(() => undefined))?.close();
   }

@@ -29,7 +29,7 @@ import type { ExplainEntry } from './engine/explain.js';
 import { createStepFlights, type StepFlights } from './engine/cached.js';
 import { inVertex, type ProgressEvent, type ProgressSink } from './engine/progress.js';
 import type { Layer } from './image/state.js';
-import { writeOutputs, type OutputRecord, type PushBlobProgress, type PushFn } from './output/write.js';
+import { writeOutputs, type LayerUploader, type LayerUploadFn, type OutputRecord, type PushBlobProgress, type PushFn } from './output/write.js';
 import { StatCache } from './cache/stat-cache.js';
 import { localExplainLog, localStepCache } from './cache/step-cache.js';
 import { checkOutputSpec, parseOutputSpec, type OutputSpec } from './output/spec.js';
@@ -42,7 +42,7 @@ import { RemoteCaches, exportCaches, mountOrFetch, writeThrough, type CacheExpor
 import { parseCacheExport, parseCacheImport } from './cache/cache-spec.js';
 import type { RegistryClient } from './registry/index.js';
 
-export type { ProgressEvent, ProgressSink, PlatformImage, OutputSpec, OutputRecord, ExplainEntry, PushFn, PushBlobProgress, BuildRegistryOptions, CacheExportRecord };
+export type { ProgressEvent, ProgressSink, PlatformImage, OutputSpec, OutputRecord, ExplainEntry, PushFn, PushBlobProgress, LayerUploadFn, LayerUploader, BuildRegistryOptions, CacheExportRecord };
 
 /** Bytes of one blob of a pull, as they arrive. */
 export interface PullBlobProgress {
@@ -120,6 +120,14 @@ export interface BuildOptions {
   pullImage?: PullFn;
   /** Pushes a built image to a registry reference (the registry client provides it). */
   pushImage?: PushFn;
+  /**
+   * Uploads the layers of a push (`push`, or a registry output in the stored
+   * compression) while they are written, committed by the push once the build
+   * succeeded and dropped when it fails (the registry client provides it; by
+   * default only when `pushImage` is not given, so a push hook of one's own
+   * sees every upload).
+   */
+  layerUploads?: LayerUploadFn;
   /**
    * The registry client remote caches (`cacheFrom`, `cacheTo`) talk through,
    * and pulls and pushes when `pullImage`/`pushImage` are not given. The
@@ -311,6 +319,29 @@ export async function openBuildStore(options: Pick<BuildOptions, 'store' | 'stor
 
 /** {@link build} once its options are checked and its registry hooks set. */
 async function buildWithHooks(options: BuildOptions, client: () => Promise<RegistryClient>, session?: BuildSession): Promise<BuildResult> {
+  const started: { uploads?: LayerUploader } = {};
+  try {
+    return await buildWith(options, client, session, started);
+  } finally {
+    // A build that did not reach its push leaves no upload behind (a no-op once the push committed them).
+    await started.uploads?.cancel();
+  }
+}
+
+/**
+ * The registry output whose layers go ahead of its push as they are written: the first push in the
+ * stored compression (a converted output sends other bytes), by its first name.
+ */
+function layerUploadTarget(outputs: readonly OutputSpec[], tags: readonly string[]): string | undefined {
+  for (const o of outputs) {
+    if (!(o.type === 'registry' || (o.type === 'image' && o.push)) || o.compression) continue;
+    const name = (o.names.length > 0 ? o.names : tags)[0];
+    if (name !== undefined) return name;
+  }
+  return undefined;
+}
+
+async function buildWith(options: BuildOptions, client: () => Promise<RegistryClient>, session: BuildSession | undefined, started: { uploads?: LayerUploader }): Promise<BuildResult> {
   const git = gitContextOf(options.context);
   if (git) {
     // A git URL as the context: checked out into the store's temp dir, built as a directory, removed.
@@ -387,6 +418,12 @@ async function buildWithHooks(options: BuildOptions, client: () => Promise<Regis
   const images: PlatformImage[] = [];
   const warnings: Warning[] = [];
   const ignoreView = ignoreViewFromPatterns(prepared.ignore.patterns, prepared.ignore.name);
+  // The layers of the pushed image start for its registry as they are written (issue 8).
+  const uploadTarget = layerUploadTarget(outputs, tags);
+  const uploads = (started.uploads =
+    uploadTarget !== undefined && options.layerUploads
+      ? await options.layerUploads(uploadTarget, { ...(options.signal ? { signal: options.signal } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}), now })
+      : undefined);
   for (const platform of prepared.platforms) {
     const copts = compileOptions(options, prepared, platform);
     const first = compileDockerfile(prepared.ast, copts);
@@ -456,6 +493,7 @@ async function buildWithHooks(options: BuildOptions, client: () => Promise<Regis
               env,
             },
             ...(remote && remote.size > 0 ? { eagerKeys: true } : {}),
+            ...(uploads ? { layerFollower: { stages: finalStages, follow: (blob, vertex) => uploads.follow(blob, vertex) } } : {}),
           },
           resolveImage,
           ...(options.noCache ? {} : { stepCache, explainLog: localExplainLog(store), explainScope: tags[0] ?? '', statCache }),
@@ -496,6 +534,7 @@ async function buildWithHooks(options: BuildOptions, client: () => Promise<Regis
   const records = await writeOutputs(store, descriptor, images, outputs, {
     tags,
     ...(options.pushImage ? { pushImage: options.pushImage } : {}),
+    ...(uploads ? { layerUploads: uploads } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     created,

@@ -48,7 +48,7 @@ export type { ComposeOptions, ComposePlan, ComposeServicePlan, ComposeResult, Co
 /** A Compose file's checked build section, and where its values were written. */
 export type { ComposeBuild, ComposeLocation, ComposeWarning } from './compose/index.js';
 /** Options, results and progress events of {@link build} and {@link plan}. */
-export type { BuildOptions, BuildResult, PlanResult, PullFn, ProgressEvent, PlatformImage, OutputSpec, OutputRecord, BuildRegistryOptions, RunOptions, CacheExportRecord } from './build.js';
+export type { BuildOptions, BuildResult, PlanResult, PullFn, LayerUploadFn, LayerUploader, ProgressEvent, PlatformImage, OutputSpec, OutputRecord, BuildRegistryOptions, RunOptions, CacheExportRecord } from './build.js';
 /** Where a progress event's vertex comes from in the Dockerfile, and the `onProgress` callback's type. */
 export type { ProgressLocation, ProgressSink } from './engine/progress.js';
 /** What this host offers RUN (runtimes, overlayfs, user namespaces, subordinate ids), as `ocibuild doctor` prints it. */
@@ -185,7 +185,7 @@ export type { ImageReference } from './oci/reference.js';
 /** Digests and OCI value types. */
 export { parseDigest, sha256, MediaType } from './oci/index.js';
 /** OCI value types. */
-export type { Digest, Descriptor, ImageManifest, ImageIndex, ImageConfig, Platform, BlobSource, BlobSink } from './oci/index.js';
+export type { Digest, Descriptor, ImageManifest, ImageIndex, ImageConfig, Platform, BlobSource, BlobSink, GrowingBlob } from './oci/index.js';
 
 /** The error every failure is reported with, and its codes. */
 export { OcibuildError, isOcibuildError } from './errors.js';

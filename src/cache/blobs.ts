@@ -10,7 +10,7 @@ import { Transform, Writable, pipeline as pipelineCb, type Readable, type Transf
 import { finished, pipeline } from 'node:stream/promises';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { digestAlgorithm, digestHex, parseDigest, sha256, type Digest } from '../oci/digest.js';
-import type { BlobInfo, BlobSink, BlobSource } from '../oci/types.js';
+import type { BlobInfo, BlobSink, BlobSource, GrowingBlob } from '../oci/types.js';
 import { errno, ioError, writeAll } from './io.js';
 import { tempPath } from './temp.js';
 
@@ -35,6 +35,153 @@ export interface BlobWriter {
   writeSync(chunk: Buffer): void;
   /** Drop the partial blob. Idempotent; a no-op after commit. */
   abort(): Promise<void>;
+  /**
+   * Read the blob while it is written (a layer uploaded before its digest is
+   * known): the temp file opened for reading, told of each write once it is
+   * in the file; it reads on after the commit renamed the file. The caller
+   * closes it. STORE_IO once the writer is no longer open.
+   */
+  follow(): Promise<GrowingBlob>;
+}
+
+/** Where a blob being written stands, for its followers: bytes in the file, the end, the commit. */
+class WriteProgress {
+  written = 0;
+  finished = false;
+  error: Error | undefined;
+  readonly committed: Promise<BlobInfo>;
+  resolveCommitted!: (info: BlobInfo) => void;
+  private rejectCommitted!: (e: Error) => void;
+  private waiters: Array<() => void> = [];
+
+  constructor() {
+    this.committed = new Promise<BlobInfo>((resolve, reject) => {
+      this.resolveCommitted = resolve;
+      this.rejectCommitted = reject;
+    });
+    this.committed.catch(() => undefined); // a follower that never asks is no unhandled rejection
+  }
+
+  /** `n` more bytes are in the file. */
+  advance(n: number): void {
+    this.written += n;
+    if (this.waiters.length > 0) this.wake();
+  }
+
+  /** Every byte is in the file. */
+  finish(): void {
+    this.finished = true;
+    this.wake();
+  }
+
+  fail(e: Error): void {
+    this.error ??= e;
+    this.rejectCommitted(this.error);
+    this.wake();
+  }
+
+  /** Resolves at the next change (bytes written, the end, a failure). */
+  changed(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+/**
+ * A blob being written is flushed to disk in the background each time this many more bytes are in
+ * its file, so that its commit's fsync waits for the last part only (issue 8: the fsync of a 220 MB
+ * layer written in one go took 0.45 s of the build, after the layer's last byte).
+ */
+const SYNC_AHEAD_BYTES = 32 * 1024 * 1024;
+
+/** Bytes a follower reads at once (and waits for, until the blob's end). */
+const FOLLOW_CHUNK = 1024 * 1024;
+
+/** The reading side of a blob being written (see {@link BlobWriter.follow}). */
+class FollowedBlob implements GrowingBlob {
+  private closed = false;
+  private wakeOnClose!: () => void;
+  /** Resolves at close: every wait ends then. */
+  private readonly closing = new Promise<void>((resolve) => (this.wakeOnClose = resolve));
+
+  constructor(
+    private readonly fh: fs.FileHandle,
+    private readonly progress: WriteProgress,
+  ) {}
+
+  /** The next change of the writing, or the close. */
+  private changed(): Promise<void> {
+    return Promise.race([this.progress.changed(), this.closing]);
+  }
+
+  get written(): number {
+    return this.progress.written;
+  }
+
+  get committed(): Promise<BlobInfo> {
+    return this.progress.committed;
+  }
+
+  async reached(bytes: number): Promise<boolean> {
+    const p = this.progress;
+    for (;;) {
+      if (p.written >= bytes) return true;
+      if (p.finished || p.error || this.closed) return false;
+      await this.changed();
+    }
+  }
+
+  chunks(): AsyncIterable<Buffer> & { close(): Promise<void> } {
+    const gen = this.read();
+    return {
+      [Symbol.asyncIterator]: () => gen,
+      close: async () => {
+        await gen.return(undefined);
+      },
+    };
+  }
+
+  private async *read(): AsyncGenerator<Buffer, void, undefined> {
+    const p = this.progress;
+    const buf = Buffer.allocUnsafeSlow(FOLLOW_CHUNK);
+    let pos = 0;
+    for (;;) {
+      if (this.closed) throw new OcibuildError('STORE_IO', 'the blob being written was closed while it was read');
+      if (p.error) throw p.error;
+      const available = p.written - pos;
+      if (available >= FOLLOW_CHUNK || (p.finished && available > 0)) {
+        const n = Math.min(available, FOLLOW_CHUNK);
+        let got = 0;
+        while (got < n) {
+          let bytesRead: number;
+          try {
+            ({ bytesRead } = await this.fh.read(buf, got, n - got, pos + got));
+          } catch (e) {
+            throw ioError('cannot read the blob being written', e);
+          }
+          if (bytesRead === 0) throw new OcibuildError('STORE_IO', `the blob being written ends at byte ${pos + got}, before the ${p.written} bytes written`);
+          got += bytesRead;
+        }
+        pos += n;
+        yield buf.subarray(0, n);
+        continue;
+      }
+      if (p.finished) return;
+      await this.changed();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.wakeOnClose();
+    await this.fh.close().catch(() => undefined);
+  }
 }
 
 /** Hash a file (to tell a corrupt blob from a wrong descriptor). */
@@ -350,10 +497,24 @@ export class Blobs implements BlobSource, BlobSink {
     const hash = createHash(algorithm);
     let size = 0;
     let state: 'open' | 'committed' | 'aborted' = 'open';
+    const progress = new WriteProgress();
     let closed = false;
+    /** A background flush of what is in the file (see SYNC_AHEAD_BYTES), and the bytes it covers. */
+    let syncing: Promise<void> | undefined;
+    let synced = 0;
+    const syncAhead = () => {
+      if (syncing || closed || progress.written - synced < SYNC_AHEAD_BYTES) return;
+      synced = progress.written;
+      // Only an early start of the commit's own fsync: a failure here is the commit's to report.
+      syncing = fh.datasync().then(
+        () => void (syncing = undefined),
+        () => void (syncing = undefined),
+      );
+    };
     const close = async () => {
       if (closed) return;
       closed = true;
+      await syncing;
       await fh.close().catch(() => undefined);
     };
     const stream = new Writable({
@@ -361,17 +522,28 @@ export class Blobs implements BlobSource, BlobSink {
       write(chunk: Buffer, _enc, cb) {
         hash.update(chunk);
         size += chunk.length;
-        writeAll(fh, [chunk]).then(() => cb(), cb);
+        writeAll(fh, [chunk]).then(() => {
+          progress.advance(chunk.length);
+          syncAhead();
+          cb();
+        }, cb);
       },
       writev(chunks, cb) {
         const bufs = chunks.map((c) => c.chunk as Buffer);
+        let n = 0;
         for (const b of bufs) {
           hash.update(b);
-          size += b.length;
+          n += b.length;
         }
-        writeAll(fh, bufs).then(() => cb(), cb);
+        size += n;
+        writeAll(fh, bufs).then(() => {
+          progress.advance(n);
+          syncAhead();
+          cb();
+        }, cb);
       },
     });
+    stream.on('finish', () => progress.finish());
     const writeSync = (chunk: Buffer): void => {
       if (state !== 'open' || closed || stream.writableLength > 0 || stream.writableEnded) throw new OcibuildError('STORE_IO', `blob writer already ${state}`);
       hash.update(chunk);
@@ -381,10 +553,12 @@ export class Blobs implements BlobSource, BlobSink {
       } catch (e) {
         throw ioError('writing a blob into the store failed', e);
       }
+      progress.advance(chunk.length);
     };
     const abort = async () => {
       if (state !== 'open') return;
       state = 'aborted';
+      progress.fail(new OcibuildError('STORE_IO', 'the blob was not written (its writing failed or was dropped)'));
       if (!stream.destroyed) stream.destroy();
       await close();
       await fs.rm(tmp, { force: true });
@@ -409,6 +583,7 @@ export class Blobs implements BlobSource, BlobSink {
         throw new OcibuildError('DIGEST_MISMATCH', `blob: expected ${want.digest}, got ${digest}`);
       }
       try {
+        await syncing;
         await fh.sync();
         await close();
         const dest = this.blobPath(digest);
@@ -419,8 +594,19 @@ export class Blobs implements BlobSource, BlobSink {
         throw ioError(`cannot store blob ${digest}`, e);
       }
       state = 'committed';
+      progress.resolveCommitted({ digest, size });
       return { digest, size };
     };
-    return { stream, commit, writeSync, abort };
+    const follow = async (): Promise<GrowingBlob> => {
+      if (state !== 'open') throw new OcibuildError('STORE_IO', `blob writer already ${state}`);
+      let rfh: fs.FileHandle;
+      try {
+        rfh = await fs.open(tmp, 'r');
+      } catch (e) {
+        throw ioError('cannot open the blob being written', e);
+      }
+      return new FollowedBlob(rfh, progress);
+    };
+    return { stream, commit, writeSync, abort, follow };
   }
 }

@@ -233,6 +233,78 @@ describe('Store blobs', () => {
     await expectCode(w4.commit({ digest: sha256('right'), size: 5 }), 'DIGEST_MISMATCH');
     expect(await tmpFiles(store)).toEqual([]);
   });
+
+  it('follow: reads a blob as it is written, each write once it is in the file, to the end; then the commit (issue 8)', async () => {
+    const store = await Store.open(tmp);
+    const w = await store.createWriter();
+    const blob = await w.follow();
+    const MiB = 1024 * 1024;
+    const part = (n: number, fill: number) => Buffer.alloc(n, fill);
+    const write = (b: Buffer) => new Promise<void>((resolve, reject) => w.stream.write(b, (e) => (e ? reject(e) : resolve())));
+    await write(part(MiB + 10, 1));
+    expect(blob.written).toBe(MiB + 10);
+    expect(await blob.reached(MiB)).toBe(true);
+    const it = blob.chunks()[Symbol.asyncIterator]();
+    // A whole chunk is there: read at once, before anything else is written.
+    const first = await it.next();
+    expect(first.value!.length).toBe(MiB);
+    expect(first.value!.every((b: number) => b === 1)).toBe(true);
+    // The rest waits for more bytes or the end.
+    const second = it.next();
+    let settled = false;
+    void second.then(() => (settled = true));
+    await write(part(100, 2));
+    await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    w.stream.end(part(MiB, 3));
+    // (Chunks live in one reused buffer: copied as they come.)
+    const all = [Buffer.from(first.value!)];
+    for (let r = await second; !r.done; r = await it.next()) all.push(Buffer.from(r.value));
+    const whole = Buffer.concat([part(MiB + 10, 1), part(100, 2), part(MiB, 3)]);
+    expect(Buffer.concat(all).equals(whole)).toBe(true);
+    expect(await blob.reached(10 * MiB)).toBe(false);
+    const info = await w.commit();
+    expect(await blob.committed).toEqual(info);
+    expect(info).toEqual({ digest: sha256(whole), size: whole.length });
+    // A reading from the start again works after the commit renamed the file.
+    let again = 0;
+    for await (const c of blob.chunks()) again += c.length;
+    expect(again).toBe(whole.length);
+    await blob.close();
+    await blob.close();
+
+    // An aborted writer fails its followers' readings and their commit.
+    const w2 = await store.createWriter();
+    const b2 = await w2.follow();
+    const reading = (async () => {
+      let n = 0;
+      for await (const c of b2.chunks()) n += c.length;
+      return n;
+    })();
+    reading.catch(() => undefined); // awaited below
+    const reached = b2.reached(5 * MiB);
+    w2.stream.write(part(1000, 4));
+    await w2.abort();
+    await expectCode(reading, 'STORE_IO');
+    expect(await reached).toBe(false);
+    await expectCode(b2.committed, 'STORE_IO');
+    await b2.close();
+    await expectCode(w2.follow(), 'STORE_IO');
+
+    // A closed follower ends its waits (a build that stops following before the writer ends).
+    const w3 = await store.createWriter();
+    const b3 = await w3.follow();
+    const waiting = b3.reached(MiB);
+    const r3 = (async () => {
+      for await (const c of b3.chunks()) void c;
+    })();
+    r3.catch(() => undefined); // awaited below
+    await b3.close();
+    expect(await waiting).toBe(false);
+    await expectCode(r3, 'STORE_IO');
+    await w3.abort();
+    expect(await tmpFiles(store)).toEqual([]);
+  });
 });
 
 describe('issue 7: temp dirs of killed processes', () => {

@@ -1,7 +1,7 @@
 import type { Argv } from 'yargs';
 import type { Store } from '../cache/store.js';
 import { OcibuildError } from '../errors.js';
-import type { PullFn, PushFn } from '../build.js';
+import type { LayerUploadFn, PullFn, PushFn } from '../build.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Credentials, RegistryClientOptions, RegistryTimeouts, RegistryWait } from '../registry/index.js';
 import type { Digest } from '../oci/digest.js';
@@ -152,7 +152,7 @@ export async function registryHooks(ctx: CommandContext, argv: RegistryArgs & { 
   }
   // The registry client (undici) and push load when a command talks to a registry, not at start-up (issue 8).
   const { RegistryClient, pullImage } = await import('../registry/index.js');
-  const { pushImage } = await import('../push/index.js');
+  const { pushImage, LayerUploads } = await import('../push/index.js');
   const client = await RegistryClient.create(await registryClientOptions(ctx, argv, names));
   const pullHook: PullFn = async (ref, platform, { store, signal, onProgress }) => {
     const reference = normalizeReference(ref);
@@ -181,5 +181,7 @@ export async function registryHooks(ctx: CommandContext, argv: RegistryArgs & { 
     });
     return { digest: r.digest };
   };
-  return { pullImage: pullHook, pushImage: pushHook, client, close: () => client.close() };
+  // The layers of a push go to its registry as they are written, through the same client.
+  const layerUploads: LayerUploadFn = async (ref, options) => new LayerUploads(client, { reference: normalizeReference(ref), ...options });
+  return { pullImage: pullHook, pushImage: pushHook, layerUploads, client, close: () => client.close() };
 }

@@ -14,7 +14,7 @@ import type { CopyWarning, HttpOptions, IgnoreView, SourceFs } from '../copy/ind
 import type { ConfigState } from '../graph/config.js';
 import type { ArgValue, SourceRef, Stage, Step } from '../graph/types.js';
 import type { ImageState, Layer } from '../image/state.js';
-import type { HistoryEntry, Platform } from '../oci/types.js';
+import type { GrowingBlob, HistoryEntry, Platform } from '../oci/types.js';
 import type { RootfsView } from '../rootfs/view.js';
 import type { ProgressEvent } from './progress.js';
 import type { ExtraHost, Rlimit, SandboxMethod } from '../run/index.js';
@@ -55,6 +55,20 @@ export interface BuildSettings {
    * fresh store can hit it, and a hit writes nothing).
    */
   eagerKeys?: boolean;
+  /**
+   * Takes the layers of the stages it names while they are written: the
+   * build's registry output starts their uploads before their digests are
+   * known (`follow` owns the {@link GrowingBlob} and closes it).
+   */
+  layerFollower?: LayerFollower;
+}
+
+/** What follows layers as they are written (see {@link BuildSettings.layerFollower}). */
+export interface LayerFollower {
+  /** Indexes of the stages whose layers are followed (those of the pushed image). */
+  readonly stages: ReadonlySet<number>;
+  /** Called once per layer a step of those stages writes, as the writing starts; `vertex` is the step's. */
+  follow(blob: GrowingBlob, vertex: string): void;
 }
 
 /** The build's RUN settings (docker build's RUN-side flags). */

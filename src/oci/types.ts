@@ -105,6 +105,33 @@ export interface BlobInfo {
 }
 
 /**
+ * A blob read while it is being written (a layer leaving for a registry before
+ * its digest is known): the bytes already in the file, told of each write as
+ * it lands. Nothing is buffered for the reader: it reads the file at its own
+ * pace, so it never holds the writer back.
+ */
+export interface GrowingBlob {
+  /** Bytes written so far. */
+  readonly written: number;
+  /**
+   * Resolves true once `bytes` bytes are written, false when the writing ended
+   * (all bytes written, or failed) before that.
+   */
+  reached(bytes: number): Promise<boolean>;
+  /**
+   * The blob from its first byte, in chunks read from the file as they are
+   * written; it ends once every byte is written, and fails when the writing
+   * failed. Each chunk is valid until the next one is asked for (one reused
+   * buffer); each call starts again at byte 0. `close()` ends a reading early.
+   */
+  chunks(): AsyncIterable<Buffer> & { close(): Promise<void> };
+  /** The blob as the writer committed it (digest verified, stored); rejects when it was not committed. */
+  readonly committed: Promise<BlobInfo>;
+  /** Release the file (idempotent); a reading in progress then fails. */
+  close(): Promise<void>;
+}
+
+/**
  * Anything blobs can be written to (the local store). `ingest` streams into a
  * temp file, verifies `expected` when given, then publishes atomically.
  */

@@ -10,7 +10,7 @@ import { writeDockerArchive, writeOciLayout } from '../image/outputs.js';
 import { writeLocal } from '../image/local.js';
 import { applyLayer } from '../layers/index.js';
 import type { Digest } from '../oci/digest.js';
-import type { Descriptor } from '../oci/types.js';
+import type { Descriptor, GrowingBlob } from '../oci/types.js';
 import type { PlatformImage } from '../image/state.js';
 import { inVertex, type ProgressSink } from '../engine/progress.js';
 import type { OutputCompression, OutputSpec } from './spec.js';
@@ -32,6 +32,22 @@ export type PushFn = (
   options: { signal?: AbortSignal; onProgress?: (event: PushBlobProgress) => void },
 ) => Promise<{ digest: Digest }>;
 
+/**
+ * Starts uploading the build's layers to registry reference `ref` while they
+ * are written (the registry client provides it; see {@link LayerUploader}).
+ */
+export type LayerUploadFn = (ref: string, options: { signal?: AbortSignal; onProgress?: ProgressSink; now?: () => number }) => Promise<LayerUploader>;
+
+/** The uploads of one build's layers, started before their digests are known. */
+export interface LayerUploader {
+  /** Follow a layer as it is written (the uploader closes `blob`). */
+  follow(blob: GrowingBlob, vertex: string): void;
+  /** The build succeeded: commit the uploads of `layers` (the push then finds them), drop the rest. Never fails. */
+  finish(layers: readonly Descriptor[]): Promise<void>;
+  /** The build failed: drop every upload, leaving nothing committed. */
+  cancel(): Promise<void>;
+}
+
 /** What one output did. */
 export interface OutputRecord {
   type: OutputSpec['type'];
@@ -50,6 +66,8 @@ export interface WriteOutputsOptions {
   /** The build's `-t` names. */
   tags: string[];
   pushImage?: PushFn;
+  /** The build's layer uploads: committed (`finish`) before the first push, once every output before it was written. */
+  layerUploads?: LayerUploader;
   signal?: AbortSignal;
   onProgress?: ProgressSink;
   /** The clock, for event times. */
@@ -107,12 +125,12 @@ export async function writeOutputs(
     switch (out.type) {
       case 'image': {
         for (const name of names) await store.tag(name, descriptor);
-        if (out.push) records.push(...(await push(store, descriptor, names, options)));
+        if (out.push) records.push(...(await push(store, descriptor, names, options, images)));
         records.push({ type: 'image', dest: store.root, names, digest: descriptor.digest, warnings: [] });
         break;
       }
       case 'registry':
-        records.push(...(await push(store, descriptor, names, options)));
+        records.push(...(await push(store, descriptor, names, options, images)));
         break;
       case 'oci': {
         const dest = path.resolve(out.dest);
@@ -165,10 +183,12 @@ function outputName(out: OutputSpec, names: readonly string[]): string {
   }
 }
 
-async function push(store: Store, descriptor: Descriptor, names: string[], options: WriteOutputsOptions): Promise<OutputRecord[]> {
+async function push(store: Store, descriptor: Descriptor, names: string[], options: WriteOutputsOptions, images: readonly PlatformImage[]): Promise<OutputRecord[]> {
   const pushImage = options.pushImage;
   if (!pushImage) throw new OcibuildError('USAGE', 'pushing needs a registry client');
   if (names.length === 0) throw new OcibuildError('USAGE', 'nothing to push to: give the image a name with -t (or name= in --output)');
+  // The layers uploaded as they were written are committed now (the push finds them); once.
+  await options.layerUploads?.finish(images.flatMap((i) => i.layers));
   const records: OutputRecord[] = [];
   const now = options.now ?? Date.now;
   const emit = options.onProgress;

@@ -325,10 +325,22 @@ export class RegistryClient {
     options: TransportRequest,
     info: { what: string; url: string | URL; attempt: number; onWait?: (w: RegistryWait) => void },
   ): Promise<TransportResponse> {
-    const started = Date.now();
+    let started = Date.now();
     const base = { what: info.what, method: options.method, url: redactUrl(info.url), attempt: info.attempt };
     let ticks = 0;
+    // A body still going out is no wait for the registry (a layer streamed as it is written takes
+    // as long as the build): the wait counts from the last part sent, as the response timeout does.
+    let sent = false;
+    const onBodyProgress = () => {
+      sent = true;
+      started = Date.now();
+    };
     const timer = setInterval(() => {
+      if (sent) {
+        sent = false;
+        ticks = 0;
+        return;
+      }
       // The clock and the timers round differently (a 250 ms notice could read 249 ms): a notice
       // never says less than the waits it counts.
       ticks++;
@@ -336,7 +348,7 @@ export class RegistryClient {
     }, this.timeouts.noticeMs);
     timer.unref?.();
     try {
-      return await dispatcher.request(options);
+      return await dispatcher.request({ ...options, onBodyProgress });
     } catch (e) {
       const kind = timeoutKind(e);
       if (kind) {

@@ -58,6 +58,8 @@ export interface TransportRequest {
    * (raw-get.ts); over HTTPS the chunks are Node's.
    */
   direct?: (chunk: Buffer) => void;
+  /** Told each time a part of the request body went out (the wait for the answer starts again). */
+  onBodyProgress?: () => void;
 }
 
 /** The answer to a {@link TransportRequest}. */
@@ -309,11 +311,18 @@ export class HttpTransport {
       else if (typeof body === 'string' || Buffer.isBuffer(body)) r.end(body);
       else if (isStreamBody(body)) {
         body.on('error', (e) => r.destroy(e));
-        body.on('data', armResponse);
-        body.on('end', armResponse);
+        const sent = () => {
+          armResponse();
+          req.onBodyProgress?.();
+        };
+        body.on('data', sent);
+        body.on('end', sent);
         body.pipe(r);
       } else {
-        writeChunks(r, body, armResponse).then(
+        writeChunks(r, body, () => {
+          armResponse();
+          req.onBodyProgress?.();
+        }).then(
           () => r.end(),
           (e: Error) => r.destroy(e),
         );

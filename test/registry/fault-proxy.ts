@@ -38,6 +38,8 @@ export interface ProxyRequest {
   responseHeaders?: http.IncomingHttpHeaders;
   /** Request body bytes forwarded to the registry, and their SHA-256 (hex), once the request ended. */
   forwarded?: { bytes: number; sha256: string };
+  /** Request body bytes forwarded so far (grows while the body arrives). */
+  received: number;
   /** Times (ms since epoch) the request arrived and its response ended (forwarded requests only). */
   startedAt: number;
   endedAt?: number;
@@ -73,7 +75,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
 
   const server = http.createServer((req, res) => {
     const n = requests.length;
-    const entry: ProxyRequest = { n, method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, remotePort: req.socket.remotePort, startedAt: Date.now() };
+    const entry: ProxyRequest = { n, method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, remotePort: req.socket.remotePort, received: 0, startedAt: Date.now() };
     requests.push(entry);
     const fault = decide?.({ n, method: entry.method, url: entry.url, headers: req.headers });
     if (fault) entry.fault = fault;
@@ -143,6 +145,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const forward = (c: Buffer) => {
       hash.update(c);
       forwardedBytes += c.length;
+      entry.received = forwardedBytes;
       if (!upstream.write(c)) {
         req.pause();
         upstream.once('drain', () => req.resume());
@@ -178,13 +181,22 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
           setTimeout(() => req.socket.destroy(), 50 + settleMs);
         }
       });
-      req.on('end', () => upstream.end());
+      // Past the cut, the registry's side is never ended cleanly: a body that ended before the
+      // timer would reach the registry as a whole (shorter) request, answered, and the client
+      // could then reuse the socket the timer destroys (an unscripted reset of its next request).
+      req.on('end', () => {
+        if (seen < fault.bytes) upstream.end();
+      });
       return;
     }
     req.on('data', forward);
     req.on('end', () => {
       finishForward();
       upstream.end();
+    });
+    // A client that drops its request mid-body drops it at the registry too, as a direct connection would.
+    req.on('close', () => {
+      if (!req.complete) upstream.destroy();
     });
   });
   server.on('connection', (s) => {

@@ -196,6 +196,7 @@ async function runBuild(ctx: CommandContext, argv: BuildArgs, contextDir: string
       ...(store ? { store } : storeRoot !== undefined ? { storeRoot } : {}),
       pullImage: hooks.pullImage,
       pushImage: hooks.pushImage,
+      layerUploads: hooks.layerUploads,
       registryClient: hooks.client,
       ...(mode === 'quiet' ? {} : { onProgress: display.onProgress }),
       signal,

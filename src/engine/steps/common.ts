@@ -25,6 +25,16 @@ export async function writeLayerBlob(
   write: (out: Writable) => Promise<{ diffId: Layer['diffId']; digest: Layer['digest']; size: number; mediaType: string }>,
 ): Promise<Layer> {
   const writer = await ctx.store.createWriter();
+  // The pushed image's layers are followed as they are written (their upload starts now).
+  const follower = ctx.settings.layerFollower;
+  if (follower?.stages.has(ctx.stage.index)) {
+    try {
+      follower.follow(await writer.follow(), ctx.progress.vertex);
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+  }
   const id = `layer:${ctx.progress.vertex}`;
   const target = writer.stream;
   let bytes = 0;
