@@ -44,6 +44,8 @@ export interface ComposeOptions {
   storeRoot?: string;
   pullImage?: BuildOptions['pullImage'];
   pushImage?: BuildOptions['pushImage'];
+  /** Streams each pushed service's big layers to its registry while they are written (see {@link BuildOptions.layerUploads}). */
+  layerUploads?: BuildOptions['layerUploads'];
   registry?: BuildOptions['registry'];
   /** The process environment (wins over `.env`; default `process.env`). */
   env?: Record<string, string | undefined>;
@@ -109,7 +111,7 @@ function checkComposeOptions(options: unknown): asserts options is ComposeOption
   for (const k of ['push', 'keepGoing']) if (o[k] !== undefined && typeof o[k] !== 'boolean') throw bad(k, 'true or false');
   if (o.concurrency !== undefined && !(typeof o.concurrency === 'number' && Number.isInteger(o.concurrency) && o.concurrency >= 1)) throw bad('concurrency', 'a whole number >= 1');
   for (const k of ['run', 'env', 'registry']) if (o[k] !== undefined && (typeof o[k] !== 'object' || o[k] === null || Array.isArray(o[k]))) throw bad(k, 'an object');
-  for (const k of ['pullImage', 'pushImage', 'onProgress']) if (o[k] !== undefined && typeof o[k] !== 'function') throw bad(k, 'a function');
+  for (const k of ['pullImage', 'pushImage', 'layerUploads', 'onProgress']) if (o[k] !== undefined && typeof o[k] !== 'function') throw bad(k, 'a function');
 }
 
 /** Loads the project and maps each selected service's build keys onto {@link BuildOptions}. */
@@ -279,6 +281,7 @@ export async function buildComposePlan(plan: ComposePlan, options: ComposeOption
               store,
               ...(options.pullImage ? { pullImage: options.pullImage } : {}),
               ...(options.pushImage ? { pushImage: options.pushImage } : {}),
+              ...(options.layerUploads ? { layerUploads: options.layerUploads } : {}),
               ...(options.registry ? { registry: options.registry } : {}),
               signal: stop.signal,
               ...(sink ? { onProgress: (e) => sink({ ...e, ...('vertex' in e && e.vertex !== undefined ? { vertex: `${s.service}/${e.vertex}` } : {}), ...('name' in e && e.type === 'vertex.started' ? { name: `[${s.service}] ${e.name}` } : {}) }) } : {}),

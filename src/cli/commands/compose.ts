@@ -117,6 +117,7 @@ async function runCompose(ctx: CommandContext, argv: ComposeArgs): Promise<void>
         ...options,
         pullImage: hooks.pullImage,
         pushImage: hooks.pushImage,
+        layerUploads: hooks.layerUploads,
         ...(mode === 'quiet' ? {} : { onProgress: display.onProgress }),
         signal,
       }),
