@@ -9,7 +9,7 @@
  * in test/registry/layer-upload.test.ts.)
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { build, type BuildOptions, type ProgressEvent } from '../../src/build.js';
@@ -19,7 +19,7 @@ import type { Digest } from '../../src/oci/digest.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { runCli } from '../cli-io.js';
 import { startFaultProxy, type FaultProxy, type ProxyRequest } from '../registry/fault-proxy.js';
-import { startRegistry, type TestRegistry } from '../registry/harness.js';
+import { openUploadSessions, startRegistry, type TestRegistry } from '../registry/harness.js';
 
 const MiB = 1024 * 1024;
 
@@ -58,15 +58,7 @@ async function freshStore(): Promise<Store> {
   return Store.open(path.join(tmp, `store-${n++}`));
 }
 
-/** Sessions distribution keeps open for `repo` (an `_uploads/<id>` with its `startedat`). */
-async function openSessions(repo: string): Promise<string[]> {
-  const dir = path.join(registry.storage, 'docker/registry/v2/repositories', repo, '_uploads');
-  const open: string[] = [];
-  for (const id of await readdir(dir).catch(() => [] as string[])) {
-    if (await stat(path.join(dir, id, 'startedat')).then(() => true, () => false)) open.push(id);
-  }
-  return open;
-}
+const openSessions = (repo: string): Promise<string[]> => openUploadSessions(registry, repo);
 
 /** Whether `repo` has the blob committed (distribution's `_layers` link; the blob store itself is shared by every repository). */
 async function committed(repo: string, digest: Digest): Promise<boolean> {

@@ -6,7 +6,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createSign, randomUUID, X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -297,4 +297,17 @@ export async function skopeoRawManifest(registry: TestRegistry, ref: string): Pr
     maxBuffer: 16 * 1024 * 1024,
   });
   return stdout;
+}
+
+/**
+ * Upload sessions the registry keeps open for `repo`: distribution's `_uploads/<id>` with its
+ * `startedat` (a cancelled session leaves at most a hash state behind, and answers 404).
+ */
+export async function openUploadSessions(registry: Pick<TestRegistry, 'storage'>, repo: string): Promise<string[]> {
+  const dir = path.join(registry.storage, 'docker/registry/v2/repositories', repo, '_uploads');
+  const open: string[] = [];
+  for (const id of await readdir(dir).catch(() => [] as string[])) {
+    if (await stat(path.join(dir, id, 'startedat')).then(() => true, () => false)) open.push(id);
+  }
+  return open;
 }

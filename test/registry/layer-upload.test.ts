@@ -24,7 +24,7 @@ import { LayerUploads } from '../../src/push/layer-upload.js';
 import { pushImage } from '../../src/push/push.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { startFaultProxy, type FaultProxy, type ProxyRequest } from './fault-proxy.js';
-import { startRegistry, type TestRegistry } from './harness.js';
+import { openUploadSessions, startRegistry, type TestRegistry } from './harness.js';
 
 const MiB = 1024 * 1024;
 
@@ -64,18 +64,7 @@ function write(w: BlobWriter, b: Buffer): Promise<void> {
   return new Promise((resolve, reject) => w.stream.write(b, (e) => (e ? reject(e) : resolve())));
 }
 
-/**
- * Upload sessions the registry keeps open for `repo`: distribution's `_uploads/<id>` with its
- * `startedat` (a cancelled session leaves at most a hash state behind, and answers 404).
- */
-async function openSessions(repo: string): Promise<string[]> {
-  const dir = path.join(registry.storage, 'docker/registry/v2/repositories', repo, '_uploads');
-  const open: string[] = [];
-  for (const id of await readdir(dir).catch(() => [] as string[])) {
-    if (await stat(path.join(dir, id, 'startedat')).then(() => true, () => false)) open.push(id);
-  }
-  return open;
-}
+const openSessions = (repo: string): Promise<string[]> => openUploadSessions(registry, repo);
 
 /** The registry's answer to `GET` of the upload sessions `repo`'s requests since `from` named (404: gone). */
 async function sessionStatuses(from: number, repo: string): Promise<number[]> {
