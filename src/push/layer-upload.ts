@@ -26,9 +26,9 @@ import type { ProgressEvent, ProgressSink } from '../engine/progress.js';
 import type { Digest } from '../oci/digest.js';
 import type { BlobInfo, Descriptor, GrowingBlob } from '../oci/types.js';
 import { referenceName, type ImageReference } from '../oci/reference.js';
-import type { RepositoryScope } from '../registry/auth.js';
 import { getHeader, type RegistryClient } from '../registry/client.js';
 import type { ChunkBody } from '../registry/transport.js';
+import { checkCommitted, headBlob, pushScopes, withDigestParam } from './push.js';
 
 /**
  * Layers smaller than this (compressed) are left to the push: below it, the
@@ -88,8 +88,6 @@ interface Upload {
 
 /** How long a cancel waits for the streams it ended to be answered before it cuts them. */
 const CANCEL_WAIT_MS = 5000;
-
-const pushScopes = (ref: ImageReference): RepositoryScope[] => [{ repository: ref.path, actions: ['pull', 'push'] }];
 
 /** A registry's error in words for the progress log (its status and codes are in the message). */
 function why(e: unknown): string {
@@ -160,7 +158,7 @@ export class LayerUploads {
       await this.stream(u);
       // Whether the registry has the layer already is asked now, while the build goes on.
       const layer = await u.blob.committed.catch(() => undefined);
-      if (layer && layer.digest === u.sent?.digest && !this.cancelled) u.exists = await this.exists(layer.digest);
+      if (layer && layer.digest === u.sent?.digest && !this.cancelled) u.exists = await headBlob(this.client, this.options.reference, layer);
     } catch (e) {
       u.error = e;
     }
@@ -282,7 +280,7 @@ export class LayerUploads {
       else if (done.has(layer.digest)) reason = 'another upload of this build sent the same layer';
       if (reason === undefined) {
         try {
-          if (u.exists ?? (await this.exists(layer!.digest))) reason = 'the registry has the layer already';
+          if (u.exists ?? (await headBlob(this.client, this.options.reference, layer!))) reason = 'the registry has the layer already';
           else {
             await this.commit(u, layer!.digest);
             done.add(layer!.digest);
@@ -320,26 +318,11 @@ export class LayerUploads {
     );
   }
 
-  private async exists(digest: Digest): Promise<boolean> {
-    const res = await this.client.request({
-      registry: this.options.reference.domain,
-      method: 'HEAD',
-      path: `/v2/${this.options.reference.path}/blobs/${digest}`,
-      scopes: pushScopes(this.options.reference),
-      accept: [404],
-      what: `check blob ${digest} in ${this.name}`,
-    });
-    await res.body.dump();
-    return res.status !== 404;
-  }
-
   private async commit(u: Upload, digest: Digest): Promise<void> {
-    const url = new URL(u.session!);
-    url.searchParams.set('digest', digest);
     const res = await this.client.request({
       registry: this.options.reference.domain,
       method: 'PUT',
-      path: url.toString(),
+      path: withDigestParam(u.session!, digest).toString(),
       headers: { 'content-length': '0' },
       body: '',
       scopes: pushScopes(this.options.reference),
@@ -347,9 +330,7 @@ export class LayerUploads {
       retry: false,
     });
     await res.body.dump();
-    const claimed = getHeader(res, 'docker-content-digest');
-    if (res.status !== 201 && res.status !== 204) throw new OcibuildError('REGISTRY_ERROR', `commit blob ${digest} to ${this.name}: unexpected HTTP ${res.status}`);
-    if (claimed && claimed !== digest) throw new OcibuildError('DIGEST_MISMATCH', `commit blob ${digest} to ${this.name}: the registry stored ${claimed}`);
+    checkCommitted(res.status, getHeader(res, 'docker-content-digest'), { digest });
   }
 
   /** `DELETE` the session (one try: a registry that keeps it purges it later) and say why. */

@@ -121,7 +121,8 @@ function waitHook(w: Work, d: Descriptor): (wait: RegistryWait) => void {
   return (wait) => w.options.onProgress?.({ digest: d.digest, kind: 'blob', phase: 'waiting', bytes: 0, total: d.size, wait });
 }
 
-function pushScopes(ref: ImageReference, from: string[] = []): RepositoryScope[] {
+/** The scopes a push to `ref` asks for: push there, and pull from the repositories blobs are mounted from. */
+export function pushScopes(ref: ImageReference, from: string[] = []): RepositoryScope[] {
   return [{ repository: ref.path, actions: ['pull', 'push'] }, ...from.map((r) => ({ repository: r, actions: ['pull'] as Array<'pull'> }))];
 }
 
@@ -188,15 +189,23 @@ function mountCandidates(w: Work, d: Descriptor): string[] {
 }
 
 async function blobExists(w: Work, d: Descriptor): Promise<boolean> {
-  const res = await w.client.request({
-    registry: w.ref.domain,
+  return headBlob(w.client, w.ref, d, { signal: w.options.signal, onWait: waitHook(w, d) });
+}
+
+/**
+ * True when the repository of `ref` has blob `d` (`HEAD`, as a push asks it); a blob there with
+ * another length than `d.size` is SIZE_MISMATCH.
+ */
+export async function headBlob(client: RegistryClient, ref: ImageReference, d: { digest: Digest; size: number }, options: { signal?: AbortSignal | undefined; onWait?: (wait: RegistryWait) => void } = {}): Promise<boolean> {
+  const res = await client.request({
+    registry: ref.domain,
     method: 'HEAD',
-    path: `/v2/${w.ref.path}/blobs/${d.digest}`,
-    scopes: pushScopes(w.ref),
+    path: `/v2/${ref.path}/blobs/${d.digest}`,
+    scopes: pushScopes(ref),
     accept: [404],
-    what: `check blob ${d.digest} in ${referenceName(w.ref)}`,
-    signal: w.options.signal,
-    onWait: waitHook(w, d),
+    what: `check blob ${d.digest} in ${referenceName(ref)}`,
+    ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.onWait ? { onWait: options.onWait } : {}),
   });
   await res.body.dump();
   if (res.status === 404) return false;
@@ -310,7 +319,8 @@ class SequentialChunks {
   }
 }
 
-function withDigestParam(url: URL, digest: Digest): URL {
+/** `url` with `?digest=` set: the request that commits an upload session. */
+export function withDigestParam(url: URL, digest: Digest): URL {
   const u = new URL(url);
   u.searchParams.set('digest', digest);
   return u;
@@ -370,7 +380,8 @@ async function uploadMonolithic(w: Work, d: Descriptor, session: { url: URL }): 
  * registry confirmed the blob by digest (201 with `Docker-Content-Digest`
  * equal to it), so no HEAD needs to confirm it again.
  */
-function checkCommitted(status: number, claimed: string | undefined, d: Descriptor): boolean {
+/** The answer to an upload's commit: 201/204 and, when the registry says one, the same digest; true when it confirmed it. */
+export function checkCommitted(status: number, claimed: string | undefined, d: { digest: Digest }): boolean {
   if (status !== 201 && status !== 204) throw new OcibuildError('REGISTRY_ERROR', `upload of ${d.digest}: unexpected HTTP ${status}`);
   if (claimed && claimed !== d.digest) {
     throw new OcibuildError('DIGEST_MISMATCH', `upload of ${d.digest}: registry stored ${claimed}`);
