@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { Digest } from '../oci/digest.js';
-import { isDigest, SHA256_BYTES, sha256FromBytes, writeSha256Bytes } from '../oci/digest.js';
+import { isDigest, Sha256Slots } from '../oci/digest.js';
 import { hasEscapedBytes } from '../fs-names.js';
 import { statIdentity } from '../stat-identity.js';
 
@@ -43,8 +43,8 @@ export class StatCache {
   private readonly entries = new Map<string, string | number>();
   /** Stat keys of the records set since loading, by slot... */
   private readonly setKeys: string[] = [];
-  /** ...and their digests, 32 bytes per slot. */
-  private setDigests = Buffer.alloc(0);
+  /** ...and their digests. */
+  private readonly setDigests = new Sha256Slots();
   private dirty = false;
 
   private constructor(private readonly file: string) {}
@@ -69,7 +69,7 @@ export class StatCache {
   get(file: string, key: string | undefined): Digest | undefined {
     if (key === undefined) return undefined;
     const v = this.entries.get(file);
-    if (typeof v === 'number') return this.setKeys[v] === key ? sha256FromBytes(this.setDigests, v * SHA256_BYTES) : undefined;
+    if (typeof v === 'number') return this.setKeys[v] === key ? this.setDigests.get(v) : undefined;
     if (v === undefined || v.length !== key.length + 65 || v.charCodeAt(key.length) !== 0x20 || !v.startsWith(key)) return undefined;
     const d = `sha256:${v.slice(key.length + 1)}`;
     return isDigest(d) ? d : undefined;
@@ -84,22 +84,15 @@ export class StatCache {
     if (this.entries.size >= MAX_ENTRIES && e === undefined) return;
     // A record set again (the file changed during the build) takes its old slot.
     const slot = typeof e === 'number' ? e : this.setKeys.length;
-    if (slot === this.setKeys.length) {
-      this.setKeys.push(key);
-      if (this.setDigests.length < this.setKeys.length * SHA256_BYTES) {
-        const grown = Buffer.alloc(Math.max(64 * SHA256_BYTES, this.setDigests.length * 2));
-        this.setDigests.copy(grown);
-        this.setDigests = grown;
-      }
-    } else this.setKeys[slot] = key;
-    writeSha256Bytes(digest, this.setDigests, slot * SHA256_BYTES);
+    this.setKeys[slot] = key;
+    this.setDigests.set(slot, digest);
     this.entries.set(file, slot);
     this.dirty = true;
   }
 
   /** The record of `file` as the file keeps it (`key SP hex`). */
   private record(v: string | number): string {
-    return typeof v === 'string' ? v : `${this.setKeys[v]} ${this.setDigests.toString('hex', v * SHA256_BYTES, (v + 1) * SHA256_BYTES)}`;
+    return typeof v === 'string' ? v : `${this.setKeys[v]} ${this.setDigests.hex(v)}`;
   }
 
   /** The files the cache knows, in no particular order. */

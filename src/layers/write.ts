@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { OcibuildError } from '../errors.js';
-import { SHA256_BYTES, sha256FromBytes, type Digest } from '../oci/digest.js';
+import { Sha256Slots, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import { GZIP_DEFAULT_LEVEL } from '../oci/compression.js';
 import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
@@ -469,13 +469,13 @@ class OutWriter {
 
 // ------------------------------------------------------------------ writing
 
-/** {@link FileDigests}: path → slot, and the digests 32 bytes a slot in one buffer. */
+/** {@link FileDigests}: path → slot, and the digests by slot. */
 class FileDigestTable implements FileDigests {
   private readonly slots = new Map<string, number>();
-  private bytes: Buffer;
+  private readonly digests: Sha256Slots;
 
   constructor(expected: number) {
-    this.bytes = Buffer.allocUnsafe(Math.max(1, expected) * SHA256_BYTES);
+    this.digests = new Sha256Slots(expected);
   }
 
   get size(): number {
@@ -488,7 +488,7 @@ class FileDigestTable implements FileDigests {
 
   get(path: string): Digest | undefined {
     const slot = this.slots.get(path);
-    return slot === undefined ? undefined : sha256FromBytes(this.bytes, slot * SHA256_BYTES);
+    return slot === undefined ? undefined : this.digests.get(slot);
   }
 
   /** Records the digest `hash` ends with (a file read again keeps its slot and takes the new digest). */
@@ -496,14 +496,9 @@ class FileDigestTable implements FileDigests {
     let slot = this.slots.get(path);
     if (slot === undefined) {
       slot = this.slots.size;
-      if ((slot + 1) * SHA256_BYTES > this.bytes.length) {
-        const grown = Buffer.allocUnsafe(this.bytes.length * 2);
-        this.bytes.copy(grown);
-        this.bytes = grown;
-      }
       this.slots.set(path, slot);
     }
-    hash.digest().copy(this.bytes, slot * SHA256_BYTES);
+    this.digests.set(slot, hash.digest());
   }
 }
 

@@ -27,21 +27,46 @@ export function digestHex(d: Digest): string {
 }
 
 /** Byte length of a SHA-256 digest. */
-export const SHA256_BYTES = 32;
+const SHA256_BYTES = 32;
 
 /**
- * The SHA-256 digest whose 32 bytes are at `offset` of `bytes`: many digests
- * can be kept in one buffer, 32 bytes each, instead of a 71-character string
- * each (issue 8: memory per context file).
+ * SHA-256 digests by slot (0, 1, 2, ...), 32 bytes each in one buffer that
+ * doubles as slots are added, instead of a 71-character string each (issue 8:
+ * memory per context file: the layer writer's file digests, the stat cache's
+ * records set during a build).
  */
-export function sha256FromBytes(bytes: Buffer, offset: number): Digest {
-  return `sha256:${bytes.toString('hex', offset, offset + SHA256_BYTES)}` as Digest;
-}
+export class Sha256Slots {
+  private bytes: Buffer;
 
-/** Writes the 32 bytes of a SHA-256 digest into `bytes` at `offset` (the inverse of {@link sha256FromBytes}). */
-export function writeSha256Bytes(d: Digest, bytes: Buffer, offset: number): void {
-  if (!d.startsWith('sha256:') || !isDigest(d)) throw new Error(`assert: not a SHA-256 digest: ${d}`);
-  bytes.write(d.slice(7), offset, SHA256_BYTES, 'hex');
+  constructor(expected = 64) {
+    this.bytes = Buffer.allocUnsafe(Math.max(1, expected) * SHA256_BYTES);
+  }
+
+  /** Sets `slot` to `d`: a `sha256:` digest, or its 32 bytes (a Hash's `digest()`). */
+  set(slot: number, d: Digest | Buffer): void {
+    if ((slot + 1) * SHA256_BYTES > this.bytes.length) {
+      const grown = Buffer.allocUnsafe(Math.max((slot + 1) * SHA256_BYTES, this.bytes.length * 2));
+      this.bytes.copy(grown);
+      this.bytes = grown;
+    }
+    if (typeof d !== 'string') {
+      if (d.length !== SHA256_BYTES) throw new Error(`assert: a SHA-256 digest is ${SHA256_BYTES} bytes, got ${d.length}`);
+      d.copy(this.bytes, slot * SHA256_BYTES);
+    } else {
+      if (!d.startsWith('sha256:') || !isDigest(d)) throw new Error(`assert: not a SHA-256 digest: ${d}`);
+      this.bytes.write(d.slice(7), slot * SHA256_BYTES, SHA256_BYTES, 'hex');
+    }
+  }
+
+  /** The digest in `slot` (a slot never set holds no meaning). */
+  get(slot: number): Digest {
+    return `sha256:${this.hex(slot)}` as Digest;
+  }
+
+  /** The hex part of the digest in `slot`. */
+  hex(slot: number): string {
+    return this.bytes.toString('hex', slot * SHA256_BYTES, (slot + 1) * SHA256_BYTES);
+  }
 }
 
 /** The algorithm part of a digest. */
