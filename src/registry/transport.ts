@@ -307,22 +307,20 @@ export class HttpTransport {
         });
         resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body: out });
       });
+      // A part of the body went out: the response's wait starts again, and the caller is told.
+      const sent = () => {
+        armResponse();
+        req.onBodyProgress?.();
+      };
       if (body === undefined || body === null) r.end();
       else if (typeof body === 'string' || Buffer.isBuffer(body)) r.end(body);
       else if (isStreamBody(body)) {
         body.on('error', (e) => r.destroy(e));
-        const sent = () => {
-          armResponse();
-          req.onBodyProgress?.();
-        };
         body.on('data', sent);
         body.on('end', sent);
         body.pipe(r);
       } else {
-        writeChunks(r, body, () => {
-          armResponse();
-          req.onBodyProgress?.();
-        }).then(
+        writeChunks(r, body, sent).then(
           () => r.end(),
           (e: Error) => r.destroy(e),
         );
