@@ -1,4 +1,5 @@
 import { OcibuildError } from '../errors.js';
+import { compareFsNames } from '../fs-names.js';
 import type { Digest } from '../oci/digest.js';
 import type { ImageSummary, PruneResult, Store } from './store.js';
 import { parseDuration, parseSize } from './units.js';
@@ -6,9 +7,8 @@ import { parseDuration, parseSize } from './units.js';
 /** `ocibuild images`: the tagged images, newest first (then by name). */
 export async function listImages(store: Store): Promise<ImageSummary[]> {
   const images = await store.listImages();
-  // Code-unit order, as the store's index (src/cache/tags.ts): the same in every locale.
-  const order = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
-  return images.sort((a, b) => order(b.created ?? '', a.created ?? '') || order(a.name, b.name));
+  // Byte order, as the store's index (src/cache/tags.ts): the same in every locale.
+  return images.sort((a, b) => compareFsNames(b.created ?? '', a.created ?? '') || compareFsNames(a.name, b.name));
 }
 
 /** Options of removeImages. */

@@ -390,10 +390,10 @@ describe('Store tags', () => {
     expect((await store.listTags()).map((x) => x.name)).toEqual(['localhost:5000/team/app:v1']);
   });
 
-  it('keeps the index in code-unit order of the names, whatever the locale (no collator)', async () => {
+  it('keeps the index in byte order of the names, whatever the locale (no collator)', async () => {
     const store = await Store.open(tmp);
     const a = await putImage(store, 'a');
-    // A locale's collation puts `app:a` first; code units put `B` (66) before `a` (97).
+    // A locale's collation puts `app:a` first; bytes put `B` (66) before `a` (97).
     for (const n of ['app:a', 'app:B', 'app:_', 'app:9']) await store.tag(n, a.manifest);
     const idx = JSON.parse(await fs.readFile(path.join(store.root, 'index.json'), 'utf8'));
     expect(idx.manifests.map((d: { annotations: Record<string, string> }) => d.annotations['org.opencontainers.image.ref.name'])).toEqual(['app:9', 'app:B', 'app:_', 'app:a']);

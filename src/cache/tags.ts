@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { OcibuildError, isOcibuildError } from '../errors.js';
+import { compareFsNames } from '../fs-names.js';
 import { isDigest, parseDigest, type Digest } from '../oci/digest.js';
 import { isIndexMediaType, isManifestMediaType } from '../oci/media-types.js';
 import type { Descriptor, Platform } from '../oci/types.js';
@@ -174,12 +175,8 @@ export class Tags {
     await this.updateIndex((idx) => {
       idx.manifests = idx.manifests.filter((d) => Tags.tagOf(d)?.fullName !== fullName);
       idx.manifests.push(entry);
-      // Code-unit order: the same on every machine (localeCompare follows the locale, and its first call loads ICU's collator: ~30 ms per tagging build).
-      idx.manifests.sort((a, b) => {
-        const x = Tags.tagOf(a)?.fullName ?? '';
-        const y = Tags.tagOf(b)?.fullName ?? '';
-        return x < y ? -1 : x > y ? 1 : 0;
-      });
+      // Byte order: the same on every machine (localeCompare follows the locale, and its first call loads ICU's collator: ~30 ms per tagging build).
+      idx.manifests.sort((a, b) => compareFsNames(Tags.tagOf(a)?.fullName ?? '', Tags.tagOf(b)?.fullName ?? ''));
     });
     return { name, fullName, descriptor: entry };
   }
