@@ -42,6 +42,20 @@ for (const f of readdirSync(dist)) {
 }
 
 const bundles = ENTRIES.map((entry) => path.join(dist, outOf(entry)));
+
+/** What every bundle here is: one CommonJS file for Node 20 beside main.js. */
+const COMMON = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  // CommonJS has no import.meta: the four uses (package.json, the help snapshot, require of
+  // nearley and moo) resolve from dist/cli/, where the bundle sits beside main.js.
+  define: { 'import.meta.url': '__ocibuildImportMetaUrl' },
+  banner: { js: "var __ocibuildImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+  legalComments: 'none',
+};
 const fail = (why) => {
   for (const bundle of [...bundles, path.join(dist, outOf('entry'))]) for (const f of [bundle, `${bundle}.map`, `${bundle}.cache`]) rmSync(f, { force: true });
   console.error(`bundle: ${why}; the CLI runs unbundled`);
@@ -57,37 +71,16 @@ for (const entry of ENTRIES) {
 // CommonJS file for it to require, named like the bundles. Its import() of main.js stays one.
 const entryBundle = path.join(dist, outOf('entry'));
 {
-  const result = await build({
-    entryPoints: [path.join(dist, 'entry.js')],
-    outfile: entryBundle,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    define: { 'import.meta.url': '__ocibuildImportMetaUrl' },
-    banner: { js: "var __ocibuildImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-    logLevel: 'warning',
-    legalComments: 'none',
-  });
-  if (result.errors.length > 0 || result.warnings.length > 0) {
-    rmSync(entryBundle, { force: true });
-    fail('esbuild reported problems in entry');
-  }
+  const result = await build({ ...COMMON, entryPoints: [path.join(dist, 'entry.js')], outfile: entryBundle });
+  if (result.errors.length > 0 || result.warnings.length > 0) fail('esbuild reported problems in entry');
 }
 
 function bundleOne(entry) {
   return build({
+    ...COMMON,
     entryPoints: [path.join(dist, `${entry}.js`)],
     outfile: path.join(dist, outOf(entry)),
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
     external: ['undici'],
-    // CommonJS has no import.meta: the four uses (package.json, the help snapshot, require of
-    // nearley and moo) resolve from dist/cli/, where the bundle sits beside main.js.
-    define: { 'import.meta.url': '__ocibuildImportMetaUrl' },
-    banner: { js: "var __ocibuildImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
     // import('undici') as a require (a vm.Script has no ES module loader).
     supported: { 'dynamic-import': false },
     // Whitespace and syntax only (names kept, so messages and stack frames still read).
@@ -115,8 +108,6 @@ function bundleOne(entry) {
         },
       },
     ],
-    logLevel: 'warning',
-    legalComments: 'none',
   });
 }
 
