@@ -46,6 +46,7 @@ export function ignoreViewFromPatterns(patterns: readonly (string | IgnorePatter
       return { file: fileName, line: r.excludedBy?.line ?? 0, pattern: r.excludedBy ? goTrimSpace(r.excludedBy.source) : '' };
     },
     mayReinclude: (dirRel: string) => mayReinclude(pm, dirRel),
+    excludesNothing: pm.patterns.length === 0,
   };
 }
 

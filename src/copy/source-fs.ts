@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import { decodeFsName, fsPath } from '../fs-names.js';
+import { F, identityOfFields, lstatFields } from '../lstat-fields.js';
 import { statIdentity } from '../stat-identity.js';
 import type { LayerEntrySource } from '../layers/types.js';
 import type { IgnoreHit, SourceFs, SourceStat, SourceType } from './types.js';
@@ -19,6 +20,8 @@ export interface IgnoreView {
    * re-include something below it, so the walk must still look inside.
    */
   mayReinclude(dirRel: string): boolean;
+  /** True when it excludes nothing (no pattern): a directory's names need no check. */
+  readonly excludesNothing?: boolean;
 }
 
 /** Options of {@link directorySourceFs}. */
@@ -68,6 +71,68 @@ function readError(description: string, rel: string, e: unknown): OcibuildError 
   return new OcibuildError('CONTEXT_NOT_FOUND', `cannot read ${JSON.stringify(rel || '.')} in ${description}: ${code}`, { cause: e, details: { path: rel } });
 }
 
+/** What the planner reads of one lstat, before the source's options apply. */
+interface DiskStat {
+  type: SourceType;
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Whole seconds, rounded down. */
+  mtime: number;
+  size: number;
+  /** `dev:ino` of a file with more than one link. */
+  linkKey?: string;
+  /** A file's stat identity (src/stat-identity.ts). */
+  identity?: string;
+  devmajor?: number;
+  devminor?: number;
+}
+
+const S_IFMT = 0o170000;
+const TYPE_OF_FORMAT: ReadonlyMap<number, SourceType> = new Map([
+  [0o100000, 'file'],
+  [0o040000, 'directory'],
+  [0o120000, 'symlink'],
+  [0o010000, 'fifo'],
+  [0o020000, 'char'],
+  [0o060000, 'block'],
+]);
+
+/** The lstat of `p` (undefined when missing; throws as fs.lstatSync does). */
+function diskStat(p: string | Buffer): DiskStat | undefined {
+  const f = lstatFields(p);
+  if (f === undefined) return undefined;
+  const mode = f[F.mode]!;
+  const type = TYPE_OF_FORMAT.get(mode & S_IFMT) ?? 'socket';
+  if (type === 'char' || type === 'block') return bigintDiskStat(p);
+  const out: DiskStat = { type, mode, uid: f[F.uid]!, gid: f[F.gid]!, mtime: f[F.mtimeSec]!, size: type === 'file' ? f[F.size]! : 0 };
+  if (type === 'file') {
+    const identity = identityOfFields(f);
+    if (identity === undefined) return bigintDiskStat(p); // a device or inode number past 2^53
+    out.identity = identity;
+    if (f[F.nlink]! > 1) out.linkKey = identity.slice(0, identity.indexOf(':', identity.indexOf(':') + 1));
+  }
+  return out;
+}
+
+/** {@link diskStat} through BigIntStats: device numbers, and fields past 2^53. */
+function bigintDiskStat(p: string | Buffer): DiskStat | undefined {
+  const st = fs.lstatSync(p, { bigint: true, throwIfNoEntry: false });
+  if (!st) return undefined;
+  const type = typeOf(st);
+  const out: DiskStat = { type, mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), mtime: floorSeconds(st.mtimeNs), size: type === 'file' ? Number(st.size) : 0 };
+  if (type === 'file') {
+    if (st.nlink > 1n) out.linkKey = `${st.dev}:${st.ino}`;
+    out.identity = statIdentity(st);
+  }
+  if (type === 'char' || type === 'block') {
+    const rdev = st.rdev;
+    out.devmajor = Number((rdev >> 8n) & 0xfffn) | Number((rdev >> 32n) & ~0xfffn);
+    out.devminor = Number(rdev & 0xffn) | Number((rdev >> 12n) & ~0xffn);
+  }
+  return out;
+}
+
 /**
  * A directory on disk as a copy source. With `ignore`, excluded paths are not
  * part of the source (as BuildKit never transfers them) and `excludedBy`
@@ -97,23 +162,25 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
     lstatSync(rel: string): SourceStat | undefined {
       // A synchronous lstat: on a warm cache it costs about a tenth of a
       // promise round trip through the thread pool, and planning a context
-      // of 20,000 files is dominated by these calls.
-      // A bigint lstat: the file's stat identity (nanosecond times) comes from this one call.
-      let st: fs.BigIntStats | undefined;
+      // of 20,000 files is dominated by these calls. Its fields as numbers
+      // (src/lstat-fields.ts: no BigIntStats and Dates per file), the stat
+      // identity (nanosecond times) from this one call.
+      const p = fsPath(onDisk(rel));
+      let disk: DiskStat | undefined;
       try {
-        st = fs.lstatSync(fsPath(onDisk(rel)), { bigint: true, throwIfNoEntry: false });
+        disk = diskStat(p);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOTDIR') return undefined;
         throw readError(description, rel, e);
       }
-      if (!st) return undefined;
-      const type = typeOf(st);
+      if (!disk) return undefined;
+      const type = disk.type;
       if (rel !== '' && skip?.(rel)) return undefined;
       const hit = rel !== '' ? ignore?.excludedBy(rel) : undefined;
       if (hit && !(type === 'directory' && ignore!.mayReinclude(rel))) return undefined;
       const meta = options.metadata?.(rel);
-      const diskMode = Number(st.mode);
+      const diskMode = disk.mode;
       let mode = meta?.mode ?? diskMode & 0o7777;
       if (options.modes === 'git') {
         if (type === 'directory') mode = 0o755;
@@ -123,20 +190,19 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       const out: SourceStat = {
         type,
         mode,
-        uid: own ? 0 : meta?.uid ?? Number(st.uid),
-        gid: own ? 0 : meta?.gid ?? Number(st.gid),
-        mtime: options.mtime ?? floorSeconds(st.mtimeNs),
-        size: type === 'file' ? Number(st.size) : 0,
+        uid: own ? 0 : meta?.uid ?? disk.uid,
+        gid: own ? 0 : meta?.gid ?? disk.gid,
+        mtime: options.mtime ?? disk.mtime,
+        size: type === 'file' ? disk.size : 0,
       };
       if (hit) out.pending = true;
       if (type === 'file') {
-        if (st.nlink > 1n) out.linkKey = `${st.dev}:${st.ino}`;
-        out.identity = statIdentity(st);
+        if (disk.linkKey !== undefined) out.linkKey = disk.linkKey;
+        out.identity = disk.identity;
       }
-      if (type === 'char' || type === 'block') {
-        const rdev = st.rdev;
-        out.devmajor = Number((rdev >> 8n) & 0xfffn) | Number((rdev >> 32n) & ~0xfffn);
-        out.devminor = Number(rdev & 0xffn) | Number((rdev >> 12n) & ~0xffn);
+      if (disk.devmajor !== undefined) {
+        out.devmajor = disk.devmajor;
+        out.devminor = disk.devminor;
       }
       return out;
     },
@@ -156,6 +222,12 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       let dirs: boolean[];
       try {
         const dir = fsPath(onDisk(rel));
+        if (!skip && (!ignore || ignore.excludesNothing)) {
+          // Nothing to hide: the names alone (a Dirent per entry only tells hidden() a directory).
+          names = fs.readdirSync(dir);
+          if (names.some((n) => n.includes('\uFFFD'))) names = (fs.readdirSync(dir, { encoding: 'buffer' }) as Buffer[]).map((n) => decodeFsName(n));
+          return names;
+        }
         const dirents = fs.readdirSync(dir, { withFileTypes: true });
         if (dirents.some((d) => d.name.includes('\uFFFD'))) {
           const raw = fs.readdirSync(dir, { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent<Buffer>[];
