@@ -27,7 +27,12 @@ export interface CopyMemo {
   /** The step's cache key. */
   key: string;
   /** The planner's questions, and a digest of them with their answers. */
-  observations: { questions: string[]; digest: string };
+  observations: { questions: readonly string[]; digest: string };
+}
+
+/** A memo as read back: its questions left in one text, each ended by a NUL (src/copy/observed.ts). */
+export interface ReadCopyMemo extends Omit<CopyMemo, 'observations'> {
+  observations: { packed: string; digest: string };
 }
 
 /** A slot name from its parts (context, Dockerfile, stage and step, platform). */
@@ -40,7 +45,7 @@ function slotPath(store: Store, slot: string): string {
 }
 
 /** The memo in `slot` when it was recorded under `memoKey`, else undefined. */
-export async function readCopyMemo(store: Store, slot: string, memoKey: string): Promise<CopyMemo | undefined> {
+export async function readCopyMemo(store: Store, slot: string, memoKey: string): Promise<ReadCopyMemo | undefined> {
   let text: string;
   try {
     text = await fs.promises.readFile(slotPath(store, slot), 'utf8');
@@ -48,11 +53,18 @@ export async function readCopyMemo(store: Store, slot: string, memoKey: string):
     return undefined;
   }
   if (!text.startsWith(HEADER)) return undefined;
-  const fields = text.slice(HEADER.length).split('\0');
-  // memoKey, key, digest, questions..., and the empty field after the last NUL.
+  // memoKey, key, digest, then the questions, each ended by a NUL (so the text ends with one).
+  const fields: string[] = [];
+  let at = HEADER.length;
+  for (let i = 0; i < 3; i++) {
+    const end = text.indexOf('\0', at);
+    if (end < 0) return undefined;
+    fields.push(text.slice(at, end));
+    at = end + 1;
+  }
   const hex = /^[0-9a-f]{64}$/;
-  if (fields.length < 4 || fields.pop() !== '' || fields[0] !== memoKey || !hex.test(fields[1]!) || !hex.test(fields[2]!)) return undefined;
-  return { memoKey, key: fields[1]!, observations: { digest: fields[2]!, questions: fields.slice(3) } };
+  if (at >= text.length || !text.endsWith('\0') || fields[0] !== memoKey || !hex.test(fields[1]!) || !hex.test(fields[2]!)) return undefined;
+  return { memoKey, key: fields[1]!, observations: { digest: fields[2]!, packed: text.slice(at) } };
 }
 
 /** Writes `memo` to `slot` (atomically), and keeps at most MAX_SLOTS slots. */
