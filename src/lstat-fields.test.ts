@@ -102,12 +102,13 @@ describe('lstatFields: lstat as numbers, the same as BigIntStats', () => {
 
 describe('the copy source answers the same whichever way lstat goes', () => {
   // Every answer the copy planner can get from a source over the tree (a walk of lstat and
-  // readdir, as statAnswer keeps them), in a process of its own: with the binding, and with
-  // OCIBUILD_PUBLIC_LSTAT=1.
+  // readdir), in a process of its own: with the binding, and with OCIBUILD_PUBLIC_LSTAT=1. Each
+  // lstat answer also as the copy memo's row, made straight from the lstat (lstatRowSync) and
+  // from the SourceStat (rowOfStat): the two must be the same bytes.
   const script = (options: string) => `
     const { contextSourceFs, directorySourceFs } = await import(${JSON.stringify(path.join(repo, 'dist/copy/source-fs.js'))});
     const { ignoreViewFromPatterns } = await import(${JSON.stringify(path.join(repo, 'dist/copy/ignore.js'))});
-    const { statAnswer } = await import(${JSON.stringify(path.join(repo, 'dist/copy/observed.js'))});
+    const { rowOfStat, ROW_LENGTH } = await import(${JSON.stringify(path.join(repo, 'dist/copy/answer-row.js'))});
     const { lstatFieldsVia } = await import(${JSON.stringify(path.join(repo, 'dist/lstat-fields.js'))});
     const root = ${JSON.stringify(root)};
     const sources = {
@@ -122,7 +123,10 @@ describe('the copy source answers the same whichever way lstat goes', () => {
     const out = [];
     const walk = async (rel) => {
       const st = await src.lstat(rel);
-      out.push(rel + '\t' + statAnswer(st));
+      const direct = new Float64Array(ROW_LENGTH);
+      const made = new Float64Array(ROW_LENGTH);
+      const exact = [src.lstatRowSync(rel, direct), rowOfStat(st, made)];
+      out.push(rel + '\t' + JSON.stringify(st ?? null) + '\t' + JSON.stringify({ exact, direct: [...direct], made: [...made] }));
       if (st?.type === 'directory') for (const name of await src.readdir(rel)) await walk(rel === '' ? name : rel + '/' + name);
     };
     await walk('');
@@ -141,5 +145,18 @@ describe('the copy source answers the same whichever way lstat goes', () => {
     const seen = viaBinding.answers.map((a) => a.split('\t')[0]);
     if (options !== 'context-ignoring') expect(seen).toEqual(expect.arrayContaining(['dir/hard', 'dir/fifo', 'dir/sub/exec.sh', 'dir/rep\uFFFDlaced', `dir/${decodeFsName(Buffer.from([0x62, 0xff]))}`]));
     expect(seen.length).toBeGreaterThan(8);
+    for (const line of viaBinding.answers) {
+      const rows = JSON.parse(line.split('\t')[2]!) as { exact: boolean[]; direct: number[]; made: number[] };
+      expect({ line, exact: rows.exact, direct: rows.direct }).toEqual({ line, exact: [true, true], direct: rows.made });
+    }
+    // The rows tell the kinds apart, and the identity is in them.
+    const rowOf = (rel: string) => (JSON.parse(viaBinding.answers.find((a) => a.startsWith(`${rel}\t`))!.split('\t')[2]!) as { direct: number[] }).direct;
+    if (options === 'context') {
+      expect(rowOf('dir/file.txt').slice(0, 1)).toEqual([1]);
+      expect(rowOf('dir/fifo').slice(0, 1)).toEqual([4]);
+      const st = fs.lstatSync(path.join(root, 'dir/hard'), { bigint: true });
+      expect(rowOf('dir/hard').slice(7, 9)).toEqual([Number(st.dev), Number(st.ino)]);
+      expect(rowOf('dir/hard')[6]! & 4).toBe(4); // linked
+    }
   });
 });

@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Store } from './store.js';
 
-const HEADER = 'ocibuild-copymemo 2\n';
+const HEADER = 'ocibuild-copymemo 3\n';
 const DIR = 'copymemo';
 const MAX_SLOTS = 64;
 

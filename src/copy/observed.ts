@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { hasEscapedBytes } from '../fs-names.js';
+import { ROW_BYTES, ROW_LENGTH, rowOfStat } from './answer-row.js';
 import type { SourceFs, SourceStat } from './types.js';
 
 /**
@@ -33,12 +34,6 @@ export interface Observations {
 /** At most this many questions are kept (a bigger tree is planned every time). */
 export const OBSERVATIONS_MAX = 1_000_000;
 
-/** One line for a stat answer: every field the planner can read. */
-export function statAnswer(st: SourceStat | undefined): string {
-  if (st === undefined) return '-';
-  return [st.type, st.mode, st.uid, st.gid, st.mtime ?? '', st.size, st.linkKey ?? '', st.identity ?? '', st.devmajor ?? '', st.devminor ?? '', st.pending ? 1 : 0].join('|');
-}
-
 function listAnswer(names: readonly string[]): string {
   // Names hold neither '/' nor NUL; the order is the source's (the planner sorts).
   return names.join('/');
@@ -49,31 +44,97 @@ function hitAnswer(hit: { line: number; pattern: string } | undefined): string {
 }
 
 /**
+ * The hashed stream: each question (its op and path) and a NUL, then its
+ * answer: an lstat's row of numbers (src/copy/answer-row.ts) as its bytes,
+ * any other answer as text and a NUL. Written into one reused buffer and
+ * hashed as it fills: no string per question or answer (issue 8).
+ */
+class AnswerStream {
+  private readonly hash = createHash('sha256');
+  private readonly buf = Buffer.allocUnsafe(64 * 1024);
+  private at = 0;
+  /** The row an lstat answer is made in, then {@link rowOut} copies it to the stream. */
+  readonly row = new Float64Array(ROW_LENGTH);
+  private readonly rowBytes = new Uint8Array(this.row.buffer);
+
+  question(op: string, arg: string): void {
+    this.text(arg, op);
+  }
+
+  /** `s` as UTF-8 and a NUL (after the one-character `op`, when given). */
+  text(s: string, op?: string): void {
+    const most = s.length * 3 + 2;
+    if (this.at + most > this.buf.length) {
+      this.flush();
+      if (most > this.buf.length) {
+        this.hash.update((op ?? '') + s + '\0');
+        return;
+      }
+    }
+    if (op !== undefined) this.at += this.buf.write(op, this.at);
+    this.at += this.buf.write(s, this.at);
+    this.buf[this.at++] = 0;
+  }
+
+  rowOut(): void {
+    if (this.at + ROW_BYTES > this.buf.length) this.flush();
+    this.buf.set(this.rowBytes, this.at);
+    this.at += ROW_BYTES;
+  }
+
+  digest(): string {
+    this.flush();
+    return this.hash.digest('hex');
+  }
+
+  private flush(): void {
+    if (this.at > 0) this.hash.update(this.buf.subarray(0, this.at));
+    this.at = 0;
+  }
+}
+
+/**
  * Wraps `fs` to record every question and hash its answer. `observations()`
  * is undefined when they cannot be kept faithfully (a name that is not UTF-8,
- * a failed question, too many, a question after they were taken).
+ * a failed question, an answer without an exact row, too many, a question
+ * after they were taken).
  */
 export function observedSourceFs(fs: SourceFs): { fs: SourceFs; observations(): Observations | undefined } {
   const questions: string[] = [];
-  const hash = createHash('sha256');
+  const stream = new AnswerStream();
   let usable = true;
   let taken: Observations | undefined;
   const spoil = () => {
     usable = false;
     questions.length = 0;
   };
+  const keep = (op: string, arg: string): boolean => {
+    if (!usable) return false;
+    if (taken !== undefined || questions.length >= OBSERVATIONS_MAX || hasEscapedBytes(arg) || arg.includes('\0')) {
+      spoil();
+      return false;
+    }
+    return true;
+  };
   const note = (op: string, arg: string, answer: string) => {
-    if (!usable) return;
-    if (taken !== undefined || questions.length >= OBSERVATIONS_MAX || hasEscapedBytes(arg) || arg.includes('\0') || answer.includes('\0')) return spoil();
-    const q = op + arg;
-    questions.push(q);
-    hash.update(q + '\0' + answer + '\0');
+    if (!keep(op, arg)) return;
+    if (answer.includes('\0')) return spoil();
+    questions.push(op + arg);
+    stream.question(op, arg);
+    stream.text(answer);
+  };
+  const noteStat = (arg: string, st: SourceStat | undefined) => {
+    if (!keep('l', arg)) return;
+    if (!rowOfStat(st, stream.row)) return spoil();
+    questions.push('l' + arg);
+    stream.question('l', arg);
+    stream.rowOut();
   };
   /** One question: its answer noted, a failure spoiling the record (the planner reports it). */
-  const ask = <T>(op: string, rel: string, asked: Promise<T>, answer: (v: T) => string): Promise<T> =>
+  const ask = <T>(asked: Promise<T>, noted: (v: T) => void): Promise<T> =>
     asked.then(
       (v) => {
-        note(op, rel, answer(v));
+        noted(v);
         return v;
       },
       (e: unknown) => {
@@ -83,9 +144,9 @@ export function observedSourceFs(fs: SourceFs): { fs: SourceFs; observations(): 
     );
   const wrapped: SourceFs = {
     description: fs.description,
-    lstat: (rel) => ask('l', rel, fs.lstat(rel), statAnswer),
-    readdir: (rel) => ask('d', rel, fs.readdir(rel), listAnswer),
-    readlink: (rel) => ask('r', rel, fs.readlink(rel), (target) => target),
+    lstat: (rel) => ask(fs.lstat(rel), (st) => noteStat(rel, st)),
+    readdir: (rel) => ask(fs.readdir(rel), (names) => note('d', rel, listAnswer(names))),
+    readlink: (rel) => ask(fs.readlink(rel), (target) => note('r', rel, target)),
     contentSource: (rel, st) => fs.contentSource(rel, st),
     ...(fs.excludedBy
       ? {
@@ -101,7 +162,7 @@ export function observedSourceFs(fs: SourceFs): { fs: SourceFs; observations(): 
     fs: wrapped,
     observations: () => {
       if (!usable) return undefined;
-      taken ??= { questions, digest: hash.digest('hex') };
+      taken ??= { questions, digest: stream.digest() };
       return taken;
     },
   };
@@ -120,28 +181,34 @@ export interface PackedObservations {
 
 /** True when `fs` answers every recorded question as before (in the recorded order). */
 export async function sameAnswers(fs: SourceFs, observations: Observations | PackedObservations, signal?: AbortSignal): Promise<boolean> {
-  const hash = createHash('sha256');
+  const stream = new AnswerStream();
+  const row = stream.row;
   const packed = 'packed' in observations ? observations.packed : observations.questions.map((q) => q + '\0').join('');
-  // Synchronous where the source can (no promise, no await per question), and hashed in batches.
-  const syncStat = fs.lstatSync !== undefined;
-  const syncList = fs.readdirSync !== undefined;
-  let batch: string[] = [];
+  // Synchronous where the source can (no promise, no await per question); an lstat's answer
+  // straight into its row where the source can make it.
+  const rowStat = fs.lstatRowSync?.bind(fs);
+  const syncStat = fs.lstatSync?.bind(fs);
+  const syncList = fs.readdirSync?.bind(fs);
   let asked = 0;
   for (let at = 0; at < packed.length; asked++) {
     if ((asked & 0xfff) === 0) signal?.throwIfAborted();
     const end = packed.indexOf('\0', at);
     if (end < 0) return false; // a question without its NUL: torn
-    const op = packed[at];
+    const op = packed[at]!;
     const arg = packed.slice(at + 1, end);
     at = end + 1;
-    let answer: string;
     try {
+      if (op === 'l') {
+        const exact = rowStat ? rowStat(arg, row) : rowOfStat(syncStat ? syncStat(arg) : await fs.lstat(arg), row);
+        if (!exact) return false;
+        stream.question(op, arg);
+        stream.rowOut();
+        continue;
+      }
+      let answer: string;
       switch (op) {
-        case 'l':
-          answer = statAnswer(syncStat ? fs.lstatSync!(arg) : await fs.lstat(arg));
-          break;
         case 'd':
-          answer = listAnswer(syncList ? fs.readdirSync!(arg) : await fs.readdir(arg));
+          answer = listAnswer(syncList ? syncList(arg) : await fs.readdir(arg));
           break;
         case 'r':
           answer = await fs.readlink(arg);
@@ -153,16 +220,12 @@ export async function sameAnswers(fs: SourceFs, observations: Observations | Pac
         default:
           return false;
       }
+      if (answer.includes('\0')) return false;
+      stream.question(op, arg);
+      stream.text(answer);
     } catch {
       return false; // a question that fails now: plan, and let the planner report it
     }
-    if (answer.includes('\0')) return false;
-    batch.push(op, arg, '\0', answer, '\0');
-    if (batch.length >= 1280) {
-      hash.update(batch.join(''));
-      batch = [];
-    }
   }
-  hash.update(batch.join(''));
-  return hash.digest('hex') === observations.digest;
+  return stream.digest() === observations.digest;
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import { decodeFsName, fsPath } from '../fs-names.js';
 import { F, identityOfFields, lstatFields } from '../lstat-fields.js';
+import { FLAG, R, ROW_LENGTH, TYPE_CODE, rowOfStat } from './answer-row.js';
 import { statIdentity } from '../stat-identity.js';
 import type { LayerEntrySource } from '../layers/types.js';
 import type { IgnoreHit, SourceFs, SourceStat, SourceType } from './types.js';
@@ -155,6 +156,30 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
     return false;
   };
 
+  /**
+   * Whether an entry on disk is part of this source, and how it shows: its mode, owner and mtime
+   * as the options make them (and the pending flag) written into `row` (answer-row.ts layout).
+   */
+  const shown = (rel: string, type: SourceType, diskMode: number, diskUid: number, diskGid: number, diskMtime: number, row: Float64Array): boolean => {
+    if (rel !== '' && skip?.(rel)) return false;
+    const hit = rel !== '' ? ignore?.excludedBy(rel) : undefined;
+    if (hit && !(type === 'directory' && ignore!.mayReinclude(rel))) return false;
+    const meta = options.metadata?.(rel);
+    let mode = meta?.mode ?? diskMode & 0o7777;
+    if (options.modes === 'git') {
+      if (type === 'directory') mode = 0o755;
+      else if (type === 'file') mode = (diskMode & 0o111) !== 0 ? 0o755 : 0o644;
+    }
+    const own = options.ownership === 'root';
+    row[R.mode] = mode;
+    row[R.uid] = own ? 0 : meta?.uid ?? diskUid;
+    row[R.gid] = own ? 0 : meta?.gid ?? diskGid;
+    row[R.mtime] = options.mtime ?? diskMtime;
+    row[R.flags] = hit ? FLAG.pending : 0;
+    return true;
+  };
+  const scratch = new Float64Array(ROW_LENGTH);
+
   const fsrc: SourceFs & { lstatSync(rel: string): SourceStat | undefined; readdirSync(rel: string): string[] } = {
     description,
     lstat: async (rel: string) => fsrc.lstatSync(rel),
@@ -174,28 +199,10 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
         if (code === 'ENOTDIR') return undefined;
         throw readError(description, rel, e);
       }
-      if (!disk) return undefined;
+      if (!disk || !shown(rel, disk.type, disk.mode, disk.uid, disk.gid, disk.mtime, scratch)) return undefined;
       const type = disk.type;
-      if (rel !== '' && skip?.(rel)) return undefined;
-      const hit = rel !== '' ? ignore?.excludedBy(rel) : undefined;
-      if (hit && !(type === 'directory' && ignore!.mayReinclude(rel))) return undefined;
-      const meta = options.metadata?.(rel);
-      const diskMode = disk.mode;
-      let mode = meta?.mode ?? diskMode & 0o7777;
-      if (options.modes === 'git') {
-        if (type === 'directory') mode = 0o755;
-        else if (type === 'file') mode = (diskMode & 0o111) !== 0 ? 0o755 : 0o644;
-      }
-      const own = options.ownership === 'root';
-      const out: SourceStat = {
-        type,
-        mode,
-        uid: own ? 0 : meta?.uid ?? disk.uid,
-        gid: own ? 0 : meta?.gid ?? disk.gid,
-        mtime: options.mtime ?? disk.mtime,
-        size: type === 'file' ? disk.size : 0,
-      };
-      if (hit) out.pending = true;
+      const out: SourceStat = { type, mode: scratch[R.mode]!, uid: scratch[R.uid]!, gid: scratch[R.gid]!, mtime: scratch[R.mtime]!, size: type === 'file' ? disk.size : 0 };
+      if (scratch[R.flags]! & FLAG.pending) out.pending = true;
       if (type === 'file') {
         if (disk.linkKey !== undefined) out.linkKey = disk.linkKey;
         out.identity = disk.identity;
@@ -205,6 +212,49 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
         out.devminor = disk.devminor;
       }
       return out;
+    },
+    lstatRowSync(rel: string, row: Float64Array): boolean {
+      // The copy memo's replay: the answer of lstatSync as numbers, straight from the lstat
+      // fields (src/copy/answer-row.ts), no SourceStat and no identity string.
+      const p = fsPath(onDisk(rel));
+      let f: Float64Array | undefined;
+      try {
+        f = lstatFields(p);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTDIR') throw readError(description, rel, e);
+      }
+      row.fill(0);
+      if (f === undefined) return true;
+      const diskMode = f[F.mode]!;
+      const type = TYPE_OF_FORMAT.get(diskMode & S_IFMT) ?? 'socket';
+      if (type === 'char' || type === 'block') return rowOfStat(fsrc.lstatSync(rel), row);
+      // Everything the row takes from `f` is read before shown() (f is reused by the next lstat).
+      const uid = f[F.uid]!;
+      const gid = f[F.gid]!;
+      const mtime = f[F.mtimeSec]!;
+      let flags = 0;
+      if (type === 'file') {
+        const dev = f[F.dev]!;
+        const ino = f[F.ino]!;
+        const size = f[F.size]!;
+        if (!Number.isSafeInteger(dev) || !Number.isSafeInteger(ino) || !Number.isSafeInteger(size)) return false;
+        row[R.size] = size;
+        row[R.dev] = dev;
+        row[R.ino] = ino;
+        row[R.mtimeSec] = f[F.mtimeSec]!;
+        row[R.mtimeNsec] = f[F.mtimeNsec]!;
+        row[R.ctimeSec] = f[F.ctimeSec]!;
+        row[R.ctimeNsec] = f[F.ctimeNsec]!;
+        flags = f[F.nlink]! > 1 ? FLAG.identity | FLAG.linked : FLAG.identity;
+      }
+      if (!shown(rel, type, diskMode, uid, gid, mtime, row)) {
+        row.fill(0);
+        return true;
+      }
+      row[R.kind] = TYPE_CODE[type];
+      row[R.flags] = row[R.flags]! | flags;
+      return true;
     },
     async readlink(rel: string): Promise<string> {
       try {

@@ -105,6 +105,11 @@ export interface SourceFs {
   lstatSync?(rel: string): SourceStat | undefined;
   /** `readdir` without a promise, when the source can. */
   readdirSync?(rel: string): string[];
+  /**
+   * The answer of `lstatSync` as a row of numbers (src/copy/answer-row.ts), written into `row`,
+   * when the source can make it without a SourceStat; false when it has no exact row. Throws as lstat.
+   */
+  lstatRowSync?(rel: string, row: Float64Array): boolean;
 }
 
 /** What the destination image holds at a path (lstat, never following). */
