@@ -40,20 +40,22 @@ type RawLstat = (p: string) => Float64Array | undefined;
 
 const filled = new Float64Array(18);
 
+/** A nanosecond time into `out[at]` (seconds, rounded down) and `out[at + 1]` (0 <= nanoseconds < 1e9). */
+export function splitNs(ns: bigint, out: Float64Array, at: number): void {
+  let s = ns / 1_000_000_000n;
+  let n = ns - s * 1_000_000_000n;
+  if (n < 0n) {
+    s -= 1n;
+    n += 1_000_000_000n;
+  }
+  out[at] = Number(s);
+  out[at + 1] = Number(n);
+}
+
 /** Through the public API: the same fields, exact while they are safe integers. */
 function publicLstat(p: string | Buffer): Float64Array | undefined {
   const st = fs.lstatSync(p, { bigint: true, throwIfNoEntry: false });
   if (st === undefined) return undefined;
-  const split = (ns: bigint, at: number) => {
-    let s = ns / 1_000_000_000n;
-    let n = ns - s * 1_000_000_000n;
-    if (n < 0n) {
-      s -= 1n;
-      n += 1_000_000_000n;
-    }
-    filled[at] = Number(s);
-    filled[at + 1] = Number(n);
-  };
   filled[F.dev] = Number(st.dev);
   filled[F.mode] = Number(st.mode);
   filled[F.nlink] = Number(st.nlink);
@@ -62,8 +64,8 @@ function publicLstat(p: string | Buffer): Float64Array | undefined {
   filled[F.rdev] = Number(st.rdev);
   filled[F.ino] = Number(st.ino);
   filled[F.size] = Number(st.size);
-  split(st.mtimeNs, F.mtimeSec);
-  split(st.ctimeNs, F.ctimeSec);
+  splitNs(st.mtimeNs, filled, F.mtimeSec);
+  splitNs(st.ctimeNs, filled, F.ctimeSec);
   return filled;
 }
 

@@ -8,6 +8,7 @@
  * from the SourceStat the planner got ({@link rowOfStat}). Both must give the
  * same bytes for the same entry: src/copy/answer-row.test.ts holds them equal.
  */
+import { splitNs } from '../lstat-fields.js';
 import type { SourceStat, SourceType } from './types.js';
 
 /** Numbers in a row. */
@@ -51,28 +52,19 @@ export const FLAG = {
 
 export const TYPE_CODE: Readonly<Record<SourceType, number>> = { file: 1, directory: 2, symlink: 3, fifo: 4, char: 5, block: 6, socket: 7 };
 
-/** Seconds and nanoseconds (0 <= ns < 1e9) of a decimal nanosecond time. */
-function splitNs(ns: string, row: Float64Array, at: number): boolean {
+/** Seconds and nanoseconds (0 <= ns < 1e9) of a decimal nanosecond time into `row[at]`, `row[at + 1]`. */
+function splitNsText(ns: string, row: Float64Array, at: number): boolean {
   if (ns.length > 9 && ns.length < 25 && /^[1-9][0-9]*$/.test(ns)) {
     // After 1970 (every planned file, nearly): the digits before the last nine are the seconds.
     row[at] = Number(ns.slice(0, -9));
     row[at + 1] = Number(ns.slice(-9));
-    return Number.isSafeInteger(row[at]);
+  } else {
+    try {
+      splitNs(BigInt(ns), row, at);
+    } catch {
+      return false;
+    }
   }
-  let n: bigint;
-  try {
-    n = BigInt(ns);
-  } catch {
-    return false;
-  }
-  let s = n / 1_000_000_000n;
-  let rest = n - s * 1_000_000_000n;
-  if (rest < 0n) {
-    s -= 1n;
-    rest += 1_000_000_000n;
-  }
-  row[at] = Number(s);
-  row[at + 1] = Number(rest);
   return Number.isSafeInteger(row[at]);
 }
 
@@ -100,7 +92,7 @@ export function rowOfStat(st: SourceStat | undefined, row: Float64Array): boolea
     if (!Number.isSafeInteger(dev) || !Number.isSafeInteger(ino) || size !== st.size) return false;
     row[R.dev] = dev;
     row[R.ino] = ino;
-    if (!splitNs(parts[3]!, row, R.mtimeSec) || !splitNs(parts[4]!, row, R.ctimeSec)) return false;
+    if (!splitNsText(parts[3]!, row, R.mtimeSec) || !splitNsText(parts[4]!, row, R.ctimeSec)) return false;
     flags |= FLAG.identity;
   }
   if (st.linkKey !== undefined) {
