@@ -43,9 +43,9 @@ describe('issue 8: memory per planned context file', () => {
     gc();
     gc();
     const perFile = (process.memoryUsage().heapUsed - before) / plan.entries.length;
-    expect(plan.entries.filter((e) => e.type === 'file')).toHaveLength(FILES);
+    expect([...plan.entries].filter((e) => e.type === 'file')).toHaveLength(FILES);
     expect(perFile).toBeLessThan(500);
     // Every file carries its stat identity from the one lstat of the walk.
-    expect(plan.entries.every((e) => e.type !== 'file' || (e.source?.kind === 'path' && /^\d+:\d+:\d+:\d+:\d+$/.test(e.source.identity ?? '')))).toBe(true);
+    expect([...plan.entries].every((e) => e.type !== 'file' || (e.source?.kind === 'path' && /^\d+:\d+:\d+:\d+:\d+$/.test(e.source.identity ?? '')))).toBe(true);
   }, 120_000);
 });
