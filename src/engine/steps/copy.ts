@@ -373,6 +373,9 @@ export const copyExecutor: Executor<CopyStep> = {
     // never worth remembering.
     const inContext = contextPrefix(ctx);
     let unchanged = true;
+    // Which entries' files are remembered: a bit per entry; the records are made from the plan
+    // when the stat cache needs them (see StatCache.setAll).
+    const remembered = new Uint8Array(entries.length);
     for (let i = 0; i < entries.length; i++) {
       if (entries.type(i) !== 'file') continue;
       const src = entries.source(i);
@@ -387,11 +390,18 @@ export const copyExecutor: Executor<CopyStep> = {
         unchanged = false;
         continue;
       }
-      const digest = fileDigests.entry(i);
-      if (digest !== undefined) statCache!.set(file, identity, digest);
+      if (fileDigests.entry(i) !== undefined) remembered[i] = 1;
     }
     // By entry: a digest asked for by path would make the writer keep a map of every path.
     const digests = fileDigests;
+    statCache!.setAll({
+      length: entries.length,
+      at(i) {
+        if (remembered[i] !== 1) return undefined;
+        const src = entries.source(i) as { path: string; identity: string };
+        return { file: src.path, key: src.identity, digest: digests.entry(i)! };
+      },
+    });
     const { key, explain } = await contextKey(ctx, plan, (_file, i) => digests.entry(i));
     if (unchanged) await rememberKey(ctx, prep, key);
     return { ...outcome, key, explain };
