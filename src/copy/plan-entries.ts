@@ -148,6 +148,14 @@ export class PlannedEntries implements LayerEntryList, Iterable<LayerEntry> {
     return sourceOf(this.parts, i);
   }
 
+  /** The path of the file entry `i` is read from (undefined: none). */
+  sourcePath(i: number): string | undefined {
+    const s = this.parts.cols.srcDir[i]!;
+    if (s >= 0) return [this.parts.srcDirs[s]!, this.parts.names[i]!].join('');
+    const src = this.parts.rare.get(i)?.source;
+    return src?.kind === 'path' ? src.path : undefined;
+  }
+
   /** Records the stat identity of entry `i`'s source file (found after planning, when the planner had none). */
   setIdentity(i: number, identity: string | undefined): void {
     if (this.parts.cols.srcDir[i]! >= 0) this.parts.identities[i] = identity;

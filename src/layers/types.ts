@@ -58,6 +58,8 @@ export interface LayerEntry {
 export interface LayerEntryList {
   readonly length: number;
   at(index: number): LayerEntry | undefined;
+  /** `at(index).source.path` of an entry read from a file, without making the entry (optional: a shortcut). */
+  sourcePath?(index: number): string | undefined;
 }
 
 export type LayerCompression = 'gzip' | 'none';

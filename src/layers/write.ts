@@ -250,7 +250,9 @@ class Collected {
   /** The file the entry at write position `i` is read from (see {@link readsFile}). */
   file(i: number): string {
     const k = this.order[i]!;
-    const src = (this.kept[k] ?? this.entries.at(k)!).source;
+    const kept = this.kept[k];
+    if (!kept && this.entries.sourcePath) return this.entries.sourcePath(k)!;
+    const src = (kept ?? this.entries.at(k)!).source;
     return (src as Extract<LayerEntrySource, { kind: 'path' }>).path;
   }
 }
