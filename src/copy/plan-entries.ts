@@ -240,6 +240,8 @@ export class PlanTable {
    * listing), kept instead of a slice of the path.
    */
   set(entry: LayerEntry, existing: boolean, name?: string): void {
+    const code = CODES.get(entry.type);
+    if (code === undefined) throw new Error(`assert: unknown entry type ${entry.type}`);
     const rel = entry.path;
     const slash = rel.lastIndexOf('/');
     const dir = this.dirId(slash < 0 ? '' : rel.slice(0, slash));
@@ -255,8 +257,7 @@ export class PlanTable {
     }
     const c = this.cols;
     c.dir[row] = dir;
-    c.type[row] = CODES.get(entry.type) ?? 0;
-    if (c.type[row] === 0) throw new Error(`assert: unknown entry type ${entry.type}`);
+    c.type[row] = code;
     c.flags[row] = existing ? EXISTING : 0;
     c.mode[row] = entry.mode;
     c.uid[row] = entry.uid;
