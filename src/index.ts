@@ -124,8 +124,8 @@ export function entriesFromDirectory(...args: Parameters<typeof LayersModule.ent
 /** Check one layer entry as every reader must: its name, a hardlink's target and a whiteout stay inside the tree. */
 export { validateLayerEntry } from './layers/names.js';
 export { decodeFsName, encodeFsName, fsPath } from './fs-names.js';
-/** The layer writer's entry and result types. */
-export type { LayerEntry, LayerResult, WriteLayerOptions } from './layers/index.js';
+/** The layer writer's entry and result types (entries: an array, or a list that makes each when asked for). */
+export type { LayerEntry, LayerEntryList, LayerResult, WriteLayerOptions } from './layers/index.js';
 /** Convert a layer stream from one compression to another in one pass (diffId verified, reproducible bytes). */
 export function convertLayer(...args: Parameters<typeof LayersModule.convertLayer>): ReturnType<typeof LayersModule.convertLayer> {
   return import('./layers/index.js').then((m) => m.convertLayer(...args));

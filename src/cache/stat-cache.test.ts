@@ -67,4 +67,49 @@ describe('StatCache', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('keeps records set all at once as the list given until they are needed, and saves and answers as if each was set (issue 8: memory)', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocibuild-statcache-'));
+    try {
+      const N = 20_000;
+      const files = Array.from({ length: N }, (_, i) => ['/context/dir-', i % 100, '/file-', i, '.js'].join(''));
+      const keys = files.map((_, i) => [2049, 1_000_000 + i, i % 4096, '1700000000000000000', '1765000000000000000'].join(':'));
+      const digests = files.map((f) => sha256(f));
+      // Every third has no record; the last file is listed again with another digest (the later one counts).
+      const at = (i: number) => (i % 3 === 0 ? undefined : i === N ? { file: files[1]!, key: keys[1]!, digest: sha256('again') } : { file: files[i]!, key: keys[i]!, digest: digests[i]! });
+      const cache = await StatCache.load(path.join(dir, 'statcache'));
+      gc();
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      cache.setAll({ length: N + 1, at });
+      gc();
+      gc();
+      // Nothing of its own per record (a record set one by one keeps ~60 bytes, besides its path and key).
+      expect((process.memoryUsage().heapUsed - before) / N).toBeLessThan(5);
+      await cache.save();
+      const each = await StatCache.load(path.join(dir, 'each'));
+      for (let i = 0; i <= N; i++) {
+        const r = at(i);
+        if (r) each.set(r.file, r.key, r.digest);
+      }
+      await each.save();
+      const loaded = await StatCache.load(path.join(dir, 'statcache'));
+      const loadedEach = await StatCache.load(path.join(dir, 'each'));
+      for (const c of [loaded, loadedEach, cache]) {
+        expect(c.get(files[0]!, keys[0]!)).toBeUndefined();
+        expect(c.get(files[1]!, keys[1]!)).toBe(sha256('again'));
+        expect(c.get(files[2]!, keys[2]!)).toBe(digests[2]);
+        expect(c.get(files[N - 1]!, keys[N - 1]!)).toBe(digests[N - 1]);
+        expect(c.files().sort()).toEqual(files.filter((_, i) => i % 3 !== 0).sort());
+      }
+      // Once something else is known, a list is set record by record.
+      const more = await StatCache.load(path.join(dir, 'statcache'));
+      more.setAll({ length: 1, at: () => ({ file: files[0]!, key: keys[0]!, digest: digests[0]! }) });
+      expect(more.get(files[0]!, keys[0]!)).toBe(digests[0]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

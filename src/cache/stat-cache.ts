@@ -12,7 +12,10 @@
  * A record set during the build keeps its stat key (the string the planner
  * already holds) and its digest as 32 bytes of one growing buffer: a cold
  * build of 100,000 files sets 100,000 records, and a string `key SP hex` each
- * was ~110 bytes more per file at the build's peak (issue 8: memory).
+ * was ~110 bytes more per file at the build's peak (issue 8: memory). Records a COPY sets all at
+ * once after writing its layer are kept as the step's own list ({@link StatRecords}) until they are
+ * needed: a cold build asks nothing more of them than to be saved, and a record of its own per
+ * file (the path, a map entry, the digest) was ~16 MB of the peak of a build of 100,000 files.
  */
 import fs from 'node:fs';
 import { randomUUID } from 'node:crypto';
@@ -34,6 +37,13 @@ export function statKey(file: string): string | undefined {
 }
 
 const MAX_ENTRIES = 1_000_000;
+
+/** Records to set at once ({@link StatCache.setAll}), each made when it is read. */
+export interface StatRecords {
+  readonly length: number;
+  /** Record `i` (undefined: none at `i`). */
+  at(i: number): { file: string; key: string; digest: Digest } | undefined;
+}
 const HEADER = 'ocibuild-statcache 2\n';
 /** Bytes per write when saving (the file is written in pieces, never built whole in memory). */
 const SAVE_BUFFER = 256 * 1024;
@@ -45,6 +55,8 @@ export class StatCache {
   private readonly setKeys: string[] = [];
   /** ...and their digests. */
   private readonly setDigests = new Sha256Slots();
+  /** Lists set by {@link setAll} and not yet made records of their own (only while nothing else is known). */
+  private pending: StatRecords[] = [];
   private dirty = false;
 
   private constructor(private readonly file: string) {}
@@ -68,6 +80,7 @@ export class StatCache {
   /** The digest of `file` when its stat key is `key` (undefined: unknown or changed). */
   get(file: string, key: string | undefined): Digest | undefined {
     if (key === undefined) return undefined;
+    if (this.pending.length > 0) this.settle();
     const v = this.entries.get(file);
     if (typeof v === 'number') return this.setKeys[v] === key ? this.setDigests.get(v) : undefined;
     if (v === undefined || v.length !== key.length + 65 || v.charCodeAt(key.length) !== 0x20 || !v.startsWith(key)) return undefined;
@@ -76,9 +89,8 @@ export class StatCache {
   }
 
   set(file: string, key: string, digest: Digest): void {
-    if (!isDigest(digest) || !digest.startsWith('sha256:') || key.includes('\0') || file.includes('\0')) return;
-    // A name that is not UTF-8 would not survive the file's UTF-8 text: such files are read each time.
-    if (hasEscapedBytes(file)) return;
+    if (this.pending.length > 0) this.settle();
+    if (!storable(file, key, digest)) return;
     const e = this.entries.get(file);
     if (e !== undefined && this.get(file, key) === digest) return;
     if (this.entries.size >= MAX_ENTRIES && e === undefined) return;
@@ -90,6 +102,35 @@ export class StatCache {
     this.dirty = true;
   }
 
+  /**
+   * Sets every record of `records`, as {@link set} one after another would. When the cache knows
+   * nothing else yet (a first build), they are kept as the list given, read again when saved (or
+   * made records of their own when something else is asked or set first): `records` must answer
+   * the same until then.
+   */
+  setAll(records: StatRecords): void {
+    if (this.entries.size === 0) {
+      this.pending.push(records);
+      this.dirty = true;
+      return;
+    }
+    this.setEach(records);
+  }
+
+  private setEach(records: StatRecords): void {
+    for (let i = 0; i < records.length; i++) {
+      const r = records.at(i);
+      if (r) this.set(r.file, r.key, r.digest);
+    }
+  }
+
+  /** The pending lists made records of their own. */
+  private settle(): void {
+    const pending = this.pending;
+    this.pending = [];
+    for (const records of pending) this.setEach(records);
+  }
+
   /** The record of `file` as the file keeps it (`key SP hex`). */
   private record(v: string | number): string {
     return typeof v === 'string' ? v : `${this.setKeys[v]} ${this.setDigests.hex(v)}`;
@@ -97,6 +138,7 @@ export class StatCache {
 
   /** The files the cache knows, in no particular order. */
   files(): string[] {
+    if (this.pending.length > 0) this.settle();
     return [...this.entries.keys()];
   }
 
@@ -117,21 +159,41 @@ export class StatCache {
         for (let off = 0; off < used; ) off += (await fh.write(buf, off, used - off)).bytesWritten;
         used = 0;
       };
-      for (const [p, v] of this.entries) {
-        const rec = this.record(v);
-        // At most 3 bytes of UTF-8 per UTF-16 unit.
-        if (used + 3 * (p.length + rec.length) + 2 > buf.length) {
-          await flush();
-          if (3 * (p.length + rec.length) + 2 > buf.length) {
-            // A record longer than the buffer (a path of tens of thousands of characters) goes on its own.
-            await fh.writeFile(`${p}\0${rec}\0`);
-            continue;
-          }
-        }
+      const append = (p: string, rec: string): void => {
         used += buf.write(p, used, 'utf8');
         buf[used++] = 0;
         used += buf.write(rec, used, 'utf8');
         buf[used++] = 0;
+      };
+      /** A record; a promise only when the buffer had to be written first. */
+      const put = (p: string, rec: string): Promise<void> | undefined => {
+        // At most 3 bytes of UTF-8 per UTF-16 unit.
+        if (used + 3 * (p.length + rec.length) + 2 <= buf.length) {
+          append(p, rec);
+          return undefined;
+        }
+        return (async () => {
+          await flush();
+          // A record longer than the buffer (a path of tens of thousands of characters) goes on its own.
+          if (3 * (p.length + rec.length) + 2 > buf.length) await fh.writeFile(`${p}\0${rec}\0`);
+          else append(p, rec);
+        })();
+      };
+      for (const [p, v] of this.entries) {
+        const w = put(p, this.record(v));
+        if (w) await w;
+      }
+      // Pending lists (the cache knew nothing else when they were set): each record as `set` would
+      // keep it; a file listed twice is written twice, and the later one is what a load keeps.
+      let count = this.entries.size;
+      for (const records of this.pending) {
+        for (let i = 0; i < records.length && count < MAX_ENTRIES; i++) {
+          const r = records.at(i);
+          if (!r || !storable(r.file, r.key, r.digest)) continue;
+          const w = put(r.file, `${r.key} ${r.digest.slice(7)}`);
+          if (w) await w;
+          count++;
+        }
       }
       await flush();
       await fh.close();
@@ -143,4 +205,9 @@ export class StatCache {
     }
     this.dirty = false;
   }
+}
+
+/** A record the cache file can hold: a SHA-256 digest, no NUL, a name that is UTF-8 (the file is UTF-8 text: others are read each time). */
+function storable(file: string, key: string, digest: Digest): boolean {
+  return isDigest(digest) && digest.startsWith('sha256:') && !key.includes('\0') && !file.includes('\0') && !hasEscapedBytes(file);
 }

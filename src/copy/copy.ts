@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { OcibuildError } from '../errors.js';
 import { writeLayer } from '../layers/write.js';
-import type { LayerEntry, LayerResult, WriteLayerOptions } from '../layers/types.js';
+import type { LayerResult, WriteLayerOptions } from '../layers/types.js';
 import { addGit, addUrl, copyDirItem, copyLeafItem, unpackIfArchive, type DestTarget } from './add.js';
 import { parseChmod } from './chmod.js';
 import { chownNeedsLookup, resolveChown } from './chown.js';
@@ -16,12 +16,16 @@ import { isHttpSource, redactUrl } from './http.js';
 import { excludeMatcher } from './ignore.js';
 import { absClean, baseName, joinRel, resolveDestination, resolveInRoot, toRel, type LinkReader } from './paths.js';
 import { compareNames, LayerPlan, type ExcludeMatcher } from './plan.js';
+import type { PlannedEntries } from './plan-entries.js';
 import type { CopyOptions, CopySpec, CopyWarning, SourceFs, SourceStat } from './types.js';
 
 /** The planned layer of one COPY/ADD. */
 export interface CopyPlan {
-  /** Entries for the layer writer (metadata; file bytes are read when written). */
-  entries: LayerEntry[];
+  /**
+   * Entries for the layer writer (metadata; file bytes are read when written), kept compact:
+   * each is made when asked for (see plan-entries.ts).
+   */
+  entries: PlannedEntries;
   warnings: CopyWarning[];
   /**
    * True when no file is the source of two entries (a plan of one source item: its tree is

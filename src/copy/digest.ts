@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { OcibuildError } from '../errors.js';
 import { DigestStream, sha256, type Digest } from '../oci/digest.js';
-import type { LayerEntry } from '../layers/types.js';
+import type { LayerEntry, LayerEntryList } from '../layers/types.js';
 import { compareFsNames, fsPath } from '../fs-names.js';
 
 /** Options of {@link entriesDigest}. */
@@ -16,9 +16,9 @@ export interface EntriesDigestOptions {
   /**
    * Digest of a file's bytes. Default: stream it through SHA-256. A stat
    * cache (path, size, mtime, inode → digest) plugs in here to keep warm
-   * rebuilds from re-reading the context.
+   * rebuilds from re-reading the context. `index`: the entry's in the list given.
    */
-  hashFile?: (path: string, size: number) => Promise<Digest>;
+  hashFile?: (path: string, size: number, index: number) => Promise<Digest>;
   /** Files hashed at once (default 8). */
   concurrency?: number;
   signal?: AbortSignal;
@@ -47,28 +47,35 @@ export async function hashPath(file: string, size: number): Promise<Digest> {
  * type, mode, uid, gid, link name, device numbers, size and the SHA-256 of
  * each file's bytes. Equal digests mean equal layers up to mtimes.
  */
-export async function entriesDigest(entries: readonly LayerEntry[], options: EntriesDigestOptions = {}): Promise<Digest> {
-  const sorted = [...entries].sort((a, b) => compareFsNames(a.path, b.path));
+export async function entriesDigest(entries: LayerEntryList, options: EntriesDigestOptions = {}): Promise<Digest> {
+  // The order as indices, each entry made when its window comes (a list that makes its entries
+  // when asked for keeps none of them for long; issue 8: memory).
+  const paths: string[] = new Array(entries.length);
+  for (let i = 0; i < entries.length; i++) paths[i] = entries.at(i)!.path;
+  const sorted = Uint32Array.from(paths.keys()).sort((a, b) => compareFsNames(paths[a]!, paths[b]!));
+  paths.length = 0;
   const hashFile = options.hashFile ?? hashPath;
   const h = createHash('sha256');
   // A window of entries at a time: their contents' digests are kept only until their rows are
   // hashed (not a digest string per file of the whole layer at once; issue 8: memory).
   const contents: (Digest | undefined)[] = new Array(Math.min(sorted.length, DIGEST_WINDOW));
+  const inWindow: LayerEntry[] = new Array(Math.min(sorted.length, DIGEST_WINDOW));
   for (let start = 0; start < sorted.length; start += DIGEST_WINDOW) {
     const end = Math.min(sorted.length, start + DIGEST_WINDOW);
     contents.fill(undefined);
+    for (let i = start; i < end; i++) inWindow[i - start] = entries.at(sorted[i]!)!;
     let next = start;
     const worker = async () => {
       while (next < end) {
         const i = next++;
-        const e = sorted[i]!;
+        const e = inWindow[i - start]!;
         if (e.type !== 'file') continue;
         options.signal?.throwIfAborted();
         const s = e.source;
         let d: Digest;
         if (!s) d = sha256(new Uint8Array(0));
         else if (s.kind === 'buffer') d = sha256(s.data);
-        else if (s.kind === 'path') d = await hashFile(s.path, e.size ?? 0);
+        else if (s.kind === 'path') d = await hashFile(s.path, e.size ?? 0, sorted[i]!);
         else {
           const ds = new DigestStream('sha256');
           await pipeline(await s.open(), ds, async function* (src) {
@@ -83,7 +90,7 @@ export async function entriesDigest(entries: readonly LayerEntry[], options: Ent
     };
     await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 8) }, worker));
     for (let i = start; i < end; i++) {
-      const e = sorted[i]!;
+      const e = inWindow[i - start]!;
       const row = [e.path, e.type, e.mode, e.uid, e.gid, e.linkname ?? '', e.devmajor ?? 0, e.devminor ?? 0, e.type === 'file' ? e.size ?? 0 : 0, contents[i - start] ?? ''];
       h.update(JSON.stringify(row));
       h.update('\n');

@@ -5,6 +5,7 @@
  * Dockerfile text: build.ts maps the compiler's typed steps onto a CopySpec.
  */
 export { planCopy, copyToLayer, type CopyPlan, type CopyLayerResult } from './copy.js';
+export type { PlannedEntries } from './plan-entries.js';
 export type { CopySpec, CopyOptions, InlineFile, SourceFs, SourceStat, SourceType, DestFs, DestStat, IgnoreHit, HttpOptions, CopyWarning } from './types.js';
 export { contextSourceFs, directorySourceFs, type DirectorySourceOptions, type IgnoreView } from './source-fs.js';
 export { directoryDestFs, type DirectoryDestOptions } from './dest-fs.js';

@@ -8,6 +8,7 @@
  */
 import { OcibuildError } from '../errors.js';
 import type { LayerEntry } from '../layers/types.js';
+import { PlanTable, type PlannedEntries } from './plan-entries.js';
 import type { ChmodSpec } from './chmod.js';
 import type { Owner } from './chown.js';
 import { matchInclude } from './glob.js';
@@ -21,12 +22,6 @@ export interface ExcludeMatcher {
   matches(rel: string): boolean;
   /** True when an excluded directory may still hold entries an exception re-includes. */
   mayReinclude(dirRel: string): boolean;
-}
-
-interface Node {
-  entry: LayerEntry;
-  /** Present in the destination image before this step (emitted unchanged). */
-  existing: boolean;
 }
 
 /** Per-step settings the planner applies to every copied entry. */
@@ -52,7 +47,8 @@ const WH = '.wh.';
 
 /** The growing layer of one COPY/ADD step. */
 export class LayerPlan {
-  private readonly nodes = new Map<string, Node>();
+  /** What is planned so far, by layer path (a row per entry: see plan-entries.ts). */
+  private readonly table = new PlanTable();
   private readonly hardlinks = new Map<string, string>();
   private readonly baseCache = new Map<string, Promise<DestStat | undefined>>();
   /** The directory `mkdirAll` last made sure of (with all its parents). */
@@ -60,9 +56,9 @@ export class LayerPlan {
 
   constructor(private readonly settings: PlanSettings) {}
 
-  /** The planned entries (unsorted; the layer writer sorts). */
-  entries(): LayerEntry[] {
-    return [...this.nodes.values()].map((n) => n.entry);
+  /** The planned entries (unsorted; the layer writer sorts). The plan is done with after this. */
+  entries(): PlannedEntries {
+    return this.table.finish();
   }
 
   private base(rel: string): Promise<DestStat | undefined> {
@@ -79,13 +75,13 @@ export class LayerPlan {
   /** Kind at a layer path as seen after what is planned so far (planned entries over the base image). */
   async kindAt(rel: string): Promise<'directory' | 'symlink' | 'other' | undefined> {
     if (rel === '') return 'directory';
-    const n = this.nodes.get(rel);
-    if (n) return n.entry.type === 'directory' ? 'directory' : n.entry.type === 'symlink' ? 'symlink' : 'other';
+    const t = this.table.typeAt(rel);
+    if (t) return t === 'directory' ? 'directory' : t === 'symlink' ? 'symlink' : 'other';
     // A planned non-directory ancestor hides what the base has below it.
     for (let p = parentRel(rel); p !== ''; p = parentRel(p)) {
-      const an = this.nodes.get(p);
-      if (an) {
-        if (an.entry.type !== 'directory') return undefined;
+      const at = this.table.typeAt(p);
+      if (at) {
+        if (at !== 'directory') return undefined;
         break;
       }
     }
@@ -99,8 +95,7 @@ export class LayerPlan {
     return {
       kind: (rel) => this.kindAt(rel),
       readlink: async (rel) => {
-        const n = this.nodes.get(rel);
-        if (n) return n.entry.linkname ?? '';
+        if (this.table.typeAt(rel)) return this.table.linknameAt(rel) ?? '';
         const dest = this.settings.dest;
         if (!dest) throw new OcibuildError('LAYER_INVALID', `no symlink at /${rel}`);
         return dest.readlink('/' + rel);
@@ -118,22 +113,21 @@ export class LayerPlan {
     return this.settings.owner ?? { uid: st.uid, gid: st.gid };
   }
 
-  private set(rel: string, entry: LayerEntry, existing = false): void {
-    const base = rel.slice(rel.lastIndexOf('/') + 1);
+  /** `name`: the last segment of `rel` as a string of its own, when the caller has it (see PlanTable.set). */
+  private set(rel: string, entry: LayerEntry, existing = false, name?: string): void {
+    const base = name ?? rel.slice(rel.lastIndexOf('/') + 1);
     if (base.startsWith(WH)) {
       throw new OcibuildError('LAYER_INVALID', `cannot copy ${JSON.stringify('/' + rel)}: names starting with ".wh." are reserved for layer whiteouts`);
     }
     // A non-directory at (or above) the directory mkdirAll last made sure of: ask again next time.
     const made = this.lastMade;
     if (made !== undefined && entry.type !== 'directory' && made.startsWith(rel) && (made.length === rel.length || made.charCodeAt(rel.length) === 0x2f)) this.lastMade = undefined;
-    this.nodes.set(rel, { entry, existing });
+    this.table.set(entry, existing, name);
   }
 
   private removeTree(rel: string): void {
     this.lastMade = undefined;
-    this.nodes.delete(rel);
-    const prefix = rel + '/';
-    for (const k of [...this.nodes.keys()]) if (k.startsWith(prefix)) this.nodes.delete(k);
+    this.table.deleteTree(rel);
   }
 
   /**
@@ -144,14 +138,14 @@ export class LayerPlan {
   async mkdirAll(rel: string): Promise<void> {
     if (rel === '') return;
     // Files of one directory come one after another: their parents were just made.
-    if (rel === this.lastMade && this.nodes.get(rel)?.entry.type === 'directory') return;
+    if (rel === this.lastMade && this.table.typeAt(rel) === 'directory') return;
     const segs = rel.split('/');
     let cur = '';
     for (const seg of segs) {
       cur = joinRel(cur, seg);
-      const n = this.nodes.get(cur);
-      if (n) {
-        if (n.entry.type !== 'directory') throw notDir(cur);
+      const t = this.table.typeAt(cur);
+      if (t) {
+        if (t !== 'directory') throw notDir(cur);
         continue;
       }
       const b = await this.base(cur);
@@ -177,7 +171,7 @@ export class LayerPlan {
    * Put a single non-directory source at `target` (fsutil ensureEmptyFileTarget:
    * a directory there is an error for COPY, replaced for an archive).
    */
-  async putLeaf(target: string, st: SourceStat, fsrc: SourceFs | undefined, srcRel: string, how: 'copy' | 'untar' = 'copy', linkname?: string): Promise<void> {
+  async putLeaf(target: string, st: SourceStat, fsrc: SourceFs | undefined, srcRel: string, how: 'copy' | 'untar' = 'copy', linkname?: string, name?: string): Promise<void> {
     const kind = await this.kindAt(target);
     if (kind === 'directory') {
       if (how === 'copy') {
@@ -207,25 +201,25 @@ export class LayerPlan {
       case 'file': {
         if (st.linkKey) {
           const first = this.hardlinks.get(st.linkKey);
-          if (first !== undefined && first !== target && this.nodes.get(first)?.entry.type === 'file') {
-            this.set(target, mk('hardlink', first));
+          if (first !== undefined && first !== target && this.table.typeAt(first) === 'file') {
+            this.set(target, mk('hardlink', first), false, name);
             return;
           }
           this.hardlinks.set(st.linkKey, target);
         }
         if (!fsrc) throw new Error('assert: a file needs a source');
-        this.set(target, mk('file', undefined, st.size, fsrc.contentSource(srcRel, st)));
+        this.set(target, mk('file', undefined, st.size, fsrc.contentSource(srcRel, st)), false, name);
         return;
       }
       case 'symlink':
-        this.set(target, mk('symlink', linkname ?? (fsrc ? await fsrc.readlink(srcRel) : '')));
+        this.set(target, mk('symlink', linkname ?? (fsrc ? await fsrc.readlink(srcRel) : '')), false, name);
         return;
       case 'fifo':
-        this.set(target, mk('fifo'));
+        this.set(target, mk('fifo'), false, name);
         return;
       case 'char':
       case 'block':
-        this.set(target, mk(st.type, undefined, undefined, undefined, st.devmajor ?? 0, st.devminor ?? 0));
+        this.set(target, mk(st.type, undefined, undefined, undefined, st.devmajor ?? 0, st.devminor ?? 0), false, name);
         return;
       case 'socket':
         // tar cannot hold sockets (GNU tar skips them too)
@@ -237,12 +231,12 @@ export class LayerPlan {
 
   /** Add a hardlink entry (archives) pointing at an already planned path. */
   putHardlink(target: string, st: SourceStat, linkTarget: string): void {
-    const n = this.nodes.get(linkTarget);
-    if (!n || n.entry.type === 'directory' || n.entry.type === 'whiteout' || n.entry.type === 'opaque') {
+    const t = this.table.typeAt(linkTarget);
+    if (!t || t === 'directory' || t === 'whiteout' || t === 'opaque') {
       // Hardlinks to any non-directory are valid in tar (a symlink, a fifo, a device): the writer keeps them linked.
       throw new OcibuildError('LAYER_INVALID', `hardlink /${target} points at /${linkTarget}, which is not a file, symlink or special file extracted before it`);
     }
-    const primary = n.entry.type === 'hardlink' ? n.entry.linkname! : linkTarget;
+    const primary = t === 'hardlink' ? this.table.linknameAt(linkTarget)! : linkTarget;
     const { uid, gid } = this.owner(st);
     this.set(target, { path: target, type: 'hardlink', linkname: primary, mode: st.mode & 0o7777, uid, gid, mtime: st.mtime });
   }
@@ -252,7 +246,7 @@ export class LayerPlan {
    * missing → created with the source's metadata; existing → with
    * `overwriteMetadata` it takes the source's metadata, else it is left as is.
    */
-  async putDir(target: string, st: SourceStat, overwriteMetadata: boolean, how: 'copy' | 'untar' = 'copy'): Promise<void> {
+  async putDir(target: string, st: SourceStat, overwriteMetadata: boolean, how: 'copy' | 'untar' = 'copy', name?: string): Promise<void> {
     const kind = await this.kindAt(target);
     if (kind !== undefined && kind !== 'directory') {
       if (how === 'copy') throw notDir(target);
@@ -264,7 +258,7 @@ export class LayerPlan {
       return;
     }
     const { uid, gid } = this.owner(st);
-    this.set(target, { path: target, type: 'directory', mode: this.mode(st, 'directory', how), uid, gid, mtime: st.mtime });
+    this.set(target, { path: target, type: 'directory', mode: this.mode(st, 'directory', how), uid, gid, mtime: st.mtime }, false, name);
   }
 
   /**
@@ -308,13 +302,13 @@ export class LayerPlan {
           }
           await this.flushParents(pendingParents);
           pendingParents = [];
-          await this.putDir(dst, st, true, opts.mode);
+          await this.putDir(dst, st, true, opts.mode, name);
           count++;
           await walk(srcRel, rel, dst, inc, []);
         } else {
           await this.flushParents(pendingParents);
           pendingParents = [];
-          await this.putLeaf(dst, st, fsrc, srcRel, opts.mode);
+          await this.putLeaf(dst, st, fsrc, srcRel, opts.mode, undefined, name);
           count++;
         }
       }
@@ -325,8 +319,7 @@ export class LayerPlan {
 
   private async flushParents(parents: { dst: string; st: SourceStat }[]): Promise<void> {
     for (const p of parents) {
-      const n = this.nodes.get(p.dst);
-      if (n && !n.existing) continue; // already created from the source in this step
+      if (this.table.existingAt(p.dst) === false) continue; // already created from the source in this step
       await this.putDir(p.dst, p.st, true);
     }
   }

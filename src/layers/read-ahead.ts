@@ -188,11 +188,11 @@ export class ReadAhead {
       if (!w) return;
       this.waiting.delete(msg.id);
       const buf = Buffer.from(msg.buffer);
-      const start = this.starts.get(msg.id)!;
-      this.starts.delete(msg.id);
+      const lengths = this.lengths.get(msg.id)!;
+      this.lengths.delete(msg.id);
       const out: ReadResult[] = msg.results.map((r, i) => {
         if ('off' in r) {
-          const length = this.reads.at(start + i)!.length;
+          const length = lengths[i]!;
           return r.identity === undefined ? { ok: true, data: buf.subarray(r.off, r.off + length) } : { ok: true, data: buf.subarray(r.off, r.off + length), identity: r.identity };
         }
         if (r.kind === 'size') return { ok: false, kind: 'size', got: r.got };
@@ -207,8 +207,8 @@ export class ReadAhead {
     return worker;
   }
 
-  /** Batch id → index of its first file. */
-  private readonly starts = new Map<number, number>();
+  /** Batch id → the length of each of its reads (as requested: the list is not asked again). */
+  private readonly lengths = new Map<number, number[]>();
 
   private fail(e: unknown): void {
     this.failed ??= e;
@@ -223,16 +223,18 @@ export class ReadAhead {
       let bytes = 0;
       let end = start;
       const requests: [ReturnType<typeof fsPath>, number, number, boolean, boolean][] = [];
+      const lengths: number[] = [];
       while (end < this.reads.length && end - start < BATCH_FILES) {
         const r = this.reads.at(end)!;
         if (end > start && bytes + r.length > BATCH_BYTES) break;
         bytes += r.length;
         requests.push([fsPath(r.path), r.position, r.length, r.last, r.identity === true]);
+        lengths.push(r.length);
         end++;
       }
       this.next = end;
       const id = this.seq++;
-      this.starts.set(id, start);
+      this.lengths.set(id, lengths);
       const done = new Promise<ReadResult[]>((resolve, reject) => {
         if (this.failed) return reject(this.failed);
         this.waiting.set(id, { resolve, reject });

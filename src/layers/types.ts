@@ -51,6 +51,17 @@ export interface LayerEntry {
   source?: LayerEntrySource;
 }
 
+/**
+ * Entries by index, each made when asked for (an array is one): a planned COPY keeps its
+ * entries compact and makes an entry object only for the moment it is used (issue 8: memory).
+ */
+export interface LayerEntryList {
+  readonly length: number;
+  at(index: number): LayerEntry | undefined;
+  /** `at(index).source.path` of an entry read from a file, without making the entry (optional: a shortcut). */
+  sourcePath?(index: number): string | undefined;
+}
+
 export type LayerCompression = 'gzip' | 'none';
 
 export interface WriteLayerOptions {
@@ -108,7 +119,10 @@ export interface LayerResult {
  * more at the build's peak (issue 8: memory).
  */
 export interface FileDigests {
+  /** By source path (a file read for two entries: the digest of its last read). */
   get(path: string): Digest | undefined;
+  /** The digest of the file read for the entry at `index` of the entries written. */
+  entry(index: number): Digest | undefined;
   has(path: string): boolean;
   /** Number of files. */
   readonly size: number;

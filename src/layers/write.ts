@@ -8,7 +8,7 @@ import { GZIP_DEFAULT_LEVEL } from '../oci/compression.js';
 import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
 import { GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
 import { ReadAhead, readSyncChecked, type ReadList, type ReadRequest, type ReadResult } from './read-ahead.js';
-import type { FileDigests, LayerEntry, LayerEntrySource, LayerResult, WriteLayerOptions } from './types.js';
+import type { FileDigests, LayerEntry, LayerEntryList, LayerEntrySource, LayerResult, WriteLayerOptions } from './types.js';
 import { compareFsNames } from '../fs-names.js';
 
 /** Files are read in ranges of at most this size (big files: several ranges, read in parallel). */
@@ -211,10 +211,13 @@ function electHardlinks(sorted: Prepared[]): void {
  */
 class Collected {
   constructor(
-    private readonly entries: readonly LayerEntry[],
+    private readonly entries: LayerEntryList,
     private readonly kept: readonly (Prepared | undefined)[],
     /** Write order: indices into `entries`. */
     private readonly order: Uint32Array,
+    /** Each entry's content size, and whether its bytes are read from a file on disk (by index into `entries`). */
+    private readonly sizes: Float64Array,
+    private readonly fromDisk: Uint8Array,
     private readonly sde: number | undefined,
   ) {}
 
@@ -225,41 +228,68 @@ class Collected {
   /** The prepared entry at write position `i`. */
   at(i: number): Prepared {
     const k = this.order[i]!;
-    return this.kept[k] ?? prepare(this.entries[k]!, this.sde, false);
+    return this.kept[k] ?? prepare(this.entries.at(k)!, this.sde, false);
   }
 
-  /** The source and size of the entry at write position `i`, without preparing it. */
-  content(i: number): { source?: LayerEntrySource; size: number } {
+  /** Index into the entries given of the entry at write position `i`. */
+  index(i: number): number {
+    return this.order[i]!;
+  }
+
+  /** The content size of the entry at write position `i`. */
+  size(i: number): number {
+    return this.sizes[this.order[i]!]!;
+  }
+
+  /** True when the entry at write position `i` has bytes to read from a file on disk. */
+  readsFile(i: number): boolean {
     const k = this.order[i]!;
-    const p = this.kept[k];
-    if (p) return p;
-    const e = this.entries[k]!;
-    return { source: e.source, size: e.source?.kind === 'buffer' && e.size === undefined ? e.source.data.length : e.size ?? 0 };
+    return this.fromDisk[k] === 1 && this.sizes[k]! > 0;
+  }
+
+  /** The file the entry at write position `i` is read from (see {@link readsFile}). */
+  file(i: number): string {
+    const k = this.order[i]!;
+    const kept = this.kept[k];
+    if (!kept && this.entries.sourcePath) return this.entries.sourcePath(k)!;
+    const src = (kept ?? this.entries.at(k)!).source;
+    return (src as Extract<LayerEntrySource, { kind: 'path' }>).path;
   }
 }
 
-async function collect(entries: Iterable<LayerEntry> | AsyncIterable<LayerEntry>, sde: number | undefined, signal?: AbortSignal): Promise<Collected> {
-  let list: LayerEntry[];
-  if (Array.isArray(entries)) list = entries as LayerEntry[];
+/** `entries` is a list (an array, or one that makes each entry when asked for). */
+function isList(entries: unknown): entries is LayerEntryList {
+  return typeof (entries as LayerEntryList).at === 'function' && typeof (entries as LayerEntryList).length === 'number';
+}
+
+async function collect(entries: LayerEntryList | Iterable<LayerEntry> | AsyncIterable<LayerEntry>, sde: number | undefined, signal?: AbortSignal): Promise<Collected> {
+  let list: LayerEntryList;
+  if (isList(entries)) list = entries;
   else {
-    list = [];
-    for await (const e of entries as AsyncIterable<LayerEntry>) list.push(e);
+    const all: LayerEntry[] = [];
+    for await (const e of entries as AsyncIterable<LayerEntry>) all.push(e);
+    list = all;
   }
-  const kept: (Prepared | undefined)[] = new Array(list.length);
+  const n = list.length;
+  const kept: (Prepared | undefined)[] = new Array(n);
   /** Sort names by entry (a file's is its path: the same string). */
-  const names: string[] = new Array(list.length);
+  const names: string[] = new Array(n);
+  const sizes = new Float64Array(n);
+  const fromDisk = new Uint8Array(n);
   let hardlinks = false;
-  for (let k = 0; k < list.length; k++) {
+  for (let k = 0; k < n; k++) {
     signal?.throwIfAborted();
-    const e = list[k];
+    const e = list.at(k);
     if (e === null || typeof e !== 'object') throw new OcibuildError('LAYER_INVALID', 'layer entry must be an object');
     const p = prepare(e, sde);
     if (p.type !== 'file') kept[k] = p;
     if (p.type === 'hardlink') hardlinks = true;
     names[k] = p.name;
+    sizes[k] = p.size;
+    if (p.source?.kind === 'path') fromDisk[k] = 1;
   }
-  if (hardlinks) for (let k = 0; k < list.length; k++) kept[k] ??= prepare(list[k]!, sde, false);
-  const sorted = Array.from({ length: list.length }, (_, k) => k).sort((a, b) => compareFsNames(names[a]!, names[b]!));
+  if (hardlinks) for (let k = 0; k < n; k++) kept[k] ??= prepare(list.at(k)!, sde, false);
+  const sorted = Array.from({ length: n }, (_, k) => k).sort((a, b) => compareFsNames(names[a]!, names[b]!));
   const order = Uint32Array.from(sorted);
   for (let i = 1; i < order.length; i++) {
     if (compareFsNames(names[order[i]!]!, names[order[i - 1]!]!) === 0) throw invalid(names[order[i]!]!, 'appears twice in the layer');
@@ -282,18 +312,25 @@ async function collect(entries: Iterable<LayerEntry> | AsyncIterable<LayerEntry>
     for (const k of order) {
       const p = kept[k];
       if (p && (p.type === 'directory' || p.type === 'whiteout' || p.type === 'opaque')) continue;
-      const path = p?.path ?? list[k]!.path;
+      const path = p?.path ?? list.at(k)!.path;
       const prev = special.get(path);
       if (prev) {
-        const q = p ?? prepare(list[k]!, sde, false);
+        const q = p ?? prepare(list.at(k)!, sde, false);
         // Named in sort order, as a single pass would meet them.
         const [x, y] = compareFsNames(prev.name, q.name) < 0 ? [prev, q] : [q, prev];
         throw invalid(q.path, `is both a ${x.type} and a ${y.type} entry`);
       }
     }
   }
-  if (hardlinks) electHardlinks(Array.from(order, (k) => kept[k]!));
-  return new Collected(list, kept, order, sde);
+  if (hardlinks) {
+    electHardlinks(Array.from(order, (k) => kept[k]!));
+    // The election moves data between entries: their sizes and sources are the prepared ones'.
+    for (let k = 0; k < n; k++) {
+      sizes[k] = kept[k]!.size;
+      fromDisk[k] = kept[k]!.source?.kind === 'path' ? 1 : 0;
+    }
+  }
+  return new Collected(list, kept, order, sizes, fromDisk, sde);
 }
 
 // ------------------------------------------------------------------ reading
@@ -336,7 +373,7 @@ class FileReads implements ReadList {
     for (let i = 0; i < firstRead.length; i++) {
       const first = firstRead[i]!;
       if (first < 0) continue;
-      const end = first + Math.ceil(list.content(i).size / READ_RANGE);
+      const end = first + Math.ceil(list.size(i) / READ_RANGE);
       this.fileAt.fill(i, first, end);
     }
   }
@@ -344,8 +381,8 @@ class FileReads implements ReadList {
   at(k: number): ReadRequest | undefined {
     if (!(k >= 0 && k < this.length)) return undefined;
     const i = this.fileAt[k]!;
-    const { source, size } = this.list.content(i);
-    const path = (source as Extract<LayerEntrySource, { kind: 'path' }>).path;
+    const size = this.list.size(i);
+    const path = this.list.file(i);
     const position = (k - this.firstRead[i]!) * READ_RANGE;
     const length = Math.min(READ_RANGE, size - position);
     const last = position + length === size;
@@ -469,35 +506,59 @@ class OutWriter {
 
 // ------------------------------------------------------------------ writing
 
-/** {@link FileDigests}: path → slot, and the digests by slot. */
+/**
+ * {@link FileDigests}: the digests by entry (a slot per entry read, no string kept per file: a
+ * map of the paths was ~4 MB of a 100,000-file layer's peak); a map by path is made only when
+ * a digest is asked for by path.
+ */
 class FileDigestTable implements FileDigests {
-  private readonly slots = new Map<string, number>();
+  /** Slot of each entry (by index into the entries given), -1: not read. */
+  private readonly slotOf: Int32Array;
+  /** Write position of each slot's entry. */
+  private readonly positions: number[] = [];
   private readonly digests: Sha256Slots;
+  private byPath: Map<string, number> | undefined;
 
-  constructor(expected: number) {
+  constructor(
+    private readonly list: Collected,
+    expected: number,
+  ) {
+    this.slotOf = new Int32Array(list.length).fill(-1);
     this.digests = new Sha256Slots(expected);
   }
 
+  private paths(): Map<string, number> {
+    if (!this.byPath) {
+      // In write order: a file read for two entries has the digest of its last read.
+      this.byPath = new Map();
+      for (let slot = 0; slot < this.positions.length; slot++) this.byPath.set(this.list.file(this.positions[slot]!), slot);
+    }
+    return this.byPath;
+  }
+
   get size(): number {
-    return this.slots.size;
+    return this.paths().size;
   }
 
   has(path: string): boolean {
-    return this.slots.has(path);
+    return this.paths().has(path);
   }
 
   get(path: string): Digest | undefined {
-    const slot = this.slots.get(path);
+    const slot = this.paths().get(path);
     return slot === undefined ? undefined : this.digests.get(slot);
   }
 
-  /** Records the digest `hash` ends with (a file read again keeps its slot and takes the new digest). */
-  set(path: string, hash: Hash): void {
-    let slot = this.slots.get(path);
-    if (slot === undefined) {
-      slot = this.slots.size;
-      this.slots.set(path, slot);
-    }
+  entry(index: number): Digest | undefined {
+    const slot = index >= 0 && index < this.slotOf.length ? this.slotOf[index]! : -1;
+    return slot < 0 ? undefined : this.digests.get(slot);
+  }
+
+  /** Records the digest `hash` ends with for the entry at write position `i`. */
+  set(i: number, hash: Hash): void {
+    const slot = this.positions.length;
+    this.positions.push(i);
+    this.slotOf[this.list.index(i)] = slot;
     this.digests.set(slot, hash.digest());
   }
 }
@@ -544,7 +605,7 @@ async function writeStream(p: Prepared, src: Extract<LayerEntrySource, { kind: '
  * @throws OcibuildError LAYER_INVALID for bad entries and unreadable or changing files.
  */
 export async function writeLayer(
-  entries: Iterable<LayerEntry> | AsyncIterable<LayerEntry>,
+  entries: LayerEntryList | Iterable<LayerEntry> | AsyncIterable<LayerEntry>,
   out: Writable,
   options: WriteLayerOptions = {},
 ): Promise<LayerResult> {
@@ -573,15 +634,15 @@ export async function writeLayer(
     let readCount = 0;
     let readBytes = 0;
     for (let i = 0; i < list.length; i++) {
-      const { source, size } = list.content(i);
-      if (size === 0 || source?.kind !== 'path') continue;
+      if (!list.readsFile(i)) continue;
+      const size = list.size(i);
       firstRead[i] = readCount;
       readCount += Math.ceil(size / READ_RANGE);
       readBytes += size;
     }
     const reads = new FileReads(list, firstRead, readCount, options.fileDigests === true);
     if (reads.length >= READ_AHEAD_MIN_READS || readBytes >= READ_RANGE) readAhead = new ReadAhead(reads);
-    const fileDigests = options.fileDigests ? new FileDigestTable(reads.length) : undefined;
+    const fileDigests = options.fileDigests ? new FileDigestTable(list, reads.length) : undefined;
     const readCheck = options.fileDigests ? { changed: new Set<string>(), unchecked: new Set<string>() } : undefined;
     for (let i = 0; i < list.length; i++) {
       if (signal?.aborted) signal.throwIfAborted();
@@ -631,7 +692,7 @@ export async function writeLayer(
       } else {
         throw invalid(p.path, 'unknown source kind');
       }
-      if (fileHash && src.kind === 'path') fileDigests!.set(src.path, fileHash);
+      if (fileHash && src.kind === 'path') fileDigests!.set(i, fileHash);
       const pad = (BLOCK - (p.size % BLOCK)) % BLOCK;
       if (pad) {
         w = sink.write(ZEROS.subarray(0, pad));

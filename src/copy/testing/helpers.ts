@@ -72,7 +72,7 @@ function octal(mode: number): string {
  * One line per entry, sorted by path: `<type> <path> <mode> <uid>:<gid>`, then
  * ` -> <linkname>` for links and ` <sha12>` for file contents.
  */
-export function listEntries(entries: LayerEntry[]): string[] {
+export function listEntries(entries: Iterable<LayerEntry>): string[] {
   return [...entries]
     .sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)))
     .map((e) => {
@@ -93,8 +93,8 @@ export function listEntries(entries: LayerEntry[]): string[] {
 }
 
 /** mtimes of entries by path (undefined = left to the writer). */
-export function mtimes(entries: LayerEntry[]): Record<string, number | undefined> {
-  return Object.fromEntries(entries.map((e) => [e.path, e.mtime]));
+export function mtimes(entries: Iterable<LayerEntry>): Record<string, number | undefined> {
+  return Object.fromEntries([...entries].map((e) => [e.path, e.mtime]));
 }
 
 /**

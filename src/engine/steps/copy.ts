@@ -16,7 +16,7 @@ import path from 'node:path';
 import { OcibuildError } from '../../errors.js';
 import { fsPath } from '../../fs-names.js';
 import { createHash, hash } from 'node:crypto';
-import { planCopy, type CopyPlan, type CopySpec } from '../../copy/index.js';
+import { planCopy, type CopyPlan, type CopySpec, type PlannedEntries } from '../../copy/index.js';
 import { splitChown } from '../../copy/chown.js';
 import { entriesDigest, hashPath } from '../../copy/digest.js';
 import { statKey } from '../../cache/stat-cache.js';
@@ -25,7 +25,7 @@ import { observedSourceFs, sameAnswers, type Observations } from '../../copy/obs
 import { stepCacheKey } from '../../graph/cache-key.js';
 import type { CopyStep } from '../../graph/types.js';
 import { writeLayer } from '../../layers/index.js';
-import type { FileDigests, LayerEntry } from '../../layers/types.js';
+import type { FileDigests, LayerEntry, LayerEntryList } from '../../layers/types.js';
 import type { Digest } from '../../oci/digest.js';
 import { sha256 } from '../../oci/digest.js';
 import type { Executor, ExplainFileList, ExplainInputs, StepContext } from '../step.js';
@@ -105,11 +105,22 @@ async function hashContextFile(file: string, size: number): Promise<Digest> {
   return sha256(bytes);
 }
 
+/** A file's content digest, when known: by its path, or the index of its entry in the plan. */
+type DigestOf = (file: string, index: number) => Digest | undefined;
+
+/** The stat identity of the file of entry `i` (planned, or taken now and kept with the plan). */
+function identityOf(entries: PlannedEntries, i: number, src: { path: string; identity?: string }): string | undefined {
+  if (src.identity !== undefined) return src.identity;
+  const identity = statKey(src.path);
+  entries.setIdentity(i, identity);
+  return identity;
+}
+
 /** The key of a context copy, given each file's content digest. */
-async function contextKey(ctx: StepContext<CopyStep>, plan: CopyPlan, digestOf: (file: string) => Digest | undefined): Promise<{ key: string; explain: ExplainInputs }> {
+async function contextKey(ctx: StepContext<CopyStep>, plan: CopyPlan, digestOf: DigestOf): Promise<{ key: string; explain: ExplainInputs }> {
   const entries = plan.entries;
   const inputs = await entriesDigest(entries, {
-    hashFile: async (file, size) => digestOf(file) ?? (await hashContextFile(file, size)),
+    hashFile: async (file, size, i) => digestOf(file, i) ?? (await hashContextFile(file, size)),
     signal: ctx.signal,
   });
   // The per-file identities are for --explain's record: computed only when the record needs them
@@ -130,11 +141,11 @@ function explainName(e: LayerEntry, inContext: string): string {
   return src?.kind === 'path' && src.path.startsWith(inContext) ? src.path.slice(inContext.length).split(path.sep).join('/') : '/' + e.path;
 }
 
-/** An entry's identity in the explain record (bytes and metadata, not where it goes). */
-function explainIdentity(e: LayerEntry, digestOf: (file: string) => Digest | undefined): string {
+/** An entry's identity in the explain record (bytes and metadata, not where it goes); `i`: its index in the plan. */
+function explainIdentity(e: LayerEntry, i: number, digestOf: DigestOf): string {
   const src = e.source;
   let content = '';
-  if (e.type === 'file') content = src?.kind === 'path' ? (digestOf(src.path) ?? '') : src?.kind === 'buffer' ? sha256(src.data) : src ? '' : sha256(new Uint8Array(0));
+  if (e.type === 'file') content = src?.kind === 'path' ? (digestOf(src.path, i) ?? '') : src?.kind === 'buffer' ? sha256(src.data) : src ? '' : sha256(new Uint8Array(0));
   const row = JSON.stringify([e.type, e.mode, e.uid, e.gid, e.linkname ?? '', e.type === 'file' ? (e.size ?? 0) : 0, content]);
   // One-shot hash: a Hash object per file cost ~0.1 s over 20,000 files (issue 8).
   return hash('sha256', row, 'hex').slice(0, 16);
@@ -153,7 +164,7 @@ const EXPLAIN_ROWS_PER_PIECE = 2048;
  * reorder or merge rows (a name that is an array index, a context file copied twice) is made
  * as the object.
  */
-function fileIdentities(ctx: StepContext<CopyStep>, plan: CopyPlan, digestOf: (file: string) => Digest | undefined): ExplainFileList {
+function fileIdentities(ctx: StepContext<CopyStep>, plan: CopyPlan, digestOf: DigestOf): ExplainFileList {
   const { entries } = plan;
   const inContext = contextPrefix(ctx);
   const pieces: string[] = [];
@@ -161,14 +172,15 @@ function fileIdentities(ctx: StepContext<CopyStep>, plan: CopyPlan, digestOf: (f
   // Which context files were seen, when one may be the source of two entries (not for a plan of
   // one source item: a set of 100,000 names was ~5 MB at the build's peak).
   const sources = plan.sourcesOnce ? undefined : new Set<string>();
-  for (const e of entries) {
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries.at(i)!;
     const name = explainName(e, inContext);
     if (ARRAY_INDEX.test(name) && Number(name) < 2 ** 32 - 1) return fileIdentityObject(entries, inContext, digestOf);
     if (sources && e.source?.kind === 'path' && !name.startsWith('/')) {
       if (sources.has(e.source.path)) return fileIdentityObject(entries, inContext, digestOf);
       sources.add(e.source.path);
     }
-    const row = `${JSON.stringify(name)}:"${explainIdentity(e, digestOf)}"`;
+    const row = `${JSON.stringify(name)}:"${explainIdentity(e, i, digestOf)}"`;
     rows.push(pieces.length === 0 && rows.length === 0 ? `{${row}` : row);
     if (rows.length === EXPLAIN_ROWS_PER_PIECE) {
       pieces.push(rows.join(','));
@@ -184,9 +196,12 @@ function fileIdentities(ctx: StepContext<CopyStep>, plan: CopyPlan, digestOf: (f
 }
 
 /** {@link fileIdentities} as an object. */
-function fileIdentityObject(entries: readonly LayerEntry[], inContext: string, digestOf: (file: string) => Digest | undefined): Record<string, string> {
+function fileIdentityObject(entries: LayerEntryList, inContext: string, digestOf: DigestOf): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const e of entries) out[explainName(e, inContext)] = explainIdentity(e, digestOf);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries.at(i)!;
+    out[explainName(e, inContext)] = explainIdentity(e, i, digestOf);
+  }
   return out;
 }
 
@@ -195,13 +210,14 @@ function fileIdentityObject(entries: readonly LayerEntry[], inContext: string, d
  * parent, and every entry with its source file's stat identity (what the stat
  * cache trusts). None when a source has no stat identity.
  */
-function flightOf(ctx: StepContext<CopyStep>, entries: readonly LayerEntry[]): { flight?: string } {
+function flightOf(ctx: StepContext<CopyStep>, entries: PlannedEntries): { flight?: string } {
   // Rows hashed as they come (a flight is an in-process name: its bytes are not kept anywhere).
   const h = createHash('sha256').update(JSON.stringify(['flight', stepCacheKey(ctx.chain, ctx.step, { epoch: epoch(ctx) })]));
-  for (const e of entries) {
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries.at(i)!;
     const src = e.source;
     let identity: string | undefined = '';
-    if (src?.kind === 'path') identity = (src.identity ??= statKey(src.path));
+    if (src?.kind === 'path') identity = identityOf(entries, i, src);
     else if (src?.kind === 'buffer') identity = sha256(src.data);
     else if (src) return {};
     if (identity === undefined) return {};
@@ -250,12 +266,14 @@ async function rememberKey(ctx: StepContext<CopyStep>, prep: Prepared, key: stri
 async function explainFilesByPlan(ctx: StepContext<CopyStep>): Promise<ExplainFileList> {
   const { plan } = await prepare(ctx);
   const statCache = await ctx.inputs.statCache?.();
+  const { entries } = plan;
   const digests = new Map<string, Digest>();
-  for (const e of plan.entries) {
-    if (e.type !== 'file' || e.source?.kind !== 'path') continue;
-    const src = e.source;
-    src.identity ??= statKey(src.path);
-    digests.set(src.path, statCache?.get(src.path, src.identity) ?? (await hashContextFile(src.path, e.size ?? 0)));
+  for (let i = 0; i < entries.length; i++) {
+    if (entries.type(i) !== 'file') continue;
+    const src = entries.source(i);
+    if (src?.kind !== 'path') continue;
+    const identity = identityOf(entries, i, src);
+    digests.set(src.path, statCache?.get(src.path, identity) ?? (await hashContextFile(src.path, entries.size(i) ?? 0)));
   }
   return fileIdentities(ctx, plan, (file) => digests.get(file));
 }
@@ -278,7 +296,8 @@ export const copyExecutor: Executor<CopyStep> = {
     if (remembered !== undefined) return { cacheable: true, key: remembered, explain: { files: () => explainFilesByPlan(ctx) } };
     const prep = await prepare(ctx);
     const { plan } = prep;
-    if (plan.entries.some((e) => e.source?.kind === 'stream')) return { cacheable: false, reason: 'it downloads its sources' };
+    const { entries } = plan;
+    if (entries.hasStreams()) return { cacheable: false, reason: 'it downloads its sources' };
     const statCache = await ctx.inputs.statCache?.();
     if (!statCache) return { cacheable: true };
     // Each file's stat identity, taken when it was planned (one lstat per file in all).
@@ -287,17 +306,18 @@ export const copyExecutor: Executor<CopyStep> = {
     let unchanged = true;
     let totalBytes = 0;
     let unknownBytes = 0;
-    for (const e of plan.entries) {
-      if (e.type !== 'file' || e.source?.kind !== 'path') continue;
-      const src = e.source;
-      src.identity ??= statKey(src.path);
-      const size = e.size ?? 0;
+    for (let i = 0; i < entries.length; i++) {
+      if (entries.type(i) !== 'file') continue;
+      const src = entries.source(i);
+      if (src?.kind !== 'path') continue;
+      const identity = identityOf(entries, i, src);
+      const size = entries.size(i) ?? 0;
       totalBytes += size;
-      const d = statCache.get(src.path, src.identity);
+      const d = statCache.get(src.path, identity);
       if (d) digests.set(src.path, d);
       else {
         unknownBytes += size;
-        unknown.push({ path: src.path, identity: src.identity, size });
+        unknown.push({ path: src.path, identity, size });
       }
     }
     // A rebuild where a few files are unknown to the stat cache (changed, or only touched): read just
@@ -307,7 +327,7 @@ export const copyExecutor: Executor<CopyStep> = {
     // fresh store can only hit with the key known before the step.
     if (unknown.length > 0) {
       const few = digests.size > 0 && unknown.length <= UNKNOWN_FILES_MAX && unknownBytes <= Math.max(UNKNOWN_BYTES_MIN, totalBytes / 4);
-      if (!few && !ctx.settings.eagerKeys) return { cacheable: true, ...flightOf(ctx, plan.entries) };
+      if (!few && !ctx.settings.eagerKeys) return { cacheable: true, ...flightOf(ctx, entries) };
       const inContext = contextPrefix(ctx);
       for (const u of unknown) {
         ctx.signal.throwIfAborted();
@@ -329,12 +349,13 @@ export const copyExecutor: Executor<CopyStep> = {
     const { plan } = prep;
     const fromContext = ctx.step.from.kind === 'context';
     const statCache = fromContext ? await ctx.inputs.statCache?.() : undefined;
-    const cacheable = statCache !== undefined && !plan.entries.some((e) => e.source?.kind === 'stream');
+    const { entries } = plan;
+    const cacheable = statCache !== undefined && !entries.hasStreams();
     let fileDigests: FileDigests | undefined;
     let readCheck: { changed: Set<string>; unchecked: Set<string> } | undefined;
     const sde = ctx.settings.sourceDateEpoch;
     const layer = await writeLayerBlob(ctx, async (out) => {
-      const r = await writeLayer(plan.entries, out, {
+      const r = await writeLayer(entries, out, {
         compression: 'gzip',
         ...(cacheable ? { fileDigests: true } : {}),
         ...(sde !== undefined ? { sourceDateEpoch: sde } : {}),
@@ -352,9 +373,14 @@ export const copyExecutor: Executor<CopyStep> = {
     // never worth remembering.
     const inContext = contextPrefix(ctx);
     let unchanged = true;
-    for (const e of plan.entries) {
-      if (e.type !== 'file' || e.source?.kind !== 'path') continue;
-      const { path: file, identity } = e.source;
+    // Which entries' files are remembered: a bit per entry; the records are made from the plan
+    // when the stat cache needs them (see StatCache.setAll).
+    const remembered = new Uint8Array(entries.length);
+    for (let i = 0; i < entries.length; i++) {
+      if (entries.type(i) !== 'file') continue;
+      const src = entries.source(i);
+      if (src?.kind !== 'path') continue;
+      const { path: file, identity } = src;
       if (identity === undefined || !file.startsWith(inContext)) {
         unchanged = false;
         continue;
@@ -364,11 +390,19 @@ export const copyExecutor: Executor<CopyStep> = {
         unchanged = false;
         continue;
       }
-      const digest = fileDigests.get(file);
-      if (digest !== undefined) statCache!.set(file, identity, digest);
+      if (fileDigests.entry(i) !== undefined) remembered[i] = 1;
     }
+    // By entry: a digest asked for by path would make the writer keep a map of every path.
     const digests = fileDigests;
-    const { key, explain } = await contextKey(ctx, plan, (file) => digests.get(file));
+    statCache!.setAll({
+      length: entries.length,
+      at(i) {
+        if (remembered[i] !== 1) return undefined;
+        const src = entries.source(i) as { path: string; identity: string };
+        return { file: src.path, key: src.identity, digest: digests.entry(i)! };
+      },
+    });
+    const { key, explain } = await contextKey(ctx, plan, (_file, i) => digests.entry(i));
     if (unchanged) await rememberKey(ctx, prep, key);
     return { ...outcome, key, explain };
   },
