@@ -70,25 +70,32 @@ interface Parts {
   readonly rare: ReadonlyMap<number, Rare>;
   /** Layer path of each directory of the directory table ('' for the root). */
   readonly dirPaths: readonly string[];
+  /** The same, each ending in '/' ('' for the root): what a row's name is put after. */
+  readonly dirPrefixes: readonly string[];
   /** Each source directory, ending in its separator. */
   readonly srcDirs: readonly string[];
 }
 
+// Paths made on demand are ropes (`+`: a few times quicker to make than a flat join): they are
+// used for a moment (a tar header, an open, a row hashed) and not kept.
 function pathOf(parts: Parts, row: number): string {
-  const dir = parts.dirPaths[parts.cols.dir[row]!]!;
-  // Array join: one flat string (`+` would make a rope, kept as such by whoever holds it).
-  return dir === '' ? parts.names[row]! : [dir, parts.names[row]!].join('/');
+  const dir = parts.dirPrefixes[parts.cols.dir[row]!]!;
+  return dir === '' ? parts.names[row]! : dir + parts.names[row]!;
+}
+
+function rareOf(parts: Parts, row: number): Rare | undefined {
+  return parts.rare.size === 0 ? undefined : parts.rare.get(row);
 }
 
 function sourceOf(parts: Parts, row: number): LayerEntrySource | undefined {
   const s = parts.cols.srcDir[row]!;
-  if (s < 0) return parts.rare.get(row)?.source;
-  return { kind: 'path', path: [parts.srcDirs[s]!, parts.names[row]!].join(''), identity: parts.identities[row] };
+  if (s < 0) return rareOf(parts, row)?.source;
+  return { kind: 'path', path: parts.srcDirs[s]! + parts.names[row]!, identity: parts.identities[row] };
 }
 
 function entryOf(parts: Parts, row: number): LayerEntry {
   const c = parts.cols;
-  const rare = parts.rare.get(row);
+  const rare = rareOf(parts, row);
   const mtime = c.mtime[row]!;
   const size = c.size[row]!;
   // One object shape for every entry (as the planner made them).
@@ -151,8 +158,8 @@ export class PlannedEntries implements LayerEntryList, Iterable<LayerEntry> {
   /** The path of the file entry `i` is read from (undefined: none). */
   sourcePath(i: number): string | undefined {
     const s = this.parts.cols.srcDir[i]!;
-    if (s >= 0) return [this.parts.srcDirs[s]!, this.parts.names[i]!].join('');
-    const src = this.parts.rare.get(i)?.source;
+    if (s >= 0) return this.parts.srcDirs[s]! + this.parts.names[i]!;
+    const src = rareOf(this.parts, i)?.source;
     return src?.kind === 'path' ? src.path : undefined;
   }
 
@@ -361,6 +368,7 @@ export class PlanTable {
         if (r) rare.set(i, r);
       }
     }
-    return new PlannedEntries({ cols, names, identities, rare, dirPaths: this.dirPaths, srcDirs: this.srcDirs }, n);
+    const dirPrefixes = this.dirPaths.map((d) => (d === '' ? '' : [d, ''].join('/')));
+    return new PlannedEntries({ cols, names, identities, rare, dirPaths: this.dirPaths, dirPrefixes, srcDirs: this.srcDirs }, n);
   }
 }

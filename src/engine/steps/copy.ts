@@ -267,15 +267,16 @@ async function explainFilesByPlan(ctx: StepContext<CopyStep>): Promise<ExplainFi
   const { plan } = await prepare(ctx);
   const statCache = await ctx.inputs.statCache?.();
   const { entries } = plan;
-  const digests = new Map<string, Digest>();
+  // By entry (paths made for the moment are not kept as keys).
+  const digests: (Digest | undefined)[] = new Array(entries.length);
   for (let i = 0; i < entries.length; i++) {
     if (entries.type(i) !== 'file') continue;
     const src = entries.source(i);
     if (src?.kind !== 'path') continue;
     const identity = identityOf(entries, i, src);
-    digests.set(src.path, statCache?.get(src.path, identity) ?? (await hashContextFile(src.path, entries.size(i) ?? 0)));
+    digests[i] = statCache?.get(src.path, identity) ?? (await hashContextFile(src.path, entries.size(i) ?? 0));
   }
-  return fileIdentities(ctx, plan, (file) => digests.get(file));
+  return fileIdentities(ctx, plan, (_file, i) => digests[i]);
 }
 
 /** At most this many context files unknown to the stat cache are hashed to know a key before the step runs... */
@@ -300,9 +301,11 @@ export const copyExecutor: Executor<CopyStep> = {
     if (entries.hasStreams()) return { cacheable: false, reason: 'it downloads its sources' };
     const statCache = await ctx.inputs.statCache?.();
     if (!statCache) return { cacheable: true };
-    // Each file's stat identity, taken when it was planned (one lstat per file in all).
-    const digests = new Map<string, Digest>();
-    const unknown: { path: string; identity: string | undefined; size: number }[] = [];
+    // Each file's stat identity, taken when it was planned (one lstat per file in all). Digests by
+    // entry (paths made for the moment are not kept as keys).
+    const digests: (Digest | undefined)[] = new Array(entries.length);
+    let known = 0;
+    const unknown: { index: number; path: string; identity: string | undefined; size: number }[] = [];
     let unchanged = true;
     let totalBytes = 0;
     let unknownBytes = 0;
@@ -314,10 +317,12 @@ export const copyExecutor: Executor<CopyStep> = {
       const size = entries.size(i) ?? 0;
       totalBytes += size;
       const d = statCache.get(src.path, identity);
-      if (d) digests.set(src.path, d);
-      else {
+      if (d) {
+        digests[i] = d;
+        known++;
+      } else {
         unknownBytes += size;
-        unknown.push({ path: src.path, identity, size });
+        unknown.push({ index: i, path: src.path, identity, size });
       }
     }
     // A rebuild where a few files are unknown to the stat cache (changed, or only touched): read just
@@ -326,19 +331,19 @@ export const copyExecutor: Executor<CopyStep> = {
     // pass over the bytes; with a remote cache (eagerKeys) every unknown file is read now, since a
     // fresh store can only hit with the key known before the step.
     if (unknown.length > 0) {
-      const few = digests.size > 0 && unknown.length <= UNKNOWN_FILES_MAX && unknownBytes <= Math.max(UNKNOWN_BYTES_MIN, totalBytes / 4);
+      const few = known > 0 && unknown.length <= UNKNOWN_FILES_MAX && unknownBytes <= Math.max(UNKNOWN_BYTES_MIN, totalBytes / 4);
       if (!few && !ctx.settings.eagerKeys) return { cacheable: true, ...flightOf(ctx, entries) };
       const inContext = contextPrefix(ctx);
       for (const u of unknown) {
         ctx.signal.throwIfAborted();
         const d = await hashContextFile(u.path, u.size);
-        digests.set(u.path, d);
+        digests[u.index] = d;
         // Remembered only if the file did not change while it was read (as after a layer write).
         if (u.identity !== undefined && u.path.startsWith(inContext) && statKey(u.path) === u.identity) statCache.set(u.path, u.identity, d);
         else unchanged = false;
       }
     }
-    const { key, explain } = await contextKey(ctx, plan, (file) => digests.get(file));
+    const { key, explain } = await contextKey(ctx, plan, (_file, i) => digests[i]);
     // The memo keeps this key only if every digest belongs to the identity the planner saw.
     if (unchanged) await rememberKey(ctx, prep, key);
     return { cacheable: true, key, explain };
