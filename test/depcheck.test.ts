@@ -15,11 +15,12 @@ const src = path.join(repoRoot, 'src');
  * Shared leaves every module may import: errors, file names as bytes, Go-style
  * quoting (src/go-quote.ts: the parser's dumps and the engine's history text), buildx flag field lists
  * (src/csv-fields.ts), a file's stat identity (src/stat-identity.ts: the context walk, the stat
- * cache and the layer writer take the same one), and the progress event
+ * cache and the layer writer take the same one), lstat as numbers (src/lstat-fields.ts: the copy
+ * source and the copy memo's rows read the same fields), and the progress event
  * model (src/engine/progress.ts, types only: pulls, layer writes and pushes
  * emit its events too).
  */
-const EVERYONE = ['errors', 'engine/progress', 'fs-names', 'go-quote', 'csv-fields', 'stat-identity'];
+const EVERYONE = ['errors', 'engine/progress', 'fs-names', 'go-quote', 'csv-fields', 'stat-identity', 'lstat-fields'];
 
 /**
  * What each module may import besides itself and EVERYONE, for the layout of
@@ -37,6 +38,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   'csv-fields': [],
   // A file's stat identity (dev, ino, size, mtime and ctime in ns): a leaf like errors.
   'stat-identity': [],
+  // lstat's fields as numbers (Node's fs binding, checked against fs.lstatSync): a leaf like errors.
+  'lstat-fields': [],
   oci: [],
   // The parser knows nothing else.
   parser: [],
