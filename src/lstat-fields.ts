@@ -19,6 +19,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { identityText } from './stat-identity.js';
 
 /** Indexes into the array {@link lstatFields} returns (Node's own order). */
 export const F = {
@@ -122,17 +123,23 @@ function probeBinding(): RawLstat | undefined {
 
 let chosen: RawLstat | null | undefined;
 
+/** The binding's lstat when it passed the probe, null when the public API is used (probed once). */
+function rawLstat(): RawLstat | null {
+  if (chosen === undefined) chosen = probeBinding() ?? null;
+  return chosen;
+}
+
 /**
  * lstat of `p`: its fields in a Float64Array reused by the next call (read
  * them at once; index with {@link F}), or undefined when `p` does not exist.
  * Throws as `fs.lstatSync` does. Times are exact (seconds and nanoseconds);
- * dev, ino and size are exact when `Number.isSafeInteger` holds for them.
+ * dev, ino and size are exact when {@link exactFileFields} holds.
  */
 export function lstatFields(p: string | Buffer): Float64Array | undefined {
-  if (chosen === undefined) chosen = probeBinding() ?? null;
-  if (chosen !== null && typeof p === 'string') {
+  const raw = rawLstat();
+  if (raw !== null && typeof p === 'string') {
     try {
-      return chosen(p);
+      return raw(p);
     } catch {
       // asked again below: the error is the public API's own
     }
@@ -140,10 +147,14 @@ export function lstatFields(p: string | Buffer): Float64Array | undefined {
   return publicLstat(p);
 }
 
-/** Which way {@link lstatFields} goes in this process (for tests and --debug). */
+/** Which way {@link lstatFields} goes in this process (for tests). */
 export function lstatFieldsVia(): 'binding' | 'public' {
-  if (chosen === undefined) chosen = probeBinding() ?? null;
-  return chosen === null ? 'public' : 'binding';
+  return rawLstat() === null ? 'public' : 'binding';
+}
+
+/** True when dev, ino and size in `f` are exact (safe integers; a device or inode number past 2^53 is not). */
+export function exactFileFields(f: Float64Array): boolean {
+  return Number.isSafeInteger(f[F.dev]) && Number.isSafeInteger(f[F.ino]) && Number.isSafeInteger(f[F.size]);
 }
 
 /** Seconds and nanoseconds as the decimal of their nanoseconds (BigIntStats' `mtimeNs` as text). */
@@ -154,14 +165,10 @@ export function nsText(sec: number, nsec: number): string {
 }
 
 /**
- * The stat identity (src/stat-identity.ts: `dev:ino:size:mtimeNs:ctimeNs`)
- * from {@link lstatFields}' array; undefined when a field is not exact
- * (a device or inode number past 2^53), for the caller to ask with bigints.
+ * The stat identity (src/stat-identity.ts) from {@link lstatFields}' array;
+ * undefined when a field is not exact, for the caller to ask with bigints.
  */
 export function identityOfFields(f: Float64Array): string | undefined {
-  const dev = f[F.dev]!;
-  const ino = f[F.ino]!;
-  const size = f[F.size]!;
-  if (!Number.isSafeInteger(dev) || !Number.isSafeInteger(ino) || !Number.isSafeInteger(size)) return undefined;
-  return [dev, ino, size, nsText(f[F.mtimeSec]!, f[F.mtimeNsec]!), nsText(f[F.ctimeSec]!, f[F.ctimeNsec]!)].join(':');
+  if (!exactFileFields(f)) return undefined;
+  return identityText(f[F.dev]!, f[F.ino]!, f[F.size]!, nsText(f[F.mtimeSec]!, f[F.mtimeNsec]!), nsText(f[F.ctimeSec]!, f[F.ctimeNsec]!));
 }

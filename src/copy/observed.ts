@@ -108,7 +108,7 @@ export function observedSourceFs(fs: SourceFs): { fs: SourceFs; observations(): 
     usable = false;
     questions.length = 0;
   };
-  const keep = (op: string, arg: string): boolean => {
+  const keep = (arg: string): boolean => {
     if (!usable) return false;
     if (taken !== undefined || questions.length >= OBSERVATIONS_MAX || hasEscapedBytes(arg) || arg.includes('\0')) {
       spoil();
@@ -117,7 +117,7 @@ export function observedSourceFs(fs: SourceFs): { fs: SourceFs; observations(): 
     return true;
   };
   const note = (op: string, arg: string, answer: string) => {
-    if (!keep(op, arg)) return;
+    if (!keep(arg)) return;
     if (answer.includes('\0')) return spoil();
     // One flat string (`+` keeps a rope and the path it was given: twice the bytes, ~3 MB of
     // 100,000 kept questions; issue 8: memory).
@@ -126,7 +126,7 @@ export function observedSourceFs(fs: SourceFs): { fs: SourceFs; observations(): 
     stream.text(answer);
   };
   const noteStat = (arg: string, st: SourceStat | undefined) => {
-    if (!keep('l', arg)) return;
+    if (!keep(arg)) return;
     if (!rowOfStat(st, stream.row)) return spoil();
     questions.push(['l', arg].join(''));
     stream.question('l', arg);

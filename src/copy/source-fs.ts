@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { OcibuildError } from '../errors.js';
 import { decodeFsName, fsPath } from '../fs-names.js';
-import { F, identityOfFields, lstatFields } from '../lstat-fields.js';
+import { F, exactFileFields, identityOfFields, lstatFields } from '../lstat-fields.js';
 import { FLAG, R, ROW_LENGTH, TYPE_CODE, rowOfStat } from './answer-row.js';
 import { statIdentity } from '../stat-identity.js';
 import type { LayerEntrySource } from '../layers/types.js';
@@ -56,15 +56,24 @@ function floorSeconds(ns: bigint): number {
   return Number(ns < 0n && s * 1_000_000_000n !== ns ? s - 1n : s);
 }
 
+const S_IFMT = 0o170000;
+const TYPE_OF_FORMAT: ReadonlyMap<number, SourceType> = new Map([
+  [0o100000, 'file'],
+  [0o040000, 'directory'],
+  [0o120000, 'symlink'],
+  [0o010000, 'fifo'],
+  [0o020000, 'char'],
+  [0o060000, 'block'],
+]);
+
+/** The SourceType of an lstat's mode. */
+function typeOfMode(mode: number): SourceType {
+  return TYPE_OF_FORMAT.get(mode & S_IFMT) ?? 'socket';
+}
+
 /** The SourceType of an lstat result. */
 export function typeOf(st: fs.Stats | fs.BigIntStats): SourceType {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isFIFO()) return 'fifo';
-  if (st.isCharacterDevice()) return 'char';
-  if (st.isBlockDevice()) return 'block';
-  return 'socket';
+  return typeOfMode(Number(st.mode));
 }
 
 function readError(description: string, rel: string, e: unknown): OcibuildError {
@@ -89,29 +98,19 @@ interface DiskStat {
   devminor?: number;
 }
 
-const S_IFMT = 0o170000;
-const TYPE_OF_FORMAT: ReadonlyMap<number, SourceType> = new Map([
-  [0o100000, 'file'],
-  [0o040000, 'directory'],
-  [0o120000, 'symlink'],
-  [0o010000, 'fifo'],
-  [0o020000, 'char'],
-  [0o060000, 'block'],
-]);
-
 /** The lstat of `p` (undefined when missing; throws as fs.lstatSync does). */
 function diskStat(p: string | Buffer): DiskStat | undefined {
   const f = lstatFields(p);
   if (f === undefined) return undefined;
   const mode = f[F.mode]!;
-  const type = TYPE_OF_FORMAT.get(mode & S_IFMT) ?? 'socket';
+  const type = typeOfMode(mode);
   if (type === 'char' || type === 'block') return bigintDiskStat(p);
   const out: DiskStat = { type, mode, uid: f[F.uid]!, gid: f[F.gid]!, mtime: f[F.mtimeSec]!, size: type === 'file' ? f[F.size]! : 0 };
   if (type === 'file') {
     const identity = identityOfFields(f);
     if (identity === undefined) return bigintDiskStat(p); // a device or inode number past 2^53
     out.identity = identity;
-    if (f[F.nlink]! > 1) out.linkKey = identity.slice(0, identity.indexOf(':', identity.indexOf(':') + 1));
+    if (f[F.nlink]! > 1) out.linkKey = [f[F.dev], f[F.ino]].join(':');
   }
   return out;
 }
@@ -227,7 +226,7 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       row.fill(0);
       if (f === undefined) return true;
       const diskMode = f[F.mode]!;
-      const type = TYPE_OF_FORMAT.get(diskMode & S_IFMT) ?? 'socket';
+      const type = typeOfMode(diskMode);
       if (type === 'char' || type === 'block') return rowOfStat(fsrc.lstatSync(rel), row);
       // Everything the row takes from `f` is read before shown() (f is reused by the next lstat).
       const uid = f[F.uid]!;
@@ -235,13 +234,10 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       const mtime = f[F.mtimeSec]!;
       let flags = 0;
       if (type === 'file') {
-        const dev = f[F.dev]!;
-        const ino = f[F.ino]!;
-        const size = f[F.size]!;
-        if (!Number.isSafeInteger(dev) || !Number.isSafeInteger(ino) || !Number.isSafeInteger(size)) return false;
-        row[R.size] = size;
-        row[R.dev] = dev;
-        row[R.ino] = ino;
+        if (!exactFileFields(f)) return false;
+        row[R.size] = f[F.size]!;
+        row[R.dev] = f[F.dev]!;
+        row[R.ino] = f[F.ino]!;
         row[R.mtimeSec] = f[F.mtimeSec]!;
         row[R.mtimeNsec] = f[F.mtimeNsec]!;
         row[R.ctimeSec] = f[F.ctimeSec]!;
