@@ -87,10 +87,14 @@ function rareOf(parts: Parts, row: number): Rare | undefined {
   return parts.rare.size === 0 ? undefined : parts.rare.get(row);
 }
 
+/** The file a row in a source directory is read from (its source directory and its name). */
+function rowSourcePath(parts: Parts, row: number): string {
+  return parts.srcDirs[parts.cols.srcDir[row]!]! + parts.names[row]!;
+}
+
 function sourceOf(parts: Parts, row: number): LayerEntrySource | undefined {
-  const s = parts.cols.srcDir[row]!;
-  if (s < 0) return rareOf(parts, row)?.source;
-  return { kind: 'path', path: parts.srcDirs[s]! + parts.names[row]!, identity: parts.identities[row] };
+  if (parts.cols.srcDir[row]! < 0) return rareOf(parts, row)?.source;
+  return { kind: 'path', path: rowSourcePath(parts, row), identity: parts.identities[row] };
 }
 
 function entryOf(parts: Parts, row: number): LayerEntry {
@@ -157,8 +161,7 @@ export class PlannedEntries implements LayerEntryList, Iterable<LayerEntry> {
 
   /** The path of the file entry `i` is read from (undefined: none). */
   sourcePath(i: number): string | undefined {
-    const s = this.parts.cols.srcDir[i]!;
-    if (s >= 0) return this.parts.srcDirs[s]! + this.parts.names[i]!;
+    if (this.parts.cols.srcDir[i]! >= 0) return rowSourcePath(this.parts, i);
     const src = rareOf(this.parts, i)?.source;
     return src?.kind === 'path' ? src.path : undefined;
   }
@@ -316,6 +319,11 @@ export class PlanTable {
     if (row === undefined) return;
     const slash = rel.lastIndexOf('/');
     this.children[this.cols.dir[row]!]!.delete(slash < 0 ? rel : rel.slice(slash + 1));
+    this.clear(row);
+  }
+
+  /** Marks `row` removed (its directory no longer lists it). */
+  private clear(row: number): void {
     this.cols.type[row] = 0;
     this.rare.delete(row);
     this.identities[row] = undefined;
@@ -329,12 +337,7 @@ export class PlanTable {
     for (let d = 0; d < this.dirPaths.length; d++) {
       const dir = this.dirPaths[d]!;
       if (dir !== rel && !dir.startsWith(prefix)) continue;
-      for (const row of this.children[d]!.values()) {
-        this.cols.type[row] = 0;
-        this.rare.delete(row);
-        this.identities[row] = undefined;
-        this.removed++;
-      }
+      for (const row of this.children[d]!.values()) this.clear(row);
       this.children[d]!.clear();
     }
   }
