@@ -8,14 +8,13 @@
  * bytes the layer writer makes; zstd: the `zstd` program's multi-threaded
  * mode, see {@link createZstdCompress}).
  */
-import { availableParallelism } from 'node:os';
 import { PassThrough, Transform, Writable, type Duplex, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { DigestStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
-import { GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
+import { defaultGzipInFlight, GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
 import { createZstdCompress, createZstdDecompress } from './zstd.js';
 import type { Compression, CompressionSpec } from '../oci/compression.js';
 import { checkCompressionSpec, compressionLevel, compressionOfMediaType, layerMediaType } from '../oci/compression.js';
@@ -82,7 +81,7 @@ class GzipTransform extends Transform {
 /** Options of {@link createCompressor} and {@link convertLayer}. */
 export interface CompressorOptions {
   /**
-   * Work at once: gzip blocks on the libuv threadpool (default cores + 2),
+   * Work at once: gzip blocks queued for the libuv threadpool (default twice its threads),
    * zstd worker threads (default 2). Never changes the bytes.
    */
   concurrency?: number;
@@ -99,7 +98,7 @@ export function createCompressor(spec: CompressionSpec, options: CompressorOptio
   checkCompressionSpec(spec);
   switch (spec.compression) {
     case 'gzip':
-      return new GzipTransform(compressionLevel(spec)!, options.concurrency ?? availableParallelism() + 2);
+      return new GzipTransform(compressionLevel(spec)!, options.concurrency ?? defaultGzipInFlight());
     case 'zstd':
       return createZstdCompress({ level: compressionLevel(spec)!, threads: options.concurrency ?? 2 });
     case 'uncompressed':

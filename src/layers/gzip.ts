@@ -35,8 +35,24 @@ export interface ParallelGzipOptions {
   level: number;
   /** Called with compressed bytes, in order. May return a promise to apply backpressure. */
   emit: (chunk: Buffer) => void | Promise<void>;
-  /** Blocks compressed at once (default 4). */
+  /** Blocks queued at once (default {@link defaultGzipInFlight}). */
   maxInFlight?: number;
+}
+
+/**
+ * How many blocks to keep queued: twice the libuv threadpool's threads
+ * (UV_THREADPOOL_SIZE, 4 by default), whatever the core count, since the
+ * threadpool is what runs them. With only as many blocks as threads, the
+ * blocks run together, finish together and leave the cores idle while the
+ * main thread emits them and reads the next ones; a second row waiting in
+ * the pool's queue keeps every thread busy. Measured on the 2-core bench
+ * machine, 419 MB big-file build: 4 in flight 6.32 s, 8 in flight 5.53 s
+ * (medians of 3; 12 and 16 no better), peak RSS unchanged.
+ */
+export function defaultGzipInFlight(): number {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE);
+  const threads = Number.isInteger(pool) && pool > 0 ? Math.min(pool, 1024) : 4;
+  return 2 * threads;
 }
 
 /**
@@ -62,7 +78,7 @@ export class ParallelGzip {
     }
     this.level = options.level;
     this.emit = options.emit;
-    this.maxInFlight = Math.max(1, options.maxInFlight ?? 4);
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? defaultGzipInFlight());
   }
 
   /** Queue one block; the caller must not reuse `block` afterwards. */

@@ -79,7 +79,7 @@ export interface WriteLayerOptions {
   /** Abort the write. */
   signal?: AbortSignal;
   /**
-   * gzip blocks compressed at once on the libuv threadpool (default: cores + 2).
+   * gzip blocks queued at once for the libuv threadpool (default: twice its threads, see defaultGzipInFlight).
    * Does not change the output bytes, only speed and memory (128 KiB per block).
    */
   concurrency?: number;

@@ -1,12 +1,11 @@
 import { createHash, type Hash } from 'node:crypto';
-import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
 import { OcibuildError } from '../errors.js';
 import { Sha256Slots, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import { GZIP_DEFAULT_LEVEL } from '../oci/compression.js';
 import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
-import { GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
+import { defaultGzipInFlight, GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
 import { ReadAhead, readSyncChecked, type ReadList, type ReadRequest, type ReadResult } from './read-ahead.js';
 import type { FileDigests, LayerEntry, LayerEntryList, LayerEntrySource, LayerResult, WriteLayerOptions } from './types.js';
 import { compareFsNames } from '../fs-names.js';
@@ -614,7 +613,7 @@ export async function writeLayer(
   const sde = options.sourceDateEpoch;
   if (sde !== undefined && (!Number.isSafeInteger(sde) || sde < 0)) throw new OcibuildError('USAGE', `sourceDateEpoch must be a non-negative integer, got ${sde}`);
   const level = options.level ?? GZIP_DEFAULT_LEVEL;
-  const concurrency = options.concurrency ?? availableParallelism() + 2;
+  const concurrency = options.concurrency ?? defaultGzipInFlight();
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new OcibuildError('USAGE', `concurrency must be a positive integer, got ${concurrency}`);
   const signal = options.signal;
   const writer = new OutWriter(out);
