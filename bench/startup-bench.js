@@ -1,5 +1,6 @@
 // Start-up benchmark of issue 8: `ocibuild --version`, `ocibuild build --help`
-// and importing the library (dist/index.js), each as a ratio to `node -e 0`
+// and importing the library (`import('ocibuild')`: package.json's "exports", the facade that runs
+// the library's bundle), each as a ratio to `node -e 0`
 // in the same run. Target: 2x.
 //
 // Standalone: node bench/startup-bench.js [--runs N] [--json FILE]
@@ -17,11 +18,12 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(here, '../bin/ocibuild');
-const INDEX = path.join(here, '../dist/index.js');
+const ROOT = path.join(here, '..');
+const INDEX = path.join(ROOT, 'dist/lib/index.mjs');
 const TARGET = 2;
 
 const median = (xs) => {
@@ -33,7 +35,7 @@ const median = (xs) => {
 // A command: [program, ...args]; `ocibuild` is run as a user runs it (bin/ocibuild as a command, which starts node).
 function wall(argv) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status}): ${r.stderr}`);
   return ms;
@@ -42,7 +44,7 @@ function wall(argv) {
 const hasTime = fs.existsSync('/usr/bin/time');
 function cpu(argv) {
   const out = path.join(os.tmpdir(), `ocibuild-bench-startup-cpu-${process.pid}`);
-  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', '-o', out, ...argv], { stdio: 'ignore' });
+  const r = spawnSync('/usr/bin/time', ['-f', '%U %S', '-o', out, ...argv], { stdio: 'ignore', cwd: ROOT });
   if (r.status !== 0) throw new Error(`${argv.join(' ')} failed under /usr/bin/time (${r.status})`);
   const [u, s] = fs.readFileSync(out, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
   fs.rmSync(out, { force: true });
@@ -53,14 +55,15 @@ export async function runStartupBench(options = {}) {
   const runs = options.runs ?? 15;
   const jsonOut = options.json ?? path.join(os.tmpdir(), 'ocibuild-bench-startup.json');
   const log = options.log ?? ((l) => console.log(l));
-  if (!fs.existsSync(INDEX)) throw new Error('bench: dist/index.js is missing; run `npm run build` first');
-  // The library import as a user writes it, by URL so it goes through dist/index.js.
-  const libImport = `import(${JSON.stringify(pathToFileURL(INDEX).href)})`;
+  if (!fs.existsSync(INDEX)) throw new Error('bench: dist/lib/index.mjs is missing; run `npm run build` first');
+  // The library import as a user writes it: by the package's name, which from the package's own
+  // directory resolves through its "exports" as from a dependent's node_modules.
+  const libImport = `import('ocibuild')`;
   const commands = {
     anchor: { label: 'node -e 0', argv: [process.execPath, '-e', '0'] },
     version: { label: 'ocibuild --version', argv: [BIN, '--version'] },
     buildHelp: { label: 'ocibuild build --help', argv: [BIN, 'build', '--help'] },
-    library: { label: `node -e "import('ocibuild')" (dist/index.js)`, argv: [process.execPath, '-e', libImport] },
+    library: { label: `node -e "import('ocibuild')"`, argv: [process.execPath, '-e', libImport] },
   };
   const names = Object.keys(commands);
   for (let i = 0; i < 3; i++) for (const n of names) wall(commands[n].argv);

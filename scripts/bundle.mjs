@@ -19,11 +19,11 @@
 // undici (ADD <url> only); nearley and moo are required at run time by the
 // parser already.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -111,6 +111,83 @@ function bundleOne(entry) {
   });
 }
 
+// The library: `import ... from 'ocibuild'` resolves (package.json "exports") to dist/lib/index.mjs,
+// an ES module that runs dist/lib/index.bundle-<stamp>.cjs (dist/index.js and the modules it
+// imports bundled into one CommonJS file, compiled from its V8 code cache as the CLI's bundles are,
+// src/cli/entry.ts) when it was made from the dist/index.js that is there (<stamp>: that file's
+// mtime), and else imports dist/index.js as compiled (`OCIBUILD_BUNDLE=0` too). One file from its
+// code cache instead of ~80 modules to resolve, link and compile: issue 8's library import row.
+// dist/lib/ is as deep as dist/cli/, so the bundle's import.meta.url finds package.json, nearley
+// and moo where the compiled modules do. The facade is written before the bundle, so a failed
+// bundle leaves a working import.
+const libDir = path.join(here, '../dist/lib');
+const libIndex = path.join(here, '../dist/index.js');
+const libStamp = statSync(libIndex, { bigint: true }).mtimeNs.toString();
+const libBundle = path.join(libDir, `index.bundle-${libStamp}.cjs`);
+{
+  mkdirSync(libDir, { recursive: true });
+  for (const f of readdirSync(libDir)) if (!f.startsWith(path.basename(libBundle)) && f !== 'index.mjs') rmSync(path.join(libDir, f), { force: true });
+  const names = Object.keys(await import(pathToFileURL(libIndex).href)).sort();
+  const bad = names.filter((n) => !/^[A-Za-z_$][\w$]*$/.test(n) || n === 'default');
+  if (bad.length > 0) {
+    writeFileSync(path.join(libDir, 'index.mjs'), "export * from '../index.js';\n");
+    fail(`dist/index.js exports names the library's facade cannot re-export (${bad.join(', ')})`);
+  }
+  writeFileSync(
+    path.join(libDir, 'index.mjs'),
+    `// Made by scripts/bundle.mjs (npm run build): the package entry. It runs the bundle of dist/index.js,
+// from its code cache when the cache was made for its bytes, when the bundle was made from the
+// dist/index.js that is there; else (or with OCIBUILD_BUNDLE=0) it imports dist/index.js as compiled.
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import vm from 'node:vm';
+
+function fromBundle() {
+  if (process.env.OCIBUILD_BUNDLE === '0') return undefined;
+  const file = fileURLToPath(new URL('./${path.basename(libBundle)}', import.meta.url));
+  let source;
+  try {
+    if (statSync(new URL('../index.js', import.meta.url), { bigint: true }).mtimeNs !== ${libStamp}n) return undefined;
+    source = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let cachedData;
+  try {
+    const kept = readFileSync(file + '.cache');
+    if (kept.length > 32 && kept.subarray(0, 32).equals(createHash('sha256').update(source).digest())) cachedData = kept.subarray(32);
+  } catch {
+    cachedData = undefined;
+  }
+  const script = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + source + '\\n})', { filename: file, ...(cachedData ? { cachedData } : {}) });
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  return module.exports;
+}
+
+const lib = fromBundle() ?? (await import('../index.js'));
+export const { ${names.join(', ')} } = lib;
+`,
+  );
+  const result = await build({
+    ...COMMON,
+    entryPoints: [libIndex],
+    outfile: libBundle,
+    external: ['undici'],
+    supported: { 'dynamic-import': false },
+    minifyWhitespace: true,
+    minifySyntax: true,
+    sourcemap: 'linked',
+  });
+  if (result.errors.length > 0 || result.warnings.length > 0) {
+    rmSync(libBundle, { force: true });
+    console.error('bundle: esbuild reported problems in the library; it loads unbundled');
+  }
+}
+
 // The code caches: a build of a small context through the CLI bundle, then a push and a pull of
 // its image through the push/pull bundle, then V8's cache of every function each compiled (what
 // the commands run, not only the top level).
@@ -141,6 +218,19 @@ try {
       keepCache(file, script);
     };
     await run(${JSON.stringify(cli)}, [['build', '-q', '--store', ${JSON.stringify(store)}, '-t', 'bundle:warm', ${JSON.stringify(work)}]]);
+    // The library's bundle: its load, then a parse and a build of the same context through it.
+    if (fs.existsSync(${JSON.stringify(libBundle)})) {
+      const vm = await import('node:vm');
+      const { createRequire } = await import('node:module');
+      const file = ${JSON.stringify(libBundle)};
+      const script = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + fs.readFileSync(file, 'utf8') + '\\n})', { filename: file });
+      const module = { exports: {} };
+      script.runInThisContext()(module.exports, createRequire(file), module, file, ${JSON.stringify(libDir)});
+      const lib = module.exports;
+      lib.parseDockerfile('FROM scratch\\nCOPY . /data\\n');
+      await lib.build({ context: ${JSON.stringify(work)}, storeRoot: ${JSON.stringify(path.join(work, 'lib-store'))}, tags: ['bundle:lib'], env: {} });
+      keepCache(file, script);
+    }
     // Where no loopback socket may be opened (a sandboxed build), push and pull run from their
     // bundle compiled without a cache: slower to start, the same otherwise.
     try {

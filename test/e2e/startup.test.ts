@@ -148,6 +148,46 @@ describe('issue 8: start-up loads only what a command uses', () => {
     expect(heavyIn(used.modules, HEAVY).map((h) => h.split(':')[0])).toEqual(expect.arrayContaining(['nearley', 'moo', 'layers (tar, gzip)']));
   });
 
+  it("import('ocibuild') resolves to the library's facade, which runs the bundle of dist/index.js (none of its ~80 modules load) and exports what dist/index.js exports", async () => {
+    const pkg = JSON.parse(await readFile(path.join(repoRoot, 'package.json'), 'utf8')) as { exports: Record<string, Record<string, string>> };
+    expect(pkg.exports['.']!.import).toBe('./dist/lib/index.mjs');
+    const facade = pathToFileURL(path.join(repoRoot, 'dist/lib/index.mjs')).href;
+    const index = pathToFileURL(path.join(repoRoot, 'dist/index.js')).href;
+    const names = (url: string) => `const m = await import(${JSON.stringify(url)}); console.log(JSON.stringify(Object.keys(m).sort().map((k) => [k, typeof m[k]])))`;
+    const bundled = await loaded(['--input-type=module', '-e', names(facade)]);
+    const compiled = await loaded(['--input-type=module', '-e', names(index)]);
+    expect(bundled.stdout).toBe(compiled.stdout);
+    expect(JSON.parse(bundled.stdout).length).toBeGreaterThan(40);
+    // The bundle is compiled by a vm.Script, which no module hook sees: of dist/, only the facade loads.
+    expect(bundled.modules.filter((m) => m.startsWith('dist/'))).toEqual(['dist/lib/index.mjs']);
+    expect(compiled.modules.filter((m) => m.startsWith('dist/')).length).toBeGreaterThan(40);
+    // OCIBUILD_BUNDLE=0: the facade imports dist/index.js as compiled.
+    const off = await loaded(['--input-type=module', '-e', names(facade)], undefined, { OCIBUILD_BUNDLE: '0' });
+    expect(off.stdout).toBe(compiled.stdout);
+    expect(off.modules).toContain('dist/index.js');
+  });
+
+  it('the library bundle builds the image dist/index.js builds, and a facade whose dist/index.js is newer than its bundle imports dist/index.js', async () => {
+    const ctx = path.join(tmp, 'lib-ctx');
+    await cp(path.join(repoRoot, 'fixtures/examples/hello'), ctx, { recursive: true });
+    const facade = pathToFileURL(path.join(repoRoot, 'dist/lib/index.mjs')).href;
+    const index = pathToFileURL(path.join(repoRoot, 'dist/index.js')).href;
+    const script = (url: string, store: string) =>
+      `const m = await import(${JSON.stringify(url)}); const r = await m.build({ context: ${JSON.stringify(ctx)}, storeRoot: ${JSON.stringify(store)}, tags: ['lib:1'], env: {} }); console.log(r.descriptor.digest)`;
+    const viaBundle = await loaded(['--input-type=module', '-e', script(facade, path.join(tmp, 'lib-store-a'))]);
+    const viaCompiled = await loaded(['--input-type=module', '-e', script(index, path.join(tmp, 'lib-store-b'))]);
+    expect(viaBundle.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
+    expect(viaBundle.stdout).toBe(viaCompiled.stdout);
+    expect(viaBundle.modules.filter((m) => m.startsWith('dist/'))).toEqual(['dist/lib/index.mjs']);
+    // A copy of dist/ has new mtimes: its dist/index.js is not the one the bundle was made from.
+    const copy = path.join(tmp, 'lib-pkg');
+    await cp(path.join(repoRoot, 'dist'), path.join(copy, 'dist'), { recursive: true });
+    await symlink(path.join(repoRoot, 'node_modules'), path.join(copy, 'node_modules'));
+    const stale = await loaded(['--input-type=module', '-e', script(pathToFileURL(path.join(copy, 'dist/lib/index.mjs')).href, path.join(tmp, 'lib-store-c'))]);
+    expect(stale.stdout).toBe(viaBundle.stdout);
+    expect(stale.modules).toContain(path.join(copy, 'dist/index.js'));
+  }, 120_000);
+
   it('a command other than --version and --help runs from the bundle `npm run build` made (undici left out): main.js and its modules are not loaded', async () => {
     const r = await loaded([bin(), 'parse', '-f', '-'], 'FROM scratch\n');
     expect(r.stdout).toContain('(from "scratch")');
