@@ -37,6 +37,19 @@ export interface ParallelGzipOptions {
   emit: (chunk: Buffer) => void | Promise<void>;
   /** Blocks queued at once (default {@link defaultGzipInFlight}). */
   maxInFlight?: number;
+  /**
+   * Called with each pushed block once nothing reads it any more (deflated,
+   * and no longer the next block's dictionary), so the caller can fill it
+   * again; never after a failure.
+   */
+  release?: (block: Buffer) => void;
+}
+
+/** A queued block: its deflate, and whether that finished. */
+interface Queued {
+  job: Promise<Buffer>;
+  block: Buffer;
+  deflated: boolean;
 }
 
 /**
@@ -65,7 +78,10 @@ export class ParallelGzip {
   private readonly level: number;
   private readonly emit: ParallelGzipOptions['emit'];
   private readonly maxInFlight: number;
-  private readonly pending: Promise<Buffer>[] = [];
+  private readonly release: ((block: Buffer) => void) | undefined;
+  private readonly pending: Queued[] = [];
+  /** The queued block the last dictionary is a view of (zlib copies a dictionary when a deflate starts). */
+  private dictOwner: Queued | undefined;
   private crc = 0;
   private isize = 0;
   private prevTail: Buffer | undefined;
@@ -78,10 +94,11 @@ export class ParallelGzip {
     }
     this.level = options.level;
     this.emit = options.emit;
+    this.release = options.release;
     this.maxInFlight = Math.max(1, options.maxInFlight ?? defaultGzipInFlight());
   }
 
-  /** Queue one block; the caller must not reuse `block` afterwards. */
+  /** Queue one block; the caller must not reuse `block` afterwards (unless it is given back by `release`). */
   async push(block: Buffer): Promise<void> {
     if (this.ended) throw new Error('ParallelGzip: push after end');
     if (!this.started) {
@@ -100,7 +117,12 @@ export class ParallelGzip {
     this.prevTail = block.length >= DICT_SIZE ? block.subarray(block.length - DICT_SIZE) : Buffer.concat([this.prevTail ?? Buffer.alloc(0), block]).subarray(-DICT_SIZE);
     const job = deflateRaw(block, opts);
     job.catch(() => undefined); // surfaced when drained, in order
-    this.pending.push(job);
+    const queued: Queued = { job, block, deflated: false };
+    this.pending.push(queued);
+    // The deflate just started copied its dictionary: the block it came from is free once deflated.
+    const owner = this.dictOwner;
+    this.dictOwner = block.length >= DICT_SIZE ? queued : undefined;
+    if (owner?.deflated) this.release?.(owner.block);
     while (this.pending.length >= this.maxInFlight) await this.drainOne();
   }
 
@@ -108,7 +130,9 @@ export class ParallelGzip {
     const head = this.pending.shift()!;
     let out: Buffer;
     try {
-      out = await head;
+      out = await head.job;
+      head.deflated = true;
+      if (head !== this.dictOwner) this.release?.(head.block);
     } catch (e) {
       throw new OcibuildError('LAYER_INVALID', `gzip compression failed: ${(e as Error).message}`, { cause: e });
     }
@@ -133,7 +157,8 @@ export class ParallelGzip {
   /** Drop queued work after a failure (results are awaited and discarded). */
   async abort(): Promise<void> {
     this.ended = true;
-    const jobs = this.pending.splice(0);
+    const jobs = this.pending.splice(0).map((q) => q.job);
+    this.dictOwner = undefined;
     await Promise.allSettled(jobs);
   }
 }

@@ -398,6 +398,8 @@ const READ_AHEAD_MIN_READS = 64;
 class TarSink {
   private block: Buffer;
   private used = 0;
+  /** Full blocks given back (by the gzip, once deflated), filled again instead of new ones. */
+  private readonly free: Buffer[] = [];
   readonly tarHash: Hash = createHash('sha256');
   tarSize = 0;
 
@@ -434,13 +436,18 @@ class TarSink {
     const full = this.used === this.blockSize ? this.block : this.block.subarray(0, this.used);
     this.tarHash.update(full);
     this.tarSize += full.length;
-    this.block = Buffer.allocUnsafe(this.blockSize);
+    this.block = this.free.pop() ?? Buffer.allocUnsafe(this.blockSize);
     this.used = 0;
     await this.flush(full);
   }
 
   async end(): Promise<void> {
     if (this.used > 0) await this.emitBlock();
+  }
+
+  /** A block `flush` was given, no longer read: it is filled again (a shorter last block is not kept). */
+  recycle(block: Buffer): void {
+    if (block.length === this.blockSize && this.free.length < 32) this.free.push(block);
   }
 }
 
@@ -623,8 +630,11 @@ export async function writeLayer(
     const list = await collect(entries, sde, signal);
     let sink: TarSink;
     if (compression === 'gzip') {
-      const gz = (gzip = new ParallelGzip({ level, emit: (c) => writer.write(c), maxInFlight: concurrency }));
-      sink = new TarSink(GZIP_BLOCK_SIZE, (b) => gz.push(b));
+      // The tar blocks go round (issue 8: ~430 MB of fresh 128 KiB buffers for the big set, each
+      // kept until V8 collected it).
+      const gz = (gzip = new ParallelGzip({ level, emit: (c) => writer.write(c), maxInFlight: concurrency, release: (b) => tar.recycle(b) }));
+      const tar = new TarSink(GZIP_BLOCK_SIZE, (b) => gz.push(b));
+      sink = tar;
     } else {
       sink = new TarSink(CHUNK, (b) => writer.write(b));
     }
