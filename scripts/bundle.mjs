@@ -198,7 +198,7 @@ try {
   const [cli, registry] = bundles;
   const store = path.join(work, 'store');
   const script = `
-    const { loadBundle } = await import(${JSON.stringify(path.join(dist, 'entry.js'))});
+    const { loadBundle, runBundle } = await import(${JSON.stringify(path.join(dist, 'entry.js'))});
     const { startWarmRegistry } = await import(${JSON.stringify(path.join(here, 'warm-registry.mjs'))});
     const { createHash } = await import('node:crypto');
     const fs = await import('node:fs');
@@ -220,13 +220,8 @@ try {
     await run(${JSON.stringify(cli)}, [['build', '-q', '--store', ${JSON.stringify(store)}, '-t', 'bundle:warm', ${JSON.stringify(work)}]]);
     // The library's bundle: its load, then a parse and a build of the same context through it.
     if (fs.existsSync(${JSON.stringify(libBundle)})) {
-      const vm = await import('node:vm');
-      const { createRequire } = await import('node:module');
       const file = ${JSON.stringify(libBundle)};
-      const script = new vm.Script('(function (exports, require, module, __filename, __dirname) {' + fs.readFileSync(file, 'utf8') + '\\n})', { filename: file });
-      const module = { exports: {} };
-      script.runInThisContext()(module.exports, createRequire(file), module, file, ${JSON.stringify(libDir)});
-      const lib = module.exports;
+      const { exports: lib, script } = runBundle(file, false);
       lib.parseDockerfile('FROM scratch\\nCOPY . /data\\n');
       await lib.build({ context: ${JSON.stringify(work)}, storeRoot: ${JSON.stringify(path.join(work, 'lib-store'))}, tags: ['bundle:lib'], env: {} });
       keepCache(file, script);

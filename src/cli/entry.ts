@@ -65,15 +65,26 @@ function codeCache(file: string, source: string): Buffer | undefined {
   return kept.subarray(32);
 }
 
-/** Compiles and runs the CommonJS bundle; `script` is given back for making its code cache. */
-export function loadBundle(file: string, useCache = true): { main: Main; script: vm.Script } {
+/**
+ * Compiles and runs a CommonJS bundle as `require` would (from its code cache when it was
+ * made for its bytes); `script` is given back for making that cache. The library's facade
+ * (dist/lib/index.mjs, written by scripts/bundle.mjs) does the same in its own few lines, so
+ * that the library's import loads no module of the CLI.
+ */
+export function runBundle(file: string, useCache = true): { exports: Record<string, unknown>; script: vm.Script } {
   const source = readFileSync(file, 'utf8');
   const cachedData = useCache ? codeCache(file, source) : undefined;
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, ...(cachedData ? { cachedData } : {}) });
-  const module = { exports: {} as { main?: Main } };
+  const module = { exports: {} as Record<string, unknown> };
   (script.runInThisContext() as (...a: unknown[]) => void)(module.exports, createRequire(file), module, file, path.dirname(file));
-  if (typeof module.exports.main !== 'function') throw new Error(`${file} has no main`);
-  return { main: module.exports.main, script };
+  return { exports: module.exports, script };
+}
+
+/** Compiles and runs the CLI's CommonJS bundle; `script` is given back for making its code cache. */
+export function loadBundle(file: string, useCache = true): { main: Main; script: vm.Script } {
+  const { exports, script } = runBundle(file, useCache);
+  if (typeof exports.main !== 'function') throw new Error(`${file} has no main`);
+  return { main: exports.main as Main, script };
 }
 
 /** `main` from the bundle when it is current, else from main.js. */

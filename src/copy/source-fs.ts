@@ -178,6 +178,15 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
     return true;
   };
   const scratch = new Float64Array(ROW_LENGTH);
+  /** `stat` of `rel` on disk: undefined when it or a parent is missing (ENOTDIR), else the source's read error. */
+  const statOnDisk = <T>(rel: string, stat: (p: string | Buffer) => T | undefined): T | undefined => {
+    try {
+      return stat(fsPath(onDisk(rel)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+      throw readError(description, rel, e);
+    }
+  };
 
   const fsrc: SourceFs & { lstatSync(rel: string): SourceStat | undefined; readdirSync(rel: string): string[] } = {
     description,
@@ -189,15 +198,7 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
       // of 20,000 files is dominated by these calls. Its fields as numbers
       // (src/lstat-fields.ts: no BigIntStats and Dates per file), the stat
       // identity (nanosecond times) from this one call.
-      const p = fsPath(onDisk(rel));
-      let disk: DiskStat | undefined;
-      try {
-        disk = diskStat(p);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOTDIR') return undefined;
-        throw readError(description, rel, e);
-      }
+      const disk = statOnDisk(rel, diskStat);
       if (!disk || !shown(rel, disk.type, disk.mode, disk.uid, disk.gid, disk.mtime, scratch)) return undefined;
       const type = disk.type;
       const out: SourceStat = { type, mode: scratch[R.mode]!, uid: scratch[R.uid]!, gid: scratch[R.gid]!, mtime: scratch[R.mtime]!, size: type === 'file' ? disk.size : 0 };
@@ -215,14 +216,7 @@ export function directorySourceFs(root: string, options: DirectorySourceOptions 
     lstatRowSync(rel: string, row: Float64Array): boolean {
       // The copy memo's replay: the answer of lstatSync as numbers, straight from the lstat
       // fields (src/copy/answer-row.ts), no SourceStat and no identity string.
-      const p = fsPath(onDisk(rel));
-      let f: Float64Array | undefined;
-      try {
-        f = lstatFields(p);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code !== 'ENOTDIR') throw readError(description, rel, e);
-      }
+      const f = statOnDisk(rel, lstatFields);
       row.fill(0);
       if (f === undefined) return true;
       const diskMode = f[F.mode]!;
