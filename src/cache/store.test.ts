@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { execFile as execFileCb, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -83,6 +84,34 @@ describe('Store blobs', () => {
     await fs.writeFile(path.join(tmp, 'file'), 'x');
     const e = await expectCode(Store.open(path.join(tmp, 'file')), 'STORE_IO');
     expect(e.message).toContain(path.join(tmp, 'file'));
+  });
+
+  it('flushes a big blob to disk while it is written, through the stream and through writeSync (issue 8)', async () => {
+    // The commit's fsync then waits for the last part only: the big set's 220 MB layer (stream)
+    // and a pulled 213 MB image's layers (writeSync, one chunk per socket read).
+    const store = await Store.open(tmp);
+    const probe = await fs.open(path.join(tmp, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+    await probe.close();
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    const want = sha256(Buffer.concat(Array.from({ length: 72 }, () => chunk)));
+    for (const via of ['stream', 'writeSync'] as const) {
+      const spy = jest.spyOn(proto, 'datasync');
+      try {
+        const w = await store.createWriter();
+        for (let i = 0; i < 72; i++) {
+          if (via === 'writeSync') w.writeSync(chunk);
+          else if (!w.stream.write(chunk)) await new Promise((r) => w.stream.once('drain', r));
+          // A turn of the event loop per MiB, as a download or the layer writer gives it.
+          if (via === 'writeSync' && i % 8 === 7) await new Promise((r) => setImmediate(r));
+        }
+        const calls = spy.mock.calls.length;
+        expect(await w.commit()).toEqual({ digest: want, size: 72 * 1024 * 1024 });
+        expect([via, calls]).toEqual([via, 2]); // at 32 and at 64 MiB, before the commit
+      } finally {
+        spy.mockRestore();
+      }
+    }
   });
 
   it('writeBlob / readBlob / open / stat round trip', async () => {
