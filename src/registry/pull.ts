@@ -373,32 +373,56 @@ async function pullFrom(client: RegistryClient, ref: ImageReference, registry: s
     manifestDescriptor = descriptor;
   }
   const manifest = chosen.manifest;
-  const cfg = await readJsonBlob<ImageConfig>(client, ref, manifest.config, registry, signal);
-  const config = cfg.value;
-  if (!config || typeof config !== 'object' || typeof config.os !== 'string' || typeof config.architecture !== 'string') {
-    throw new OcibuildError('MANIFEST_INVALID', `config ${manifest.config.digest} of ${formatReference(ref)} has no os/architecture`);
+  // The layers are fetched while the config is: it is needed only to check the image (issue 8: a
+  // round trip less before the longest download). Only a single-platform image pulled with
+  // --platform waits for its config first, so that a wrong platform downloads no layer. A config
+  // that fails its checks stops the downloads still running (their partial files are dropped;
+  // layers already complete stay as verified blobs no image names, for prune).
+  const stopLayers = new AbortController();
+  const layerSignal = signal ? AbortSignal.any([signal, stopLayers.signal]) : stopLayers.signal;
+  const pullLayers = (): Promise<void> => {
+    const limit = pLimit(options.concurrency ?? 4);
+    return Promise.all(
+      manifest.layers.map((layer) =>
+        limit(async () => {
+          if (layer.mediaType.includes('foreign') && layer.urls?.length) {
+            throw new OcibuildError('UNSUPPORTED', `${formatReference(ref)}: foreign layer ${layer.digest} (urls) is not supported`);
+          }
+          await pullBlob(client, ref, layer, sink, { registry, signal: layerSignal, kind: 'layer', onProgress });
+        }),
+      ),
+    ).then(() => undefined);
+  };
+  const checkPlatformFirst = top.kind === 'manifest' && options.platform !== undefined && !options.acceptOtherPlatform;
+  let layers = checkPlatformFirst ? undefined : pullLayers();
+  layers?.catch(() => undefined); // awaited below; a config failure first must not leave it unhandled
+  let cfg: { bytes: Buffer; value: ImageConfig };
+  let config: ImageConfig;
+  let platform: Platform;
+  try {
+    cfg = await readJsonBlob<ImageConfig>(client, ref, manifest.config, registry, signal);
+    config = cfg.value;
+    if (!config || typeof config !== 'object' || typeof config.os !== 'string' || typeof config.architecture !== 'string') {
+      throw new OcibuildError('MANIFEST_INVALID', `config ${manifest.config.digest} of ${formatReference(ref)} has no os/architecture`);
+    }
+    const diffIds = config.rootfs?.diff_ids;
+    if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
+      throw new OcibuildError('MANIFEST_INVALID', `${formatReference(ref)}: config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids for ${manifest.layers.length} layers`);
+    }
+    platform = normalizePlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
+    if (checkPlatformFirst) {
+      // A single-platform image must still be the platform asked for.
+      selectPlatform([{ ...descriptor, platform }], wanted, formatReference(ref));
+    }
+  } catch (e) {
+    if (layers) {
+      stopLayers.abort(e);
+      await layers.catch(() => undefined);
+    }
+    throw e;
   }
-  const diffIds = config.rootfs?.diff_ids;
-  if (!Array.isArray(diffIds) || diffIds.length !== manifest.layers.length) {
-    throw new OcibuildError('MANIFEST_INVALID', `${formatReference(ref)}: config lists ${Array.isArray(diffIds) ? diffIds.length : 'no'} diff_ids for ${manifest.layers.length} layers`);
-  }
-  const platform = normalizePlatform({ os: config.os, architecture: config.architecture, ...(config.variant ? { variant: config.variant } : {}) });
-  if (top.kind === 'manifest' && options.platform && !options.acceptOtherPlatform) {
-    // A single-platform image must still be the platform asked for.
-    selectPlatform([{ ...descriptor, platform }], wanted, formatReference(ref));
-  }
-
-  const limit = pLimit(options.concurrency ?? 4);
-  await Promise.all(
-    manifest.layers.map((layer) =>
-      limit(async () => {
-        if (layer.mediaType.includes('foreign') && layer.urls?.length) {
-          throw new OcibuildError('UNSUPPORTED', `${formatReference(ref)}: foreign layer ${layer.digest} (urls) is not supported`);
-        }
-        await pullBlob(client, ref, layer, sink, { registry, signal, kind: 'layer', onProgress });
-      }),
-    ),
-  );
+  layers ??= pullLayers();
+  await layers;
   // Config and manifests last: a store never names an image whose layers are missing.
   await sink.writeBlob(cfg.bytes);
   onProgress?.({ digest: manifest.config.digest, kind: 'config', phase: 'done', bytes: cfg.bytes.length, total: manifest.config.size });

@@ -22,7 +22,9 @@ export type Fault =
   /** Take the request and never answer (the connection stays open). */
   | { type: 'hang' }
   /** Forward, send the headers and this many body bytes, then send nothing more (the connection stays open). */
-  | { type: 'stall-body'; at: number };
+  | { type: 'stall-body'; at: number }
+  /** Forward the request this many milliseconds late (the response follows as usual). */
+  | { type: 'delay'; ms: number };
 
 /** What the proxy saw. */
 export interface ProxyRequest {
@@ -79,6 +81,18 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     requests.push(entry);
     const fault = decide?.({ n, method: entry.method, url: entry.url, headers: req.headers });
     if (fault) entry.fault = fault;
+    if (fault?.type === 'delay') {
+      req.pause();
+      setTimeout(() => {
+        serve(req, res, entry, undefined);
+        req.resume(); // paused above: listeners alone would not start it again
+      }, fault.ms);
+      return;
+    }
+    serve(req, res, entry, fault);
+  });
+
+  function serve(req: http.IncomingMessage, res: http.ServerResponse, entry: ProxyRequest, fault: Fault | undefined): void {
 
     if (fault?.type === 'reset') {
       req.socket.destroy();
@@ -198,7 +212,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     req.on('close', () => {
       if (!req.complete) upstream.destroy();
     });
-  });
+  }
   server.on('connection', (s) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));

@@ -1,0 +1,146 @@
+/**
+ * The order of a pull's requests (issue 8), against the real registry behind the fault proxy:
+ * the layers are fetched while the config is (a round trip less before the longest download);
+ * a config that fails its checks stops the downloads still running and leaves no partial file;
+ * a single-platform image pulled for another platform fetches no layer.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Store } from '../../src/cache/store.js';
+import { OcibuildError } from '../../src/errors.js';
+import type { Digest } from '../../src/oci/digest.js';
+import { MediaType } from '../../src/oci/media-types.js';
+import { normalizeReference } from '../../src/oci/reference.js';
+import type { BlobInfo } from '../../src/oci/types.js';
+import { pushImage } from '../../src/push/push.js';
+import { RegistryClient } from '../../src/registry/client.js';
+import { pullImage } from '../../src/registry/pull.js';
+import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
+import { startRegistry, type TestRegistry } from './harness.js';
+
+const MB = 1024 * 1024;
+
+let registry: TestRegistry;
+let proxy: FaultProxy;
+let tmp: string;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-pull-order-'));
+  registry = await startRegistry({ auth: 'none' });
+  proxy = await startFaultProxy({ upstream: registry.host });
+});
+
+afterAll(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+afterEach(() => proxy.setDecide(undefined));
+
+/** Push an image of random layers whose config says `config` (our push: it does not read configs). */
+async function pushRandomImage(repo: string, layerSizes: number[], config: (layers: BlobInfo[]) => object): Promise<{ layers: BlobInfo[]; config: BlobInfo }> {
+  const src = await Store.open(path.join(tmp, `src-${repo}`));
+  const layers: BlobInfo[] = [];
+  for (const size of layerSizes) layers.push(await src.writeBlob(randomBytes(size)));
+  const cfg = await src.writeBlob(JSON.stringify(config(layers)));
+  const manifest = await src.writeBlob(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, ...cfg },
+      layers: layers.map((l) => ({ mediaType: MediaType.ociLayerGzip, ...l })),
+    }),
+  );
+  const client = await RegistryClient.create({});
+  try {
+    await pushImage(client, src, { reference: normalizeReference(`${registry.host}/${repo}`), descriptor: { mediaType: MediaType.ociManifest, ...manifest }, tags: ['1'] });
+  } finally {
+    await client.close();
+  }
+  return { layers, config: cfg };
+}
+
+const linuxAmd64 = (layers: BlobInfo[]) => ({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } });
+
+const blobGets = (digest: Digest) => proxy.requests.filter((r) => r.method === 'GET' && r.url.endsWith(`/blobs/${digest}`));
+
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function code(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(OcibuildError);
+    return (e as OcibuildError).code;
+  }
+  throw new Error('expected the pull to fail');
+}
+
+it('asks for the layers while the config is still on its way', async () => {
+  const img = await pushRandomImage('order/parallel', [2 * MB, 1 * MB], linuxAmd64);
+  // The config is never answered: the layers must be asked for all the same.
+  proxy.setDecide(({ method, url }) => (method === 'GET' && url.endsWith(`/blobs/${img.config.digest}`) ? { type: 'hang' } : undefined));
+  const store = await Store.open(path.join(tmp, 'store-parallel'));
+  const client = await RegistryClient.create({});
+  const ac = new AbortController();
+  try {
+    const pulling = pullImage(client, `${proxy.host}/order/parallel:1`, { sink: store, signal: ac.signal });
+    pulling.catch(() => undefined);
+    await until('both layers were asked for', () => img.layers.every((l) => blobGets(l.digest).length > 0));
+    ac.abort(new Error('test: stop'));
+    await expect(pulling).rejects.toThrow();
+  } finally {
+    await client.close();
+  }
+  expect(await readdir(path.join(store.root, 'tmp'))).toEqual([]);
+});
+
+it('stops the layer downloads when the config fails its checks, and leaves no partial file', async () => {
+  // Two layers for a config listing one diff_id: MANIFEST_INVALID once the config is read.
+  const img = await pushRandomImage('order/bad-config', [8 * MB, 8 * MB], (layers) => linuxAmd64(layers.slice(1)));
+  proxy.setDecide(({ method, url }) => {
+    if (method !== 'GET') return undefined;
+    // The config comes late, and the layers stop after 1 MiB: they are mid-download when it does.
+    if (url.endsWith(`/blobs/${img.config.digest}`)) return { type: 'delay', ms: 400 };
+    if (img.layers.some((l) => url.endsWith(`/blobs/${l.digest}`))) return { type: 'stall-body', at: MB };
+    return undefined;
+  });
+  const store = await Store.open(path.join(tmp, 'store-bad-config'));
+  const client = await RegistryClient.create({});
+  const t0 = Date.now();
+  try {
+    expect(await code(pullImage(client, `${proxy.host}/order/bad-config:1`, { sink: store }))).toBe('MANIFEST_INVALID');
+  } finally {
+    await client.close();
+  }
+  // Stopped, not timed out: the stalled bodies would hold the pull for the client's idle timeout.
+  expect(Date.now() - t0).toBeLessThan(client.timeouts.idleMs);
+  for (const l of img.layers) {
+    expect(blobGets(l.digest).length).toBe(1); // asked for while the config was on its way
+    expect(await store.has(l.digest)).toBe(false);
+  }
+  expect(await readdir(path.join(store.root, 'tmp'))).toEqual([]);
+});
+
+it('fetches no layer of a single-platform image that is not the platform asked for', async () => {
+  const img = await pushRandomImage('order/platform', [1 * MB], linuxAmd64);
+  const store = await Store.open(path.join(tmp, 'store-platform'));
+  const client = await RegistryClient.create({});
+  try {
+    const got = await code(pullImage(client, `${proxy.host}/order/platform:1`, { sink: store, platform: { os: 'linux', architecture: 'arm64' } }));
+    expect(got).toBe('PLATFORM_NOT_FOUND');
+  } finally {
+    await client.close();
+  }
+  expect(blobGets(img.config.digest).length).toBe(1);
+  expect(blobGets(img.layers[0]!.digest)).toEqual([]);
+});
