@@ -20,7 +20,14 @@
 // is timed in the same run to show how much of a command is CLI start-up, and
 // so is the library path alone: a small Node script (this file with --child)
 // importing only dist/push, dist/registry and dist/cache (no CLI), which pays
-// Node's start-up but not the CLI's.
+// Node's start-up but not the CLI's. For the small image, each run also times
+// `node -e 0` (caches dropped, as before every command) and runs one more
+// untimed push and pull with bench/phase-hook.cjs preloaded, which notes when
+// the first connection opened and when the command exited: that transfer
+// phase plus `node -e 0` is the command's floor on this Node (what it would
+// take if the CLI did nothing of its own before its first request), printed
+// with and without NODE_EXTRA_CA_CERTS when the environment sets it (Node 20
+// parses that file before V8 starts).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -174,13 +181,44 @@ export async function runRegistryBench(options = {}) {
   }
   log('registry bench: preparing the images (built once with ocibuild build, then reused)...');
   const { store, images } = ensureImages(base, names);
-  const times = { version: [] };
+  const times = { version: [], nodeE0: [], nodeE0NoExtraCa: [] };
+  const phases = { push: [], pull: [] };
+  const phaseFile = path.join(base, `ocibuild-bench-phases-${process.pid}.jsonl`);
+  const extraCa = process.env.NODE_EXTRA_CA_CERTS !== undefined && process.env.NODE_EXTRA_CA_CERTS !== '';
+  /** One untimed command with the phase hook: its transfer phase (first connection to exit), ms. */
+  const transferPhase = (args) => {
+    fs.rmSync(phaseFile, { force: true });
+    dropCaches();
+    const r = spawnSync('node', ['-r', path.join(here, 'phase-hook.cjs'), BIN, ...args], { env: { ...process.env, OCIBUILD_BENCH_PHASES: phaseFile }, stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`bench: ocibuild ${args[0]} with the phase hook failed`);
+    const p = JSON.parse(fs.readFileSync(phaseFile, 'utf8'));
+    return p.exit - p.firstConnect;
+  };
   for (const n of names) for (const k of ['ocibuildPush', 'skopeoPush', 'ocibuildPull', 'skopeoPull', 'libraryPush', 'libraryPull']) times[`${n}.${k}`] = [];
   const self = fileURLToPath(import.meta.url);
   let cold = true;
   let digestsOk = true;
   for (let i = 0; i < runs; i++) {
     times.version.push(timed(BIN, ['--version']).ms);
+    dropCaches();
+    times.nodeE0.push(timed('node', ['-e', '0']).ms);
+    if (extraCa) {
+      dropCaches();
+      times.nodeE0NoExtraCa.push(timed('env', ['-u', 'NODE_EXTRA_CA_CERTS', 'node', '-e', '0']).ms);
+    }
+    if (names.includes('small')) {
+      const registry = await startRegistry(base);
+      const dest = fs.mkdtempSync(path.join(base, 'ocibuild-bench-pull-'));
+      try {
+        const ref = `${registry.host}/bench/small:latest`;
+        phases.push.push(transferPhase(['push', '--store', store, images.small.tag, ref]));
+        phases.pull.push(transferPhase(['pull', '-q', '--store', path.join(dest, 'store'), ref]));
+      } finally {
+        registry.stop();
+        fs.rmSync(dest, { recursive: true, force: true });
+        fs.rmSync(phaseFile, { force: true });
+      }
+    }
     for (const n of names) {
       const img = images[n];
       const order = i % 2 === 0 ? ['ours', 'skopeo', 'library'] : ['skopeo', 'library', 'ours'];
@@ -229,11 +267,17 @@ export async function runRegistryBench(options = {}) {
       const ours = med[`${n}.ocibuild${Op}`];
       const theirs = med[`${n}.skopeo${Op}`];
       const lib = med[`${n}.library${Op}`];
-      rows.push({ image: n, op, imageMB: images[n].bytes / 1e6, ocibuildMs: ours, skopeoMs: theirs, ratio: ours / theirs, target: TARGET, met: ours / theirs <= TARGET, libraryMs: lib, libraryRatio: lib / theirs });
+      const row = { image: n, op, imageMB: images[n].bytes / 1e6, ocibuildMs: ours, skopeoMs: theirs, ratio: ours / theirs, target: TARGET, met: ours / theirs <= TARGET, libraryMs: lib, libraryRatio: lib / theirs };
+      if (n === 'small') {
+        const transfer = median(phases[op]);
+        row.floor = { nodeE0Ms: med.nodeE0, transferMs: transfer, ms: med.nodeE0 + transfer, ratio: (med.nodeE0 + transfer) / theirs };
+        if (extraCa) row.floor.withoutExtraCa = { nodeE0Ms: med.nodeE0NoExtraCa, ms: med.nodeE0NoExtraCa + transfer, ratio: (med.nodeE0NoExtraCa + transfer) / theirs };
+      }
+      rows.push(row);
     }
   }
   const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
-  const result = { runs, cachesDropped: cold, digestsOk, loadAverageAtEnd: load, versionMs: med.version, rows, images, medianMs: med, times };
+  const result = { runs, cachesDropped: cold, digestsOk, loadAverageAtEnd: load, versionMs: med.version, nodeExtraCaCerts: extraCa, rows, images, medianMs: med, times, transferPhasesMs: phases };
   log(
     `registry bench: ${runs} runs, medians, through the CLI (${cold ? 'page cache dropped before each command' : 'warm: could not drop page caches'}); ` +
       `\`ocibuild --version\` ${(med.version / 1000).toFixed(2)} s in the same runs:`,
@@ -243,6 +287,14 @@ export async function runRegistryBench(options = {}) {
       `  ${r.op} ${r.image.padEnd(5)} (${r.imageMB.toFixed(0)} MB)  ocibuild ${(r.ocibuildMs / 1000).toFixed(2)} s  anchor skopeo copy ${(r.skopeoMs / 1000).toFixed(2)} s  ` +
         `ratio ${r.ratio.toFixed(2)}x  target ${TARGET.toFixed(1)}x: ${r.met ? 'met' : 'NOT met'}  (library path without the CLI ${(r.libraryMs / 1000).toFixed(2)} s = ${r.libraryRatio.toFixed(2)}x)`,
     );
+    if (r.floor) {
+      const f = r.floor;
+      const without = f.withoutExtraCa ? `; without NODE_EXTRA_CA_CERTS node -e 0 takes ${(f.withoutExtraCa.nodeE0Ms / 1000).toFixed(3)} s: floor ${f.withoutExtraCa.ratio.toFixed(2)}x` : '';
+      log(
+        `    floor on this Node: node -e 0 ${(f.nodeE0Ms / 1000).toFixed(3)} s + our transfer phase (first connection to exit) ${(f.transferMs / 1000).toFixed(3)} s ` +
+          `= ${(f.ms / 1000).toFixed(3)} s = ${f.ratio.toFixed(2)}x skopeo${f.withoutExtraCa ? ' (NODE_EXTRA_CA_CERTS set)' : ''}${without}`,
+      );
+    }
   }
   log(`  digests ${digestsOk ? 'equal to the built image' : 'DIFFER'}; load average at the end ${load}; JSON: ${jsonOut}`);
   fs.writeFileSync(jsonOut, JSON.stringify(result, null, 2));

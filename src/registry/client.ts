@@ -399,6 +399,16 @@ export class RegistryClient {
     return p;
   }
 
+  /**
+   * Starts finding the endpoint of `registry` (its ping: scheme, TLS, auth challenge) without
+   * waiting for it, so that the round trips overlap what the caller does meanwhile (a command
+   * opening its store; issue 8). Its first request there then finds it done or under way; a
+   * failure is that request's to report (a failed ping is forgotten, see {@link endpoint}).
+   */
+  prepare(registry: string): void {
+    this.endpoint(registry).catch(() => undefined);
+  }
+
   /** One plain-HTTP `GET /v2/` to a loopback host: the endpoint when it answers as a registry, else undefined. */
   private async probePlainHttp(host: string, signal?: AbortSignal): Promise<Endpoint | undefined> {
     const ep: Endpoint = { origin: `http://${host}`, insecure: false };

@@ -2,12 +2,16 @@
  * The order of a pull's requests (issue 8), against the real registry behind the fault proxy:
  * the layers are fetched while the config is (a round trip less before the longest download);
  * a config that fails its checks stops the downloads still running and leaves no partial file;
- * a single-platform image pulled for another platform fetches no layer.
+ * a single-platform image pulled for another platform fetches no layer. And the registry is
+ * pinged ahead (RegistryClient.prepare): `ocibuild pull` opens its store while the ping is out.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Store } from '../../src/cache/store.js';
 import { OcibuildError } from '../../src/errors.js';
 import type { Digest } from '../../src/oci/digest.js';
@@ -17,10 +21,12 @@ import type { BlobInfo } from '../../src/oci/types.js';
 import { pushImage } from '../../src/push/push.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { pullImage } from '../../src/registry/pull.js';
+import { runCli } from '../cli-io.js';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
 import { startRegistry, type TestRegistry } from './harness.js';
 
 const MB = 1024 * 1024;
+const execFileP = promisify(execFile);
 
 let registry: TestRegistry;
 let proxy: FaultProxy;
@@ -143,4 +149,59 @@ it('fetches no layer of a single-platform image that is not the platform asked f
   }
   expect(blobGets(img.config.digest).length).toBe(1);
   expect(blobGets(img.layers[0]!.digest)).toEqual([]);
+});
+
+it('prepare() pings ahead; the first request then does not ping again; a failed ping is that request\'s error', async () => {
+  const before = proxy.requests.length;
+  const client = await RegistryClient.create({ retry: { retries: 0 } });
+  try {
+    client.prepare(proxy.host);
+    await until('the ping arrived', () => proxy.requests.length > before);
+    const res = await client.request({ registry: proxy.host, method: 'HEAD', path: '/v2/order/parallel/manifests/1', accept: [404], what: 'check' });
+    await res.body.dump();
+    expect(proxy.requests.slice(before).map((r) => `${r.method} ${r.url}`)).toEqual(['GET /v2/', 'HEAD /v2/order/parallel/manifests/1']);
+    // Nothing listens on port 1: no unhandled rejection from prepare (it would fail this test
+    // file), and the request that needs the endpoint says why.
+    client.prepare('127.0.0.1:1');
+    await new Promise((r) => setTimeout(r, 200));
+    const e = await client.request({ registry: '127.0.0.1:1', method: 'GET', path: '/v2/x/manifests/1', what: 'check' }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(OcibuildError);
+    expect((e as OcibuildError).code).toBe('REGISTRY_UNREACHABLE');
+  } finally {
+    await client.close();
+  }
+});
+
+it('ocibuild pull completes when its ping is answered late', async () => {
+  await pushRandomImage('order/cli', [1 * MB], linuxAmd64);
+  proxy.setDecide(({ method, url }) => (method === 'GET' && url === '/v2/' ? { type: 'delay', ms: 1000 } : undefined));
+  const before = proxy.requests.length;
+  const res = await runCli(['pull', '-q', '--store', path.join(tmp, 'store-cli'), `${proxy.host}/order/cli:1`]);
+  expect([res.code, res.stderr]).toEqual([0, '']);
+  // One ping, then the manifest, the config and the layer: the late ping was waited for, not repeated.
+  const seen = proxy.requests.slice(before).map((r) => `${r.method} ${r.url === '/v2/' ? 'ping' : r.url.split('/').slice(-2, -1)[0]}`);
+  expect(seen).toEqual(['GET ping', 'GET manifests', 'GET blobs', 'GET blobs']);
+});
+
+it('ocibuild pull and push send the ping before their store is open', async () => {
+  for (const cmd of ['pull', 'push'] as const) {
+    // The store's oci-layout is a FIFO: opening the store waits on it until the test writes it,
+    // which the test does only once the ping has arrived (the old order never sends it).
+    const storeDir = path.join(tmp, `store-blocked-${cmd}`);
+    await mkdir(storeDir);
+    await execFileP('mkfifo', [path.join(storeDir, 'oci-layout')]);
+    const before = proxy.requests.length;
+    const running = runCli(cmd === 'pull' ? ['pull', '-q', '--store', storeDir, `${proxy.host}/order/cli:1`] : ['push', '--store', storeDir, 'order/cli:1', `${proxy.host}/order/cli:2`]);
+    try {
+      await until(`${cmd}'s ping arrived while its store was not open`, () => proxy.requests.slice(before).some((r) => r.method === 'GET' && r.url === '/v2/'));
+    } finally {
+      await writeFile(path.join(storeDir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    }
+    const res = await running;
+    if (cmd === 'pull') expect([res.code, res.stderr]).toEqual([0, '']);
+    else expect(res.stderr).toContain('[IMAGE_NOT_FOUND]'); // an empty store: nothing to push
+  }
 });

@@ -20,11 +20,19 @@ export function register(y: Argv, ctx: CommandContext): Argv {
       async (argv) => {
         const ref = argv.ref as string;
         // The registry client (undici) loads when a pull runs, not at start-up (issue 8).
-        const { pull } = await import('../../registry/index.js');
+        const { pull, RegistryClient } = await import('../../registry/index.js');
         const clientOptions = await registryClientOptions(ctx, argv, [ref]);
-        const s = await openStore(ctx, argv.store);
+        // The registry is asked first (its ping) while the store opens (issue 8).
+        const { domain } = normalizeReference(ref);
+        const client = await RegistryClient.create(clientOptions);
+        client.prepare(client.mirrorsFor(domain)[0] ?? domain);
+        const s = await openStore(ctx, argv.store).catch(async (e: unknown) => {
+          await client.close();
+          throw e;
+        });
         const result = await pull(ref, {
           ...clientOptions,
+          client,
           sink: s,
           ...(argv.platform ? { platform: parsePlatform(argv.platform) } : {}),
           ...(argv.quiet
@@ -34,7 +42,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
                   if (e.phase === 'done' || e.phase === 'exists') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.total} bytes${e.phase === 'exists' ? ' (already in the store)' : ''}\n`);
                 },
               }),
-        });
+        }).finally(() => client.close());
         if (!normalizeReference(ref).digest) await s.tag(ref, result.descriptor);
         ctx.io.stdout.write(`${result.descriptor.digest}\n`);
       },
@@ -53,18 +61,26 @@ export function register(y: Argv, ctx: CommandContext): Argv {
         const local = argv.local as string;
         const remote = (argv.remote as string | undefined) ?? local;
         const { push } = await import('../../push/index.js');
+        const { RegistryClient } = await import('../../registry/client.js');
         const clientOptions = await registryClientOptions(ctx, argv, [remote]);
-        const s = await openStore(ctx, argv.store);
-        const descriptor = await s.resolve(local);
-        if (!descriptor) throw new OcibuildError('IMAGE_NOT_FOUND', `no such image in the local store: ${local}`);
-        const origins = await blobOrigins(s);
-        const result = await push({ source: s, descriptor }, remote, {
-          ...clientOptions,
-          origins: (d) => origins.get(d),
-          onProgress: (e) => {
-            if (e.phase !== 'uploading' && e.phase !== 'waiting') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.phase}${e.tag ? ` ${e.tag}` : ''}\n`);
-          },
-        });
+        // The registry is asked first (its ping) while the store is read (issue 8).
+        const { domain } = normalizeReference(remote);
+        const client = await RegistryClient.create(clientOptions);
+        client.prepare(domain);
+        const result = await (async () => {
+          const s = await openStore(ctx, argv.store);
+          const descriptor = await s.resolve(local);
+          if (!descriptor) throw new OcibuildError('IMAGE_NOT_FOUND', `no such image in the local store: ${local}`);
+          const origins = await blobOrigins(s);
+          return push({ source: s, descriptor }, remote, {
+            ...clientOptions,
+            client,
+            origins: (d) => origins.get(d),
+            onProgress: (e) => {
+              if (e.phase !== 'uploading' && e.phase !== 'waiting') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.phase}${e.tag ? ` ${e.tag}` : ''}\n`);
+            },
+          });
+        })().finally(() => client.close());
         ctx.io.stderr.write(`pushed ${result.uploaded} blobs (${result.uploadedBytes} bytes), ${result.existing} already there, ${result.mounted} mounted\n`);
         ctx.io.stdout.write(`${result.digest}\n`);
       },
