@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OcibuildError } from '../errors.js';
@@ -44,13 +44,27 @@ async function readLock(path: string): Promise<{ content?: LockContent; mtimeMs:
   }
 }
 
-function processAlive(pid: number): boolean {
+/**
+ * Whether process `pid` of this host still runs (a lock's owner, a temp entry's writer). A zombie
+ * does not: it was killed and holds no file, only its exit status, until its parent reaps it,
+ * which a container's init that does not reap never does (the `kill -9` of a build there left
+ * its partial layer in the store's tmp/ until prune). Another user's process does (EPERM).
+ */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    return true; // no procfs (not Linux, or hidden): it answered the signal
+  }
+  // "pid (comm) S ...": comm may hold spaces and parentheses, the state follows the last ')'.
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state !== 'Z' && state !== 'X';
 }
 
 /**

@@ -370,6 +370,47 @@ describe('issue 7: temp dirs of killed processes', () => {
   });
 });
 
+/**
+ * A zombie: `sleep 0` started by a shell that then becomes `sleep 30`, which never reaps it (as a
+ * container's init that does not reap). Its pid answers signal 0, but it holds no file.
+ */
+async function withZombie(fn: (pid: number) => Promise<void>): Promise<void> {
+  const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(String(d).trim()))));
+    const state = async () => (await fs.readFile(`/proc/${pid}/stat`, 'latin1').catch(() => '')).replace(/^.*\) /s, '').charAt(0);
+    for (let i = 0; (await state()) !== 'Z'; i++) {
+      if (i > 500) throw new Error(`process ${pid} did not become a zombie (state ${await state()})`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(() => process.kill(pid, 0)).not.toThrow(); // what the old check took for a live owner
+    await fn(pid);
+  } finally {
+    parent.kill('SIGKILL');
+  }
+}
+
+describe('owners that are zombies (killed, never reaped) are dead', () => {
+  it('their temp entries are removed when the store is opened', async () => {
+    const store = await Store.open(path.join(tmp, 's'));
+    await withZombie(async (pid) => {
+      const orphan = path.join(store.root, 'tmp', `blob-${pid}-0123456789abcdef`);
+      await fs.writeFile(orphan, 'a partial layer');
+      await Store.open(store.root);
+      await expect(fs.access(orphan)).rejects.toThrow();
+    });
+  });
+
+  it('their locks are broken at once, not after staleMs', async () => {
+    const lockFile = path.join(tmp, 'z.lock');
+    await withZombie(async (pid) => {
+      await fs.writeFile(lockFile, JSON.stringify({ pid, host: os.hostname(), nonce: 'zombie', time: Date.now() }));
+      const lock = await acquireLock(lockFile, { timeoutMs: 2000, staleMs: 60_000 });
+      await lock.release();
+    });
+  });
+});
+
 describe('Store and the layer writer', () => {
   it('a layer from writeLayer streams into createWriter with the same digest and size', async () => {
     const store = await Store.open(tmp);

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { errno, io, ioError, removeTree, writeAll } from './io.js';
+import { processAlive } from './lock.js';
 
 /** Path of a new temp entry in the store's tmp/ (not created). */
 export function tempPath(root: string, prefix = 'tmp'): string {
@@ -34,7 +35,7 @@ export async function removeOrphanedTemp(root: string): Promise<void> {
     const m = /-(\d+)-[0-9a-f]{16}$/.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
-    if (pid === process.pid || pid <= 0 || isAlive(pid)) continue;
+    if (pid === process.pid || pid <= 0 || processAlive(pid)) continue;
     await removeTree(path.join(dir, name)).catch(() => undefined);
   }
 }
@@ -74,18 +75,5 @@ export async function writeFileAtomic(root: string, dest: string, data: Buffer, 
   } catch (e) {
     await fs.rm(tmp, { force: true });
     throw ioError(`cannot write ${dest}`, e);
-  }
-}
-
-/**
- * Writes a small record file at `rel` (a path inside the store, such as
-
-/** Whether a process with this pid exists (EPERM: it does, owned by someone else). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }
