@@ -7,7 +7,11 @@
  */
 import http from 'node:http';
 import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { startRegistry, type TestRegistry } from './harness.js';
 
 /** A fault for one request. */
 export type Fault =
@@ -231,4 +235,32 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** What {@link useProxiedRegistry} hands a test file. */
+export interface ProxiedRegistry {
+  registry: TestRegistry;
+  proxy: FaultProxy;
+  /** A temp dir of the test file, removed at its end. */
+  tmp: string;
+}
+
+/**
+ * For one test file: the real registry (no auth) with the fault proxy in front and a temp dir,
+ * started before its tests (`set` receives them) and stopped after them.
+ */
+export function useProxiedRegistry(tmpPrefix: string, set: (r: ProxiedRegistry) => void): void {
+  let r: Partial<ProxiedRegistry> = {};
+  beforeAll(async () => {
+    r.tmp = await mkdtemp(path.join(os.tmpdir(), tmpPrefix));
+    r.registry = await startRegistry({ auth: 'none' });
+    r.proxy = await startFaultProxy({ upstream: r.registry.host });
+    set(r as ProxiedRegistry);
+  });
+  afterAll(async () => {
+    await r.proxy?.stop();
+    await r.registry?.stop();
+    if (r.tmp) await rm(r.tmp, { recursive: true, force: true });
+    r = {};
+  });
 }

@@ -6,8 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Store } from '../../src/cache/store.js';
 import { OcibuildError } from '../../src/errors.js';
@@ -17,8 +16,8 @@ import { normalizeReference } from '../../src/oci/reference.js';
 import { pushImage } from '../../src/push/push.js';
 import { OciLayoutSource } from '../../src/push/oci-layout.js';
 import { makeBusyboxImage, makeRandomImage } from './base-image.js';
-import { startFaultProxy, type Fault, type FaultProxy } from './fault-proxy.js';
-import { run, skopeoRawManifest, startRegistry, type TestRegistry } from './harness.js';
+import { useProxiedRegistry, type Fault, type FaultProxy } from './fault-proxy.js';
+import { run, skopeoRawManifest, type TestRegistry } from './harness.js';
 
 const MB = 1024 * 1024;
 
@@ -31,18 +30,7 @@ async function fileSha(file: string): Promise<string> {
 let registry: TestRegistry;
 let proxy: FaultProxy;
 let tmp: string;
-
-beforeAll(async () => {
-  tmp = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-faults-'));
-  registry = await startRegistry({ auth: 'none' });
-  proxy = await startFaultProxy({ upstream: registry.host });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await registry?.stop();
-  await rm(tmp, { recursive: true, force: true });
-});
+useProxiedRegistry('ocibuild-faults-', (r) => ({ registry, proxy, tmp } = r));
 
 /**
  * Fire each scripted fault once, at the first request that matches it;

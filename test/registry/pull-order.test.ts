@@ -8,8 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Store } from '../../src/cache/store.js';
@@ -22,8 +21,8 @@ import { pushImage } from '../../src/push/push.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { pullImage } from '../../src/registry/pull.js';
 import { runCli } from '../cli-io.js';
-import { startFaultProxy, type FaultProxy } from './fault-proxy.js';
-import { startRegistry, type TestRegistry } from './harness.js';
+import { useProxiedRegistry, type FaultProxy } from './fault-proxy.js';
+import type { TestRegistry } from './harness.js';
 
 const MB = 1024 * 1024;
 const execFileP = promisify(execFile);
@@ -31,18 +30,7 @@ const execFileP = promisify(execFile);
 let registry: TestRegistry;
 let proxy: FaultProxy;
 let tmp: string;
-
-beforeAll(async () => {
-  tmp = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-pull-order-'));
-  registry = await startRegistry({ auth: 'none' });
-  proxy = await startFaultProxy({ upstream: registry.host });
-});
-
-afterAll(async () => {
-  await proxy?.stop();
-  await registry?.stop();
-  await rm(tmp, { recursive: true, force: true });
-});
+useProxiedRegistry('ocibuild-pull-order-', (r) => ({ registry, proxy, tmp } = r));
 
 afterEach(() => proxy.setDecide(undefined));
 
