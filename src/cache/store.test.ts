@@ -14,6 +14,7 @@ import { MediaType } from '../oci/media-types.js';
 import type { Descriptor, ImageConfig } from '../oci/types.js';
 import { createConfigBlob, createIndex, createManifest } from '../image/manifest.js';
 import { acquireLock } from './lock.js';
+import { tempOwner } from './temp.js';
 import { defaultStoreRoot } from './paths.js';
 import { Store, type StepRecord } from './store.js';
 import { listImages, pruneStore, removeImages } from './commands.js';
@@ -411,6 +412,23 @@ describe('owners that are zombies (killed, never reaped) are dead', () => {
   });
 });
 
+describe('temp entries of another host or pid namespace (a store shared by containers)', () => {
+  it('are not judged by a pid that is not theirs: only prune removes them, after its grace period', async () => {
+    const store = await Store.open(path.join(tmp, 's'));
+    const mine = await store.tempDir('build');
+    expect(path.basename(mine)).toMatch(new RegExp(`^build-${tempOwner()}-${process.pid}-[0-9a-f]{16}$`));
+    const child = spawn(process.execPath, ['-e', '0']);
+    const dead = child.pid!;
+    await new Promise((r) => child.on('exit', r));
+    // The same dead pid under this owner, under another owner, and in the older name without one.
+    const other = tempOwner() === '00000000' ? 'ffffffff' : '00000000';
+    const names = { ours: `blob-${tempOwner()}-${dead}-0123456789abcdef`, theirs: `blob-${other}-${dead}-0123456789abcdef`, legacy: `blob-${dead}-fedcba9876543210` };
+    for (const n of Object.values(names)) await fs.writeFile(path.join(store.root, 'tmp', n), 'partial');
+    await Store.open(store.root);
+    expect((await tmpFiles(store)).sort()).toEqual([path.basename(mine), names.theirs].sort());
+  });
+});
+
 describe('Store and the layer writer', () => {
   it('a layer from writeLayer streams into createWriter with the same digest and size', async () => {
     const store = await Store.open(tmp);
@@ -779,6 +797,28 @@ describe('two processes sharing a store', () => {
     expect(await fs.readdir(path.join(root, 'locks'))).toEqual([]);
     const { stdout } = await execFile('umoci', ['ls', '--layout', root]);
     expect(stdout.trim().split('\n')).toHaveLength(expected.length);
+  });
+
+  it('a process in another pid namespace (a container sharing the store) leaves this one\'s temp entries alone', async () => {
+    // Needs user namespaces (unshare -Urp): skipped loudly without them, fails on CI.
+    const probe = await execFile('unshare', ['-Urp', '--fork', 'true']).then(
+      () => undefined,
+      (e: Error) => e.message.split('\n')[0],
+    );
+    if (probe !== undefined) {
+      if (process.env.CI === 'true') throw new Error(`user and pid namespaces are needed on CI: ${probe}`);
+      console.warn(`SKIPPED: a store opened from another pid namespace: unshare -Urp failed (${probe})`);
+      return;
+    }
+    const child = await transpileForChild(path.join(tmp, 'child'));
+    const root = path.join(tmp, 'store');
+    const store = await Store.open(root);
+    // This process runs; in the child's pid namespace its pid names nothing (or another process).
+    const mine = await store.tempDir('build');
+    await fs.writeFile(path.join(mine, 'work'), 'in progress');
+    await execFile('unshare', ['-Urp', '--fork', process.execPath, child, root, 'ns', '1']);
+    expect(await fs.readFile(path.join(mine, 'work'), 'utf8')).toBe('in progress');
+    expect(await store.resolve('img-ns:0')).toBeDefined(); // the child did open the store and write
   });
 
   it('a prune running beside a build never removes what the build just wrote', async () => {
