@@ -1,5 +1,5 @@
-import { randomBytes } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs, readFileSync, readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OcibuildError } from '../errors.js';
@@ -25,6 +25,8 @@ export interface Lock {
 interface LockContent {
   pid: number;
   host: string;
+  /** {@link processOwner}; absent in a lock written before it was (judged by `host` then). */
+  owner?: string;
   nonce: string;
   time: number;
 }
@@ -42,6 +44,27 @@ async function readLock(path: string): Promise<{ content?: LockContent; mtimeMs:
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
+}
+
+let owner: string | undefined;
+
+/**
+ * Whose pids a pid in the store is (a lock's owner, a temp entry's writer): this host and pid
+ * namespace, as 8 hex digits. Two containers sharing a store (a CI cache volume, a pod's shared
+ * volume) each see their own pids, so a pid of one names nothing, or another process, in the
+ * other, even under one host name (`--network host`): only the same owner may judge it.
+ */
+export function processOwner(): string {
+  if (owner === undefined) {
+    let pidNamespace = '';
+    try {
+      pidNamespace = readlinkSync('/proc/self/ns/pid'); // "pid:[4026531836]"
+    } catch {
+      // no procfs (not Linux): the host alone
+    }
+    owner = createHash('sha256').update(`${hostname()}\0${pidNamespace}`).digest('hex').slice(0, 8);
+  }
+  return owner;
 }
 
 /**
@@ -69,8 +92,9 @@ export function processAlive(pid: number): boolean {
 
 /**
  * Take an exclusive inter-process lock: a file created with O_EXCL holding the
- * owner's pid, host and a nonce. A lock is stale when its owner (on this host)
- * no longer runs, or when its file has not been refreshed for `staleMs`; a
+ * owner's pid, host, {@link processOwner} and a nonce. A lock is stale when its
+ * owner (of this host and pid namespace) no longer runs, or when its file has
+ * not been refreshed for `staleMs`; a
  * stale lock is moved aside atomically (rename) and checked to be the one
  * judged stale before it is removed, so two waiters cannot both break it.
  */
@@ -79,7 +103,8 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
   const staleMs = options.staleMs ?? 30_000;
   const host = hostname();
   const nonce = randomBytes(12).toString('hex');
-  const content: LockContent = { pid: process.pid, host, nonce, time: Date.now() };
+  const me = processOwner();
+  const content: LockContent = { pid: process.pid, host, owner: me, nonce, time: Date.now() };
   const deadline = Date.now() + timeoutMs;
   let delay = 2;
   for (;;) {
@@ -101,7 +126,9 @@ export async function acquireLock(path: string, options: LockOptions = {}): Prom
       throw new OcibuildError('STORE_IO', `cannot read the lock file ${path}: ${(e as Error).message}`, { cause: e });
     });
     if (held) {
-      const deadOwner = held.content !== undefined && held.content.host === host && !processAlive(held.content.pid);
+      const c = held.content;
+      const ours = c !== undefined && (c.owner !== undefined ? c.owner === me : c.host === host);
+      const deadOwner = ours && !processAlive(c.pid);
       const expired = Date.now() - held.mtimeMs > staleMs;
       if (deadOwner || expired) {
         await breakLock(path, held.content?.nonce);

@@ -13,8 +13,7 @@ import { sha256, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
 import type { Descriptor, ImageConfig } from '../oci/types.js';
 import { createConfigBlob, createIndex, createManifest } from '../image/manifest.js';
-import { acquireLock } from './lock.js';
-import { tempOwner } from './temp.js';
+import { acquireLock, processOwner } from './lock.js';
 import { defaultStoreRoot } from './paths.js';
 import { Store, type StepRecord } from './store.js';
 import { listImages, pruneStore, removeImages } from './commands.js';
@@ -416,13 +415,13 @@ describe('temp entries of another host or pid namespace (a store shared by conta
   it('are not judged by a pid that is not theirs: only prune removes them, after its grace period', async () => {
     const store = await Store.open(path.join(tmp, 's'));
     const mine = await store.tempDir('build');
-    expect(path.basename(mine)).toMatch(new RegExp(`^build-${tempOwner()}-${process.pid}-[0-9a-f]{16}$`));
+    expect(path.basename(mine)).toMatch(new RegExp(`^build-${processOwner()}-${process.pid}-[0-9a-f]{16}$`));
     const child = spawn(process.execPath, ['-e', '0']);
     const dead = child.pid!;
     await new Promise((r) => child.on('exit', r));
     // The same dead pid under this owner, under another owner, and in the older name without one.
-    const other = tempOwner() === '00000000' ? 'ffffffff' : '00000000';
-    const names = { ours: `blob-${tempOwner()}-${dead}-0123456789abcdef`, theirs: `blob-${other}-${dead}-0123456789abcdef`, legacy: `blob-${dead}-fedcba9876543210` };
+    const other = processOwner() === '00000000' ? 'ffffffff' : '00000000';
+    const names = { ours: `blob-${processOwner()}-${dead}-0123456789abcdef`, theirs: `blob-${other}-${dead}-0123456789abcdef`, legacy: `blob-${dead}-fedcba9876543210` };
     for (const n of Object.values(names)) await fs.writeFile(path.join(store.root, 'tmp', n), 'partial');
     await Store.open(store.root);
     expect((await tmpFiles(store)).sort()).toEqual([path.basename(mine), names.theirs].sort());
@@ -723,6 +722,22 @@ describe('locking', () => {
     const again = await acquireLock(lockFile, { timeoutMs: 200 });
     await again.release();
     await expect(fs.access(lockFile)).rejects.toThrow();
+  });
+
+  it('does not break a lock of another pid namespace by its pid, only when it goes stale', async () => {
+    // A container sharing the store: the same host name (--network host), a pid that is dead here.
+    const lockFile = path.join(tmp, 'o.lock');
+    const child = spawn(process.execPath, ['-e', '0']);
+    await new Promise((r) => child.on('exit', r));
+    const other = processOwner() === '00000000' ? 'ffffffff' : '00000000';
+    await fs.writeFile(lockFile, JSON.stringify({ pid: child.pid, host: os.hostname(), owner: other, nonce: 'theirs', time: Date.now() }));
+    await expectCode(acquireLock(lockFile, { timeoutMs: 300, staleMs: 60_000 }), 'STORE_LOCKED');
+    // Not refreshed for staleMs: broken as any stale lock.
+    const past = new Date(Date.now() - 120_000);
+    await fs.utimes(lockFile, past, past);
+    const lock = await acquireLock(lockFile, { timeoutMs: 1000, staleMs: 60_000 });
+    expect(JSON.parse(await fs.readFile(lockFile, 'utf8'))).toMatchObject({ pid: process.pid, owner: processOwner() });
+    await lock.release();
   });
 
   it('breaks a lock whose file was not refreshed within staleMs', async () => {

@@ -3,37 +3,15 @@
  * `<prefix>-<owner>-<pid>-<random>` (writes in progress, a build's work dirs), atomic
  * file writes through them, and removal of what killed processes left.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { promises as fs, readlinkSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { errno, io, ioError, removeTree, writeAll } from './io.js';
-import { processAlive } from './lock.js';
-
-let owner: string | undefined;
-
-/**
- * Whose pids a temp entry's pid is: this host and pid namespace, as 8 hex digits. Two containers
- * sharing a store (a CI cache volume, a pod's shared volume) each see their own pids, so a pid of
- * one names nothing, or another process, in the other: only the owner that made an entry may judge
- * its pid.
- */
-export function tempOwner(): string {
-  if (owner === undefined) {
-    let pidNamespace = '';
-    try {
-      pidNamespace = readlinkSync('/proc/self/ns/pid'); // "pid:[4026531836]"
-    } catch {
-      // no procfs (not Linux): the host alone
-    }
-    owner = createHash('sha256').update(`${hostname()}\0${pidNamespace}`).digest('hex').slice(0, 8);
-  }
-  return owner;
-}
+import { processAlive, processOwner } from './lock.js';
 
 /** Path of a new temp entry in the store's tmp/ (not created). */
 export function tempPath(root: string, prefix = 'tmp'): string {
-  return path.join(root, 'tmp', `${prefix}-${tempOwner()}-${process.pid}-${randomBytes(8).toString('hex')}`);
+  return path.join(root, 'tmp', `${prefix}-${processOwner()}-${process.pid}-${randomBytes(8).toString('hex')}`);
 }
 
 /** A fresh, empty directory inside the store (same filesystem, so it can be renamed into place). */
@@ -46,7 +24,7 @@ export async function createTempDir(root: string, prefix = 'dir'): Promise<strin
 /**
  * Remove what killed processes left in `tmp/` (a build's work dirs, partial
  * blobs): entries are named `<prefix>-<owner>-<pid>-<random>`, and one of this
- * owner ({@link tempOwner}: host and pid namespace) whose process no longer
+ * owner ({@link processOwner}: host and pid namespace) whose process no longer
  * runs belongs to nobody. Names without an owner (made before it was in the
  * name) are judged by their pid as before. Anything else (another owner's
  * entry, a live pid, a name of another shape) is left to `prune`'s grace
@@ -58,7 +36,7 @@ export async function removeOrphanedTemp(root: string): Promise<void> {
   for (const name of names) {
     const m = /-(?:([0-9a-f]{8})-)?(\d+)-[0-9a-f]{16}$/.exec(name);
     if (!m) continue;
-    if (m[1] !== undefined && m[1] !== tempOwner()) continue;
+    if (m[1] !== undefined && m[1] !== processOwner()) continue;
     const pid = Number(m[2]);
     if (pid === process.pid || pid <= 0 || processAlive(pid)) continue;
     await removeTree(path.join(dir, name)).catch(() => undefined);
