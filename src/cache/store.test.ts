@@ -14,6 +14,7 @@ import { MediaType } from '../oci/media-types.js';
 import type { Descriptor, ImageConfig } from '../oci/types.js';
 import { createConfigBlob, createIndex, createManifest } from '../image/manifest.js';
 import { acquireLock, processOwner } from './lock.js';
+import { touchTempInUse } from './temp.js';
 import { defaultStoreRoot } from './paths.js';
 import { Store, type StepRecord } from './store.js';
 import { listImages, pruneStore, removeImages } from './commands.js';
@@ -630,6 +631,29 @@ describe('prune', () => {
     expect(await store.readLayerIndex(sha256('no such blob'), sha256('n diff'))).toBeUndefined();
     // An index answers only for the diffId it was recorded with.
     expect(await store.readLayerIndex(tagged.layer.digest, sha256('o diff'))).toBeUndefined();
+  });
+
+  it('never removes a temp entry its process still uses, however long it has not changed (a long RUN beside a prune)', async () => {
+    const store = await Store.open(tmp);
+    const work = await store.tempDir('run'); // a step's sandbox: nothing is added to it for an hour
+    const writer = await store.createWriter(); // a blob waiting on its source for an hour
+    writer.stream.write('the first bytes');
+    const dropped = path.join(store.root, 'tmp', `run-${processOwner()}-999999-0123456789abcdef`); // nobody keeps it
+    await fs.mkdir(dropped);
+    const names = await tmpFiles(store);
+    expect(names).toHaveLength(3);
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    for (const n of names) await fs.utimes(path.join(store.root, 'tmp', n), hourAgo, hourAgo);
+    await touchTempInUse(); // what the heartbeat does every TEMP_HEARTBEAT_MS
+    const r = await store.prune();
+    expect(r.removedTemp).toBe(1);
+    expect((await tmpFiles(store)).sort()).toEqual(names.filter((n) => path.join(store.root, 'tmp', n) !== dropped).sort());
+    const info = await writer.commit();
+    expect((await store.readBlob(info.digest)).toString()).toBe('the first bytes');
+    // Moved into place or removed, an entry is forgotten (the heartbeat stops once none is left).
+    await fs.rm(work, { recursive: true });
+    await touchTempInUse();
+    expect(await tmpFiles(store)).toEqual([]);
   });
 
   it('keeps tagged content and referenced steps, removes the rest after the grace period', async () => {

@@ -14,10 +14,55 @@ export function tempPath(root: string, prefix = 'tmp'): string {
   return path.join(root, 'tmp', `${prefix}-${processOwner()}-${process.pid}-${randomBytes(8).toString('hex')}`);
 }
 
-/** A fresh, empty directory inside the store (same filesystem, so it can be renamed into place). */
+/**
+ * How often this process touches the temp entries it uses. `prune` removes a temp entry that has
+ * not changed for its grace period (15 minutes by default), whichever process or container made
+ * it; a build's work directory (a RUN's sandbox, a COPY's staging) changes only when an entry is
+ * added to it, so a long step would lose it to a prune running beside it.
+ */
+export const TEMP_HEARTBEAT_MS = 60_000;
+
+const inUse = new Set<string>();
+let heartbeat: NodeJS.Timeout | undefined;
+
+/**
+ * Touches every temp entry this process keeps (see {@link keepFresh}) now; one that is gone (moved
+ * into place, removed) is forgotten. Runs every {@link TEMP_HEARTBEAT_MS} while there is any.
+ */
+export async function touchTempInUse(): Promise<void> {
+  const now = new Date();
+  await Promise.all(
+    [...inUse].map((p) =>
+      fs.utimes(p, now, now).catch(() => {
+        inUse.delete(p);
+      }),
+    ),
+  );
+  if (inUse.size === 0 && heartbeat) {
+    clearInterval(heartbeat);
+    heartbeat = undefined;
+  }
+}
+
+/** Keeps a temp entry's mtime fresh while this process runs, until it is gone or {@link letGo}. */
+export function keepFresh(p: string): void {
+  inUse.add(p);
+  if (!heartbeat) {
+    heartbeat = setInterval(() => void touchTempInUse(), TEMP_HEARTBEAT_MS);
+    heartbeat.unref(); // never what keeps a process alive
+  }
+}
+
+/** Stops touching a temp entry (committed, dropped). */
+export function letGo(p: string): void {
+  inUse.delete(p);
+}
+
+/** A fresh, empty directory inside the store (same filesystem, so it can be renamed into place), kept fresh while it is there. */
 export async function createTempDir(root: string, prefix = 'dir'): Promise<string> {
   const dir = tempPath(root, prefix);
   await io('cannot create a temp directory in the store', () => fs.mkdir(dir, { recursive: false }));
+  keepFresh(dir);
   return dir;
 }
 
