@@ -654,6 +654,21 @@ describe('prune', () => {
     await fs.rm(work, { recursive: true });
     await touchTempInUse();
     expect(await tmpFiles(store)).toEqual([]);
+    // A tree of the store a RUN has as its lower dir: held by two steps, fresh until both let go.
+    const tree = store.unpackedDir(sha256('a lower dir'));
+    await fs.mkdir(tree, { recursive: true });
+    const releases = [store.holdFresh(tree), store.holdFresh(tree)];
+    const prunedAfter = async (release?: () => void) => {
+      release?.();
+      await fs.utimes(tree, hourAgo, hourAgo);
+      await touchTempInUse();
+      return (await store.prune()).removedUnpacked;
+    };
+    expect(await prunedAfter()).toBe(0);
+    expect(await prunedAfter(releases[0])).toBe(0);
+    releases[0]!(); // a second call of one release changes nothing
+    expect(await prunedAfter()).toBe(0);
+    expect(await prunedAfter(releases[1])).toBe(1);
   });
 
   it('keeps tagged content and referenced steps, removes the rest after the grace period', async () => {

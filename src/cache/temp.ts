@@ -22,7 +22,8 @@ export function tempPath(root: string, prefix = 'tmp'): string {
  */
 export const TEMP_HEARTBEAT_MS = 60_000;
 
-const inUse = new Set<string>();
+/** Entries kept fresh, and by how many holders (two RUN steps may share a lower dir). */
+const inUse = new Map<string, number>();
 let heartbeat: NodeJS.Timeout | undefined;
 
 /**
@@ -32,7 +33,7 @@ let heartbeat: NodeJS.Timeout | undefined;
 export async function touchTempInUse(): Promise<void> {
   const now = new Date();
   await Promise.all(
-    [...inUse].map((p) =>
+    [...inUse.keys()].map((p) =>
       fs.utimes(p, now, now).catch(() => {
         inUse.delete(p);
       }),
@@ -44,18 +45,23 @@ export async function touchTempInUse(): Promise<void> {
   }
 }
 
-/** Keeps a temp entry's mtime fresh while this process runs, until it is gone or {@link letGo}. */
+/**
+ * Keeps an entry's mtime fresh (a temp entry, or a tree of the store in use) while this process
+ * runs, until it is gone or each {@link keepFresh} of it had its {@link letGo}.
+ */
 export function keepFresh(p: string): void {
-  inUse.add(p);
+  inUse.set(p, (inUse.get(p) ?? 0) + 1);
   if (!heartbeat) {
     heartbeat = setInterval(() => void touchTempInUse(), TEMP_HEARTBEAT_MS);
     heartbeat.unref(); // never what keeps a process alive
   }
 }
 
-/** Stops touching a temp entry (committed, dropped). */
+/** Ends one {@link keepFresh} of an entry (committed, dropped, no longer used). */
 export function letGo(p: string): void {
-  inUse.delete(p);
+  const n = (inUse.get(p) ?? 0) - 1;
+  if (n > 0) inUse.set(p, n);
+  else inUse.delete(p);
 }
 
 /** A fresh, empty directory inside the store (same filesystem, so it can be renamed into place), kept fresh while it is there. */

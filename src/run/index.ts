@@ -146,6 +146,16 @@ export async function executeRun(input: RunInput): Promise<RunOutput> {
   const user = resolveUser(input.user, await text('/etc/passwd'), input.user ? await text('/etc/group') : undefined);
   const env = input.env.some((e) => e.startsWith('HOME=')) ? [...input.env] : [...input.env, `HOME=${user.home}`];
   const lowerDirs = [...input.lowerDirs];
+  // A command may run for longer than prune's grace period: its lower trees must look in use.
+  const held = lowerDirs.map((d) => input.store.holdFresh(d));
+  try {
+    return await runIn(input, command, user, env, lowerDirs);
+  } finally {
+    for (const release of held) release();
+  }
+}
+
+async function runIn(input: RunInput, command: ReturnType<typeof runCommand>, user: ReturnType<typeof resolveUser>, env: string[], lowerDirs: string[]): Promise<RunOutput> {
   const dir = await input.store.tempDir('run');
   let mkdirCwd: string | undefined;
   if (input.method.isolation === 'chroot' && input.workdir !== '/') {

@@ -4,6 +4,7 @@
  * chroot), the layer read back from the store. Needs root or user namespaces
  * and overlayfs: skipped loudly without them, fails on CI.
  */
+import { jest } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -95,6 +96,29 @@ describe.each(isolations)('RUN with --isolation=%s', (isolation) => {
     expect(logs.join('')).toContain('stdout:out\n');
     expect(logs.join('')).toContain('stderr:err\n');
     expect(await readdir(path.join(store.root, 'tmp'))).toEqual([]);
+  }, 120_000);
+
+  it('holds its lower trees fresh for prune while the command runs, and lets them go after', async () => {
+    if (unavailable()) return;
+    const held: string[] = [];
+    let released = 0;
+    const holdFresh = store.holdFresh.bind(store);
+    const spy = jest.spyOn(store, 'holdFresh').mockImplementation((p: string) => {
+      held.push(p);
+      const release = holdFresh(p);
+      return () => {
+        released++;
+        release();
+      };
+    });
+    try {
+      await build(opts(`FROM busybox:test\nRUN echo held > /held # ${isolation}\n`));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(held.length).toBeGreaterThan(0);
+    for (const p of held) expect(p.startsWith(path.join(store.root, 'unpacked') + path.sep)).toBe(true);
+    expect(released).toBe(held.length);
   }, 120_000);
 
   it('sees the image Env, ARGs in scope, USER by name with its groups, WORKDIR, SHELL, heredocs', async () => {
