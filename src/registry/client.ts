@@ -239,6 +239,8 @@ export class RegistryClient {
   private readonly retryPolicy: ResolvedRetry;
   private readonly now: () => number;
   private readonly endpoints = new Map<string, Promise<Endpoint>>();
+  /** Aborted by {@link close}: ends the pings {@link prepare} started, which no caller waits on. */
+  private readonly closing = new AbortController();
   private readonly tokens = new Map<string, CachedToken>();
   private readonly pendingTokens = new Map<string, Promise<CachedToken>>();
   private readonly credentials = new Map<string, Promise<ResolvedCredentials | undefined>>();
@@ -285,6 +287,7 @@ export class RegistryClient {
 
   /** Close every connection. */
   async close(): Promise<void> {
+    this.closing.abort(new OcibuildError('INTERRUPTED', 'the registry client was closed'));
     await Promise.all([this.agent.close(), this.insecureAgent?.close()]);
   }
 
@@ -406,7 +409,9 @@ export class RegistryClient {
    * failure is that request's to report (a failed ping is forgotten, see {@link endpoint}).
    */
   prepare(registry: string): void {
-    this.endpoint(registry).catch(() => undefined);
+    // Bounded by the client's life: a command that fails before its first request (no such image,
+    // a store that cannot open) closes the client and must not wait on an unanswered ping.
+    this.endpoint(registry, this.closing.signal).catch(() => undefined);
   }
 
   /** One plain-HTTP `GET /v2/` to a loopback host: the endpoint when it answers as a registry, else undefined. */

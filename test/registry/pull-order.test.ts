@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Store } from '../../src/cache/store.js';
@@ -21,6 +22,7 @@ import { pushImage } from '../../src/push/push.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { pullImage } from '../../src/registry/pull.js';
 import { runCli } from '../cli-io.js';
+import { ensureDist, repoRoot } from '../dist.js';
 import { useProxiedRegistry, type FaultProxy } from './fault-proxy.js';
 import type { TestRegistry } from './harness.js';
 
@@ -193,3 +195,31 @@ it('ocibuild pull and push send the ping before their store is open', async () =
     else expect(res.stderr).toContain('[IMAGE_NOT_FOUND]'); // an empty store: nothing to push
   }
 });
+
+it('a push or pull that fails before its first request does not wait on its unanswered ping', async () => {
+  // As a user runs it (bin/ocibuild): the process must end, not only the command.
+  await ensureDist();
+  // A registry that takes the connection and never answers.
+  const silent = net.createServer((c) => c.resume());
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const host = `127.0.0.1:${(silent.address() as net.AddressInfo).port}`;
+  const notAStore = path.join(tmp, 'a-file');
+  await writeFile(notAStore, 'x');
+  try {
+    for (const [argv, code] of [
+      [['push', '--store', path.join(tmp, 'empty-store'), 'nosuch:1', `${host}/x:1`], 'IMAGE_NOT_FOUND'],
+      [['pull', '-q', '--store', notAStore, `${host}/x:1`], 'STORE_IO'],
+    ] as const) {
+      const t0 = Date.now();
+      const res = await execFileP(process.execPath, [path.join(repoRoot, 'bin/ocibuild'), ...argv], { timeout: 30_000 }).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }),
+      );
+      expect([argv[0], res.code, res.stderr.includes(`[${code}]`)]).toEqual([argv[0], 1, true]);
+      expect(res.stderr).not.toContain('waiting'); // no notice of the ping
+      expect(Date.now() - t0).toBeLessThan(4000); // the ping's connect limit is 10 s, its notices start at 5 s
+    }
+  } finally {
+    silent.close();
+  }
+}, 60_000);
