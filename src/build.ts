@@ -319,12 +319,13 @@ export async function openBuildStore(options: Pick<BuildOptions, 'store' | 'stor
 
 /** {@link build} once its options are checked and its registry hooks set. */
 async function buildWithHooks(options: BuildOptions, client: () => Promise<RegistryClient>, session?: BuildSession): Promise<BuildResult> {
-  const started: { uploads?: LayerUploader } = {};
+  const started: BuildStarted = { held: [] };
   try {
     return await buildWith(options, client, session, started);
   } finally {
     // A build that did not reach its push leaves no upload behind (a no-op once the push committed them).
     await started.uploads?.cancel();
+    for (const release of started.held) release();
   }
 }
 
@@ -341,7 +342,13 @@ function layerUploadTarget(outputs: readonly OutputSpec[], tags: readonly string
   return undefined;
 }
 
-async function buildWith(options: BuildOptions, client: () => Promise<RegistryClient>, session: BuildSession | undefined, started: { uploads?: LayerUploader }): Promise<BuildResult> {
+/** What a build started that its end must stop: layer uploads, and the blobs of its bases held fresh. */
+interface BuildStarted {
+  uploads?: LayerUploader;
+  held: Array<() => void>;
+}
+
+async function buildWith(options: BuildOptions, client: () => Promise<RegistryClient>, session: BuildSession | undefined, started: BuildStarted): Promise<BuildResult> {
   const git = gitContextOf(options.context);
   if (git) {
     // A git URL as the context: checked out into the store's temp dir, built as a directory, removed.
@@ -403,7 +410,11 @@ async function buildWith(options: BuildOptions, client: () => Promise<RegistryCl
       r = resolveBase(store, ref, platform, options, now, prepared.contexts);
       resolved.set(key, r);
     }
-    return r;
+    // Until this build ends, its bases look in use to a prune beside it (see ResolvedBase.blobs).
+    return r.then((base) => {
+      for (const d of base.blobs ?? []) started.held.push(store.holdFresh(store.blobPath(d)));
+      return base;
+    });
   };
   // The RUN sandbox: probed on the first RUN (a few container starts), once per build.
   let sandbox: Promise<SandboxMethod> | undefined;
@@ -618,5 +629,6 @@ async function resolveBase(store: Store, ref: string, platform: Platform, option
   const config: ImageConfig = image.config;
   const layers: Layer[] = image.manifest.layers.map((l, i) => ({ ...l, diffId: config.rootfs.diff_ids[i]! }));
   const repo = name.includes('@') ? name.slice(0, name.indexOf('@')) : name;
-  return { ref, pinned: `${repo}@${image.descriptor.digest}`, manifest: image.descriptor, config, layers, ...(pulled ? { pulled } : {}), ...(mismatch ? { platformMismatch: mismatch } : {}) };
+  const blobs = [...new Set([descriptor.digest, image.descriptor.digest, image.manifest.config.digest, ...layers.map((l) => l.digest)])];
+  return { ref, pinned: `${repo}@${image.descriptor.digest}`, manifest: image.descriptor, config, layers, blobs, ...(pulled ? { pulled } : {}), ...(mismatch ? { platformMismatch: mismatch } : {}) };
 }

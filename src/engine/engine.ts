@@ -14,6 +14,7 @@ import { contextSourceFs, type CopyWarning, type SourceFs } from '../copy/index.
 import { OcibuildError } from '../errors.js';
 import type { BuildGraph, SourceRef, Stage, Step } from '../graph/types.js';
 import { finishImage, imageFromConfig, type ImageState, type Layer, type PlatformImage as FinishedPlatformImage } from '../image/state.js';
+import type { Digest } from '../oci/digest.js';
 import type { Descriptor, ImageConfig, Platform } from '../oci/types.js';
 import { rootfsSourceFs } from '../rootfs/source-fs.js';
 import { ensureLayerUnpacked } from '../rootfs/unpacked.js';
@@ -39,6 +40,12 @@ export interface ResolvedBase {
   pulled?: boolean;
   /** Set when a single-platform base of another platform was used (a warning, as BuildKit). */
   platformMismatch?: { expected: Platform; actual: Platform };
+  /**
+   * Every blob of the base in the store (the descriptor resolved, the manifest, the config, the
+   * layers): build() keeps them fresh for prune while it runs, since a base pulled by digest is
+   * tagged by nothing until the build's image names it.
+   */
+  blobs?: Digest[];
 }
 
 /** What the engine needs from the outside world (build() provides it). */

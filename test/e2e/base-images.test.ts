@@ -2,6 +2,7 @@
  * FROM <a local image>: the base's layers, config (Env, WorkingDir, Shell)
  * and ONBUILD triggers carry into the new image, as Docker does.
  */
+import { jest } from '@jest/globals';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +22,42 @@ describe('FROM a local image', () => {
   });
   afterAll(async () => {
     await rm(tmp, { recursive: true, force: true });
+  });
+
+  it('holds the blobs of its bases fresh for prune while it runs, and lets them go after', async () => {
+    const baseCtx = path.join(tmp, 'held-base');
+    await mkdir(baseCtx, { recursive: true });
+    await writeFile(path.join(baseCtx, 'f.txt'), 'f\n');
+    const base = await build({ context: baseCtx, dockerfile: 'FROM scratch\nCOPY f.txt /\n', store, tags: ['held/base:1'], env: {}, platforms: ['linux/amd64'] });
+    const img = await readImage(store, base.descriptor);
+    const want = [base.descriptor.digest, img.descriptor.digest, img.manifest.config.digest, ...img.manifest.layers.map((l) => l.digest)].map((d) => store.blobPath(d));
+    const held = new Map<string, number>();
+    const holdFresh = store.holdFresh.bind(store);
+    const spy = jest.spyOn(store, 'holdFresh').mockImplementation((p: string) => {
+      held.set(p, (held.get(p) ?? 0) + 1);
+      const release = holdFresh(p);
+      return () => {
+        held.set(p, held.get(p)! - 1);
+        release();
+      };
+    });
+    let during: string[] = [];
+    try {
+      await build({
+        context: baseCtx,
+        dockerfile: 'FROM held/base:1\nCOPY f.txt /g.txt\n',
+        store,
+        env: {},
+        platforms: ['linux/amd64'],
+        onProgress: (e) => {
+          if (e.type === 'vertex.started' && during.length === 0) during = [...held.entries()].filter(([, n]) => n > 0).map(([p]) => p);
+        },
+      });
+    } finally {
+      spy.mockRestore();
+    }
+    for (const p of new Set(want)) expect(during).toContain(p);
+    expect([...held.values()].every((n) => n === 0)).toBe(true);
   });
 
   it('inherits layers and config, runs the base ONBUILD triggers once, expands with the base Env', async () => {
