@@ -116,8 +116,8 @@ describe.each(isolations)('RUN with --isolation=%s', (isolation) => {
     } finally {
       spy.mockRestore();
     }
-    expect(held.length).toBeGreaterThan(0);
-    for (const p of held) expect(p.startsWith(path.join(store.root, 'unpacked') + path.sep)).toBe(true);
+    // The RUN's lower trees (the build also holds its base's blobs, under blobs/).
+    expect(held.filter((p) => p.startsWith(path.join(store.root, 'unpacked') + path.sep)).length).toBeGreaterThan(0);
     expect(released).toBe(held.length);
   }, 120_000);
 
