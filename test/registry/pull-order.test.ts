@@ -209,16 +209,18 @@ it('a push or pull that fails before its first request does not wait on its unan
     for (const [argv, code] of [
       [['push', '--store', path.join(tmp, 'empty-store'), 'nosuch:1', `${host}/x:1`], 'IMAGE_NOT_FOUND'],
       [['pull', '-q', '--store', notAStore, `${host}/x:1`], 'STORE_IO'],
+      [['pull', '-q', '--platform', 'linux/', '--store', path.join(tmp, 'never-made'), `${host}/x:1`], 'USAGE'],
     ] as const) {
       const t0 = Date.now();
       const res = await execFileP(process.execPath, [path.join(repoRoot, 'bin/ocibuild'), ...argv], { timeout: 30_000 }).then(
         () => ({ code: 0, stderr: '' }),
         (e: { code?: number; stderr?: string }) => ({ code: e.code, stderr: e.stderr ?? '' }),
       );
-      expect([argv[0], res.code, res.stderr.includes(`[${code}]`)]).toEqual([argv[0], 1, true]);
+      expect([argv[0], res.code, res.stderr.includes(`[${code}]`)]).toEqual([argv[0], code === 'USAGE' ? 2 : 1, true]);
       expect(res.stderr).not.toContain('waiting'); // no notice of the ping
       expect(Date.now() - t0).toBeLessThan(4000); // the ping's connect limit is 10 s, its notices start at 5 s
     }
+    expect(existsSync(path.join(tmp, 'never-made'))).toBe(false); // a usage error makes no store
   } finally {
     silent.close();
   }

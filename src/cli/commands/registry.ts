@@ -19,31 +19,34 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           .option('quiet', { alias: 'q', type: 'boolean', default: false }),
       async (argv) => {
         const ref = argv.ref as string;
+        // A bad --platform is a usage error before any request or store.
+        const platform = argv.platform ? parsePlatform(argv.platform) : undefined;
         // The registry client (undici) loads when a pull runs, not at start-up (issue 8).
         const { pull, RegistryClient } = await import('../../registry/index.js');
         const clientOptions = await registryClientOptions(ctx, argv, [ref]);
-        // The registry is asked first (its ping) while the store opens (issue 8).
+        // The registry is asked first (its ping) while the store opens (issue 8); whatever fails
+        // after that closes the client, which ends the ping.
         const { domain } = normalizeReference(ref);
         const client = await RegistryClient.create(clientOptions);
         client.prepare(client.mirrorsFor(domain)[0] ?? domain);
-        const s = await openStore(ctx, argv.store).catch(async (e: unknown) => {
-          await client.close();
-          throw e;
-        });
-        const result = await pull(ref, {
-          ...clientOptions,
-          client,
-          sink: s,
-          ...(argv.platform ? { platform: parsePlatform(argv.platform) } : {}),
-          ...(argv.quiet
-            ? {}
-            : {
-                onProgress: (e) => {
-                  if (e.phase === 'done' || e.phase === 'exists') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.total} bytes${e.phase === 'exists' ? ' (already in the store)' : ''}\n`);
-                },
-              }),
-        }).finally(() => client.close());
-        if (!normalizeReference(ref).digest) await s.tag(ref, result.descriptor);
+        const result = await (async () => {
+          const s = await openStore(ctx, argv.store);
+          const pulled = await pull(ref, {
+            ...clientOptions,
+            client,
+            sink: s,
+            ...(platform ? { platform } : {}),
+            ...(argv.quiet
+              ? {}
+              : {
+                  onProgress: (e) => {
+                    if (e.phase === 'done' || e.phase === 'exists') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.total} bytes${e.phase === 'exists' ? ' (already in the store)' : ''}\n`);
+                  },
+                }),
+          });
+          if (!normalizeReference(ref).digest) await s.tag(ref, pulled.descriptor);
+          return pulled;
+        })().finally(() => client.close());
         ctx.io.stdout.write(`${result.descriptor.digest}\n`);
       },
     )
