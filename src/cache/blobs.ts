@@ -12,7 +12,7 @@ import { OcibuildError, isOcibuildError } from '../errors.js';
 import { digestAlgorithm, digestHex, parseDigest, sha256, type Digest } from '../oci/digest.js';
 import type { BlobInfo, BlobSink, BlobSource, GrowingBlob } from '../oci/types.js';
 import { errno, ioError, writeAll } from './io.js';
-import { keepFresh, letGo, tempPath } from './temp.js';
+import { keepFresh, tempPath } from './temp.js';
 
 export const MAX_SMALL_BLOB = 64 * 1024 * 1024;
 
@@ -497,7 +497,7 @@ export class Blobs implements BlobSource, BlobSink {
     } catch (e) {
       throw ioError('cannot create a temp file in the store', e);
     }
-    keepFresh(tmp); // a blob can wait on its source (a slow registry, a long RUN's output) longer than prune's grace
+    const letGo = keepFresh(tmp); // a blob can wait on its source (a slow registry, a long RUN's output) longer than prune's grace
     const hash = createHash(algorithm);
     let size = 0;
     let state: 'open' | 'committed' | 'aborted' = 'open';
@@ -565,7 +565,7 @@ export class Blobs implements BlobSource, BlobSink {
       state = 'aborted';
       progress.fail(new OcibuildError('STORE_IO', 'the blob was not written (its writing failed or was dropped)'));
       if (!stream.destroyed) stream.destroy();
-      letGo(tmp);
+      letGo();
       await close();
       await fs.rm(tmp, { force: true });
     };
@@ -595,7 +595,7 @@ export class Blobs implements BlobSource, BlobSink {
         const dest = this.blobPath(digest);
         if (algorithm !== 'sha256') await fs.mkdir(path.dirname(dest), { recursive: true });
         await fs.rename(tmp, dest);
-        letGo(tmp);
+        letGo();
       } catch (e) {
         await abort();
         throw ioError(`cannot store blob ${digest}`, e);

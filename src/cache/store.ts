@@ -11,7 +11,7 @@ import { io, ioError } from './io.js';
 import type { LockOptions } from './lock.js';
 import { readStepRecord, writeStepRecord, type StepRecord } from './step-cache.js';
 import { Tags, type ImageSummary, type StoreTag, type TagMeta } from './tags.js';
-import { createIfMissing, createTempDir, keepFresh, letGo, removeOrphanedTemp, writeFileAtomic } from './temp.js';
+import { createIfMissing, createTempDir, keepFresh, removeOrphanedTemp, writeFileAtomic } from './temp.js';
 import { ensureUnpacked, unpackedDir } from './unpacked.js';
 import { readLayerIndex, writeLayerIndex } from './layer-index.js';
 
@@ -114,26 +114,21 @@ export class Store implements BlobSource, BlobSink {
   }
 
   /**
+   * Keeps a tree of the store looking in use to prune (its mtime touched every minute, see
+   * `keepFresh` in temp.ts) until the returned function is called: the lower dirs of a RUN, which
+   * may run for longer than prune's grace period.
+   */
+  holdFresh(p: string): () => void {
+    return keepFresh(p);
+  }
+
+  /**
    * The unpacked tree of a layer, created once: when absent, `fill(dir)`
    * populates a fresh temp directory which is then renamed into place, so a
    * tree is either complete or absent. When two processes race, the first
    * rename wins and the other copy is removed. Returns the tree's path (its
    * mtime refreshed, so prune's grace period protects a tree in use).
    */
-  /**
-   * Keeps a tree of the store looking in use to prune (its mtime touched every minute, see
-   * `keepFresh` in temp.ts) until the returned function is called: the lower dirs of a RUN, which
-   * may run for longer than prune's grace period.
-   */
-  holdFresh(p: string): () => void {
-    keepFresh(p);
-    let held = true;
-    return () => {
-      if (held) letGo(p);
-      held = false;
-    };
-  }
-
   async ensureUnpacked(diffId: Digest, fill: (dir: string) => Promise<void>): Promise<string> {
     return ensureUnpacked(this.root, this.now, (prefix) => this.tempDir(prefix), diffId, fill);
   }

@@ -27,7 +27,7 @@ const inUse = new Map<string, number>();
 let heartbeat: NodeJS.Timeout | undefined;
 
 /**
- * Touches every temp entry this process keeps (see {@link keepFresh}) now; one that is gone (moved
+ * Touches every entry this process keeps fresh (see {@link keepFresh}) now; one that is gone (moved
  * into place, removed) is forgotten. Runs every {@link TEMP_HEARTBEAT_MS} while there is any.
  */
 export async function touchTempInUse(): Promise<void> {
@@ -47,21 +47,23 @@ export async function touchTempInUse(): Promise<void> {
 
 /**
  * Keeps an entry's mtime fresh (a temp entry, or a tree of the store in use) while this process
- * runs, until it is gone or each {@link keepFresh} of it had its {@link letGo}.
+ * runs, until it is gone or the returned release was called (once; later calls do nothing). Holds
+ * are counted: two RUN steps may share a lower dir.
  */
-export function keepFresh(p: string): void {
+export function keepFresh(p: string): () => void {
   inUse.set(p, (inUse.get(p) ?? 0) + 1);
   if (!heartbeat) {
     heartbeat = setInterval(() => void touchTempInUse(), TEMP_HEARTBEAT_MS);
     heartbeat.unref(); // never what keeps a process alive
   }
-}
-
-/** Ends one {@link keepFresh} of an entry (committed, dropped, no longer used). */
-export function letGo(p: string): void {
-  const n = (inUse.get(p) ?? 0) - 1;
-  if (n > 0) inUse.set(p, n);
-  else inUse.delete(p);
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    const n = (inUse.get(p) ?? 0) - 1;
+    if (n > 0) inUse.set(p, n);
+    else inUse.delete(p);
+  };
 }
 
 /** A fresh, empty directory inside the store (same filesystem, so it can be renamed into place), kept fresh while it is there. */
