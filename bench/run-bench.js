@@ -23,7 +23,7 @@ const CLI = path.join(here, '../bin/ocibuild');
 const CACHE = process.env.OCIBUILD_TEST_CACHE ?? path.join(os.homedir(), '.cache', 'ocibuild-test');
 const ARCH = process.arch === 'x64' ? 'amd64' : process.arch;
 // Same recipe and cache as test/debian-image.ts (keep the two in step).
-const DEBIAN_LAYOUT = path.join(CACHE, `debian-bookworm-minbase-${ARCH}-v2`);
+const DEBIAN_LAYOUT = path.join(CACHE, `debian-bookworm-minbase-${ARCH}-v3`);
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -64,7 +64,11 @@ function debianMirror() {
 }
 
 /** An OCI layout with one image of `layers` (tar files, compressed here with pigz) tagged `tag`. */
-function writeLayout(dir, layers, tag) {
+// The same config, manifest and index.json bytes as test/registry/base-image.ts's writeImage and
+// writeLayoutIndex (the Debian layout is cached for both, whichever makes it first). A history entry
+// per layer: buildah --layers fails its second RUN on a base without one ("history lists 2 non-empty
+// layers, but we have 3 layers on disk").
+function writeLayout(dir, layers, tag, cmd = ['sh']) {
   fs.mkdirSync(path.join(dir, 'blobs/sha256'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
   const descs = [];
@@ -84,11 +88,12 @@ function writeLayout(dir, layers, tag) {
   };
   const cfg = blob({
     created: '2024-01-01T00:00:00Z', architecture: ARCH, os: 'linux',
-    config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'] },
+    config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: cmd },
     rootfs: { type: 'layers', diff_ids: diffIds },
+    history: diffIds.map(() => ({ created: '2024-01-01T00:00:00Z', created_by: 'test layer' })),
   });
   const m = blob({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg }, layers: descs });
-  fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': tag } }] }));
+  fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': tag } }] }));
 }
 
 function alive(pid) {
@@ -134,7 +139,7 @@ function makeDebian() {
   sh('sh', ['-c', 'rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/* "$1"/dev/* "$1"/var/log/*.log "$1"/var/cache/debconf/*-old "$1"/var/lib/dpkg/*-old "$1"/etc/hostname "$1"/etc/resolv.conf', 'sh', root]);
   const tar = path.join(work, 'layer.tar');
   sh('tar', ['--sort=name', '--numeric-owner', '--xattrs', '--xattrs-include=security.capability', '--mtime=@1704067200', '-C', root, '-cf', tar, '.']);
-  writeLayout(path.join(work, 'layout'), [tar], 'bookworm');
+  writeLayout(path.join(work, 'layout'), [tar], 'bookworm', ['bash']);
   fs.renameSync(path.join(work, 'layout'), DEBIAN_LAYOUT);
   fs.rmSync(work, { recursive: true, force: true });
   return DEBIAN_LAYOUT;
@@ -142,7 +147,7 @@ function makeDebian() {
 
 /** busybox plus `mb` MB of files (64 KiB each, incompressible, deterministic). */
 function ensureSizedBase(base, mb) {
-  const dir = path.join(base, `ocibuild-bench-run-base-${mb}mb-v1`);
+  const dir = path.join(base, `ocibuild-bench-run-base-${mb}mb-v2`);
   if (fs.existsSync(path.join(dir, 'index.json'))) return dir;
   const work = fs.mkdtempSync(path.join(base, 'ocibuild-bench-run-make-'));
   const bb = path.join(work, 'bb');

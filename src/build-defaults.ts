@@ -12,10 +12,8 @@ import { OcibuildError } from './errors.js';
 import { parseOutputSpec } from './output/spec.js';
 import { parseCacheExport, parseCacheImport } from './cache/cache-spec.js';
 import { parseImageName } from './image/names.js';
-import { readImage } from './image/read.js';
-import type { Digest } from './oci/digest.js';
 import type { Descriptor } from './oci/types.js';
-import { LayerUploads, pushImage } from './push/index.js';
+import { LayerUploads, blobOrigins, pushImage } from './push/index.js';
 import { RegistryClient, normalizeReference, pullImage, referenceName, type RegistryClientOptions } from './registry/index.js';
 
 /** Registry settings of {@link BuildOptions.registry}: the client options minus `env` (from `BuildOptions.env`). */
@@ -145,31 +143,6 @@ export function checkBuildOptions(options: unknown): asserts options is BuildOpt
   }
 }
 
-/**
- * Repositories known to hold each blob: every store tag that names a
- * registry image (a pull tags what it pulled) marks its blobs, so a push to
- * the same registry mounts them instead of uploading.
- */
-export async function blobOrigins(store: Store): Promise<Map<Digest, string[]>> {
-  const out = new Map<Digest, string[]>();
-  for (const tag of await store.listTags()) {
-    let repo: string;
-    let img;
-    try {
-      repo = referenceName(normalizeReference(tag.name));
-      img = await readImage(store, tag.descriptor);
-    } catch {
-      continue;
-    }
-    for (const d of [img.manifest.config, ...img.manifest.layers]) {
-      const list = out.get(d.digest) ?? [];
-      if (!list.includes(repo)) list.push(repo);
-      out.set(d.digest, list);
-    }
-  }
-  return out;
-}
-
 /** `pullImage`/`pushImage`/`layerUploads` hooks over one registry client, as `ocibuild build` uses them. */
 export function registryClientHooks(client: () => Promise<RegistryClient>): { pullImage: PullFn; pushImage: PushFn; layerUploads: LayerUploadFn } {
   return {
@@ -202,12 +175,11 @@ export function registryClientHooks(client: () => Promise<RegistryClient>): { pu
     },
     async pushImage(store: Store, descriptor: Descriptor, ref: string, options) {
       const reference = normalizeReference(ref);
-      const origins = await blobOrigins(store);
       const r = await pushImage(await client(), store, {
         reference,
         descriptor,
         tags: reference.tag ? [reference.tag] : [],
-        origins: (d) => origins.get(d),
+        origins: blobOrigins(store, reference),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.onProgress
           ? { onProgress: (e) => e.phase !== 'waiting' && options.onProgress!({ digest: e.digest, current: e.bytes, total: e.total, done: e.phase === 'done' || e.phase === 'exists' || e.phase === 'mounted' }) }

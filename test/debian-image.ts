@@ -74,7 +74,7 @@ function arch(): string {
 }
 
 function layoutDir(): string {
-  return path.join(testCacheDir(), `debian-${SUITE}-minbase-${arch()}-v2`); // v2: without the host's /etc/hostname and /etc/resolv.conf
+  return path.join(testCacheDir(), `debian-${SUITE}-minbase-${arch()}-v3`); // v2: without the host's /etc/hostname and /etc/resolv.conf; v3: a v2 made by bench/run-bench.js had no history (its writeLayout now writes these bytes)
 }
 
 function alive(pid: number): boolean {

@@ -4,7 +4,6 @@ import { OcibuildError } from '../errors.js';
 import type { LayerUploadFn, PullFn, PushFn } from '../build.js';
 import type { Descriptor } from '../oci/types.js';
 import type { Credentials, RegistryClientOptions, RegistryTimeouts, RegistryWait } from '../registry/index.js';
-import type { Digest } from '../oci/digest.js';
 import { normalizeReference, referenceName } from '../oci/reference.js';
 import { STDIN_ARG, type CommandContext } from './main.js';
 
@@ -140,19 +139,13 @@ export async function registryClientOptions(ctx: CommandContext, argv: RegistryA
   };
 }
 
-/** Repositories known to hold each blob (one implementation, shared with build()'s defaults). */
-export async function blobOrigins(store: Store): Promise<Map<Digest, string[]>> {
-  // build-defaults loads the registry client: only when a command pushes (issue 8: start-up).
-  return (await import('../build-defaults.js')).blobOrigins(store);
-}
-
 export async function registryHooks(ctx: CommandContext, argv: RegistryArgs & { PATH?: unknown; file?: unknown }, names: readonly string[]) {
   if (argv['password-stdin'] && (argv.file === '-' || argv.PATH === STDIN_ARG)) {
     throw new OcibuildError('USAGE', '--password-stdin cannot be used with a Dockerfile read from stdin');
   }
   // The registry client (undici) and push load when a command talks to a registry, not at start-up (issue 8).
   const { RegistryClient, pullImage } = await import('../registry/index.js');
-  const { pushImage, LayerUploads } = await import('../push/index.js');
+  const { pushImage, LayerUploads, blobOrigins } = await import('../push/index.js');
   const client = await RegistryClient.create(await registryClientOptions(ctx, argv, names));
   const pullHook: PullFn = async (ref, platform, { store, signal, onProgress }) => {
     const reference = normalizeReference(ref);
@@ -170,12 +163,11 @@ export async function registryHooks(ctx: CommandContext, argv: RegistryArgs & { 
   };
   const pushHook: PushFn = async (store: Store, descriptor: Descriptor, ref: string, options) => {
     const reference = normalizeReference(ref);
-    const origins = await blobOrigins(store);
     const r = await pushImage(client, store, {
       reference,
       descriptor,
       tags: reference.tag ? [reference.tag] : [],
-      origins: (d) => origins.get(d),
+      origins: blobOrigins(store, reference),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: (e) => e.phase !== 'waiting' && options.onProgress!({ digest: e.digest, current: e.bytes, total: e.total, done: e.phase === 'done' || e.phase === 'exists' || e.phase === 'mounted' }) } : {}),
     });

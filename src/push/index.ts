@@ -12,6 +12,7 @@ import { OciLayoutSource } from './oci-layout.js';
 
 export { pushImage, ORIGIN_ANNOTATION, type PushOptions, type PushResult, type PushProgress, type RangeBlobSource, type ChunkBlobSource } from './push.js';
 export { OciLayoutSource } from './oci-layout.js';
+export { blobOrigins, type OriginLookup, type TaggedBlobSource } from './origins.js';
 export { LayerUploads, LAYER_UPLOAD_THRESHOLD, type LayerUploadOptions, type LayerUploadRecord } from './layer-upload.js';
 
 /** A local image to push: where its blobs are and the manifest/index descriptor. */

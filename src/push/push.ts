@@ -73,8 +73,12 @@ export interface PushOptions {
    * the blobs: mounting is tried from them before uploading.
    */
   mountFrom?: string[];
-  /** Per-blob provenance: repositories known to hold a blob (overrides the origin annotation). */
-  origins?: (digest: Digest) => string[] | undefined;
+  /**
+   * Per-blob provenance: repositories known to hold a blob (overrides the origin annotation).
+   * Asked only for a blob the repository lacks; may answer later (origins.ts's `blobOrigins`
+   * reads the store's tagged images while the push asks the registry).
+   */
+  origins?: (digest: Digest) => string[] | undefined | Promise<string[] | undefined>;
   /** Blobs up to this size go in one PUT; larger ones in chunks. Default 16 MiB. */
   monolithicThreshold?: number;
   /**
@@ -126,7 +130,8 @@ export function pushScopes(ref: ImageReference, from: string[] = []): Repository
   return [{ repository: ref.path, actions: ['pull', 'push'] }, ...from.map((r) => ({ repository: r, actions: ['pull'] as Array<'pull'> }))];
 }
 
-async function readSmall(source: BlobSource, d: Descriptor): Promise<Buffer> {
+/** A manifest or index of at most MAX_MANIFEST_SIZE bytes from `source`, its digest checked. */
+export async function readSmall(source: BlobSource, d: Descriptor): Promise<Buffer> {
   if (d.size > MAX_MANIFEST_SIZE) throw new OcibuildError('MANIFEST_INVALID', `manifest ${d.digest} of ${d.size} bytes exceeds the ${MAX_MANIFEST_SIZE} byte limit`);
   const s = await source.open(d.digest, d.size);
   const chunks: Buffer[] = [];
@@ -168,9 +173,9 @@ function collectBlobs(node: ManifestNode, out: Map<string, Descriptor>): void {
 }
 
 /** Same-registry repository paths a blob may be mounted from. */
-function mountCandidates(w: Work, d: Descriptor): string[] {
+async function mountCandidates(w: Work, d: Descriptor): Promise<string[]> {
   const names = new Set<string>();
-  const fromOrigin = w.options.origins?.(d.digest) ?? d.annotations?.[ORIGIN_ANNOTATION]?.split(',') ?? [];
+  const fromOrigin = (await w.options.origins?.(d.digest)) ?? d.annotations?.[ORIGIN_ANNOTATION]?.split(',') ?? [];
   for (const n of [...fromOrigin, ...(w.options.mountFrom ?? [])]) {
     const trimmed = n.trim();
     if (!trimmed) continue;
@@ -533,7 +538,7 @@ async function uploadBlob(w: Work, d: Descriptor): Promise<void> {
     return;
   }
   let session: { url: URL; minChunk: number } | undefined;
-  for (const from of mountCandidates(w, d)) {
+  for (const from of await mountCandidates(w, d)) {
     try {
       session = await startUpload(w, d, from);
     } catch (e) {

@@ -242,6 +242,32 @@ describe('skopeo reads back what we push', () => {
     expect(sha(await skopeoRawManifest(registry, 'mount/target2:1'))).toBe(descriptor.digest);
   });
 
+  test('origins answered later: asked only for a missing blob, awaited before its upload', async () => {
+    const src = new OciLayoutSource(busyboxDir);
+    const descriptor = await src.resolve();
+    await pushImage(client, src, { reference: normalizeReference(`${registry.host}/late/origin`), descriptor, tags: ['1'] });
+    // Every blob is there: the push ends without an answer about origins (it never asks).
+    const asked: string[] = [];
+    const never = await pushImage(client, src, {
+      reference: normalizeReference(`${registry.host}/late/origin`),
+      descriptor,
+      tags: ['2'],
+      origins: (d) => {
+        asked.push(d);
+        return new Promise(() => undefined);
+      },
+    });
+    expect([never.existing, asked]).toEqual([2, []]);
+    // Missing blobs wait for the answer, which names where to mount them from.
+    let answer!: (repos: string[]) => void;
+    const later = new Promise<string[]>((resolve) => (answer = resolve));
+    const pushing = pushImage(client, src, { reference: normalizeReference(`${registry.host}/late/target`), descriptor, tags: ['1'], origins: () => later });
+    await new Promise((r) => setTimeout(r, 200));
+    answer([`${registry.host}/late/origin`]);
+    const res = await pushing;
+    expect([res.mounted, res.uploaded]).toEqual([2, 0]);
+  });
+
   test('push() of an OCI layout dir:ref', async () => {
     const res = await push(`${busyboxDir}:latest`, `${registry.host}/push/fromdir:v1`);
     expect(sha(await skopeoRawManifest(registry, 'push/fromdir:v1'))).toBe(res.digest);

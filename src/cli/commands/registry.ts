@@ -4,7 +4,7 @@ import { normalizeReference } from '../../oci/reference.js';
 import { parsePlatform } from '../../image/platform.js';
 import type { CommandContext } from '../main.js';
 import { openStore } from '../store.js';
-import { blobOrigins, registryClientOptions, registryFlags } from '../registry-options.js';
+import { registryClientOptions, registryFlags } from '../registry-options.js';
 
 /** `ocibuild pull` and `ocibuild push`: the local store and registries. */
 export function register(y: Argv, ctx: CommandContext): Argv {
@@ -63,7 +63,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
       async (argv) => {
         const local = argv.local as string;
         const remote = (argv.remote as string | undefined) ?? local;
-        const { push } = await import('../../push/index.js');
+        const { push, blobOrigins } = await import('../../push/index.js');
         const { RegistryClient } = await import('../../registry/client.js');
         const clientOptions = await registryClientOptions(ctx, argv, [remote]);
         // The registry is asked first (its ping) while the store is read (issue 8).
@@ -74,11 +74,10 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           const s = await openStore(ctx, argv.store);
           const descriptor = await s.resolve(local);
           if (!descriptor) throw new OcibuildError('IMAGE_NOT_FOUND', `no such image in the local store: ${local}`);
-          const origins = await blobOrigins(s);
           return push({ source: s, descriptor }, remote, {
             ...clientOptions,
             client,
-            origins: (d) => origins.get(d),
+            origins: blobOrigins(s, normalizeReference(remote)),
             onProgress: (e) => {
               if (e.phase !== 'uploading' && e.phase !== 'waiting') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.phase}${e.tag ? ` ${e.tag}` : ''}\n`);
             },
