@@ -16,7 +16,7 @@ import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Readable, Writable, pipeline as pipelineCb } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { createGunzip } from './layers/gzip.js';
 import { CACHE_ARTIFACT_TYPE, MAX_CACHE_CONFIG, isCacheManifest, makeCacheArtifact, readCacheArtifact, type CacheEntry } from './cache/cache-artifact.js';
 import type { CacheExportSpec, CacheImportSpec } from './cache/cache-spec.js';
 import type { StepCache, StepRecord } from './cache/step-cache.js';

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import zlib from 'node:zlib';
+import { createGunzip } from '../layers/gzip.js';
 import { Parser, type ReadEntry } from 'tar';
 import { OcibuildError } from '../errors.js';
 import { cleanPath, joinRel } from './paths.js';
@@ -45,7 +45,7 @@ export function openDecompressed(file: string, compression: Compression): Readab
   const input = fs.createReadStream(file);
   if (compression === 'none') return input;
   if (compression === 'gzip') {
-    const gunzip = zlib.createGunzip();
+    const gunzip = createGunzip();
     input.on('error', (e) => gunzip.destroy(e));
     return input.pipe(gunzip);
   }

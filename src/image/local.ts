@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { pipeline as pipelineCb, type Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
+import { createGunzip } from '../layers/gzip.js';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { DigestStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';

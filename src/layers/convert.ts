@@ -10,11 +10,10 @@
  */
 import { PassThrough, Transform, Writable, type Duplex, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { DigestStream, type Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/media-types.js';
-import { defaultGzipInFlight, GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
+import { createGunzip, defaultGzipInFlight, GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
 import { createZstdCompress, createZstdDecompress } from './zstd.js';
 import type { Compression, CompressionSpec } from '../oci/compression.js';
 import { checkCompressionSpec, compressionLevel, compressionOfMediaType, layerMediaType } from '../oci/compression.js';

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import zlib from 'node:zlib';
-import { GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
+import { createGunzip, GUNZIP_CHUNK, GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
 
 /** Text-like bytes with repeats across block boundaries (so dictionaries matter) and random stretches. */
 function sample(blocks: number): Buffer {
@@ -57,5 +57,19 @@ describe('ParallelGzip release', () => {
     expect(zlib.gunzipSync(scribbled.out).equals(data)).toBe(true);
     // Every block but the last (the shorter one may be kept by the caller's rule, and is the dictionary of none).
     expect(scribbled.released).toBeGreaterThanOrEqual(23);
+  });
+});
+
+describe('createGunzip', () => {
+  it('inflates in GUNZIP_CHUNK pieces (a threadpool round trip each: 16 KiB ones took 2.5x as long on the 104 MB layer)', async () => {
+    const data = Buffer.alloc(4 * GUNZIP_CHUNK, 'ocibuild ');
+    const chunks: number[] = [];
+    const gunzip = createGunzip();
+    gunzip.on('data', (c: Buffer) => chunks.push(c.length));
+    const done = new Promise((resolve, reject) => gunzip.on('end', resolve).on('error', reject));
+    gunzip.end(zlib.gzipSync(data));
+    await done;
+    expect(chunks.reduce((a, b) => a + b, 0)).toBe(data.length);
+    expect(chunks.length).toBeLessThanOrEqual(5);
   });
 });

@@ -22,6 +22,18 @@ export const GZIP_BLOCK_SIZE = 128 * 1024;
 const DICT_SIZE = 32 * 1024;
 
 /**
+ * Output chunk of a gunzip stream. Each chunk is a round trip to the libuv
+ * threadpool: inflating the 20,000-file layer (45 MB to 104 MB) took 0.82-0.98 s
+ * with Node's default 16 KiB, 0.43-0.47 s with 128 KiB and 0.34-0.36 s with 1 MiB.
+ */
+export const GUNZIP_CHUNK = 1024 * 1024;
+
+/** A gunzip stream with {@link GUNZIP_CHUNK} output chunks. */
+export function createGunzip(): zlib.Gunzip {
+  return zlib.createGunzip({ chunkSize: GUNZIP_CHUNK });
+}
+
+/**
  * The fixed 10-byte gzip header: no name, no mtime, no extra flags, OS byte
  * 255 ("unknown"), the same header Go's compress/gzip writes.
  */

@@ -13,6 +13,12 @@ import { Worker } from 'node:worker_threads';
 import { fsPath } from '../fs-names.js';
 import { statIdentity } from '../stat-identity.js';
 
+/** Files are read in ranges of at most this size (big files: several ranges, read in parallel). */
+export const READ_RANGE = 1024 * 1024;
+
+/** With fewer reads than this and less than READ_RANGE bytes in all, files are read inline, without workers. */
+export const READ_AHEAD_MIN_READS = 64;
+
 /**
  * One read: `length` bytes of `path` at `position`. The file must be a
  * regular file; on the `last` read of a file, one more byte is tried to

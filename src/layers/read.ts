@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Readable, type Duplex } from 'node:stream';
-import zlib from 'node:zlib';
+import { createGunzip } from './gzip.js';
 import { OcibuildError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
 import { applyPax, BLOCK, decodeRawHeader, entryTypeOf, isZeroBlock, parsePax, TypeFlag, type RawHeader, type TarHeader } from './tar-format.js';
@@ -156,7 +156,7 @@ async function decompressed(source: Source): Promise<AsyncIterator<Uint8Array | 
     head = Buffer.concat([head, typeof r.value === 'string' ? Buffer.from(r.value) : r.value]);
   }
   const rest = prepend(head, it);
-  if (head[0] === 0x1f && head[1] === 0x8b) return through(rest, zlib.createGunzip({ chunkSize: 128 * 1024 }), 'gzip');
+  if (head[0] === 0x1f && head[1] === 0x8b) return through(rest, createGunzip(), 'gzip');
   if (isZstd(head)) return through(rest, createZstdDecompress(), 'zstd');
   const magic: [string, number[]][] = [
     ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],

@@ -6,12 +6,10 @@ import { MediaType } from '../oci/media-types.js';
 import { GZIP_DEFAULT_LEVEL } from '../oci/compression.js';
 import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
 import { defaultGzipInFlight, GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
-import { ReadAhead, readSyncChecked, type ReadList, type ReadRequest, type ReadResult } from './read-ahead.js';
+import { READ_AHEAD_MIN_READS, READ_RANGE, ReadAhead, readSyncChecked, type ReadList, type ReadRequest, type ReadResult } from './read-ahead.js';
 import type { FileDigests, LayerEntry, LayerEntryList, LayerEntrySource, LayerResult, WriteLayerOptions } from './types.js';
 import { compareFsNames } from '../fs-names.js';
 
-/** Files are read in ranges of at most this size (big files: several ranges, read in parallel). */
-const READ_RANGE = 1024 * 1024;
 /** Block size of the plain-tar output. */
 const CHUNK = 1024 * 1024;
 const ZEROS = Buffer.alloc(2 * BLOCK);
@@ -388,9 +386,6 @@ class FileReads implements ReadList {
     return this.identities && position === 0 && last ? { path, position, length, last, identity: true } : { path, position, length, last };
   }
 }
-
-/** With fewer reads than this and less than READ_RANGE bytes in all, files are read inline, without workers. */
-const READ_AHEAD_MIN_READS = 64;
 
 // ------------------------------------------------------------------ output
 

@@ -25,6 +25,7 @@ import { observedSourceFs, sameAnswers, type Observations } from '../../copy/obs
 import { stepCacheKey } from '../../graph/cache-key.js';
 import type { CopyStep } from '../../graph/types.js';
 import { writeLayer } from '../../layers/index.js';
+import { hashFiles, type FileReadFailure } from '../../layers/hash-files.js';
 import type { FileDigests, LayerEntry, LayerEntryList } from '../../layers/types.js';
 import type { Digest } from '../../oci/digest.js';
 import { sha256 } from '../../oci/digest.js';
@@ -103,6 +104,12 @@ async function hashContextFile(file: string, size: number): Promise<Digest> {
   }
   if (bytes.length !== size) throw new OcibuildError('LAYER_INVALID', `${file} changed while being read (${bytes.length} bytes, expected ${size})`);
   return sha256(bytes);
+}
+
+/** {@link hashContextFile}'s errors for a read of {@link hashFiles}. */
+function contextReadError(file: string, r: FileReadFailure): Error {
+  if (r.kind === 'size') return new OcibuildError('LAYER_INVALID', `${file} changed while being read (${r.got}, expected its planned size)`);
+  return new OcibuildError('CONTEXT_NOT_FOUND', `cannot read ${file}: ${r.code ?? r.message}`);
 }
 
 /** A file's content digest, when known: by its path, or the index of its entry in the plan. */
@@ -334,12 +341,14 @@ export const copyExecutor: Executor<CopyStep> = {
       const few = known > 0 && unknown.length <= UNKNOWN_FILES_MAX && unknownBytes <= Math.max(UNKNOWN_BYTES_MIN, totalBytes / 4);
       if (!few && !ctx.settings.eagerKeys) return { cacheable: true, ...flightOf(ctx, entries) };
       const inContext = contextPrefix(ctx);
-      for (const u of unknown) {
-        ctx.signal.throwIfAborted();
-        const d = await hashContextFile(u.path, u.size);
-        digests[u.index] = d;
-        // Remembered only if the file did not change while it was read (as after a layer write).
-        if (u.identity !== undefined && u.path.startsWith(inContext) && statKey(u.path) === u.identity) statCache.set(u.path, u.identity, d);
+      const hashed = await hashFiles(unknown, { signal: ctx.signal, fail: contextReadError });
+      for (let j = 0; j < unknown.length; j++) {
+        const u = unknown[j]!;
+        const { digest, identity } = hashed[j]!;
+        digests[u.index] = digest;
+        // Remembered only if the file did not change while it was read (as after a layer write): its
+        // identity from the open file after the read, or (a file of no bytes, never opened) a stat.
+        if (u.identity !== undefined && u.path.startsWith(inContext) && (identity ?? statKey(u.path)) === u.identity) statCache.set(u.path, u.identity, digest);
         else unchanged = false;
       }
     }
