@@ -161,7 +161,7 @@ export function pull(...args: Parameters<typeof RegistryModule.pull>): ReturnTyp
 export function push(...args: Parameters<typeof PushModule.push>): ReturnType<typeof PushModule.push> {
   return import('./push/index.js').then((m) => m.push(...args));
 }
-/** The Distribution API client (auth, TLS, retries, mirrors); undici loads when the first client is made. */
+/** The Distribution API client on node:http (auth, TLS, retries, mirrors). */
 export { RegistryClient } from './registry/client.js';
 /** Pull an image (manifest or index, its config and layers) into a blob sink with a client. */
 export function pullImage(...args: Parameters<typeof RegistryModule.pullImage>): ReturnType<typeof RegistryModule.pullImage> {

@@ -143,7 +143,7 @@ export async function registryHooks(ctx: CommandContext, argv: RegistryArgs & { 
   if (argv['password-stdin'] && (argv.file === '-' || argv.PATH === STDIN_ARG)) {
     throw new OcibuildError('USAGE', '--password-stdin cannot be used with a Dockerfile read from stdin');
   }
-  // The registry client (undici) and push load when a command talks to a registry, not at start-up (issue 8).
+  // The registry client and push load when a command talks to a registry, not at start-up (issue 8).
   const { RegistryClient, pullImage } = await import('../registry/index.js');
   const { pushImage, LayerUploads, blobOrigins } = await import('../push/index.js');
   const client = await RegistryClient.create(await registryClientOptions(ctx, argv, names));

@@ -21,7 +21,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
         const ref = argv.ref as string;
         // A bad --platform is a usage error before any request or store.
         const platform = argv.platform ? parsePlatform(argv.platform) : undefined;
-        // The registry client (undici) loads when a pull runs, not at start-up (issue 8).
+        // The registry client loads when a pull runs, not at start-up (issue 8).
         const { pull, RegistryClient } = await import('../../registry/index.js');
         const clientOptions = await registryClientOptions(ctx, argv, [ref]);
         // The registry is asked first (its ping) while the store opens (issue 8); whatever fails
