@@ -98,6 +98,26 @@ describe('applyLayer', () => {
     expect(fs.readFileSync(path.join(root, 'x'), 'utf8')).toBe('mine');
   });
 
+  it('in a directory the layer made, a later entry of the same name replaces the earlier (its lstat is skipped only for names not yet made)', async () => {
+    const root = path.join(work, 'root');
+    fs.mkdirSync(root);
+    const tar = rawTar([
+      { name: 'd/', type: TypeFlag.directory, mode: 0o755 },
+      { name: 'd/f', body: 'first', mode: 0o600 },
+      { name: 'd/f', body: 'second', mode: 0o640 },
+      { name: 'd/l', type: TypeFlag.symlink, linkname: 'f' },
+      { name: 'd/l', body: 'a file now' },
+      { name: 'd/g', body: 'g' },
+      { name: 'd/g/', type: TypeFlag.directory, mode: 0o755 },
+      { name: 'd/g/h', body: 'in the new directory' },
+    ]);
+    await applyLayer(Readable.from([tar]), root);
+    expect(fs.readFileSync(path.join(root, 'd/f'), 'utf8')).toBe('second');
+    expect(fs.statSync(path.join(root, 'd/f')).mode & 0o7777).toBe(0o640);
+    expect(fs.lstatSync(path.join(root, 'd/l')).isFile()).toBe(true);
+    expect(fs.readFileSync(path.join(root, 'd/g/h'), 'utf8')).toBe('in the new directory');
+  });
+
   it('replaces files, symlinks and directories by type, never writing through an existing symlink', async () => {
     const outside = path.join(work, 'outside');
     fs.mkdirSync(outside);
