@@ -73,3 +73,16 @@ describe('createGunzip', () => {
     expect(chunks.length).toBeLessThanOrEqual(5);
   });
 });
+
+describe('createGunzip read-ahead', () => {
+  it('inflates several chunks ahead of a reader that has not asked yet', async () => {
+    const data = Buffer.alloc(8 * GUNZIP_CHUNK, 'ahead ');
+    const gunzip = createGunzip();
+    gunzip.end(zlib.gzipSync(data));
+    // Nobody reads: the stream fills its buffer up to the high-water mark and stops there.
+    for (let i = 0; i < 50 && gunzip.readableLength < 4 * GUNZIP_CHUNK; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(gunzip.readableLength).toBeGreaterThanOrEqual(4 * GUNZIP_CHUNK);
+    expect(gunzip.readableLength).toBeLessThan(data.length);
+    gunzip.destroy();
+  });
+});

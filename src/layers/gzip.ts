@@ -11,6 +11,7 @@
  * blocks ran at once: the same input gives the same bytes on every run and on
  * every machine with the same zlib.
  */
+import type { TransformOptions } from 'node:stream';
 import zlib from 'node:zlib';
 import { promisify } from 'node:util';
 import { OcibuildError } from '../errors.js';
@@ -28,9 +29,18 @@ const DICT_SIZE = 32 * 1024;
  */
 export const GUNZIP_CHUNK = 1024 * 1024;
 
-/** A gunzip stream with {@link GUNZIP_CHUNK} output chunks. */
+/**
+ * A gunzip stream with {@link GUNZIP_CHUNK} output chunks, and up to four of
+ * them inflated ahead of the reader: with Node's 16 KiB readable high-water
+ * mark, zlib stopped after each chunk until it was read, so a reader that
+ * works on what it gets (applyLayer creating files) and the inflate took
+ * turns; unpacking the 20,000-file layer on tmpfs took 1.08-1.13 s, 0.79-0.82 s
+ * with the read-ahead (`tar -xzf`: 0.71 s).
+ */
 export function createGunzip(): zlib.Gunzip {
-  return zlib.createGunzip({ chunkSize: GUNZIP_CHUNK });
+  // zlib hands its options to the Transform it is (Node's ZlibBase), stream options included.
+  const options: zlib.ZlibOptions & TransformOptions = { chunkSize: GUNZIP_CHUNK, readableHighWaterMark: 4 * GUNZIP_CHUNK };
+  return zlib.createGunzip(options);
 }
 
 /**
