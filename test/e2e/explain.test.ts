@@ -105,6 +105,19 @@ describe('--explain', () => {
     expect(step(await explain(DOCKERFILE, {}, 'other:2'), 'COPY a.txt /a').reasons).toEqual([{ kind: 'first-build' }]);
   });
 
+  it('a hit from the copy memo under a new tag records its files, hashing those the stat cache no longer knows', async () => {
+    await explain(DOCKERFILE, {}, 'memo:0');
+    // The memo still answers (the context is as before); the stat cache is gone.
+    await rm(path.join(store.root, 'statcache'), { recursive: true, force: true });
+    const first = await explain(DOCKERFILE, {}, 'memo:1');
+    expect(step(first, 'COPY b.txt /b')).toMatchObject({ cached: true });
+    // The list recorded under memo:1 has the right digests: one changed file is named, the others are not.
+    await writeFile(path.join(ctx, 'b.txt'), 'b, changed again\n');
+    const next = await explain(DOCKERFILE, {}, 'memo:1');
+    expect(step(next, 'COPY a.txt /a').cached).toBe(true);
+    expect(step(next, 'COPY b.txt /b').reasons).toEqual([{ kind: 'files', changed: ['b.txt'], added: [], removed: [] }]);
+  });
+
   it('the CLI prints it with --explain', async () => {
     await writeFile(path.join(tmp, 'Dockerfile'), DOCKERFILE);
     const args = [ctx, '-f', path.join(tmp, 'Dockerfile'), '--store', store.root, '-t', 'app:1', '--explain'];

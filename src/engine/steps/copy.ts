@@ -276,13 +276,17 @@ async function explainFilesByPlan(ctx: StepContext<CopyStep>): Promise<ExplainFi
   const { entries } = plan;
   // By entry (paths made for the moment are not kept as keys).
   const digests: (Digest | undefined)[] = new Array(entries.length);
+  const unknown: { index: number; path: string; size: number }[] = [];
   for (let i = 0; i < entries.length; i++) {
     if (entries.type(i) !== 'file') continue;
     const src = entries.source(i);
     if (src?.kind !== 'path') continue;
     const identity = identityOf(entries, i, src);
-    digests[i] = statCache?.get(src.path, identity) ?? (await hashContextFile(src.path, entries.size(i) ?? 0));
+    digests[i] = statCache?.get(src.path, identity);
+    if (digests[i] === undefined) unknown.push({ index: i, path: src.path, size: entries.size(i) ?? 0 });
   }
+  const hashed = await hashFiles(unknown, { signal: ctx.signal, fail: contextReadError });
+  unknown.forEach((u, j) => (digests[u.index] = hashed[j]!.digest));
   return fileIdentities(ctx, plan, (_file, i) => digests[i]);
 }
 
