@@ -9,8 +9,8 @@
  * threads open, read and close in batches, as the layer writer does.
  */
 import { createHash } from 'node:crypto';
-import type { Digest } from '../oci/digest.js';
-import { READ_AHEAD_MIN_READS, READ_RANGE, ReadAhead, readSyncChecked, type ReadList, type ReadRequest, type ReadResult } from './read-ahead.js';
+import { sha256, type Digest } from '../oci/digest.js';
+import { FileReads, readSyncChecked, type ReadResult } from './read-ahead.js';
 
 /** A regular file to hash and its size as planned (a file of another size fails the read). */
 export interface FileToHash {
@@ -27,51 +27,15 @@ export interface FileHash {
 /** A failed read of a file (`kind: 'size'`: it is not the size planned, or it grew while read). */
 export type FileReadFailure = Extract<ReadResult, { ok: false }>;
 
-/** The ranges of the files, in order (files of no bytes have none). */
-class Ranges implements ReadList {
-  /** Each range's file. */
-  private readonly fileOf: Uint32Array;
-  /** Each file's first range. */
-  private readonly first: Uint32Array;
-  readonly length: number;
-
-  constructor(private readonly files: readonly FileToHash[]) {
-    this.first = new Uint32Array(files.length);
-    let n = 0;
-    for (let i = 0; i < files.length; i++) {
-      this.first[i] = n;
-      n += Math.ceil(files[i]!.size / READ_RANGE);
-    }
-    this.length = n;
-    this.fileOf = new Uint32Array(n);
-    for (let i = 0; i < files.length; i++) this.fileOf.fill(i, this.first[i]!, this.first[i]! + Math.ceil(files[i]!.size / READ_RANGE));
-  }
-
-  firstOf(i: number): number {
-    return this.first[i]!;
-  }
-
-  at(k: number): ReadRequest | undefined {
-    if (!(k >= 0 && k < this.length)) return undefined;
-    const f = this.files[this.fileOf[k]!]!;
-    const position = (k - this.first[this.fileOf[k]!]!) * READ_RANGE;
-    const length = Math.min(READ_RANGE, f.size - position);
-    const last = position + length === f.size;
-    return position === 0 && last ? { path: f.path, position, length, last, identity: true } : { path: f.path, position, length, last };
-  }
-}
-
-const EMPTY = `sha256:${createHash('sha256').digest('hex')}` as Digest;
+const EMPTY = sha256('');
 
 /**
  * Hashes `files` (in their order); a file that cannot be read, or is not of
  * its planned size, fails the whole with `fail(path, failure)`.
  */
 export async function hashFiles(files: readonly FileToHash[], options: { signal?: AbortSignal; fail: (path: string, failure: FileReadFailure) => Error }): Promise<FileHash[]> {
-  const ranges = new Ranges(files);
-  let bytes = 0;
-  for (const f of files) bytes += f.size;
-  const readAhead = ranges.length >= READ_AHEAD_MIN_READS || bytes >= READ_RANGE ? new ReadAhead(ranges) : undefined;
+  const reads = new FileReads({ length: files.length, readsFile: (i) => files[i]!.size > 0, size: (i) => files[i]!.size, file: (i) => files[i]!.path }, true);
+  const readAhead = reads.readAhead();
   try {
     const out: FileHash[] = new Array(files.length);
     for (let i = 0; i < files.length; i++) {
@@ -83,15 +47,16 @@ export async function hashFiles(files: readonly FileToHash[], options: { signal?
       }
       const h = createHash('sha256');
       let identity: string | undefined;
-      for (let k = ranges.firstOf(i); ; k++) {
-        const req = ranges.at(k)!;
+      for (let k = reads.first(i); ; k++) {
+        const req = reads.at(k)!;
         const r = readAhead ? await readAhead.take(k) : readSyncChecked(req);
         if (!r.ok) throw options.fail(f.path, r);
         h.update(r.data);
         identity = r.identity;
         if (req.last) break;
       }
-      out[i] = identity === undefined ? { digest: `sha256:${h.digest('hex')}` as Digest } : { digest: `sha256:${h.digest('hex')}` as Digest, identity };
+      const digest = `sha256:${h.digest('hex')}` as Digest;
+      out[i] = identity === undefined ? { digest } : { digest, identity };
     }
     return out;
   } finally {

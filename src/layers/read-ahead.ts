@@ -17,7 +17,7 @@ import { statIdentity } from '../stat-identity.js';
 export const READ_RANGE = 1024 * 1024;
 
 /** With fewer reads than this and less than READ_RANGE bytes in all, files are read inline, without workers. */
-export const READ_AHEAD_MIN_READS = 64;
+const READ_AHEAD_MIN_READS = 64;
 
 /**
  * One read: `length` bytes of `path` at `position`. The file must be a
@@ -46,6 +46,74 @@ export interface ReadRequest {
 export interface ReadList {
   readonly length: number;
   at(index: number): ReadRequest | undefined;
+}
+
+/** A list of entries, some read from files on disk (the layer writer's, in write order; {@link hashFiles}' files). */
+export interface FileList {
+  readonly length: number;
+  /** True when entry `i` has bytes to read from a file on disk (its size is above 0). */
+  readsFile(i: number): boolean;
+  size(i: number): number;
+  file(i: number): string;
+}
+
+/**
+ * The reads of a list's files, in its order, made when asked for (a request object per range kept
+ * for a whole layer was ~11 MB on 100,000 files; issue 8: memory): ranges of at most READ_RANGE
+ * bytes, read `k` of the file of entry `fileAt[k]`.
+ */
+export class FileReads implements ReadList {
+  readonly length: number;
+  /** The bytes of every read. */
+  readonly bytes: number;
+  /** Each entry's first read (-1: none). */
+  private readonly firstRead: Int32Array;
+  /** The entry of each read. */
+  private readonly fileAt: Uint32Array;
+
+  constructor(
+    private readonly list: FileList,
+    /** Ask for the identity of each file read whole in one piece. */
+    private readonly identities: boolean,
+  ) {
+    this.firstRead = new Int32Array(list.length).fill(-1);
+    let count = 0;
+    let bytes = 0;
+    for (let i = 0; i < list.length; i++) {
+      if (!list.readsFile(i)) continue;
+      this.firstRead[i] = count;
+      count += Math.ceil(list.size(i) / READ_RANGE);
+      bytes += list.size(i);
+    }
+    this.length = count;
+    this.bytes = bytes;
+    this.fileAt = new Uint32Array(count);
+    for (let i = 0; i < list.length; i++) {
+      const first = this.firstRead[i]!;
+      if (first >= 0) this.fileAt.fill(i, first, first + Math.ceil(list.size(i) / READ_RANGE));
+    }
+  }
+
+  /** Entry `i`'s first read, or -1 when it reads no file. */
+  first(i: number): number {
+    return this.firstRead[i]!;
+  }
+
+  at(k: number): ReadRequest | undefined {
+    if (!(k >= 0 && k < this.length)) return undefined;
+    const i = this.fileAt[k]!;
+    const size = this.list.size(i);
+    const path = this.list.file(i);
+    const position = (k - this.firstRead[i]!) * READ_RANGE;
+    const length = Math.min(READ_RANGE, size - position);
+    const last = position + length === size;
+    return this.identities && position === 0 && last ? { path, position, length, last, identity: true } : { path, position, length, last };
+  }
+
+  /** Reader threads for these reads when there are enough of them to pay for the threads; else undefined (read inline with {@link readSyncChecked}). */
+  readAhead(): ReadAhead | undefined {
+    return this.length >= READ_AHEAD_MIN_READS || this.bytes >= READ_RANGE ? new ReadAhead(this) : undefined;
+  }
 }
 
 /** What came back for one read. */

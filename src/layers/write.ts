@@ -6,7 +6,7 @@ import { MediaType } from '../oci/media-types.js';
 import { GZIP_DEFAULT_LEVEL } from '../oci/compression.js';
 import { BLOCK, encodeHeader, TypeFlag } from './tar-format.js';
 import { defaultGzipInFlight, GZIP_BLOCK_SIZE, ParallelGzip } from './gzip.js';
-import { READ_AHEAD_MIN_READS, READ_RANGE, ReadAhead, readSyncChecked, type ReadList, type ReadRequest, type ReadResult } from './read-ahead.js';
+import { FileReads, ReadAhead, readSyncChecked, type ReadResult } from './read-ahead.js';
 import type { FileDigests, LayerEntry, LayerEntryList, LayerEntrySource, LayerResult, WriteLayerOptions } from './types.js';
 import { compareFsNames } from '../fs-names.js';
 
@@ -349,44 +349,6 @@ function readFailure(p: Prepared, path: string, r: Exclude<ReadResult, { ok: tru
   return new OcibuildError('LAYER_INVALID', `layer entry ${JSON.stringify(p.path)}: cannot read ${path}: ${r.code ?? r.message}`, { details: { path: p.path, source: path } });
 }
 
-/**
- * The reads of a layer's files from disk, in write order, made when asked for (a request object
- * per range kept for the whole layer was ~11 MB on 100,000 files; issue 8: memory): ranges of at
- * most READ_RANGE bytes, read `k` of the file at write position `fileAt[k]`.
- */
-class FileReads implements ReadList {
-  /** Write position of each read's file. */
-  private readonly fileAt: Uint32Array;
-
-  constructor(
-    private readonly list: Collected,
-    /** Each write position's first read (-1: none). */
-    private readonly firstRead: Int32Array,
-    readonly length: number,
-    /** Ask for the identity of each file read whole in one piece. */
-    private readonly identities: boolean,
-  ) {
-    this.fileAt = new Uint32Array(length);
-    for (let i = 0; i < firstRead.length; i++) {
-      const first = firstRead[i]!;
-      if (first < 0) continue;
-      const end = first + Math.ceil(list.size(i) / READ_RANGE);
-      this.fileAt.fill(i, first, end);
-    }
-  }
-
-  at(k: number): ReadRequest | undefined {
-    if (!(k >= 0 && k < this.length)) return undefined;
-    const i = this.fileAt[k]!;
-    const size = this.list.size(i);
-    const path = this.list.file(i);
-    const position = (k - this.firstRead[i]!) * READ_RANGE;
-    const length = Math.min(READ_RANGE, size - position);
-    const last = position + length === size;
-    return this.identities && position === 0 && last ? { path, position, length, last, identity: true } : { path, position, length, last };
-  }
-}
-
 // ------------------------------------------------------------------ output
 
 /** Collects tar bytes into fixed blocks, hashes them (diffId) and hands them on. */
@@ -634,18 +596,8 @@ export async function writeLayer(
       sink = new TarSink(CHUNK, (b) => writer.write(b));
     }
     // File contents from disk, in write order, as ranges for the read-ahead workers.
-    const firstRead = new Int32Array(list.length).fill(-1);
-    let readCount = 0;
-    let readBytes = 0;
-    for (let i = 0; i < list.length; i++) {
-      if (!list.readsFile(i)) continue;
-      const size = list.size(i);
-      firstRead[i] = readCount;
-      readCount += Math.ceil(size / READ_RANGE);
-      readBytes += size;
-    }
-    const reads = new FileReads(list, firstRead, readCount, options.fileDigests === true);
-    if (reads.length >= READ_AHEAD_MIN_READS || readBytes >= READ_RANGE) readAhead = new ReadAhead(reads);
+    const reads = new FileReads(list, options.fileDigests === true);
+    readAhead = reads.readAhead();
     const fileDigests = options.fileDigests ? new FileDigestTable(list, reads.length) : undefined;
     const readCheck = options.fileDigests ? { changed: new Set<string>(), unchecked: new Set<string>() } : undefined;
     for (let i = 0; i < list.length; i++) {
@@ -671,7 +623,7 @@ export async function writeLayer(
         continue;
       }
       const src = p.source!;
-      const first = firstRead[i]!;
+      const first = reads.first(i);
       const fileHash = fileDigests && src.kind === 'path' ? createHash('sha256') : undefined;
       if (first >= 0) {
         for (let k = first; ; k++) {
