@@ -4,6 +4,7 @@ import { normalizeReference } from '../../oci/reference.js';
 import { parsePlatform } from '../../image/platform.js';
 import type { CommandContext } from '../main.js';
 import { openStore } from '../store.js';
+import type { RegistryClient, RegistryClientOptions } from '../../registry/client.js';
 import { registryClientOptions, registryFlags } from '../registry-options.js';
 
 /** `ocibuild pull` and `ocibuild push`: the local store and registries. */
@@ -22,14 +23,11 @@ export function register(y: Argv, ctx: CommandContext): Argv {
         // A bad --platform is a usage error before any request or store.
         const platform = argv.platform ? parsePlatform(argv.platform) : undefined;
         // The registry client loads when a pull runs, not at start-up (issue 8).
-        const { pull, RegistryClient } = await import('../../registry/index.js');
+        const { pull } = await import('../../registry/index.js');
         const clientOptions = await registryClientOptions(ctx, argv, [ref]);
-        // The registry is asked first (its ping) while the store opens (issue 8); whatever fails
-        // after that closes the client, which ends the ping.
         const { domain } = normalizeReference(ref);
-        const client = await RegistryClient.create(clientOptions);
-        client.prepare(client.mirrorsFor(domain)[0] ?? domain);
-        const result = await (async () => {
+        // The first registry a pull asks: the first mirror, else the registry itself.
+        const result = await withPreparedClient(clientOptions, (client) => client.mirrorsFor(domain)[0] ?? domain, async (client) => {
           const s = await openStore(ctx, argv.store);
           const pulled = await pull(ref, {
             ...clientOptions,
@@ -46,7 +44,7 @@ export function register(y: Argv, ctx: CommandContext): Argv {
           });
           if (!normalizeReference(ref).digest) await s.tag(ref, pulled.descriptor);
           return pulled;
-        })().finally(() => client.close());
+        });
         ctx.io.stdout.write(`${result.descriptor.digest}\n`);
       },
     )
@@ -64,27 +62,40 @@ export function register(y: Argv, ctx: CommandContext): Argv {
         const local = argv.local as string;
         const remote = (argv.remote as string | undefined) ?? local;
         const { push, blobOrigins } = await import('../../push/index.js');
-        const { RegistryClient } = await import('../../registry/client.js');
         const clientOptions = await registryClientOptions(ctx, argv, [remote]);
-        // The registry is asked first (its ping) while the store is read (issue 8).
-        const { domain } = normalizeReference(remote);
-        const client = await RegistryClient.create(clientOptions);
-        client.prepare(domain);
-        const result = await (async () => {
+        const target = normalizeReference(remote);
+        const result = await withPreparedClient(clientOptions, () => target.domain, async (client) => {
           const s = await openStore(ctx, argv.store);
           const descriptor = await s.resolve(local);
           if (!descriptor) throw new OcibuildError('IMAGE_NOT_FOUND', `no such image in the local store: ${local}`);
           return push({ source: s, descriptor }, remote, {
             ...clientOptions,
             client,
-            origins: blobOrigins(s, normalizeReference(remote)),
+            origins: blobOrigins(s, target),
             onProgress: (e) => {
               if (e.phase !== 'uploading' && e.phase !== 'waiting') ctx.io.stderr.write(`  ${e.kind} ${e.digest} ${e.phase}${e.tag ? ` ${e.tag}` : ''}\n`);
             },
           });
-        })().finally(() => client.close());
+        });
         ctx.io.stderr.write(`pushed ${result.uploaded} blobs (${result.uploadedBytes} bytes), ${result.existing} already there, ${result.mounted} mounted\n`);
         ctx.io.stdout.write(`${result.digest}\n`);
       },
     );
+}
+
+/**
+ * Runs `work` with a registry client whose ping to `first(client)` has started, so that its round
+ * trips overlap the store's opening and reading (issue 8). The client is closed after, whatever
+ * happens, which also ends that ping: a command failing before its first request (no such image,
+ * a store that cannot open) never waits on an unanswered registry.
+ */
+async function withPreparedClient<T>(options: RegistryClientOptions, first: (client: RegistryClient) => string, work: (client: RegistryClient) => Promise<T>): Promise<T> {
+  const { RegistryClient } = await import('../../registry/client.js');
+  const client = await RegistryClient.create(options);
+  try {
+    client.prepare(first(client));
+    return await work(client);
+  } finally {
+    await client.close();
+  }
 }
