@@ -7,8 +7,8 @@
 // From bench/run.js: import { runStartupBench } from './startup-bench.js'
 // (node bench/run.js --no-startup leaves it out).
 //
-// Every command is a fresh `node` process, run end to end as a user runs it
-// (`node bin/ocibuild ...`). The commands run interleaved (anchor, then each
+// Every command is a fresh process, run end to end as a user runs it
+// (`bin/ocibuild ...` as a command, which starts node). The commands run interleaved (anchor, then each
 // command, N rounds after 3 untimed warm-up rounds) so load changes on a
 // shared machine hit all of them alike; wall-time medians give the ratios.
 // CPU seconds (user + sys, from /usr/bin/time, in a separate untimed-for-wall
@@ -65,6 +65,11 @@ export async function runStartupBench(options = {}) {
     buildHelp: { label: 'ocibuild build --help', argv: [BIN, 'build', '--help'] },
     library: { label: `node -e "import('ocibuild')"`, argv: [process.execPath, '-e', libImport] },
   };
+  // bin/ocibuild starts node without NODE_EXTRA_CA_CERTS (parsed by Node 20 before any JavaScript,
+  // ~40 ms) when it is set and NODE_OPTIONS is not, and hands it to its TLS clients itself: the
+  // `node -e 0` of such an environment is timed beside, so the rows say what is ours.
+  const extraCa = Boolean(process.env.NODE_EXTRA_CA_CERTS);
+  if (extraCa) commands.anchorClean = { label: 'node -e 0 without NODE_EXTRA_CA_CERTS', argv: ['env', '-u', 'NODE_EXTRA_CA_CERTS', process.execPath, '-e', '0'] };
   const names = Object.keys(commands);
   for (let i = 0; i < 3; i++) for (const n of names) wall(commands[n].argv);
   const times = Object.fromEntries(names.map((n) => [n, []]));
@@ -76,13 +81,14 @@ export async function runStartupBench(options = {}) {
   const med = Object.fromEntries(names.map((n) => [n, median(times[n])]));
   const medCpu = hasTime ? Object.fromEntries(names.map((n) => [n, median(cpus[n])])) : null;
   const rows = names
-    .filter((n) => n !== 'anchor')
+    .filter((n) => n !== 'anchor' && n !== 'anchorClean')
     .map((n) => ({
       name: n,
       command: commands[n].label,
       medianMs: med[n],
       anchorMs: med.anchor,
       ratio: med[n] / med.anchor,
+      ratioToAnchorWithoutExtraCa: extraCa ? med[n] / med.anchorClean : null,
       cpuRatio: medCpu ? medCpu[n] / medCpu.anchor : null,
       target: TARGET,
       met: med[n] / med.anchor <= TARGET,
@@ -94,9 +100,11 @@ export async function runStartupBench(options = {}) {
   for (const r of rows) {
     log(
       `  ${r.command.padEnd(width)}  ${r.medianMs.toFixed(0).padStart(5)} ms  anchor ${r.anchorMs.toFixed(0)} ms  ratio ${r.ratio.toFixed(2)}x` +
-        `${r.cpuRatio !== null ? ` (CPU ${r.cpuRatio.toFixed(2)}x)` : ''}  target ${TARGET}x: ${r.met ? 'met' : 'NOT met'}`,
+        `${r.cpuRatio !== null ? ` (CPU ${r.cpuRatio.toFixed(2)}x)` : ''}  target ${TARGET}x: ${r.met ? 'met' : 'NOT met'}` +
+        `${r.ratioToAnchorWithoutExtraCa !== null ? `; ${r.ratioToAnchorWithoutExtraCa.toFixed(2)}x the anchor without NODE_EXTRA_CA_CERTS` : ''}`,
     );
   }
+  if (extraCa) log(`  NODE_EXTRA_CA_CERTS is set: \`node -e 0\` without it takes ${med.anchorClean.toFixed(0)} ms (bin/ocibuild starts node so, the library import pays it)`);
   log(`  load average at the end: ${load}; JSON: ${jsonOut}`);
   fs.writeFileSync(jsonOut, JSON.stringify(result, null, 2));
   return result;

@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Dispatcher } from 'undici';
 import { OcibuildError } from '../errors.js';
 import { DigestStream, parseDigest, type Digest } from '../oci/digest.js';
+import { processSecureContext } from '../tls-trust.js';
 import type { HttpOptions } from './types.js';
 
 /** True for `http://` and `https://` sources (BuildKit isHTTPSource). */
@@ -90,7 +91,9 @@ export async function download(src: string, dir: string, options: { http?: HttpO
   }
   // undici loads with the first download, not with every build that has a COPY (issue 8: ~0.1 s).
   const { Agent, interceptors, request } = await import('undici');
-  const own = options.http?.dispatcher === undefined ? new Agent() : undefined;
+  // NODE_EXTRA_CA_CERTS when bin/ocibuild kept it from Node's start (src/tls-trust.ts).
+  const secureContext = options.http?.dispatcher === undefined ? await processSecureContext() : undefined;
+  const own = options.http?.dispatcher === undefined ? new Agent(secureContext ? { connect: { secureContext } } : {}) : undefined;
   const base: Dispatcher = options.http?.dispatcher ?? own!;
   const dispatcher = base.compose(interceptors.redirect({ maxRedirections: options.http?.maxRedirections ?? 10 }));
   const headers: Record<string, string> = { 'user-agent': 'ocibuild', ...(options.http?.headersByHost?.[url.hostname] ?? {}) };

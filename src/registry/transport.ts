@@ -14,6 +14,7 @@
 import http from 'node:http';
 import type https from 'node:https';
 import type { Readable } from 'node:stream';
+import { processSecureContext } from '../tls-trust.js';
 import { BODY_TIMEOUT, Body, CONNECT_TIMEOUT, HEADERS_TIMEOUT, codedError, type ResponseBody } from './http-body.js';
 import { rawGet } from './raw-get.js';
 
@@ -153,6 +154,8 @@ export class HttpTransport {
   private async tls(): Promise<{ mod: typeof https; agent: https.Agent }> {
     this.httpsModule ??= import('node:https').then((m) => m.default);
     const mod = await this.httpsModule;
+    // NODE_EXTRA_CA_CERTS when bin/ocibuild kept it from Node's start (src/tls-trust.ts); a `ca` list has it already.
+    const secureContext = this.options.ca ? undefined : await processSecureContext();
     const Agent = class extends mod.Agent {
       override keepSocketAlive(socket: import('node:net').Socket): void {
         const kept: unknown = super.keepSocketAlive(socket);
@@ -163,6 +166,7 @@ export class HttpTransport {
     this.httpsAgent ??= new Agent({
       ...this.agentOptions(),
       ...(this.options.ca ? { ca: this.options.ca } : {}),
+      ...(secureContext ? { secureContext } : {}),
       ...(this.options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
     });
     return { mod, agent: this.httpsAgent };
