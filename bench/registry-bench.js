@@ -30,7 +30,9 @@
 // starts, ~40 ms here) and not NODE_OPTIONS, bin/ocibuild starts node without
 // it (and gives the file to its TLS clients itself), so the floor takes the
 // `node -e 0` of an environment without the variable; the one with it is
-// printed beside (the floor of a CLI that let Node load it).
+// printed beside (the floor of a CLI that let Node load it). Each run also
+// pushes and pulls each image once more, untimed, under /usr/bin/time -f %M:
+// the peak RSS of our push and pull (the highest of the runs), against 200 MB.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
@@ -200,6 +202,17 @@ export async function runRegistryBench(options = {}) {
     return p.exit - p.firstConnect;
   };
   for (const n of names) for (const k of ['ocibuildPush', 'skopeoPush', 'ocibuildPull', 'skopeoPull', 'libraryPush', 'libraryPull']) times[`${n}.${k}`] = [];
+  /** Peak RSS (MB) of our push and pull of each image, from one more untimed push and pull per run under /usr/bin/time -f %M (issue 8: 200 MB for any build, pull or push). */
+  const rss = Object.fromEntries(names.map((n) => [n, { push: [], pull: [] }]));
+  const hasTime = fs.existsSync('/usr/bin/time');
+  const rssFile = path.join(base, `ocibuild-bench-rss-${process.pid}`);
+  const peakMb = (args) => {
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rssFile, BIN, ...args], { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`bench: ocibuild ${args[0]} under /usr/bin/time failed`);
+    const kb = Number(fs.readFileSync(rssFile, 'utf8').trim().split('\n').at(-1));
+    fs.rmSync(rssFile, { force: true });
+    return kb / 1024;
+  };
   const self = fileURLToPath(import.meta.url);
   let cold = true;
   let digestsOk = true;
@@ -226,6 +239,20 @@ export async function runRegistryBench(options = {}) {
     }
     for (const n of names) {
       const img = images[n];
+      if (hasTime) {
+        const registry = await startRegistry(base);
+        const dest = fs.mkdtempSync(path.join(base, 'ocibuild-bench-pull-'));
+        try {
+          const ref = `${registry.host}/bench/${n}:latest`;
+          dropCaches();
+          rss[n].push.push(peakMb(['push', '--store', store, img.tag, ref]));
+          dropCaches();
+          rss[n].pull.push(peakMb(['pull', '-q', '--store', path.join(dest, 'store'), ref]));
+        } finally {
+          registry.stop();
+          fs.rmSync(dest, { recursive: true, force: true });
+        }
+      }
       const order = i % 2 === 0 ? ['ours', 'skopeo', 'library'] : ['skopeo', 'library', 'ours'];
       for (const who of order) {
         // A fresh registry (new port) for every push + pull.
@@ -272,7 +299,8 @@ export async function runRegistryBench(options = {}) {
       const ours = med[`${n}.ocibuild${Op}`];
       const theirs = med[`${n}.skopeo${Op}`];
       const lib = med[`${n}.library${Op}`];
-      const row = { image: n, op, imageMB: images[n].bytes / 1e6, ocibuildMs: ours, skopeoMs: theirs, ratio: ours / theirs, target: TARGET, met: ours / theirs <= TARGET, libraryMs: lib, libraryRatio: lib / theirs };
+      const peak = hasTime ? Math.max(...rss[n][op]) : undefined;
+      const row = { image: n, op, imageMB: images[n].bytes / 1e6, ocibuildMs: ours, skopeoMs: theirs, ratio: ours / theirs, target: TARGET, met: ours / theirs <= TARGET, libraryMs: lib, libraryRatio: lib / theirs, peakRssMb: peak, peakRssMet: peak === undefined ? undefined : peak <= 200 };
       if (n === 'small') {
         const transfer = median(phases[op]);
         const start = launcherDefers ? med.nodeE0NoExtraCa : med.nodeE0;
@@ -283,7 +311,7 @@ export async function runRegistryBench(options = {}) {
     }
   }
   const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
-  const result = { runs, cachesDropped: cold, digestsOk, loadAverageAtEnd: load, versionMs: med.version, nodeExtraCaCerts: extraCa, rows, images, medianMs: med, times, transferPhasesMs: phases };
+  const result = { runs, cachesDropped: cold, digestsOk, peakRssMb: rss, loadAverageAtEnd: load, versionMs: med.version, nodeExtraCaCerts: extraCa, rows, images, medianMs: med, times, transferPhasesMs: phases };
   log(
     `registry bench: ${runs} runs, medians, through the CLI (${cold ? 'page cache dropped before each command' : 'warm: could not drop page caches'}); ` +
       `\`ocibuild --version\` ${(med.version / 1000).toFixed(2)} s in the same runs:`,
@@ -291,7 +319,8 @@ export async function runRegistryBench(options = {}) {
   for (const r of rows) {
     log(
       `  ${r.op} ${r.image.padEnd(5)} (${r.imageMB.toFixed(0)} MB)  ocibuild ${(r.ocibuildMs / 1000).toFixed(2)} s  anchor skopeo copy ${(r.skopeoMs / 1000).toFixed(2)} s  ` +
-        `ratio ${r.ratio.toFixed(2)}x  target ${TARGET.toFixed(1)}x: ${r.met ? 'met' : 'NOT met'}  (library path without the CLI ${(r.libraryMs / 1000).toFixed(2)} s = ${r.libraryRatio.toFixed(2)}x)`,
+        `ratio ${r.ratio.toFixed(2)}x  target ${TARGET.toFixed(1)}x: ${r.met ? 'met' : 'NOT met'}  (library path without the CLI ${(r.libraryMs / 1000).toFixed(2)} s = ${r.libraryRatio.toFixed(2)}x)` +
+        `${r.peakRssMb !== undefined ? `; peak RSS ${r.peakRssMb.toFixed(0)} MB (highest of ${runs}), goal 200 MB: ${r.peakRssMet ? 'met' : 'NOT met'}` : ''}`,
     );
     if (r.floor) {
       const f = r.floor;
