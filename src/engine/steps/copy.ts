@@ -16,7 +16,7 @@ import path from 'node:path';
 import { OcibuildError } from '../../errors.js';
 import { fsPath } from '../../fs-names.js';
 import { createHash, hash } from 'node:crypto';
-import { planCopy, type CopyPlan, type CopySpec, type PlannedEntries } from '../../copy/index.js';
+import { isHttpSource, parseGitRef, planCopy, type CopyPlan, type CopySpec, type PlannedEntries } from '../../copy/index.js';
 import { splitChown } from '../../copy/chown.js';
 import { entriesDigest, hashPath } from '../../copy/digest.js';
 import { statKey } from '../../cache/stat-cache.js';
@@ -295,8 +295,23 @@ const UNKNOWN_FILES_MAX = 1024;
 /** ...and at most this many bytes of them, or a quarter of the step's bytes when that is more. */
 const UNKNOWN_BYTES_MIN = 16 * 1024 * 1024;
 
+/**
+ * The bytes `ADD --checksum=sha256:... <url>` adds, when the step pins them: then the step names
+ * its whole input and the key needs no download (BuildKit's HTTP source keys such a step by the
+ * checksum, the file name and the step's options, not by Last-Modified, so a hit keeps the layer
+ * whose file has the mtime of the download that made it).
+ */
+function pinnedDownload(step: CopyStep): string | undefined {
+  if (step.kind !== 'add' || step.checksum === undefined || step.sources.length !== 1 || step.inline.length > 0) return undefined;
+  const src = step.sources[0]!;
+  return isHttpSource(src) && parseGitRef(src) === undefined && step.checksum.startsWith('sha256:') ? step.checksum : undefined;
+}
+
 export const copyExecutor: Executor<CopyStep> = {
   async key(ctx) {
+    // ADD --checksum <url>: a hit downloads nothing.
+    const pinned = pinnedDownload(ctx.step);
+    if (pinned !== undefined) return { cacheable: true, key: stepCacheKey(ctx.chain, ctx.step, { source: `url ${pinned}`, epoch: epoch(ctx) }), explain: { source: pinned } };
     if (ctx.step.from.kind !== 'context') {
       const source = await ctx.inputs.sourceIdentity(ctx.step.from);
       if (source === undefined) return { cacheable: false, reason: 'the source has no identity' };
@@ -368,7 +383,8 @@ export const copyExecutor: Executor<CopyStep> = {
     const fromContext = ctx.step.from.kind === 'context';
     const statCache = fromContext ? await ctx.inputs.statCache?.() : undefined;
     const { entries } = plan;
-    const cacheable = statCache !== undefined && !entries.hasStreams();
+    // A pinned download's key is the one key() gave (its checksum): no content key replaces it.
+    const cacheable = statCache !== undefined && !entries.hasStreams() && pinnedDownload(ctx.step) === undefined;
     let fileDigests: FileDigests | undefined;
     let readCheck: { changed: Set<string>; unchecked: Set<string> } | undefined;
     const sde = ctx.settings.sourceDateEpoch;

@@ -1,0 +1,106 @@
+/**
+ * ADD <url> and the step cache, through build() against a local HTTP server that counts its
+ * requests. `ADD --checksum=sha256:... <url>` names its bytes in the step, so its key needs no
+ * download: a rebuild, or a build in an empty store with the cache elsewhere, asks the server
+ * nothing (BuildKit's HTTP source does the same: such a step's cache key is the checksum).
+ */
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { build, Store, type BuildOptions, type ProgressEvent } from '../../src/index.js';
+
+let tmp: string;
+let server: http.Server;
+let base: string;
+const requests: string[] = [];
+const bodies: Record<string, string> = { '/tool.txt': 'tool version 1\n', '/other.txt': 'another file\n' };
+const sha = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'ocibuild-add-url-cache-'));
+  server = http.createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    const body = bodies[req.url ?? ''];
+    if (body === undefined) {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    res.setHeader('last-modified', 'Tue, 01 Dec 2026 10:00:00 GMT');
+    res.end(body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+  await rm(tmp, { recursive: true, force: true });
+});
+
+/** Each step's `cached` flag, in vertex order. */
+function cachedSteps(events: ProgressEvent[]): boolean[] {
+  const steps = new Set(events.filter((e) => e.type === 'vertex.started' && e.kind === 'step').map((e) => e.vertex));
+  return events
+    .filter((e): e is Extract<ProgressEvent, { type: 'vertex.completed' }> => e.type === 'vertex.completed' && steps.has(e.vertex))
+    .sort((a, b) => (a.vertex < b.vertex ? -1 : 1))
+    .map((e) => e.cached);
+}
+
+async function buildOnce(dockerfile: string, storeRoot: string, extra: Partial<BuildOptions> = {}) {
+  const ctx = await mkdtemp(path.join(tmp, 'ctx-'));
+  await writeFile(path.join(ctx, 'Dockerfile'), dockerfile);
+  const events: ProgressEvent[] = [];
+  const store = await Store.open(storeRoot);
+  const result = await build({ context: ctx, store, env: {}, platforms: ['linux/amd64'], onProgress: (e) => events.push(e), ...extra });
+  return { result, cached: cachedSteps(events) };
+}
+
+test('ADD --checksum <url>: a rebuild hits without asking the server, and gives the same image', async () => {
+  const storeRoot = path.join(tmp, 'store-pinned');
+  const dockerfile = `FROM scratch\nADD --checksum=${sha(bodies['/tool.txt']!)} ${base}/tool.txt /opt/tool.txt\n`;
+  requests.length = 0;
+  const first = await buildOnce(dockerfile, storeRoot);
+  expect(first.cached).toEqual([false]);
+  expect(requests).toEqual(['GET /tool.txt']);
+  requests.length = 0;
+  const second = await buildOnce(dockerfile, storeRoot);
+  expect(second.cached).toEqual([true]);
+  expect(requests).toEqual([]);
+  expect(second.result.descriptor.digest).toBe(first.result.descriptor.digest);
+});
+
+test('another checksum (other bytes) misses, and a wrong one still fails the step', async () => {
+  const storeRoot = path.join(tmp, 'store-pinned');
+  requests.length = 0;
+  const other = await buildOnce(`FROM scratch\nADD --checksum=${sha(bodies['/other.txt']!)} ${base}/other.txt /opt/tool.txt\n`, storeRoot);
+  expect(other.cached).toEqual([false]);
+  expect(requests).toEqual(['GET /other.txt']);
+  const wrong = buildOnce(`FROM scratch\nADD --checksum=${sha('not these bytes')} ${base}/tool.txt /opt/tool.txt\n`, storeRoot);
+  await expect(wrong).rejects.toMatchObject({ code: 'ADD_CHECKSUM' });
+});
+
+test('ADD <url> without a checksum is still downloaded by every build (its bytes are not named by the step)', async () => {
+  const storeRoot = path.join(tmp, 'store-unpinned');
+  const dockerfile = `FROM scratch\nADD ${base}/tool.txt /opt/tool.txt\n`;
+  await buildOnce(dockerfile, storeRoot);
+  requests.length = 0;
+  await buildOnce(dockerfile, storeRoot);
+  expect(requests).toEqual(['GET /tool.txt']);
+});
+
+test('ADD --checksum <url> from a remote cache: an empty store hits without asking the server', async () => {
+  const dockerfile = `FROM scratch\nADD --checksum=${sha(bodies['/tool.txt']!)} ${base}/tool.txt /opt/tool.txt\n`;
+  const cacheDir = path.join(tmp, 'remote-cache');
+  requests.length = 0;
+  const first = await buildOnce(dockerfile, path.join(tmp, 'store-runner-1'), { cacheTo: [`type=local,dest=${cacheDir},mode=max`] });
+  expect(requests).toEqual(['GET /tool.txt']);
+  requests.length = 0;
+  const second = await buildOnce(dockerfile, path.join(tmp, 'store-runner-2'), { cacheFrom: [`type=local,src=${cacheDir}`] });
+  expect(second.cached).toEqual([true]);
+  expect(requests).toEqual([]);
+  expect(second.result.descriptor.digest).toBe(first.result.descriptor.digest);
+});
