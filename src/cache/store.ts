@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, promises as fs, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { OcibuildError } from '../errors.js';
@@ -75,10 +75,12 @@ export class Store implements BlobSource, BlobSink {
   }
 
   /**
-   * Makes what is missing and checks the layout marker. Synchronous system calls on a few small
-   * files and directories: each asynchronous one is a threadpool round trip that waits for the
-   * main thread between steps, and a push opens its store while its first request is on its way
-   * (issue 8: ~10 ms of a push's critical path, while the CLI's modules were still loading).
+   * Makes what is missing and checks the layout marker. The directories and the two files are
+   * made, or found, with synchronous system calls: each asynchronous one is a threadpool round
+   * trip that waits for the main thread between steps, and a push opens its store while its first
+   * request is on its way (issue 8). What is read is read asynchronously: a read can wait (a
+   * FIFO, a stalled network filesystem), and the event loop must not wait with it (a library's
+   * caller, the progress display, the requests' timeouts).
    */
   private async init(): Promise<void> {
     const r = this.root;
@@ -89,12 +91,7 @@ export class Store implements BlobSource, BlobSink {
     }
     if (!existsSync(path.join(r, 'oci-layout'))) await createIfMissing(r, 'oci-layout', OCI_LAYOUT);
     if (!existsSync(path.join(r, 'index.json'))) await createIfMissing(r, 'index.json', JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] }));
-    let layout: string;
-    try {
-      layout = readFileSync(path.join(r, 'oci-layout'), 'utf8');
-    } catch (e) {
-      throw ioError('cannot read oci-layout', e);
-    }
+    const [layout] = await Promise.all([io('cannot read oci-layout', () => fs.readFile(path.join(r, 'oci-layout'), 'utf8')), removeOrphanedTemp(r)]);
     let version: unknown;
     try {
       version = (JSON.parse(layout) as { imageLayoutVersion?: unknown }).imageLayoutVersion;
@@ -104,7 +101,6 @@ export class Store implements BlobSource, BlobSink {
     if (version !== '1.0.0') {
       throw new OcibuildError('STORE_CORRUPT', `${path.join(r, 'oci-layout')} is not an OCI layout 1.0.0 marker`);
     }
-    await removeOrphanedTemp(r);
   }
 
   // -------------------------------------------------------------------------

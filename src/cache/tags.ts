@@ -3,7 +3,7 @@
  * `org.opencontainers.image.ref.name` and `io.containerd.image.name`, changed
  * under the store lock; a tag never points at missing content.
  */
-import { readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { OcibuildError, isOcibuildError } from '../errors.js';
 import { compareFsNames } from '../fs-names.js';
@@ -76,16 +76,12 @@ export class Tags {
     private readonly blobs: Blobs,
   ) {}
 
-  /**
-   * The parsed index.json. Read synchronously: a small file read in one go costs less than the
-   * four threadpool round trips of an asynchronous read (open, stat, read, close), each waiting
-   * for the main thread (issue 8: a push resolves its tag while its first request is on its way).
-   */
+  /** The parsed index.json. */
   async readIndex(): Promise<StoreIndex> {
     const p = path.join(this.root, 'index.json');
     let bytes: Buffer;
     try {
-      bytes = readFileSync(p);
+      bytes = await fs.readFile(p);
     } catch (e) {
       throw ioError(`cannot read ${p}`, e);
     }
