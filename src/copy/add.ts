@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { detectArchive, extractArchiveInto } from './archive.js';
 import { checkoutGit, type GitRef } from './git.js';
-import { download, redactUrl } from './http.js';
+import { download, redactUrl, type Download } from './http.js';
 import { OcibuildError } from '../errors.js';
 import { absClean, resolveInRoot, toRel } from './paths.js';
 import type { LayerPlan, TreeCopyOptions } from './plan.js';
@@ -59,12 +59,13 @@ export async function unpackIfArchive(plan: LayerPlan, dest: DestTarget, file: s
 }
 
 /** ADD <url>: download, then copy the file (0600, mtime from Last-Modified) or unpack it with --unpack. */
-export async function addUrl(plan: LayerPlan, dest: DestTarget, src: string, opts: { checksum?: string; unpack?: boolean }, options: CopyOptions, workRoot: string): Promise<void> {
+export async function addUrl(plan: LayerPlan, dest: DestTarget, src: string, opts: { checksum?: string; unpack?: boolean }, options: CopyOptions, workRoot: string): Promise<Download> {
   const dl = await download(src, workRoot, { http: options.http, checksum: opts.checksum, signal: options.signal });
-  if (opts.unpack === true && (await unpackIfArchive(plan, dest, dl.file, redactUrl(src), workRoot, options.signal))) return;
+  if (opts.unpack === true && (await unpackIfArchive(plan, dest, dl.file, redactUrl(src), workRoot, options.signal))) return dl;
   const st: SourceStat = { type: 'file', mode: 0o600, uid: 0, gid: 0, mtime: dl.mtime ?? 0, size: dl.size };
   const fsrc = directorySourceFs(path.dirname(dl.file), { description: redactUrl(src) });
   await copyLeafItem(plan, dest, dl.name, st, fsrc, path.basename(dl.file));
+  return dl;
 }
 
 /** ADD <git ref>: check out, then copy the tree (or its subdir) like a directory, without .git unless kept. */

@@ -12,7 +12,7 @@ import { parseChmod } from './chmod.js';
 import { chownNeedsLookup, resolveChown } from './chown.js';
 import { parseGitRef, type GitRef } from './git.js';
 import { containsWildcards, filepathMatch, BadPatternError, splitWildcards, unescapeLiteral } from './glob.js';
-import { isHttpSource, redactUrl } from './http.js';
+import { isHttpSource, redactUrl, type Download } from './http.js';
 import { excludeMatcher } from './ignore.js';
 import { absClean, baseName, joinRel, resolveDestination, resolveInRoot, toRel, type LinkReader } from './paths.js';
 import { compareNames, LayerPlan, type ExcludeMatcher } from './plan.js';
@@ -32,6 +32,8 @@ export interface CopyPlan {
    * walked once). False says nothing: a file may be copied to two places (`COPY . sub /d/`).
    */
   sourcesOnce: boolean;
+  /** What the plan downloaded (ADD <url>), in source order: the bytes' digest, Last-Modified and ETag. */
+  downloads: readonly Download[];
   /** Remove downloads, checkouts and extracted archives. Call after the layer is written. */
   dispose(): Promise<void>;
 }
@@ -191,6 +193,7 @@ export async function planCopy(spec: CopySpec, options: CopyOptions): Promise<Co
     }
   }
   const warnings: CopyWarning[] = [];
+  const downloads: Download[] = [];
   const fsrc = options.source;
 
   const items: Item[] = [];
@@ -262,7 +265,7 @@ export async function planCopy(spec: CopySpec, options: CopyOptions): Promise<Co
           break;
         }
         case 'url':
-          await addUrl(plan, target, it.src, { checksum: spec.checksum, unpack: spec.unpack }, options, await workDir());
+          downloads.push(await addUrl(plan, target, it.src, { checksum: spec.checksum, unpack: spec.unpack }, options, await workDir()));
           break;
         case 'git':
           await addGit(plan, target, it.ref, { checksum: spec.checksum, keepGitDir: spec.keepGitDir }, options, await workDir());
@@ -285,7 +288,7 @@ export async function planCopy(spec: CopySpec, options: CopyOptions): Promise<Co
     await dispose();
     throw e;
   }
-  return { entries: plan.entries(), warnings, sourcesOnce: items.length <= 1, dispose };
+  return { entries: plan.entries(), warnings, sourcesOnce: items.length <= 1, downloads, dispose };
 }
 
 /** What {@link copyToLayer} yields: the layer and the planner's warnings. */

@@ -63,6 +63,52 @@ export interface Download {
   mtime?: number;
   /** Name the file takes in the image when the destination is a directory. */
   name: string;
+  /** The response's ETag, when it sent one: a later build asks whether it still holds ({@link unchangedSince}). */
+  etag?: string;
+}
+
+/** undici (loaded with the first download, not with every build that has a COPY: issue 8, ~0.1 s), its dispatcher with redirects, and the request headers for `url`. */
+async function client(url: URL, http: HttpOptions | undefined) {
+  const { Agent, interceptors, request } = await import('undici');
+  // NODE_EXTRA_CA_CERTS when bin/ocibuild kept it from Node's start (src/tls-trust.ts).
+  const secureContext = http?.dispatcher === undefined ? await processSecureContext() : undefined;
+  const own = http?.dispatcher === undefined ? new Agent(secureContext ? { connect: { secureContext } } : {}) : undefined;
+  const base: Dispatcher = http?.dispatcher ?? own!;
+  const dispatcher = base.compose(interceptors.redirect({ maxRedirections: http?.maxRedirections ?? 10 }));
+  const headers: Record<string, string> = { 'user-agent': 'ocibuild', ...(http?.headersByHost?.[url.hostname] ?? {}) };
+  return { request, dispatcher, headers, own };
+}
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  const one = Array.isArray(v) ? v[0] : v;
+  return one === undefined || one === '' ? undefined : one;
+}
+
+/**
+ * Whether the bytes `src` served with `etag` are still what it serves: a HEAD with
+ * `If-None-Match`, answered 304, or 200 with the same ETag (BuildKit's HTTP source asks the same
+ * way first, as some servers answer a conditional GET badly). Any other answer, or a failure, is
+ * false: the caller downloads.
+ */
+export async function unchangedSince(src: string, etag: string, options: { http?: HttpOptions; signal?: AbortSignal } = {}): Promise<boolean> {
+  let url: URL;
+  try {
+    url = new URL(src);
+  } catch {
+    return false;
+  }
+  const { request, dispatcher, headers, own } = await client(url, options.http);
+  try {
+    const res = await request(url, { method: 'HEAD', headers: { ...headers, 'if-none-match': etag }, dispatcher, signal: options.signal });
+    await res.body.dump().catch(() => undefined);
+    if (res.statusCode === 304) return true;
+    return res.statusCode >= 200 && res.statusCode < 300 && headerValue(res.headers.etag) === etag;
+  } catch {
+    options.signal?.throwIfAborted();
+    return false;
+  } finally {
+    if (own) await own.close().catch(() => undefined);
+  }
 }
 
 /**
@@ -89,14 +135,7 @@ export async function download(src: string, dir: string, options: { http?: HttpO
   } catch (e) {
     throw new OcibuildError('ADD_DOWNLOAD', `invalid URL ${JSON.stringify(shown)}`, { cause: e });
   }
-  // undici loads with the first download, not with every build that has a COPY (issue 8: ~0.1 s).
-  const { Agent, interceptors, request } = await import('undici');
-  // NODE_EXTRA_CA_CERTS when bin/ocibuild kept it from Node's start (src/tls-trust.ts).
-  const secureContext = options.http?.dispatcher === undefined ? await processSecureContext() : undefined;
-  const own = options.http?.dispatcher === undefined ? new Agent(secureContext ? { connect: { secureContext } } : {}) : undefined;
-  const base: Dispatcher = options.http?.dispatcher ?? own!;
-  const dispatcher = base.compose(interceptors.redirect({ maxRedirections: options.http?.maxRedirections ?? 10 }));
-  const headers: Record<string, string> = { 'user-agent': 'ocibuild', ...(options.http?.headersByHost?.[url.hostname] ?? {}) };
+  const { request, dispatcher, headers, own } = await client(url, options.http);
   const file = path.join(dir, `download-${process.hrtime.bigint().toString(36)}-${Math.random().toString(36).slice(2)}`);
   try {
     let res: Dispatcher.ResponseData;
@@ -127,7 +166,8 @@ export async function download(src: string, dir: string, options: { http?: HttpO
       const t = Date.parse(lmValue);
       if (!Number.isNaN(t)) mtime = Math.floor(t / 1000);
     }
-    return { file, size: hash.size, digest: hash.digest, mtime, name: urlFileName(src) };
+    const etag = headerValue(res.headers.etag);
+    return { file, size: hash.size, digest: hash.digest, mtime, name: urlFileName(src), ...(etag !== undefined ? { etag } : {}) };
   } catch (e) {
     await fs.promises.rm(file, { force: true });
     throw e;

@@ -16,11 +16,12 @@ import path from 'node:path';
 import { OcibuildError } from '../../errors.js';
 import { fsPath } from '../../fs-names.js';
 import { createHash, hash } from 'node:crypto';
-import { isHttpSource, parseGitRef, planCopy, type CopyPlan, type CopySpec, type PlannedEntries } from '../../copy/index.js';
+import { isHttpSource, parseGitRef, planCopy, unchangedSince, type CopyPlan, type CopySpec, type Download, type PlannedEntries } from '../../copy/index.js';
 import { splitChown } from '../../copy/chown.js';
 import { entriesDigest, hashPath } from '../../copy/digest.js';
 import { statKey } from '../../cache/stat-cache.js';
 import { copyMemoSlot, readCopyMemo, writeCopyMemo } from '../../cache/copy-memo.js';
+import { readUrlRecord, urlRecordSlot, writeUrlRecord } from '../../cache/url-records.js';
 import { observedSourceFs, sameAnswers, type Observations } from '../../copy/observed.js';
 import { stepCacheKey } from '../../graph/cache-key.js';
 import type { CopyStep } from '../../graph/types.js';
@@ -307,11 +308,57 @@ function pinnedDownload(step: CopyStep): string | undefined {
   return isHttpSource(src) && parseGitRef(src) === undefined && step.checksum.startsWith('sha256:') ? step.checksum : undefined;
 }
 
+/** The URL `ADD <url>` (one URL, no checksum) downloads: its step is keyed by the bytes it got. */
+function unpinnedDownload(step: CopyStep): string | undefined {
+  if (step.kind !== 'add' || step.checksum !== undefined || step.sources.length !== 1 || step.inline.length > 0) return undefined;
+  const src = step.sources[0]!;
+  return isHttpSource(src) && parseGitRef(src) === undefined ? src : undefined;
+}
+
+/**
+ * The key of an unpinned `ADD <url>` whose bytes have `digest` and Last-Modified `mtime`: with
+ * the step (the URL, its file name, destination, owner and mode) that is all its layer depends
+ * on, as BuildKit keys its HTTP source by file name, digest and Last-Modified.
+ */
+function downloadKey(ctx: StepContext<CopyStep>, digest: string, mtime: number | null): string {
+  return stepCacheKey(ctx.chain, ctx.step, { source: `url ${digest} ${mtime ?? '-'}`, epoch: epoch(ctx) });
+}
+
+/** The store's record slot for `src`: the URL with the headers its host is sent (credentials can change the answer). */
+function urlSlot(ctx: StepContext<CopyStep>, src: string): string {
+  let host = '';
+  try {
+    host = new URL(src).hostname;
+  } catch {
+    // an invalid URL fails its download
+  }
+  return urlRecordSlot([src, JSON.stringify(ctx.settings.http?.headersByHost?.[host] ?? {})]);
+}
+
+/** Keeps what a download's ETag stands for, so the next build can ask before downloading again. A shortcut only: a store that cannot take it builds as before. */
+async function rememberDownload(ctx: StepContext<CopyStep>, src: string, dl: Download | undefined): Promise<void> {
+  if (dl?.etag === undefined) return;
+  await writeUrlRecord(ctx.store, urlSlot(ctx, src), { etag: dl.etag, digest: dl.digest, mtime: dl.mtime ?? null }).catch(() => undefined);
+}
+
 export const copyExecutor: Executor<CopyStep> = {
   async key(ctx) {
     // ADD --checksum <url>: a hit downloads nothing.
     const pinned = pinnedDownload(ctx.step);
     if (pinned !== undefined) return { cacheable: true, key: stepCacheKey(ctx.chain, ctx.step, { source: `url ${pinned}`, epoch: epoch(ctx) }), explain: { source: pinned } };
+    // ADD <url>: when the server says the bytes of the last download are current (its ETag), the
+    // key without downloading; else the download's bytes name it (a hit then writes no layer).
+    const url = unpinnedDownload(ctx.step);
+    if (url !== undefined) {
+      const kept = await readUrlRecord(ctx.store, urlSlot(ctx, url));
+      if (kept && (await unchangedSince(url, kept.etag, { ...(ctx.settings.http ? { http: ctx.settings.http } : {}), signal: ctx.signal }))) {
+        return { cacheable: true, key: downloadKey(ctx, kept.digest, kept.mtime), explain: { source: kept.digest } };
+      }
+      const dl = (await prepare(ctx)).plan.downloads[0];
+      if (dl === undefined) return { cacheable: true };
+      await rememberDownload(ctx, url, dl);
+      return { cacheable: true, key: downloadKey(ctx, dl.digest, dl.mtime ?? null), explain: { source: dl.digest } };
+    }
     if (ctx.step.from.kind !== 'context') {
       const source = await ctx.inputs.sourceIdentity(ctx.step.from);
       if (source === undefined) return { cacheable: false, reason: 'the source has no identity' };
@@ -383,8 +430,8 @@ export const copyExecutor: Executor<CopyStep> = {
     const fromContext = ctx.step.from.kind === 'context';
     const statCache = fromContext ? await ctx.inputs.statCache?.() : undefined;
     const { entries } = plan;
-    // A pinned download's key is the one key() gave (its checksum): no content key replaces it.
-    const cacheable = statCache !== undefined && !entries.hasStreams() && pinnedDownload(ctx.step) === undefined;
+    // A download's key is its bytes' (or its checksum): no key of context files replaces it.
+    const cacheable = statCache !== undefined && !entries.hasStreams() && pinnedDownload(ctx.step) === undefined && unpinnedDownload(ctx.step) === undefined;
     let fileDigests: FileDigests | undefined;
     let readCheck: { changed: Set<string>; unchecked: Set<string> } | undefined;
     const sde = ctx.settings.sourceDateEpoch;
@@ -400,6 +447,13 @@ export const copyExecutor: Executor<CopyStep> = {
       return r;
     });
     const outcome = { ...outcomeWith(ctx, layer), warnings: plan.warnings };
+    // ADD <url>: keyed by what was downloaded now (the server may have changed it since key() asked).
+    const url = unpinnedDownload(ctx.step);
+    const dl = url !== undefined ? plan.downloads[0] : undefined;
+    if (url !== undefined && dl !== undefined) {
+      await rememberDownload(ctx, url, dl);
+      return { ...outcome, key: downloadKey(ctx, dl.digest, dl.mtime ?? null), explain: { source: dl.digest } };
+    }
     if (!cacheable || !fileDigests) return outcome;
     // Remember a context file's digest only if it did not change while it was read: its identity
     // before the key (from planning) is its identity after the read (taken by the writer from the
