@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { keepNewest } from './io.js';
 import type { Store } from './store.js';
 
 const HEADER = 'ocibuild-copymemo 3\n';
@@ -74,10 +75,5 @@ export async function writeCopyMemo(store: Store, slot: string, memo: CopyMemo):
   const parts: Buffer[] = [Buffer.from(`${HEADER}${memo.memoKey}\0${memo.key}\0${digest}\0`, 'utf8')];
   for (let i = 0; i < questions.length; i += 4096) parts.push(Buffer.from(questions.slice(i, i + 4096).join('\0') + '\0', 'utf8'));
   await store.writeRecord(path.join(DIR, slot), Buffer.concat(parts));
-  const dir = path.join(store.root, DIR);
-  const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
-  if (names.length <= MAX_SLOTS) return;
-  const aged = await Promise.all(names.map(async (n) => ({ n, t: (await fs.promises.stat(path.join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
-  aged.sort((a, b) => a.t - b.t);
-  for (const { n } of aged.slice(0, names.length - MAX_SLOTS)) if (n !== slot) await fs.promises.rm(path.join(dir, n), { force: true });
+  await keepNewest(path.join(store.root, DIR), MAX_SLOTS, slot);
 }

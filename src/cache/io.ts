@@ -122,3 +122,15 @@ export async function removeTree(dir: string, foreign?: RemoveForeignTree): Prom
     await foreign(dir);
   }
 }
+
+/**
+ * Keeps at most `max` files in `dir`, removing the least recently written first, never `keep`
+ * (the one just written): the store's bounded record directories (copy memos, URL records).
+ */
+export async function keepNewest(dir: string, max: number, keep: string): Promise<void> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  if (names.length <= max) return;
+  const aged = await Promise.all(names.map(async (n) => ({ n, t: (await fs.stat(path.join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
+  aged.sort((a, b) => a.t - b.t);
+  for (const { n } of aged.slice(0, names.length - max)) if (n !== keep) await fs.rm(path.join(dir, n), { force: true });
+}

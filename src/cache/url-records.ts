@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isDigest, type Digest } from '../oci/digest.js';
+import { keepNewest } from './io.js';
 import type { Store } from './store.js';
 
 const DIR = 'urls';
@@ -49,10 +50,5 @@ export async function readUrlRecord(store: Store, slot: string): Promise<UrlReco
 /** Writes `record` to `slot` (atomically), and keeps at most MAX_SLOTS slots. */
 export async function writeUrlRecord(store: Store, slot: string, record: UrlRecord): Promise<void> {
   await store.writeRecord(path.join(DIR, `${slot}.json`), Buffer.from(JSON.stringify({ v: VERSION, ...record })));
-  const dir = path.join(store.root, DIR);
-  const names = await fs.promises.readdir(dir).catch(() => [] as string[]);
-  if (names.length <= MAX_SLOTS) return;
-  const aged = await Promise.all(names.map(async (n) => ({ n, t: (await fs.promises.stat(path.join(dir, n)).catch(() => undefined))?.mtimeMs ?? 0 })));
-  aged.sort((a, b) => a.t - b.t);
-  for (const { n } of aged.slice(0, names.length - MAX_SLOTS)) if (n !== `${slot}.json`) await fs.promises.rm(path.join(dir, n), { force: true });
+  await keepNewest(path.join(store.root, DIR), MAX_SLOTS, `${slot}.json`);
 }
