@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { Digest } from '../oci/digest.js';
 import { Store } from './store.js';
 import { readUrlRecord, urlRecordSlot, writeUrlRecord } from './url-records.js';
 
@@ -14,7 +15,7 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-const digest = `sha256:${'ab'.repeat(32)}` as const;
+const digest = `sha256:${'ab'.repeat(32)}` as Digest;
 
 test('a record reads back as written; slots differ by URL and by headers', async () => {
   const slot = urlRecordSlot(['https://example.com/a.tgz', '{}']);
