@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { detectArchive, extractArchiveInto } from './archive.js';
-import { checkoutGit, type GitRef } from './git.js';
+import { checkoutGit, type GitCheckout, type GitRef } from './git.js';
 import { download, redactUrl, type Download } from './http.js';
 import { OcibuildError } from '../errors.js';
 import { absClean, resolveInRoot, toRel } from './paths.js';
@@ -69,7 +69,7 @@ export async function addUrl(plan: LayerPlan, dest: DestTarget, src: string, opt
 }
 
 /** ADD <git ref>: check out, then copy the tree (or its subdir) like a directory, without .git unless kept. */
-export async function addGit(plan: LayerPlan, dest: DestTarget, ref: GitRef, opts: { checksum?: string; keepGitDir?: boolean }, options: CopyOptions, workRoot: string): Promise<void> {
+export async function addGit(plan: LayerPlan, dest: DestTarget, ref: GitRef, opts: { checksum?: string; keepGitDir?: boolean }, options: CopyOptions, workRoot: string): Promise<GitCheckout> {
   const co = await checkoutGit(ref, workRoot, { git: options.git, checksum: opts.checksum, signal: options.signal });
   const fsrc = directorySourceFs(co.dir, {
     description: `git repository ${redactUrl(ref.remote)}`,
@@ -88,6 +88,7 @@ export async function addGit(plan: LayerPlan, dest: DestTarget, ref: GitRef, opt
     }
   }
   await copyDirItem(plan, dest, fsrc, root);
+  return co;
 }
 
 function kindOf(st: SourceStat | undefined): 'directory' | 'symlink' | 'other' | undefined {

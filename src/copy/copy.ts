@@ -34,6 +34,8 @@ export interface CopyPlan {
   sourcesOnce: boolean;
   /** What the plan downloaded (ADD <url>), in source order: the bytes' digest, Last-Modified and ETag. */
   downloads: readonly Download[];
+  /** The commits the plan checked out (ADD <git ref>), in source order. */
+  commits: readonly string[];
   /** Remove downloads, checkouts and extracted archives. Call after the layer is written. */
   dispose(): Promise<void>;
 }
@@ -194,6 +196,7 @@ export async function planCopy(spec: CopySpec, options: CopyOptions): Promise<Co
   }
   const warnings: CopyWarning[] = [];
   const downloads: Download[] = [];
+  const commits: string[] = [];
   const fsrc = options.source;
 
   const items: Item[] = [];
@@ -268,7 +271,7 @@ export async function planCopy(spec: CopySpec, options: CopyOptions): Promise<Co
           downloads.push(await addUrl(plan, target, it.src, { checksum: spec.checksum, unpack: spec.unpack }, options, await workDir()));
           break;
         case 'git':
-          await addGit(plan, target, it.ref, { checksum: spec.checksum, keepGitDir: spec.keepGitDir }, options, await workDir());
+          commits.push((await addGit(plan, target, it.ref, { checksum: spec.checksum, keepGitDir: spec.keepGitDir }, options, await workDir())).commit);
           break;
         case 'inline': {
           const data = it.data;
@@ -288,7 +291,7 @@ export async function planCopy(spec: CopySpec, options: CopyOptions): Promise<Co
     await dispose();
     throw e;
   }
-  return { entries: plan.entries(), warnings, sourcesOnce: items.length <= 1, downloads, dispose };
+  return { entries: plan.entries(), warnings, sourcesOnce: items.length <= 1, downloads, commits, dispose };
 }
 
 /** What {@link copyToLayer} yields: the layer and the planner's warnings. */

@@ -119,6 +119,39 @@ function failure(what: string, shown: string, r: RunResult): OcibuildError {
 }
 
 /**
+ * The commit `ref` names now, asked of the remote without fetching (`git ls-remote`), as
+ * BuildKit's git source resolves a ref before its cache is asked: a full commit SHA names itself;
+ * a name is matched as `git fetch` would take it (the name itself, then `refs/`, `refs/tags/` with
+ * an annotated tag's commit, `refs/heads/`, `refs/remotes/`). Undefined when the remote cannot
+ * say (a SHA prefix, an unadvertised commit, a dumb HTTP server, no network): the caller checks
+ * out and keys by what it got.
+ */
+export async function resolveGitCommit(ref: GitRef, options: { git?: string; signal?: AbortSignal } = {}): Promise<string | undefined> {
+  const want = ref.ref ?? 'HEAD';
+  if (/^[0-9a-f]{40}$|^[0-9a-f]{64}$/.test(want)) return want;
+  let r: RunResult;
+  try {
+    r = await run(options.git ?? 'git', ['ls-remote', '--', ref.remote, want, `${want}^{}`], process.cwd(), options.signal); // the second pattern: an annotated tag's commit
+  } catch {
+    options.signal?.throwIfAborted();
+    return undefined;
+  }
+  if (r.code !== 0) return undefined;
+  const refs = new Map<string, string>();
+  for (const line of r.stdout.split('\n')) {
+    const m = /^([0-9a-f]{40}|[0-9a-f]{64})\t(\S+)$/.exec(line);
+    if (m) refs.set(m[2]!, m[1]!);
+  }
+  for (const name of [want, `refs/${want}`, `refs/tags/${want}`, `refs/heads/${want}`, `refs/remotes/${want}`, `refs/remotes/${want}/HEAD`]) {
+    const peeled = refs.get(`${name}^{}`);
+    if (peeled !== undefined) return peeled;
+    const commit = refs.get(name);
+    if (commit !== undefined) return commit;
+  }
+  return undefined;
+}
+
+/**
  * Fetch `ref` of `remote` into a new directory under `tmpDir` and check it
  * out (detached). Tries a shallow fetch of the ref first; falls back to a full
  * fetch (dumb HTTP servers, commits not advertised). Submodules are checked

@@ -12,7 +12,7 @@ export { directoryDestFs, type DirectoryDestOptions } from './dest-fs.js';
 export { ignoreViewFromPatterns, excludeMatcher } from './ignore.js';
 export { parseChmod, type ChmodSpec } from './chmod.js';
 export { resolveChown, splitChown, type ChownSpec, type Owner, type LookupFile } from './chown.js';
-export { parseGitRef, checkoutGit, type GitRef, type GitCheckout } from './git.js';
+export { parseGitRef, checkoutGit, resolveGitCommit, type GitRef, type GitCheckout } from './git.js';
 export { download, unchangedSince, urlFileName, isHttpSource, type Download } from './http.js';
 export { detectCompression, detectArchive, openDecompressed, type Compression } from './archive.js';
 export { resolveDestination } from './paths.js';

@@ -9,10 +9,16 @@ import type { AddressInfo } from 'node:net';
 export interface GitHttpServer {
   /** `http://127.0.0.1:PORT`: a repository `root/repo.git` is `${base}/repo.git`. */
   base: string;
+  /**
+   * What each upload-pack POST asked: `fetch` (objects sent) or `ls-refs` (protocol v2's ref
+   * listing, what `git ls-remote` sends); a protocol v0 POST is always a fetch.
+   */
+  commands: string[];
   close(): Promise<void>;
 }
 
 export async function startGitHttpServer(root: string): Promise<GitHttpServer> {
+  const commands: string[] = [];
   const server = http.createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
     const child = spawn('git', ['http-backend'], {
@@ -29,6 +35,13 @@ export async function startGitHttpServer(root: string): Promise<GitHttpServer> {
         REMOTE_ADDR: '127.0.0.1',
       },
     });
+    if (req.method === 'POST') {
+      let seen = '';
+      req.on('data', (d: Buffer) => {
+        if (seen.length < 4096) seen += d.toString('latin1');
+      });
+      req.on('end', () => commands.push(seen.includes('command=ls-refs') ? 'ls-refs' : 'fetch'));
+    }
     req.pipe(child.stdin);
     let head = Buffer.alloc(0);
     let headerDone = false;
@@ -57,6 +70,7 @@ export async function startGitHttpServer(root: string): Promise<GitHttpServer> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    commands,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }

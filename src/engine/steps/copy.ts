@@ -16,7 +16,7 @@ import path from 'node:path';
 import { OcibuildError } from '../../errors.js';
 import { fsPath } from '../../fs-names.js';
 import { createHash, hash } from 'node:crypto';
-import { isHttpSource, parseGitRef, planCopy, unchangedSince, type CopyPlan, type CopySpec, type Download, type PlannedEntries } from '../../copy/index.js';
+import { isHttpSource, parseGitRef, planCopy, resolveGitCommit, unchangedSince, type CopyPlan, type CopySpec, type Download, type GitRef, type PlannedEntries } from '../../copy/index.js';
 import { splitChown } from '../../copy/chown.js';
 import { entriesDigest, hashPath } from '../../copy/digest.js';
 import { statKey } from '../../cache/stat-cache.js';
@@ -341,8 +341,34 @@ async function rememberDownload(ctx: StepContext<CopyStep>, src: string, dl: Dow
   await writeUrlRecord(ctx.store, urlSlot(ctx, src), { etag: dl.etag, digest: dl.digest, mtime: dl.mtime ?? null }).catch(() => undefined);
 }
 
+/** The repository `ADD <git ref>` (one source) checks out: its step is keyed by the commit. */
+function gitSource(step: CopyStep): GitRef | undefined {
+  if (step.kind !== 'add' || step.sources.length !== 1 || step.inline.length > 0) return undefined;
+  return parseGitRef(step.sources[0]!);
+}
+
+/**
+ * The key of `ADD <git ref>` checking out `commit`: with the step (the remote, the ref and
+ * subdirectory, --keep-git-dir, destination, owner) the commit fixes the tree and its mtimes (the
+ * commit's time), as BuildKit keys its git source by the resolved commit.
+ */
+function commitKey(ctx: StepContext<CopyStep>, commit: string): string {
+  return stepCacheKey(ctx.chain, ctx.step, { source: `git ${commit}`, epoch: epoch(ctx) });
+}
+
 export const copyExecutor: Executor<CopyStep> = {
   async key(ctx) {
+    // ADD <git ref>: the commit the remote names now (`git ls-remote`), so a hit fetches nothing; a
+    // commit --checksum that does not match is left to the checkout, which fails on it.
+    const git = gitSource(ctx.step);
+    if (git !== undefined) {
+      const commit = await resolveGitCommit(git, { signal: ctx.signal });
+      if (commit !== undefined && (ctx.step.checksum === undefined || commit.startsWith(ctx.step.checksum.toLowerCase()))) {
+        return { cacheable: true, key: commitKey(ctx, commit), explain: { source: commit } };
+      }
+      // The key comes with the checkout.
+      return { cacheable: true };
+    }
     // ADD --checksum <url>: a hit downloads nothing.
     const pinned = pinnedDownload(ctx.step);
     if (pinned !== undefined) return { cacheable: true, key: stepCacheKey(ctx.chain, ctx.step, { source: `url ${pinned}`, epoch: epoch(ctx) }), explain: { source: pinned } };
@@ -431,7 +457,7 @@ export const copyExecutor: Executor<CopyStep> = {
     const statCache = fromContext ? await ctx.inputs.statCache?.() : undefined;
     const { entries } = plan;
     // A download's key is its bytes' (or its checksum): no key of context files replaces it.
-    const cacheable = statCache !== undefined && !entries.hasStreams() && pinnedDownload(ctx.step) === undefined && unpinnedDownload(ctx.step) === undefined;
+    const cacheable = statCache !== undefined && !entries.hasStreams() && pinnedDownload(ctx.step) === undefined && unpinnedDownload(ctx.step) === undefined && gitSource(ctx.step) === undefined;
     let fileDigests: FileDigests | undefined;
     let readCheck: { changed: Set<string>; unchecked: Set<string> } | undefined;
     const sde = ctx.settings.sourceDateEpoch;
@@ -447,6 +473,9 @@ export const copyExecutor: Executor<CopyStep> = {
       return r;
     });
     const outcome = { ...outcomeWith(ctx, layer), warnings: plan.warnings };
+    // ADD <git ref>: keyed by the commit checked out (the ref may have moved since key() asked).
+    const commit = gitSource(ctx.step) !== undefined ? plan.commits[0] : undefined;
+    if (commit !== undefined) return { ...outcome, key: commitKey(ctx, commit), explain: { source: commit } };
     // ADD <url>: keyed by what was downloaded now (the server may have changed it since key() asked).
     const url = unpinnedDownload(ctx.step);
     const dl = url !== undefined ? plan.downloads[0] : undefined;
