@@ -9,7 +9,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { build, Store, type BuildOptions, type ProgressEvent } from '../../src/index.js';
+import type { BuildOptions } from '../../src/index.js';
+import { buildOnce as buildInStore } from './build-once.js';
 import { gitIn, startGitHttpServer, type GitHttpServer } from '../../src/copy/testing/git-server.js';
 
 let tmp: string;
@@ -35,21 +36,10 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-function cachedSteps(events: ProgressEvent[]): boolean[] {
-  const steps = new Set(events.filter((e) => e.type === 'vertex.started' && e.kind === 'step').map((e) => e.vertex));
-  return events
-    .filter((e): e is Extract<ProgressEvent, { type: 'vertex.completed' }> => e.type === 'vertex.completed' && steps.has(e.vertex))
-    .sort((a, b) => (a.vertex < b.vertex ? -1 : 1))
-    .map((e) => e.cached);
-}
-
 async function buildOnce(dockerfile: string, storeRoot: string, extra: Partial<BuildOptions> = {}) {
-  const ctx = await mkdtemp(path.join(tmp, 'ctx-'));
-  await writeFile(path.join(ctx, 'Dockerfile'), dockerfile);
-  const events: ProgressEvent[] = [];
   server.commands.length = 0;
-  const result = await build({ context: ctx, store: await Store.open(storeRoot), env: {}, platforms: ['linux/amd64'], onProgress: (e) => events.push(e), ...extra });
-  return { result, cached: cachedSteps(events), fetched: server.commands.includes('fetch') };
+  const built = await buildInStore(tmp, dockerfile, storeRoot, extra);
+  return { ...built, fetched: server.commands.includes('fetch') };
 }
 
 test('a rebuild of the same commit lists the refs and fetches nothing; a moved branch fetches and misses', async () => {

@@ -8,11 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { build, Store, type BuildOptions, type ProgressEvent } from '../../src/index.js';
+import type { BuildOptions } from '../../src/index.js';
+import { buildOnce as buildInStore } from './build-once.js';
 
 let tmp: string;
 let server: http.Server;
@@ -58,23 +59,7 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-/** Each step's `cached` flag, in vertex order. */
-function cachedSteps(events: ProgressEvent[]): boolean[] {
-  const steps = new Set(events.filter((e) => e.type === 'vertex.started' && e.kind === 'step').map((e) => e.vertex));
-  return events
-    .filter((e): e is Extract<ProgressEvent, { type: 'vertex.completed' }> => e.type === 'vertex.completed' && steps.has(e.vertex))
-    .sort((a, b) => (a.vertex < b.vertex ? -1 : 1))
-    .map((e) => e.cached);
-}
-
-async function buildOnce(dockerfile: string, storeRoot: string, extra: Partial<BuildOptions> = {}) {
-  const ctx = await mkdtemp(path.join(tmp, 'ctx-'));
-  await writeFile(path.join(ctx, 'Dockerfile'), dockerfile);
-  const events: ProgressEvent[] = [];
-  const store = await Store.open(storeRoot);
-  const result = await build({ context: ctx, store, env: {}, platforms: ['linux/amd64'], onProgress: (e) => events.push(e), ...extra });
-  return { result, cached: cachedSteps(events) };
-}
+const buildOnce = (dockerfile: string, storeRoot: string, extra: Partial<BuildOptions> = {}) => buildInStore(tmp, dockerfile, storeRoot, extra);
 
 test('ADD --checksum <url>: a rebuild hits without asking the server, and gives the same image', async () => {
   const storeRoot = path.join(tmp, 'store-pinned');
