@@ -32,8 +32,8 @@ export type OriginLookup = (digest: Digest) => Promise<string[] | undefined>;
 /** Index nesting followed, as the push follows it. */
 const MAX_DEPTH = 4;
 
-/** Adds `repo` to the origins of every blob the manifest or index `d` names (what the source has of it). */
-async function collect(source: BlobSource, d: Descriptor, repo: string, out: Map<Digest, string[]>, depth: number): Promise<void> {
+/** Adds to `out` every blob the manifest or index `d` names (what the source has of it). */
+async function collect(source: BlobSource, d: Descriptor, out: Set<Digest>, depth: number): Promise<void> {
   let fetched;
   try {
     fetched = parseManifestBytes(await readSmall(source, d), d.mediaType, d.digest, `manifest ${d.digest}`);
@@ -41,16 +41,12 @@ async function collect(source: BlobSource, d: Descriptor, repo: string, out: Map
     return; // not in the store (one platform of an index pulled), or unreadable: no origins from it
   }
   if (fetched.kind === 'manifest') {
-    for (const b of [fetched.manifest.config, ...fetched.manifest.layers]) {
-      const list = out.get(b.digest) ?? [];
-      if (!list.includes(repo)) list.push(repo);
-      out.set(b.digest, list);
-    }
+    for (const b of [fetched.manifest.config, ...fetched.manifest.layers]) out.add(b.digest);
     return;
   }
   if (depth >= MAX_DEPTH) return;
   for (const m of fetched.index.manifests) {
-    if (isIndexMediaType(m.mediaType) || isManifestMediaType(m.mediaType)) await collect(source, m, repo, out, depth + 1);
+    if (isIndexMediaType(m.mediaType) || isManifestMediaType(m.mediaType)) await collect(source, m, out, depth + 1);
   }
 }
 
@@ -72,24 +68,24 @@ export function blobOrigins(source: TaggedBlobSource, target: ImageReference): O
       }
       if (ref.domain === target.domain && ref.path !== target.path) tagged.push({ repo: referenceName(ref), descriptor: t.descriptor });
     }
-    // Each image adds to `out` in turn: read concurrently, collected in tag order.
+    // The images are read concurrently; their repositories are added in tag order.
     const limit = pLimit(8);
-    const maps = await Promise.all(
+    const blobs = await Promise.all(
       tagged.map((t) =>
         limit(async () => {
-          const m = new Map<Digest, string[]>();
-          await collect(source, t.descriptor, t.repo, m, 0);
-          return m;
+          const s = new Set<Digest>();
+          await collect(source, t.descriptor, s, 0);
+          return s;
         }),
       ),
     );
-    for (const m of maps) {
-      for (const [digest, repos] of m) {
+    tagged.forEach(({ repo }, i) => {
+      for (const digest of blobs[i]!) {
         const list = out.get(digest) ?? [];
-        for (const r of repos) if (!list.includes(r)) list.push(r);
+        if (!list.includes(repo)) list.push(repo);
         out.set(digest, list);
       }
-    }
+    });
     return out;
   })().catch(() => new Map<Digest, string[]>());
   return async (digest) => (await scan).get(digest);

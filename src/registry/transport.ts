@@ -139,8 +139,9 @@ class HttpAgent extends http.Agent {
 /** HTTP/1.1 with keep-alive connection pools (plain and TLS) and bounded waits. */
 export class HttpTransport {
   private readonly httpAgent: http.Agent;
+  /** For close(): the agent {@link tls} made, once it has. */
   private httpsAgent?: https.Agent;
-  private httpsModule?: Promise<typeof https>;
+  private https?: Promise<{ mod: typeof https; agent: https.Agent }>;
 
   constructor(private readonly options: TransportOptions) {
     this.httpAgent = new HttpAgent(this.agentOptions());
@@ -150,26 +151,28 @@ export class HttpTransport {
     return { keepAlive: true, maxSockets: this.options.connections, scheduling: 'lifo' as const };
   }
 
-  /** `node:https` and its agent, loaded at the first HTTPS request (loading TLS costs ~50 ms of CPU). */
-  private async tls(): Promise<{ mod: typeof https; agent: https.Agent }> {
-    this.httpsModule ??= import('node:https').then((m) => m.default);
-    const mod = await this.httpsModule;
-    // NODE_EXTRA_CA_CERTS when bin/ocibuild kept it from Node's start (src/tls-trust.ts); a `ca` list has it already.
-    const secureContext = this.options.ca ? undefined : await processSecureContext();
-    const Agent = class extends mod.Agent {
-      override keepSocketAlive(socket: import('node:net').Socket): void {
-        const kept: unknown = super.keepSocketAlive(socket);
-        if (kept !== false) expireIdle(socket);
-        return kept as void;
-      }
-    };
-    this.httpsAgent ??= new Agent({
-      ...this.agentOptions(),
-      ...(this.options.ca ? { ca: this.options.ca } : {}),
-      ...(secureContext ? { secureContext } : {}),
-      ...(this.options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
-    });
-    return { mod, agent: this.httpsAgent };
+  /** `node:https` and its agent, made once, at the first HTTPS request (loading TLS costs ~50 ms of CPU). */
+  private tls(): Promise<{ mod: typeof https; agent: https.Agent }> {
+    this.https ??= (async () => {
+      const mod = (await import('node:https')).default;
+      // NODE_EXTRA_CA_CERTS when bin/ocibuild kept it from Node's start (src/tls-trust.ts); a `ca` list has it already.
+      const secureContext = this.options.ca ? undefined : await processSecureContext();
+      const Agent = class extends mod.Agent {
+        override keepSocketAlive(socket: import('node:net').Socket): void {
+          const kept: unknown = super.keepSocketAlive(socket);
+          if (kept !== false) expireIdle(socket);
+          return kept as void;
+        }
+      };
+      this.httpsAgent = new Agent({
+        ...this.agentOptions(),
+        ...(this.options.ca ? { ca: this.options.ca } : {}),
+        ...(secureContext ? { secureContext } : {}),
+        ...(this.options.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+      });
+      return { mod, agent: this.httpsAgent };
+    })();
+    return this.https;
   }
 
   /** Close every connection (idle ones at once, busy ones are destroyed). */

@@ -297,22 +297,21 @@ const UNKNOWN_FILES_MAX = 1024;
 const UNKNOWN_BYTES_MIN = 16 * 1024 * 1024;
 
 /**
- * The bytes `ADD --checksum=sha256:... <url>` adds, when the step pins them: then the step names
- * its whole input and the key needs no download (BuildKit's HTTP source keys such a step by the
- * checksum, the file name and the step's options, not by Last-Modified, so a hit keeps the layer
- * whose file has the mtime of the download that made it).
+ * The one remote source of an `ADD` (a URL or a git ref, with no heredoc beside it): such a step
+ * is keyed by what the source names, not by its files. A URL with `--checksum=sha256:...` names
+ * its bytes in the step, so its key needs no download (BuildKit's HTTP source keys such a step by
+ * the checksum, the file name and the step's options, not by Last-Modified, so a hit keeps the
+ * layer whose file has the mtime of the download that made it); without one, by the bytes it got.
  */
-function pinnedDownload(step: CopyStep): string | undefined {
-  if (step.kind !== 'add' || step.checksum === undefined || step.sources.length !== 1 || step.inline.length > 0) return undefined;
-  const src = step.sources[0]!;
-  return isHttpSource(src) && parseGitRef(src) === undefined && step.checksum.startsWith('sha256:') ? step.checksum : undefined;
-}
+type RemoteSource = { kind: 'git'; ref: GitRef } | { kind: 'url'; src: string; checksum?: string };
 
-/** The URL `ADD <url>` (one URL, no checksum) downloads: its step is keyed by the bytes it got. */
-function unpinnedDownload(step: CopyStep): string | undefined {
-  if (step.kind !== 'add' || step.checksum !== undefined || step.sources.length !== 1 || step.inline.length > 0) return undefined;
+function remoteSource(step: CopyStep): RemoteSource | undefined {
+  if (step.kind !== 'add' || step.sources.length !== 1 || step.inline.length > 0) return undefined;
   const src = step.sources[0]!;
-  return isHttpSource(src) && parseGitRef(src) === undefined ? src : undefined;
+  const ref = parseGitRef(src);
+  if (ref !== undefined) return { kind: 'git', ref };
+  if (!isHttpSource(src)) return undefined;
+  return step.checksum !== undefined ? { kind: 'url', src, checksum: step.checksum } : { kind: 'url', src };
 }
 
 /**
@@ -336,15 +335,9 @@ function urlSlot(ctx: StepContext<CopyStep>, src: string): string {
 }
 
 /** Keeps what a download's ETag stands for, so the next build can ask before downloading again. A shortcut only: a store that cannot take it builds as before. */
-async function rememberDownload(ctx: StepContext<CopyStep>, src: string, dl: Download | undefined): Promise<void> {
-  if (dl?.etag === undefined) return;
+async function rememberDownload(ctx: StepContext<CopyStep>, src: string, dl: Download): Promise<void> {
+  if (dl.etag === undefined) return;
   await writeUrlRecord(ctx.store, urlSlot(ctx, src), { etag: dl.etag, digest: dl.digest, mtime: dl.mtime ?? null }).catch(() => undefined);
-}
-
-/** The repository `ADD <git ref>` (one source) checks out: its step is keyed by the commit. */
-function gitSource(step: CopyStep): GitRef | undefined {
-  if (step.kind !== 'add' || step.sources.length !== 1 || step.inline.length > 0) return undefined;
-  return parseGitRef(step.sources[0]!);
 }
 
 /**
@@ -358,11 +351,11 @@ function commitKey(ctx: StepContext<CopyStep>, commit: string): string {
 
 export const copyExecutor: Executor<CopyStep> = {
   async key(ctx) {
+    const remote = remoteSource(ctx.step);
     // ADD <git ref>: the commit the remote names now (`git ls-remote`), so a hit fetches nothing; a
     // commit --checksum that does not match is left to the checkout, which fails on it.
-    const git = gitSource(ctx.step);
-    if (git !== undefined) {
-      const commit = await resolveGitCommit(git, { signal: ctx.signal });
+    if (remote?.kind === 'git') {
+      const commit = await resolveGitCommit(remote.ref, { signal: ctx.signal });
       if (commit !== undefined && (ctx.step.checksum === undefined || commit.startsWith(ctx.step.checksum.toLowerCase()))) {
         return { cacheable: true, key: commitKey(ctx, commit), explain: { source: commit } };
       }
@@ -370,19 +363,17 @@ export const copyExecutor: Executor<CopyStep> = {
       return { cacheable: true };
     }
     // ADD --checksum <url>: a hit downloads nothing.
-    const pinned = pinnedDownload(ctx.step);
-    if (pinned !== undefined) return { cacheable: true, key: stepCacheKey(ctx.chain, ctx.step, { source: `url ${pinned}`, epoch: epoch(ctx) }), explain: { source: pinned } };
+    if (remote?.checksum !== undefined) return { cacheable: true, key: stepCacheKey(ctx.chain, ctx.step, { source: `url ${remote.checksum}`, epoch: epoch(ctx) }), explain: { source: remote.checksum } };
     // ADD <url>: when the server says the bytes of the last download are current (its ETag), the
     // key without downloading; else the download's bytes name it (a hit then writes no layer).
-    const url = unpinnedDownload(ctx.step);
-    if (url !== undefined) {
-      const kept = await readUrlRecord(ctx.store, urlSlot(ctx, url));
-      if (kept && (await unchangedSince(url, kept.etag, { ...(ctx.settings.http ? { http: ctx.settings.http } : {}), signal: ctx.signal }))) {
+    if (remote !== undefined) {
+      const kept = await readUrlRecord(ctx.store, urlSlot(ctx, remote.src));
+      if (kept && (await unchangedSince(remote.src, kept.etag, { ...(ctx.settings.http ? { http: ctx.settings.http } : {}), signal: ctx.signal }))) {
         return { cacheable: true, key: downloadKey(ctx, kept.digest, kept.mtime), explain: { source: kept.digest } };
       }
       const dl = (await prepare(ctx)).plan.downloads[0];
       if (dl === undefined) return { cacheable: true };
-      await rememberDownload(ctx, url, dl);
+      await rememberDownload(ctx, remote.src, dl);
       return { cacheable: true, key: downloadKey(ctx, dl.digest, dl.mtime ?? null), explain: { source: dl.digest } };
     }
     if (ctx.step.from.kind !== 'context') {
@@ -456,8 +447,9 @@ export const copyExecutor: Executor<CopyStep> = {
     const fromContext = ctx.step.from.kind === 'context';
     const statCache = fromContext ? await ctx.inputs.statCache?.() : undefined;
     const { entries } = plan;
-    // A download's key is its bytes' (or its checksum): no key of context files replaces it.
-    const cacheable = statCache !== undefined && !entries.hasStreams() && pinnedDownload(ctx.step) === undefined && unpinnedDownload(ctx.step) === undefined && gitSource(ctx.step) === undefined;
+    // A remote source's key is its commit, checksum or bytes': no key of context files replaces it.
+    const remote = remoteSource(ctx.step);
+    const cacheable = statCache !== undefined && !entries.hasStreams() && remote === undefined;
     let fileDigests: FileDigests | undefined;
     let readCheck: { changed: Set<string>; unchecked: Set<string> } | undefined;
     const sde = ctx.settings.sourceDateEpoch;
@@ -474,13 +466,12 @@ export const copyExecutor: Executor<CopyStep> = {
     });
     const outcome = { ...outcomeWith(ctx, layer), warnings: plan.warnings };
     // ADD <git ref>: keyed by the commit checked out (the ref may have moved since key() asked).
-    const commit = gitSource(ctx.step) !== undefined ? plan.commits[0] : undefined;
+    const commit = remote?.kind === 'git' ? plan.commits[0] : undefined;
     if (commit !== undefined) return { ...outcome, key: commitKey(ctx, commit), explain: { source: commit } };
     // ADD <url>: keyed by what was downloaded now (the server may have changed it since key() asked).
-    const url = unpinnedDownload(ctx.step);
-    const dl = url !== undefined ? plan.downloads[0] : undefined;
-    if (url !== undefined && dl !== undefined) {
-      await rememberDownload(ctx, url, dl);
+    const dl = remote?.kind === 'url' && remote.checksum === undefined ? plan.downloads[0] : undefined;
+    if (remote?.kind === 'url' && dl !== undefined) {
+      await rememberDownload(ctx, remote.src, dl);
       return { ...outcome, key: downloadKey(ctx, dl.digest, dl.mtime ?? null), explain: { source: dl.digest } };
     }
     if (!cacheable || !fileDigests) return outcome;
